@@ -45,8 +45,9 @@ class InputError : public Error {
 
 }  // namespace glrnn
 
-/// Throws `ErrorType(message)` unless `condition` holds. For checks at the boundary, not in hot loops.
-#define GLRNN_CHECK(condition, ErrorType, message) \
+/// Throws `ErrorType(message...)` unless `condition` holds. For checks at the boundary, not in hot
+/// loops. Variadic so that a message expression may contain commas (`Shape{out, in}.str()`).
+#define GLRNN_CHECK(condition, ErrorType, ...)     \
   do {                                              \
-    if (!(condition)) throw ErrorType(message);     \
+    if (!(condition)) throw ErrorType(__VA_ARGS__); \
   } while (0)

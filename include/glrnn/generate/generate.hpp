@@ -1,0 +1,68 @@
+#pragma once
+// The token loop: prefill the prompt, then sample and step until a stop token, the length limit
+// or the callback says stop. The last sampled token is not run (nothing would read its logits).
+
+#include <chrono>      // std::chrono::steady_clock
+#include <cstdint>     // std::int32_t, std::int64_t
+#include <functional>  // std::function
+#include <vector>      // std::vector
+
+#include "glrnn/generate/session.hpp"
+#include "glrnn/sampling/sampler.hpp"
+
+namespace glrnn {
+
+struct GenerateOptions {
+  std::int64_t max_new_tokens = 128;
+  std::vector<std::int32_t> stop_tokens;  // generation ends after emitting one of these
+};
+
+struct GenerateStats {
+  std::int64_t prompt_tokens = 0;
+  std::int64_t generated_tokens = 0;
+  std::int64_t decode_steps = 0;  // single-token forwards (generated tokens after the first)
+  double prefill_seconds = 0.0;
+  double decode_seconds = 0.0;
+  bool stopped_by_token = false;
+
+  double prefill_tokens_per_second() const { return prefill_seconds > 0 ? prompt_tokens / prefill_seconds : 0.0; }
+  double decode_tokens_per_second() const { return decode_seconds > 0 ? decode_steps / decode_seconds : 0.0; }
+};
+
+/// Called with each generated token and the logits it was chosen from; return false to stop.
+using TokenCallback = std::function<bool(std::int32_t token, const Eigen::VectorXf& logits)>;
+
+/// Generates after `prompt` (run from the session's current position). Throws InputError for an
+/// empty prompt or a token outside the vocabulary.
+inline GenerateStats generate(Session& session, const std::vector<std::int32_t>& prompt, Sampler& sampler,
+                              const GenerateOptions& options, const TokenCallback& on_token) {
+  using Clock = std::chrono::steady_clock;
+  const auto seconds_since = [](Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+  };
+  GLRNN_CHECK(!prompt.empty(), InputError, "the prompt has no tokens");
+  GenerateStats stats;
+  stats.prompt_tokens = static_cast<std::int64_t>(prompt.size());
+  std::vector<std::int32_t> history = prompt;  // what the repetition penalty looks at
+  history.reserve(prompt.size() + static_cast<std::size_t>(options.max_new_tokens));
+
+  Clock::time_point t0 = Clock::now();
+  const Eigen::VectorXf* logits = &session.prefill(prompt);
+  stats.prefill_seconds = seconds_since(t0);
+
+  t0 = Clock::now();
+  for (std::int64_t i = 0; i < options.max_new_tokens; ++i) {
+    const std::int32_t token = sampler.sample(*logits, history);
+    history.push_back(token);
+    ++stats.generated_tokens;
+    const bool go_on = on_token(token, *logits);
+    for (std::int32_t stop : options.stop_tokens) stats.stopped_by_token |= token == stop;
+    if (!go_on || stats.stopped_by_token || i + 1 == options.max_new_tokens) break;
+    logits = &session.step(token);
+    ++stats.decode_steps;
+  }
+  stats.decode_seconds = seconds_since(t0);
+  return stats;
+}
+
+}  // namespace glrnn

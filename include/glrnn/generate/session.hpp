@@ -1,0 +1,68 @@
+#pragma once
+// Session: what a program holds to run one sequence: the model, its state, a scratch arena and
+// the last logits. Everything is allocated on construction; prefill and step allocate nothing.
+
+#include <cstdint>  // std::int32_t, std::int64_t
+#include <utility>  // std::move
+#include <vector>   // std::vector
+
+#include "glrnn/models/model.hpp"
+
+namespace glrnn {
+
+class Session {
+ public:
+  /// max_chunk: prompt positions processed per matrix product (longer prompts are split).
+  explicit Session(Model model, std::int64_t max_chunk = 256)
+      : model_(std::move(model)), state_(model_.make_state()), scratch_(model_.make_scratch(max_chunk)),
+        logits_(Eigen::VectorXf::Zero(model_.vocab_size())) {}
+
+  const Model& model() const { return model_; }
+  State& state() { return state_; }
+  const State& state() const { return state_; }
+  std::int64_t position() const { return state_.position(); }
+  /// Logits after the last token run (zeros before any).
+  const Eigen::VectorXf& logits() const { return logits_; }
+
+  /// Runs tokens from the current position on and returns the last position's logits.
+  const Eigen::VectorXf& prefill(const std::vector<std::int32_t>& tokens) {
+    model_.forward(tokens.data(), static_cast<std::int64_t>(tokens.size()), state_, scratch_, Logits::Last,
+                   logits_row());
+    return logits_;
+  }
+
+  /// Runs one token and returns its logits.
+  const Eigen::VectorXf& step(std::int32_t token) {
+    model_.forward(&token, 1, state_, scratch_, Logits::Last, logits_row());
+    return logits_;
+  }
+
+  /// Runs tokens and writes every position's logits to `out` (resized to [n, V]).
+  void prefill_all(const std::vector<std::int32_t>& tokens, RowMatrixXf& out) {
+    out.resize(static_cast<Eigen::Index>(tokens.size()), model_.vocab_size());
+    model_.forward(tokens.data(), static_cast<std::int64_t>(tokens.size()), state_, scratch_, Logits::All, out);
+    if (out.rows() > 0) logits_ = out.bottomRows(1).transpose();
+  }
+
+  /// An independent copy of this sequence (same model, cloned state) to branch from here.
+  Session fork() const { return Session(*this); }
+
+  /// Back to position 0 with a clean state.
+  void reset() {
+    state_.reset();
+    logits_.setZero();
+  }
+
+ private:
+  Session(const Session& other)
+      : model_(other.model_), state_(other.state_.clone()),
+        scratch_(model_.make_scratch(other.scratch_.max_tokens())), logits_(other.logits_) {}
+  MatMap logits_row() { return MatMap(logits_.data(), 1, logits_.size()); }
+
+  Model model_;
+  State state_;
+  Scratch scratch_;
+  Eigen::VectorXf logits_;  // [V]
+};
+
+}  // namespace glrnn

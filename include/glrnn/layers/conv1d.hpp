@@ -1,0 +1,89 @@
+#pragma once
+// Causal depthwise temporal convolution (recurrentgemma.md §7.1). Channel c at time t:
+//   y_t[c] = bias[c] + sum_k w[c, 0, k] * x_{t-(K-1)+k}[c]
+// Tap K-1 multiplies the current input; inputs before position 0 are zero.
+
+#include <algorithm>  // std::min
+#include <cstddef>    // std::size_t
+#include <cstdint>    // std::int64_t
+#include <string>     // std::string
+
+#include "glrnn/core/buffer.hpp"
+#include "glrnn/core/tensor.hpp"
+
+namespace glrnn {
+
+struct Conv1dConfig {
+  std::int64_t channels = 0;  // Dr
+  std::int64_t taps = 4;      // K
+};
+
+struct Conv1dWeights {
+  TensorView<const float> weight;  // [channels, 1, taps], PyTorch depthwise Conv1d layout
+  TensorView<const float> bias;    // [channels], or empty
+};
+
+/// The last K-1 inputs, oldest first. Rows for positions before 0 are never read (see forward).
+struct Conv1dState {
+  RowMatrixXf history;  // [taps - 1, channels]
+
+  explicit Conv1dState(const Conv1dConfig& cfg) : history(RowMatrixXf::Zero(cfg.taps - 1, cfg.channels)) {}
+  static std::size_t bytes(const Conv1dConfig& cfg) {
+    return static_cast<std::size_t>(cfg.taps - 1) * cfg.channels * sizeof(float);
+  }
+  std::size_t bytes() const { return static_cast<std::size_t>(history.size()) * sizeof(float); }
+  void reset() { history.setZero(); }
+  template <class F> void visit(F&& f) { f("conv_history", history.data(), history.size()); }
+};
+
+class Conv1d {
+ public:
+  using State = Conv1dState;
+
+  Conv1d(const Conv1dConfig& cfg, const Conv1dWeights& w) : cfg_(cfg), taps_(cfg.taps, cfg.channels),
+                                                              bias_(Eigen::RowVectorXf::Zero(cfg.channels)) {
+    const Shape want{cfg.channels, 1, cfg.taps};
+    GLRNN_CHECK(w.weight.shape == want, ShapeError,
+                "conv_1d weight has shape " + w.weight.shape.str() + ", expected " + want.str());
+    GLRNN_CHECK(w.bias.empty() || w.bias.shape == Shape{cfg.channels}, ShapeError,
+                "conv_1d bias has shape " + w.bias.shape.str() + ", expected " + Shape{cfg.channels}.str());
+    // Stored [taps, channels] so each tap is a contiguous row over channels.
+    for (std::int64_t c = 0; c < cfg.channels; ++c)
+      for (std::int64_t k = 0; k < cfg.taps; ++k) taps_(k, c) = w.weight.data[c * cfg.taps + k];
+    if (!w.bias.empty()) bias_ = Eigen::Map<const Eigen::RowVectorXf>(w.bias.data, cfg.channels);
+  }
+
+  const Conv1dConfig& config() const { return cfg_; }
+  State make_state() const { return State(cfg_); }
+
+  /// Y[T, channels] = conv(X) for positions pos0 .. pos0+T-1, continuing from `state`.
+  /// Y must not alias X.
+  void forward(const MatIn& x, std::int64_t pos0, State& state, MatOut y) const {
+    const std::int64_t T = x.rows(), K = cfg_.taps;
+    for (std::int64_t t = 0; t < T; ++t) {
+      y.row(t) = bias_;
+      for (std::int64_t k = 0; k < K; ++k) {
+        const std::int64_t j = t - (K - 1) + k;  // input index relative to this call
+        if (pos0 + j < 0) continue;              // before the sequence start: zero padding
+        if (j >= 0) {
+          y.row(t).array() += taps_.row(k).array() * x.row(j).array();
+        } else {
+          y.row(t).array() += taps_.row(k).array() * state.history.row(K - 1 + j).array();
+        }
+      }
+    }
+    // Keep the last K-1 inputs of (history, X).
+    const std::int64_t keep_old = std::max<std::int64_t>(0, K - 1 - T);
+    if (keep_old > 0) {
+      for (std::int64_t r = 0; r < keep_old; ++r) state.history.row(r) = state.history.row(r + T);
+    }
+    for (std::int64_t r = keep_old; r < K - 1; ++r) state.history.row(r) = x.row(T - (K - 1) + r);
+  }
+
+ private:
+  Conv1dConfig cfg_;
+  RowMatrixXf taps_;        // [taps, channels]
+  Eigen::RowVectorXf bias_; // [channels]
+};
+
+}  // namespace glrnn

@@ -1,0 +1,133 @@
+#pragma once
+// Local sliding-window multi-query attention (recurrentgemma.md §8): a query at position t sees
+// the keys at t-W < j <= t. Keys (after RoPE) and values live in a ring of W slots, position p in
+// slot p mod W, so the state never grows. Prefill walks the chunk one query at a time through the
+// same ring, which makes any chunking equal to one pass.
+
+#include <algorithm>  // std::min, std::max
+#include <cmath>      // std::sqrt
+#include <cstddef>    // std::size_t
+#include <cstdint>    // std::int64_t
+
+#include "glrnn/layers/linear.hpp"
+#include "glrnn/layers/rope.hpp"
+
+namespace glrnn {
+
+struct LocalAttentionConfig {
+  std::int64_t hidden = 0;    // D
+  std::int64_t heads = 1;     // H query heads
+  std::int64_t kv_heads = 1;  // Hkv; H must be a multiple
+  std::int64_t head_dim = 0;  // dh
+  std::int64_t window = 0;    // W
+  std::int64_t rotary_dims = 0;
+  float rope_theta = 10000.0f;
+};
+
+template <class T>
+struct LocalAttentionWeights {
+  LinearWeights<T> q_proj;  // [H·dh, D] (+ optional bias)
+  LinearWeights<T> k_proj;  // [Hkv·dh, D]
+  LinearWeights<T> v_proj;  // [Hkv·dh, D]
+  LinearWeights<T> o_proj;  // [D, H·dh] + [D]
+};
+
+/// K/V ring buffers. Slots holding positions before the current sequence start are never read:
+/// visibility is derived from the position alone.
+struct LocalAttentionState {
+  RowMatrixXf keys;    // [W, Hkv·dh], after RoPE
+  RowMatrixXf values;  // [W, Hkv·dh]
+
+  explicit LocalAttentionState(const LocalAttentionConfig& cfg)
+      : keys(RowMatrixXf::Zero(cfg.window, cfg.kv_heads * cfg.head_dim)),
+        values(RowMatrixXf::Zero(cfg.window, cfg.kv_heads * cfg.head_dim)) {}
+  static std::size_t bytes(const LocalAttentionConfig& cfg) {
+    return 2 * static_cast<std::size_t>(cfg.window) * cfg.kv_heads * cfg.head_dim * sizeof(float);
+  }
+  std::size_t bytes() const { return static_cast<std::size_t>(keys.size() + values.size()) * sizeof(float); }
+  void reset() {
+    keys.setZero();
+    values.setZero();
+  }
+  template <class F> void visit(F&& f) {
+    f("attention_keys", keys.data(), keys.size());
+    f("attention_values", values.data(), values.size());
+  }
+};
+
+template <class T>
+class LocalAttention {
+ public:
+  using State = LocalAttentionState;
+  using Config = LocalAttentionConfig;
+  using Weights = LocalAttentionWeights<T>;
+
+  LocalAttention(const Config& cfg, const Weights& w)
+      : cfg_(cfg),
+        q_proj_(cfg.hidden, cfg.heads * cfg.head_dim, w.q_proj, "q_proj"),
+        k_proj_(cfg.hidden, cfg.kv_heads * cfg.head_dim, w.k_proj, "k_proj"),
+        v_proj_(cfg.hidden, cfg.kv_heads * cfg.head_dim, w.v_proj, "v_proj"),
+        o_proj_(cfg.heads * cfg.head_dim, cfg.hidden, w.o_proj, "o_proj"),
+        rope_(cfg.head_dim, cfg.rotary_dims, cfg.rope_theta),
+        scale_(static_cast<float>(1.0 / std::sqrt(static_cast<double>(cfg.head_dim)))) {
+    GLRNN_CHECK(cfg.window > 0 && cfg.kv_heads > 0 && cfg.heads % cfg.kv_heads == 0, ConfigError,
+                "local attention needs window > 0 and heads divisible by kv_heads");
+  }
+
+  const Config& config() const { return cfg_; }
+  State make_state() const { return State(cfg_); }
+
+  std::size_t scratch_floats(std::int64_t max_tokens) const {
+    const std::size_t q = Scratch::floats_for(max_tokens, cfg_.heads * cfg_.head_dim);
+    const std::size_t kv = Scratch::floats_for(max_tokens, cfg_.kv_heads * cfg_.head_dim);
+    const std::size_t scores = Scratch::floats_for(cfg_.heads / cfg_.kv_heads, cfg_.window);
+    const std::size_t inner = std::max({q_proj_.scratch_floats(), k_proj_.scratch_floats(),
+                                        v_proj_.scratch_floats(), o_proj_.scratch_floats()});
+    return 2 * q + 2 * kv + scores + inner;
+  }
+
+  /// Y[T, D] = attention(U[T, D]) for positions pos0 .. pos0+T-1, continuing from `state`.
+  void forward(const MatIn& u, std::int64_t pos0, State& state, MatOut y, Scratch& scratch) const {
+    const std::int64_t len = u.rows(), dh = cfg_.head_dim, W = cfg_.window;
+    const std::int64_t group = cfg_.heads / cfg_.kv_heads;  // query heads per KV head
+    Scratch::Frame frame(scratch);
+    MatMap q = scratch.matrix(len, cfg_.heads * dh);
+    MatMap k = scratch.matrix(len, cfg_.kv_heads * dh);
+    MatMap v = scratch.matrix(len, cfg_.kv_heads * dh);
+    MatMap out = scratch.matrix(len, cfg_.heads * dh);
+    MatMap scores = scratch.matrix(group, W);
+    q_proj_.forward(u, q, scratch);
+    k_proj_.forward(u, k, scratch);
+    v_proj_.forward(u, v, scratch);
+    for (std::int64_t t = 0; t < len; ++t) {
+      const std::int64_t pos = pos0 + t;
+      rope_.apply(q.row(t).data(), cfg_.heads, pos);
+      rope_.apply(k.row(t).data(), cfg_.kv_heads, pos);
+      state.keys.row(pos % W) = k.row(t);
+      state.values.row(pos % W) = v.row(t);
+      // Positions max(0, pos-W+1) .. pos fill slots 0 .. visible-1 (all W slots once pos >= W-1).
+      const std::int64_t visible = std::min(pos + 1, W);
+      for (std::int64_t g = 0; g < cfg_.kv_heads; ++g) {
+        Eigen::Map<const RowMatrixXf> q_group(q.row(t).data() + g * group * dh, group, dh);
+        Eigen::Map<RowMatrixXf> out_group(out.row(t).data() + g * group * dh, group, dh);
+        auto s = scores.leftCols(visible);
+        s.noalias() = q_group * state.keys.block(0, g * dh, visible, dh).transpose();
+        s *= scale_;
+        for (std::int64_t h = 0; h < group; ++h) {
+          s.row(h).array() = (s.row(h).array() - s.row(h).maxCoeff()).exp();
+          s.row(h) /= s.row(h).sum();
+        }
+        out_group.noalias() = s * state.values.block(0, g * dh, visible, dh);
+      }
+    }
+    o_proj_.forward(out, y, scratch);
+  }
+
+ private:
+  Config cfg_;
+  Linear<T> q_proj_, k_proj_, v_proj_, o_proj_;
+  Rope rope_;
+  float scale_;
+};
+
+}  // namespace glrnn

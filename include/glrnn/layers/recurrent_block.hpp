@@ -1,0 +1,100 @@
+#pragma once
+// Griffin's recurrent temporal block (recurrentgemma.md §7):
+//   y = gelu_tanh(linear_y(u)),  x = RG-LRU(Conv1D(linear_x(u))),  out = linear_out(x * y)
+
+#include <algorithm>  // std::max
+#include <cstddef>    // std::size_t
+#include <cstdint>    // std::int64_t
+
+#include "glrnn/core/math.hpp"
+#include "glrnn/layers/conv1d.hpp"
+#include "glrnn/layers/linear.hpp"
+#include "glrnn/layers/rglru.hpp"
+
+namespace glrnn {
+
+struct RecurrentBlockConfig {
+  std::int64_t hidden = 0;      // D
+  std::int64_t lru_width = 0;   // Dr
+  std::int64_t heads = 1;       // RG-LRU gate blocks
+  std::int64_t conv_taps = 4;   // K
+  Conv1dConfig conv() const { return {lru_width, conv_taps}; }
+  RgLruConfig rglru() const { return {lru_width, heads}; }
+};
+
+template <class T>
+struct RecurrentBlockWeights {
+  LinearWeights<T> linear_y, linear_x;  // [Dr, D] + [Dr]
+  LinearWeights<T> linear_out;          // [D, Dr] + [D]
+  Conv1dWeights conv_1d;
+  RgLruWeights<T> rg_lru;
+};
+
+struct RecurrentBlockState {
+  Conv1dState conv;
+  RgLruState rglru;
+
+  explicit RecurrentBlockState(const RecurrentBlockConfig& cfg) : conv(cfg.conv()), rglru(cfg.rglru()) {}
+  static std::size_t bytes(const RecurrentBlockConfig& cfg) {
+    return Conv1dState::bytes(cfg.conv()) + RgLruState::bytes(cfg.rglru());
+  }
+  std::size_t bytes() const { return conv.bytes() + rglru.bytes(); }
+  void reset() {
+    conv.reset();
+    rglru.reset();
+  }
+  template <class F> void visit(F&& f) {
+    conv.visit(f);
+    rglru.visit(f);
+  }
+};
+
+template <class T>
+class RecurrentBlock {
+ public:
+  using State = RecurrentBlockState;
+  using Config = RecurrentBlockConfig;
+  using Weights = RecurrentBlockWeights<T>;
+
+  RecurrentBlock(const Config& cfg, const Weights& w)
+      : cfg_(cfg),
+        linear_y_(cfg.hidden, cfg.lru_width, w.linear_y, "linear_y"),
+        linear_x_(cfg.hidden, cfg.lru_width, w.linear_x, "linear_x"),
+        linear_out_(cfg.lru_width, cfg.hidden, w.linear_out, "linear_out"),
+        conv_(cfg.conv(), w.conv_1d),
+        rglru_(cfg.rglru(), w.rg_lru) {}
+
+  const Config& config() const { return cfg_; }
+  State make_state() const { return State(cfg_); }
+
+  std::size_t scratch_floats(std::int64_t max_tokens) const {
+    const std::size_t branch = Scratch::floats_for(max_tokens, cfg_.lru_width);
+    const std::size_t inner = std::max({linear_y_.scratch_floats(), linear_out_.scratch_floats(),
+                                        rglru_.scratch_floats(max_tokens)});
+    return 3 * branch + inner;
+  }
+
+  /// Y[T, D] = block(U[T, D]) for positions pos0 .. pos0+T-1, continuing from `state`.
+  void forward(const MatIn& u, std::int64_t pos0, State& state, MatOut y, Scratch& scratch) const {
+    const std::int64_t len = u.rows();
+    Scratch::Frame frame(scratch);
+    MatMap gate = scratch.matrix(len, cfg_.lru_width);    // y branch
+    MatMap branch = scratch.matrix(len, cfg_.lru_width);  // x branch before the conv
+    MatMap mixed = scratch.matrix(len, cfg_.lru_width);   // conv output
+    linear_y_.forward(u, gate, scratch);
+    gate = gate.unaryExpr([](float v) { return gelu_tanh(v); });
+    linear_x_.forward(u, branch, scratch);
+    conv_.forward(branch, pos0, state.conv, mixed);
+    rglru_.forward(mixed, pos0, state.rglru, branch, scratch);
+    branch.array() *= gate.array();
+    linear_out_.forward(branch, y, scratch);
+  }
+
+ private:
+  Config cfg_;
+  Linear<T> linear_y_, linear_x_, linear_out_;
+  Conv1d conv_;
+  RgLru<T> rglru_;
+};
+
+}  // namespace glrnn

@@ -1,0 +1,128 @@
+#pragma once
+// RG-LRU, the Real-Gated Linear Recurrent Unit of Griffin (recurrentgemma.md §7.2):
+//   gate_x = sigmoid(x_blk · Wx[h] + bx),  gate_a = sigmoid(x_blk · Wa[h] + ba)   (block-diagonal)
+//   log_a  = -8 · gate_a · softplus(Λ),    a = exp(log_a)
+//   h_t    = a · h_{t-1} + sqrt(1 - exp(2 log_a)) · (x · gate_x)
+// At position 0 the state is dropped and the sqrt multiplier is 1.
+
+#include <cstddef>  // std::size_t
+#include <cstdint>  // std::int64_t
+#include <vector>   // std::vector
+
+#include "glrnn/core/kernels.hpp"
+#include "glrnn/core/math.hpp"
+
+namespace glrnn {
+
+struct RgLruConfig {
+  std::int64_t width = 0;  // Dr
+  std::int64_t heads = 1;  // gate blocks; block width bw = width / heads
+  std::int64_t block_width() const { return width / heads; }
+};
+
+template <class T>
+struct RgLruWeights {
+  TensorView<const T> input_gate_weight;        // [H, bw, bw], used as x_blk · W[h] (input index first)
+  TensorView<const T> recurrent_gate_weight;    // [H, bw, bw]
+  TensorView<const float> input_gate_bias;      // [H, bw]
+  TensorView<const float> recurrent_gate_bias;  // [H, bw]
+  TensorView<const float> recurrent_param;      // [Dr], Λ
+};
+
+/// The recurrence's hidden state, float32 whatever the weights (recurrentgemma.md §7.2).
+struct RgLruState {
+  Eigen::VectorXf h;  // [Dr]
+
+  explicit RgLruState(const RgLruConfig& cfg) : h(Eigen::VectorXf::Zero(cfg.width)) {}
+  static std::size_t bytes(const RgLruConfig& cfg) { return static_cast<std::size_t>(cfg.width) * sizeof(float); }
+  std::size_t bytes() const { return static_cast<std::size_t>(h.size()) * sizeof(float); }
+  void reset() { h.setZero(); }
+  template <class F> void visit(F&& f) { f("rglru_h", h.data(), h.size()); }
+};
+
+template <class T>
+class RgLru {
+ public:
+  using State = RgLruState;
+
+  RgLru(const RgLruConfig& cfg, const RgLruWeights<T>& w) : cfg_(cfg) {
+    const std::int64_t H = cfg.heads, bw = cfg.block_width();
+    const Shape gate{H, bw, bw}, bias{H, bw}, vec{cfg.width};
+    GLRNN_CHECK(w.input_gate_weight.shape == gate, ShapeError,
+                "rg_lru.input_gate_weight has shape " + w.input_gate_weight.shape.str() + ", expected " + gate.str());
+    GLRNN_CHECK(w.recurrent_gate_weight.shape == gate, ShapeError,
+                "rg_lru.recurrent_gate_weight has shape " + w.recurrent_gate_weight.shape.str() + ", expected " +
+                    gate.str());
+    GLRNN_CHECK(w.input_gate_bias.shape == bias, ShapeError,
+                "rg_lru.input_gate_bias has shape " + w.input_gate_bias.shape.str() + ", expected " + bias.str());
+    GLRNN_CHECK(w.recurrent_gate_bias.shape == bias, ShapeError,
+                "rg_lru.recurrent_gate_bias has shape " + w.recurrent_gate_bias.shape.str() + ", expected " +
+                    bias.str());
+    GLRNN_CHECK(w.recurrent_param.shape == vec, ShapeError,
+                "rg_lru.recurrent_param has shape " + w.recurrent_param.shape.str() + ", expected " + vec.str());
+    // The kernels take [out, in] rows; the checkpoint stores each block [in, out].
+    input_gate_ = transpose_blocks(w.input_gate_weight);
+    recurrent_gate_ = transpose_blocks(w.recurrent_gate_weight);
+    input_bias_ = Eigen::Map<const Eigen::RowVectorXf>(w.input_gate_bias.data, cfg.width);
+    recurrent_bias_ = Eigen::Map<const Eigen::RowVectorXf>(w.recurrent_gate_bias.data, cfg.width);
+    softplus_lambda_.resize(cfg.width);
+    for (std::int64_t i = 0; i < cfg.width; ++i) softplus_lambda_[i] = softplus(w.recurrent_param.data[i]);
+  }
+
+  const RgLruConfig& config() const { return cfg_; }
+  State make_state() const { return State(cfg_); }
+
+  std::size_t scratch_floats(std::int64_t max_tokens) const {
+    return 2 * Scratch::floats_for(max_tokens, cfg_.width) + kernels::matmul_scratch_floats(block(input_gate_, 0));
+  }
+
+  /// Y[T, Dr] = RG-LRU(X[T, Dr]) for positions pos0 .. pos0+T-1, continuing from `state`.
+  void forward(const MatIn& x, std::int64_t pos0, State& state, MatOut y, Scratch& scratch) const {
+    const std::int64_t len = x.rows(), bw = cfg_.block_width();
+    Scratch::Frame frame(scratch);
+    MatMap gate_x = scratch.matrix(len, cfg_.width);
+    MatMap gate_a = scratch.matrix(len, cfg_.width);
+    for (std::int64_t h = 0; h < cfg_.heads; ++h) {
+      kernels::matmul(block(input_gate_, h), x.middleCols(h * bw, bw), gate_x.middleCols(h * bw, bw), scratch);
+      kernels::matmul(block(recurrent_gate_, h), x.middleCols(h * bw, bw), gate_a.middleCols(h * bw, bw), scratch);
+    }
+    for (std::int64_t t = 0; t < len; ++t) {
+      Eigen::Ref<Eigen::RowVectorXf> gated = gate_x.row(t);  // becomes x · gate_x
+      Eigen::Ref<Eigen::RowVectorXf> log_a = gate_a.row(t);
+      gated = (gated.array() + input_bias_.array()).unaryExpr([](float v) { return sigmoid(v); });
+      gated.array() *= x.row(t).array();
+      log_a = (log_a.array() + recurrent_bias_.array()).unaryExpr([](float v) { return sigmoid(v); });
+      log_a.array() = -8.0f * log_a.array() * softplus_lambda_.array();
+      Eigen::Ref<Eigen::RowVectorXf> h = y.row(t);
+      if (pos0 + t == 0) {
+        h = gated;  // reset: a = 0 and multiplier 1, so no stale state leaks
+      } else {
+        // a² as exp(2 log_a), like the reference, not a·a.
+        h.array() = log_a.array().exp() * state.h.transpose().array() +
+                    gated.array() * (1.0f - (2.0f * log_a.array()).exp()).sqrt();
+      }
+      state.h = h.transpose();
+    }
+  }
+
+ private:
+  static std::vector<T> transpose_blocks(const TensorView<const T>& w) {
+    const std::int64_t H = w.shape[0], bw = w.shape[1];
+    std::vector<T> out(static_cast<std::size_t>(w.numel()));
+    for (std::int64_t h = 0; h < H; ++h)
+      for (std::int64_t i = 0; i < bw; ++i)
+        for (std::int64_t j = 0; j < bw; ++j) out[(h * bw + j) * bw + i] = w.data[(h * bw + i) * bw + j];
+    return out;
+  }
+  TensorView<const T> block(const std::vector<T>& blocks, std::int64_t h) const {
+    const std::int64_t bw = cfg_.block_width();
+    return {blocks.data() + h * bw * bw, Shape{bw, bw}};
+  }
+
+  RgLruConfig cfg_;
+  std::vector<T> input_gate_, recurrent_gate_;      // [H, bw(out), bw(in)]
+  Eigen::RowVectorXf input_bias_, recurrent_bias_;  // [Dr]
+  Eigen::RowVectorXf softplus_lambda_;              // [Dr], softplus(Λ), fixed per model
+};
+
+}  // namespace glrnn

@@ -1,0 +1,45 @@
+#pragma once
+// RMSNorm: y = x * rsqrt(mean(x^2) + eps) * gain. Gemma stores the gain as a deviation from one
+// (gain = 1 + w, recurrentgemma.md §4); HGRN2 stores it directly.
+
+#include <cmath>    // std::sqrt
+#include <cstdint>  // std::int64_t
+
+#include "glrnn/core/buffer.hpp"
+#include "glrnn/core/tensor.hpp"
+
+namespace glrnn {
+
+struct RmsNormConfig {
+  std::int64_t width = 0;
+  float eps = 1e-6f;
+  bool unit_offset = true;  // true: gain = 1 + w (Gemma); false: gain = w
+};
+
+class RmsNorm {
+ public:
+  RmsNorm(const RmsNormConfig& cfg, const TensorView<const float>& weight)  // weight [width]
+      : cfg_(cfg), gain_(cfg.width) {
+    GLRNN_CHECK(weight.shape == Shape{cfg.width}, ShapeError,
+                "RMSNorm weight has shape " + weight.shape.str() + ", expected [" + std::to_string(cfg.width) + "]");
+    // Precomputed in float32, as the reference adds the 1 in float32 (recurrentgemma.md §4).
+    for (std::int64_t i = 0; i < cfg.width; ++i) gain_[i] = (cfg.unit_offset ? 1.0f : 0.0f) + weight.data[i];
+  }
+
+  const RmsNormConfig& config() const { return cfg_; }
+
+  /// Y[T, width] = norm(X[T, width]) row by row; Y may alias X.
+  void forward(const MatIn& x, MatOut y) const {
+    for (Eigen::Index t = 0; t < x.rows(); ++t) {
+      const float mean_square = x.row(t).squaredNorm() / static_cast<float>(cfg_.width);
+      const float inv_rms = 1.0f / std::sqrt(mean_square + cfg_.eps);
+      y.row(t).array() = (x.row(t).array() * inv_rms) * gain_.transpose().array();
+    }
+  }
+
+ private:
+  RmsNormConfig cfg_;
+  Eigen::VectorXf gain_;  // [width]
+};
+
+}  // namespace glrnn

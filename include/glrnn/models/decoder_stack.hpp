@@ -1,0 +1,151 @@
+#pragma once
+// A decoder language model as a composition of layers: embedding, pre-norm residual blocks whose
+// temporal mixers are any of `Mixers`, final RMSNorm, output head and an optional logit soft cap.
+// RecurrentGemma is DecoderStack<T, RecurrentBlock<T>, LocalAttention<T>>; a user can assemble
+// another stack (other pattern, width or mixers) from the same pieces.
+
+#include <algorithm>  // std::min, std::max
+#include <cmath>      // std::tanh
+#include <cstddef>    // std::size_t
+#include <cstdint>    // std::int32_t, std::int64_t
+#include <string>     // std::to_string
+#include <utility>    // std::move
+#include <variant>    // std::variant, std::visit
+#include <vector>     // std::vector
+
+#include "glrnn/layers/embedding.hpp"
+#include "glrnn/layers/linear.hpp"
+#include "glrnn/layers/residual_block.hpp"
+#include "glrnn/layers/rmsnorm.hpp"
+
+namespace glrnn {
+
+/// Which logits a forward pass computes: none (the head is skipped), the last position's, or all.
+enum class Logits { None, Last, All };
+
+template <class T, class... Mixers>
+class DecoderStack {
+ public:
+  using Block = std::variant<ResidualBlock<T, Mixers>...>;
+  using BlockState = std::variant<typename Mixers::State...>;
+
+  /// Everything a sequence carries between calls: one state per block and the next position.
+  /// Its size is fixed by the configuration. Copies are explicit (`clone`): a state can be large.
+  struct State {
+    std::int64_t position = 0;
+    std::vector<BlockState> blocks;
+
+    State() = default;
+    State(State&&) noexcept = default;
+    State& operator=(State&&) noexcept = default;
+    State clone() const { return State(*this); }
+
+    std::size_t bytes() const {
+      std::size_t n = 0;
+      for (const BlockState& b : blocks) n += std::visit([](const auto& s) { return s.bytes(); }, b);
+      return n;
+    }
+    void reset() {
+      position = 0;
+      for (BlockState& b : blocks) std::visit([](auto& s) { s.reset(); }, b);
+    }
+    /// Calls f(name, float* data, size) for every buffer, block by block.
+    template <class F> void visit(F&& f) {
+      for (BlockState& b : blocks) std::visit([&](auto& s) { s.visit(f); }, b);
+    }
+
+   private:
+    State(const State&) = default;
+  };
+
+  /// soft_cap: logits become cap * tanh(logits / cap); 0 disables it.
+  DecoderStack(Embedding<T> embedding, std::vector<Block> blocks, RmsNorm final_norm, Linear<T> head,
+               float soft_cap)
+      : embedding_(std::move(embedding)), blocks_(std::move(blocks)), final_norm_(std::move(final_norm)),
+        head_(std::move(head)), soft_cap_(soft_cap) {
+    GLRNN_CHECK(head_.in_features() == hidden(), ShapeError,
+                "output head takes " + std::to_string(head_.in_features()) + " inputs, expected hidden size " +
+                    std::to_string(hidden()));
+  }
+
+  std::int64_t vocab_size() const { return head_.out_features(); }
+  std::int64_t hidden() const { return embedding_.hidden(); }
+  const std::vector<Block>& blocks() const { return blocks_; }
+
+  State make_state() const {
+    State s;
+    s.blocks.reserve(blocks_.size());
+    for (const Block& b : blocks_) std::visit([&](const auto& blk) { s.blocks.emplace_back(blk.make_state()); }, b);
+    return s;
+  }
+
+  /// A scratch arena for chunks of up to max_tokens positions; longer inputs are split.
+  Scratch make_scratch(std::int64_t max_tokens) const {
+    GLRNN_CHECK(max_tokens > 0, InputError, "max_tokens must be positive");
+    std::size_t blocks = 0;
+    for (const Block& b : blocks_)
+      blocks = std::max(blocks, std::visit([&](const auto& blk) { return blk.scratch_floats(max_tokens); }, b));
+    const std::size_t tail = 2 * Scratch::floats_for(max_tokens, hidden()) + head_.scratch_floats();
+    return Scratch(Scratch::floats_for(max_tokens, hidden()) + std::max(blocks, tail), max_tokens);
+  }
+
+  /// Runs tokens[0..n) from state.position on, advancing the state. Logits::Last writes the last
+  /// position's logits to row 0 of `logits` ([1, V] at least); Logits::All writes row t for
+  /// token t ([n, V]). Throws InputError for a token outside the vocabulary, before any work.
+  void forward(const std::int32_t* tokens, std::int64_t n, State& state, Scratch& scratch, Logits mode,
+               MatOut logits) const {
+    GLRNN_CHECK(n > 0, InputError, "no tokens to run");
+    GLRNN_CHECK(state.blocks.size() == blocks_.size(), InputError, "state does not belong to this model");
+    GLRNN_CHECK(mode == Logits::None || logits.cols() == vocab_size(), InputError, "logits buffer has the wrong width");
+    GLRNN_CHECK(mode != Logits::All || logits.rows() >= n, InputError, "logits buffer has too few rows");
+    GLRNN_CHECK(mode != Logits::Last || logits.rows() >= 1, InputError, "logits buffer has no row");
+    for (std::int64_t i = 0; i < n; ++i)
+      GLRNN_CHECK(tokens[i] >= 0 && tokens[i] < embedding_.vocab_size(), InputError,
+                  "token id " + std::to_string(tokens[i]) + " at position " + std::to_string(i) +
+                      " is outside the vocabulary [0, " + std::to_string(embedding_.vocab_size()) + ")");
+    const std::int64_t chunk = scratch.max_tokens();
+    for (std::int64_t begin = 0; begin < n; begin += chunk) {
+      const std::int64_t count = std::min(chunk, n - begin);
+      Scratch::Frame frame(scratch);
+      MatMap h = scratch.matrix(count, hidden());
+      for (std::int64_t t = 0; t < count; ++t) embedding_.lookup(tokens[begin + t], h.row(t).data());
+      for (std::size_t l = 0; l < blocks_.size(); ++l) {
+        std::visit(
+            [&](const auto& block) {
+              using S = typename std::decay_t<decltype(block)>::State;
+              block.forward(h, state.position, std::get<S>(state.blocks[l]), scratch);
+            },
+            blocks_[l]);
+      }
+      state.position += count;
+      if (mode == Logits::All) {
+        head(h, logits.middleRows(begin, count), scratch);
+      } else if (mode == Logits::Last && begin + count == n) {
+        head(h.bottomRows(1), logits.topRows(1), scratch);
+      }
+    }
+  }
+
+  /// Bytes of one State, from the configuration alone.
+  std::size_t state_bytes() const { return make_state().bytes(); }
+
+ private:
+  void head(const MatIn& h, MatOut logits, Scratch& scratch) const {
+    Scratch::Frame frame(scratch);
+    MatMap normed = scratch.matrix(h.rows(), hidden());
+    final_norm_.forward(h, normed);
+    head_.forward(normed, logits, scratch);
+    if (soft_cap_ > 0.0f) {
+      const float cap = soft_cap_;
+      logits = logits.unaryExpr([cap](float z) { return std::tanh(z / cap) * cap; });
+    }
+  }
+
+  Embedding<T> embedding_;
+  std::vector<Block> blocks_;
+  RmsNorm final_norm_;
+  Linear<T> head_;
+  float soft_cap_;
+};
+
+}  // namespace glrnn

@@ -1,0 +1,125 @@
+#pragma once
+// Model and State: the one type-erased seam of the library, crossed once per call. A Model is
+// immutable after loading and can be shared by threads; each sequence has its own State.
+
+#include <cstddef>      // std::size_t
+#include <cstdint>      // std::int32_t, std::int64_t
+#include <memory>       // std::shared_ptr, std::unique_ptr
+#include <string>       // std::string
+#include <utility>      // std::move
+
+#include "glrnn/core/buffer.hpp"
+#include "glrnn/core/dtype.hpp"
+#include "glrnn/io/weight_store.hpp"
+#include "glrnn/models/decoder_stack.hpp"
+
+namespace glrnn {
+
+/// What a caller needs to know about a loaded model.
+struct ModelInfo {
+  std::string family;      // "recurrent_gemma"
+  std::string path;        // where it was loaded from
+  DType weight_type = DType::F32;  // storage type of the matrices
+  std::int64_t vocab_size = 0;
+  std::int64_t hidden_size = 0;
+  std::int64_t num_layers = 0;
+  std::int32_t bos_token_id = -1;
+  std::int32_t eos_token_id = -1;
+};
+
+namespace detail {
+struct StateConcept {
+  virtual ~StateConcept() = default;
+  virtual std::unique_ptr<StateConcept> clone() const = 0;
+  virtual std::int64_t position() const = 0;
+  virtual std::size_t bytes() const = 0;
+  virtual void reset() = 0;
+  const void* owner = nullptr;  // the model implementation that made it
+};
+
+struct ModelConcept {
+  virtual ~ModelConcept() = default;
+  virtual std::unique_ptr<StateConcept> make_state() const = 0;
+  virtual Scratch make_scratch(std::int64_t max_tokens) const = 0;
+  virtual void forward(const std::int32_t* tokens, std::int64_t n, StateConcept& state, Scratch& scratch, Logits mode,
+                       MatOut logits) const = 0;
+  ModelInfo info;
+};
+
+template <class Net>
+struct StateImpl final : StateConcept {
+  typename Net::State state;
+  explicit StateImpl(typename Net::State s, const void* model) : state(std::move(s)) { owner = model; }
+  std::unique_ptr<StateConcept> clone() const override {
+    return std::make_unique<StateImpl>(state.clone(), owner);
+  }
+  std::int64_t position() const override { return state.position; }
+  std::size_t bytes() const override { return state.bytes(); }
+  void reset() override { state.reset(); }
+};
+
+template <class Net>
+struct ModelImpl final : ModelConcept {
+  std::shared_ptr<WeightStore> weights;  // the views inside `net` point into it
+  Net net;
+  ModelImpl(ModelInfo i, std::shared_ptr<WeightStore> w, Net n) : weights(std::move(w)), net(std::move(n)) {
+    info = std::move(i);
+  }
+  std::unique_ptr<StateConcept> make_state() const override {
+    return std::make_unique<StateImpl<Net>>(net.make_state(), this);
+  }
+  Scratch make_scratch(std::int64_t max_tokens) const override { return net.make_scratch(max_tokens); }
+  void forward(const std::int32_t* tokens, std::int64_t n, StateConcept& state, Scratch& scratch, Logits mode,
+               MatOut logits) const override {
+    GLRNN_CHECK(state.owner == this, InputError, "this state was made by another model");
+    net.forward(tokens, n, static_cast<StateImpl<Net>&>(state).state, scratch, mode, logits);
+  }
+};
+}  // namespace detail
+
+/// One sequence's fixed-size state: recurrences, conv histories, attention rings and the next
+/// position. Move-only; copy explicitly with clone() (it can be tens of megabytes).
+class State {
+ public:
+  State() = default;
+  bool valid() const { return impl_ != nullptr; }
+  std::int64_t position() const { return impl_->position(); }
+  std::size_t bytes() const { return impl_->bytes(); }
+  void reset() { impl_->reset(); }
+  State clone() const { return State(impl_->clone()); }
+
+ private:
+  friend class Model;
+  explicit State(std::unique_ptr<detail::StateConcept> impl) : impl_(std::move(impl)) {}
+  std::unique_ptr<detail::StateConcept> impl_;
+};
+
+/// A loaded model (see load_model). Cheap to copy: copies share the immutable weights.
+class Model {
+ public:
+  template <class Net>
+  Model(ModelInfo info, std::shared_ptr<WeightStore> weights, Net net)
+      : impl_(std::make_shared<detail::ModelImpl<Net>>(std::move(info), std::move(weights), std::move(net))) {}
+
+  const ModelInfo& info() const { return impl_->info; }
+  std::int64_t vocab_size() const { return impl_->info.vocab_size; }
+
+  /// A fresh state at position 0, allocated once; its size never changes.
+  State make_state() const { return State(impl_->make_state()); }
+  /// Bytes of one state.
+  std::size_t state_bytes() const { return make_state().bytes(); }
+  /// Temporaries for chunks of up to max_tokens positions (longer inputs are split).
+  Scratch make_scratch(std::int64_t max_tokens) const { return impl_->make_scratch(max_tokens); }
+
+  /// Runs tokens[0..n) from state.position() on; see DecoderStack::forward for `mode` and `logits`.
+  void forward(const std::int32_t* tokens, std::int64_t n, State& state, Scratch& scratch, Logits mode,
+               MatOut logits) const {
+    GLRNN_CHECK(state.valid(), InputError, "empty state");
+    impl_->forward(tokens, n, *state.impl_, scratch, mode, logits);
+  }
+
+ private:
+  std::shared_ptr<const detail::ModelConcept> impl_;
+};
+
+}  // namespace glrnn

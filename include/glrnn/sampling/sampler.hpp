@@ -1,0 +1,155 @@
+#pragma once
+// Choosing the next token from logits: greedy, or sampling after the transformers chain of
+// processors (repetition penalty, temperature, top-k, top-p, min-p), with an explicitly seeded
+// RNG so a seed reproduces a run on every platform. Buffers are sized once per vocabulary.
+
+#include <algorithm>  // std::partial_sort, std::sort, std::max_element
+#include <cmath>      // std::exp
+#include <cstdint>    // std::int32_t, std::int64_t, std::uint64_t
+#include <numeric>    // std::iota
+#include <string>     // std::to_string
+#include <vector>     // std::vector
+
+#include <Eigen/Core>
+
+#include "glrnn/core/error.hpp"
+
+namespace glrnn {
+
+struct SamplerParams {
+  float temperature = 0.8f;        // 0: greedy (argmax)
+  std::int64_t top_k = 40;         // 0: off
+  float top_p = 0.95f;             // 1: off
+  float min_p = 0.0f;              // 0: off
+  float repetition_penalty = 1.0f; // 1: off; > 1 discourages tokens in `recent`
+  std::uint64_t seed = 0;
+
+  /// Throws InputError for values outside their ranges.
+  void validate() const {
+    GLRNN_CHECK(temperature >= 0.0f, InputError, "temperature must be >= 0, got " + std::to_string(temperature));
+    GLRNN_CHECK(top_k >= 0, InputError, "top-k must be >= 0, got " + std::to_string(top_k));
+    GLRNN_CHECK(top_p > 0.0f && top_p <= 1.0f, InputError, "top-p must be in (0, 1], got " + std::to_string(top_p));
+    GLRNN_CHECK(min_p >= 0.0f && min_p <= 1.0f, InputError, "min-p must be in [0, 1], got " + std::to_string(min_p));
+    GLRNN_CHECK(repetition_penalty > 0.0f, InputError,
+                "repetition penalty must be > 0, got " + std::to_string(repetition_penalty));
+  }
+};
+
+/// xoshiro256** seeded through splitmix64: small, fast and identical on every platform.
+class Rng {
+ public:
+  explicit Rng(std::uint64_t seed) {
+    for (std::uint64_t& s : s_) {
+      seed += 0x9e3779b97f4a7c15ull;
+      std::uint64_t z = seed;
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+      s = z ^ (z >> 31);
+    }
+  }
+  std::uint64_t next() {
+    const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
+    const std::uint64_t t = s_[1] << 17;
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = rotl(s_[3], 45);
+    return result;
+  }
+  /// Uniform in [0, 1) with 53 random bits.
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+
+ private:
+  static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  std::uint64_t s_[4];
+};
+
+class Sampler {
+ public:
+  Sampler(const SamplerParams& params, std::int64_t vocab_size) : params_(params), rng_(params.seed) {
+    params.validate();
+    candidates_.reserve(static_cast<std::size_t>(vocab_size));
+    adjusted_.resize(vocab_size);
+  }
+
+  const SamplerParams& params() const { return params_; }
+
+  /// Picks a token from logits [V]; `recent` are the tokens the repetition penalty applies to.
+  std::int32_t sample(const Eigen::Ref<const Eigen::VectorXf>& logits, const std::vector<std::int32_t>& recent = {}) {
+    GLRNN_CHECK(logits.size() == adjusted_.size(), InputError, "logits size does not match the sampler's vocabulary");
+    adjusted_ = logits;
+    if (params_.repetition_penalty != 1.0f) {
+      // transformers: a seen token's logit is divided by the penalty if positive, multiplied if not.
+      for (std::int32_t t : recent) {
+        if (t < 0 || t >= adjusted_.size()) continue;
+        float& z = adjusted_[t];
+        z = z > 0.0f ? z / params_.repetition_penalty : z * params_.repetition_penalty;
+      }
+    }
+    if (params_.temperature <= 0.0f) return argmax(adjusted_);
+    candidates_.clear();
+    for (Eigen::Index i = 0; i < adjusted_.size(); ++i)
+      candidates_.push_back({static_cast<std::int32_t>(i), adjusted_[i] / params_.temperature});
+    // Most probable first; ties by lower id so results do not depend on the sort algorithm.
+    const auto better = [](const Candidate& a, const Candidate& b) {
+      return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+    };
+    std::size_t keep = candidates_.size();
+    if (params_.top_k > 0 && static_cast<std::size_t>(params_.top_k) < keep) {
+      keep = static_cast<std::size_t>(params_.top_k);
+      std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(keep), candidates_.end(),
+                        better);
+    } else {
+      std::sort(candidates_.begin(), candidates_.end(), better);
+    }
+    candidates_.resize(keep);
+    // Softmax over the survivors, in double for a stable cumulative sum.
+    const double max_logit = candidates_.front().logit;
+    double total = 0.0;
+    for (Candidate& c : candidates_) total += (c.prob = std::exp(static_cast<double>(c.logit) - max_logit));
+    for (Candidate& c : candidates_) c.prob /= total;
+    if (params_.top_p < 1.0f) {
+      // Smallest prefix whose mass reaches top_p; always at least one token.
+      double mass = 0.0;
+      std::size_t n = 0;
+      while (n < candidates_.size() && mass < params_.top_p) mass += candidates_[n++].prob;
+      candidates_.resize(n);
+    }
+    if (params_.min_p > 0.0f) {
+      const double floor = params_.min_p * candidates_.front().prob;
+      std::size_t n = 1;
+      while (n < candidates_.size() && candidates_[n].prob >= floor) ++n;
+      candidates_.resize(n);
+    }
+    double remaining = 0.0;
+    for (const Candidate& c : candidates_) remaining += c.prob;
+    double r = rng_.uniform() * remaining;
+    for (const Candidate& c : candidates_) {
+      if (r < c.prob) return c.id;
+      r -= c.prob;
+    }
+    return candidates_.back().id;  // rounding left r just above the last probability
+  }
+
+  /// The first index of the largest logit, as torch.argmax.
+  static std::int32_t argmax(const Eigen::Ref<const Eigen::VectorXf>& logits) {
+    Eigen::Index best = 0;
+    logits.maxCoeff(&best);
+    return static_cast<std::int32_t>(best);
+  }
+
+ private:
+  struct Candidate {
+    std::int32_t id;
+    float logit;
+    double prob = 0.0;
+  };
+  SamplerParams params_;
+  Rng rng_;
+  std::vector<Candidate> candidates_;
+  Eigen::VectorXf adjusted_;
+};
+
+}  // namespace glrnn
