@@ -32,10 +32,12 @@ struct GenerateStats {
 /// Called with each generated token and the logits it was chosen from; return false to stop.
 using TokenCallback = std::function<bool(std::int32_t token, const Eigen::VectorXf& logits)>;
 
-/// Generates after `prompt` (run from the session's current position). Throws InputError for an
-/// empty prompt or a token outside the vocabulary.
+/// Generates after `prompt` (run from the session's current position). With `prompt_logits`, the
+/// logits of every prompt position are written there ([P, V]). Throws InputError for an empty
+/// prompt or a token outside the vocabulary.
 inline GenerateStats generate(Session& session, const std::vector<std::int32_t>& prompt, Sampler& sampler,
-                              const GenerateOptions& options, const TokenCallback& on_token) {
+                              const GenerateOptions& options, const TokenCallback& on_token,
+                              RowMatrixXf* prompt_logits = nullptr) {
   using Clock = std::chrono::steady_clock;
   const auto seconds_since = [](Clock::time_point t0) {
     return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -47,7 +49,12 @@ inline GenerateStats generate(Session& session, const std::vector<std::int32_t>&
   history.reserve(prompt.size() + static_cast<std::size_t>(options.max_new_tokens));
 
   Clock::time_point t0 = Clock::now();
-  const Eigen::VectorXf* logits = &session.prefill(prompt);
+  if (prompt_logits) {
+    session.prefill_all(prompt, *prompt_logits);
+  } else {
+    session.prefill(prompt);
+  }
+  const Eigen::VectorXf* logits = &session.logits();
   stats.prefill_seconds = seconds_since(t0);
 
   t0 = Clock::now();

@@ -10,7 +10,6 @@
 
 #include "glrnn/core/buffer.hpp"
 #include "glrnn/core/dtype.hpp"
-#include "glrnn/io/weight_store.hpp"
 #include "glrnn/models/decoder_stack.hpp"
 
 namespace glrnn {
@@ -60,9 +59,9 @@ struct StateImpl final : StateConcept {
 
 template <class Net>
 struct ModelImpl final : ModelConcept {
-  std::shared_ptr<WeightStore> weights;  // the views inside `net` point into it
+  std::shared_ptr<const void> weights;  // what the views inside `net` point into
   Net net;
-  ModelImpl(ModelInfo i, std::shared_ptr<WeightStore> w, Net n) : weights(std::move(w)), net(std::move(n)) {
+  ModelImpl(ModelInfo i, std::shared_ptr<const void> w, Net n) : weights(std::move(w)), net(std::move(n)) {
     info = std::move(i);
   }
   std::unique_ptr<StateConcept> make_state() const override {
@@ -97,8 +96,10 @@ class State {
 /// A loaded model (see load_model). Cheap to copy: copies share the immutable weights.
 class Model {
  public:
+  /// Wraps any network with the DecoderStack interface; `weights` keeps alive what its views
+  /// point into (a WeightStore for loaded checkpoints).
   template <class Net>
-  Model(ModelInfo info, std::shared_ptr<WeightStore> weights, Net net)
+  Model(ModelInfo info, std::shared_ptr<const void> weights, Net net)
       : impl_(std::make_shared<detail::ModelImpl<Net>>(std::move(info), std::move(weights), std::move(net))) {}
 
   const ModelInfo& info() const { return impl_->info; }

@@ -1,0 +1,105 @@
+// glrnn-generate: continue a prompt with a model, streaming the generated token ids.
+
+#include <cstdio>   // std::printf, std::fflush
+#include <fstream>  // std::ofstream
+#include <string>   // std::string
+#include <vector>   // std::vector
+
+#include <glrnn/glrnn.hpp>
+
+#include "common.hpp"
+
+namespace {
+
+void write_row(std::ofstream& out, const float* row, Eigen::Index n) {
+  char number[32];
+  out << '[';
+  for (Eigen::Index i = 0; i < n; ++i) {
+    std::snprintf(number, sizeof number, "%.9g", static_cast<double>(row[i]));  // 9 digits: exact float32
+    out << (i ? "," : "") << number;
+  }
+  out << ']';
+}
+
+void write_ids(std::ofstream& out, const std::vector<std::int32_t>& ids) {
+  out << '[';
+  for (std::size_t i = 0; i < ids.size(); ++i) out << (i ? "," : "") << ids[i];
+  out << ']';
+}
+
+/// {"prompt_ids", "generated_ids", "prompt_logits" [P][V], "generated_logits" [N][V]}
+void write_logits_json(const std::string& path, const std::vector<std::int32_t>& prompt,
+                       const std::vector<std::int32_t>& generated, const glrnn::RowMatrixXf& prompt_logits,
+                       const glrnn::RowMatrixXf& generated_logits) {
+  std::ofstream out(path);
+  GLRNN_CHECK(out.good(), glrnn::IoError, "cannot write '" + path + "'");
+  out << "{\"prompt_ids\":";
+  write_ids(out, prompt);
+  out << ",\"generated_ids\":";
+  write_ids(out, generated);
+  for (const auto& [key, rows] : {std::pair{"prompt_logits", &prompt_logits}, {"generated_logits", &generated_logits}}) {
+    out << ",\"" << key << "\":[";
+    for (Eigen::Index r = 0; r < rows->rows(); ++r) {
+      if (r) out << ',';
+      write_row(out, rows->row(r).data(), rows->cols());
+    }
+    out << ']';
+  }
+  out << "}\n";
+  GLRNN_CHECK(out.good(), glrnn::IoError, "failed writing '" + path + "'");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Continue a prompt with a glrnn model, printing the generated token ids."};
+  std::string model_dir, prompt_ids, logits_out;
+  std::int64_t max_new_tokens = 64;
+  int threads = 0;
+  bool ignore_eos = false;
+  glrnn::SamplerParams sampling;
+  app.add_option("-m,--model", model_dir, "Model folder (config.json + *.safetensors)")->required();
+  app.add_option("--prompt-ids", prompt_ids, "Prompt as comma-separated token ids, e.g. 2,17,33")->required();
+  app.add_option("-n,--max-new-tokens,--n-predict", max_new_tokens, "Tokens to generate")->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--temperature,--temp", sampling.temperature, "Sampling temperature; 0 = greedy")->capture_default_str();
+  app.add_option("--top-k", sampling.top_k, "Keep the k most likely tokens; 0 = off")->capture_default_str();
+  app.add_option("--top-p", sampling.top_p, "Nucleus sampling mass; 1 = off")->capture_default_str();
+  app.add_option("--min-p", sampling.min_p, "Drop tokens below min-p x the top probability")->capture_default_str();
+  app.add_option("--repeat-penalty", sampling.repetition_penalty, "Repetition penalty; 1 = off")->capture_default_str();
+  app.add_option("-s,--seed", sampling.seed, "Random seed")->capture_default_str();
+  app.add_flag("--ignore-eos", ignore_eos, "Do not stop at the end-of-sequence token");
+  app.add_option("-t,--threads", threads, "Threads; 0 = all cores")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--logits-out", logits_out, "Write prompt and generated logits to this JSON file");
+
+  return glrnn::tools::run_tool("glrnn-generate", app, argc, argv, [&] {
+    const std::vector<std::int32_t> prompt = glrnn::tools::parse_token_ids(prompt_ids);
+    glrnn::set_num_threads(threads);
+    glrnn::Model model = glrnn::load_model(model_dir);
+    glrnn::Session session(model);
+    glrnn::Sampler sampler(sampling, model.vocab_size());
+    glrnn::GenerateOptions options;
+    options.max_new_tokens = max_new_tokens;
+    if (!ignore_eos) options.stop_tokens.push_back(model.info().eos_token_id);
+
+    const bool keep_logits = !logits_out.empty();
+    glrnn::RowMatrixXf prompt_logits, generated_logits(0, model.vocab_size());
+    std::vector<std::int32_t> generated;
+    const glrnn::GenerateStats stats = glrnn::generate(
+        session, prompt, sampler, options,
+        [&](std::int32_t token, const Eigen::VectorXf& logits) {
+          std::printf("%s%d", generated.empty() ? "" : " ", token);
+          std::fflush(stdout);
+          generated.push_back(token);
+          if (keep_logits) {
+            generated_logits.conservativeResize(generated_logits.rows() + 1, Eigen::NoChange);
+            generated_logits.bottomRows(1) = logits.transpose();
+          }
+          return true;
+        },
+        keep_logits ? &prompt_logits : nullptr);
+    std::printf("\n");
+    if (keep_logits) write_logits_json(logits_out, prompt, generated, prompt_logits, generated_logits);
+    std::fprintf(stderr, "%s\n", glrnn::format_stats(stats, session.state().bytes()).c_str());
+  });
+}
