@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   int threads = 0;
   bool ignore_eos = false;
   glrnn::SamplerParams sampling;
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // the last -n wins, as in llama.cpp
   app.add_option("-m,--model", model_dir, "Model folder (config.json + *.safetensors)")->required();
   app.add_option("--prompt-ids", prompt_ids, "Prompt as comma-separated token ids, e.g. 2,17,33")->required();
   app.add_option("-n,--max-new-tokens,--n-predict", max_new_tokens, "Tokens to generate")->capture_default_str()
@@ -99,6 +100,7 @@ int main(int argc, char** argv) {
         },
         keep_logits ? &prompt_logits : nullptr);
     std::printf("\n");
+    std::fflush(stdout);  // the ids line comes before the stats line on a shared terminal
     if (keep_logits) write_logits_json(logits_out, prompt, generated, prompt_logits, generated_logits);
     std::fprintf(stderr, "%s\n", glrnn::format_stats(stats, session.state().bytes()).c_str());
   });

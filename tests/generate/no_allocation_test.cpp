@@ -1,0 +1,56 @@
+// Decode and prefill allocate nothing once a Session exists: every buffer is sized up front.
+// Counted by replacing the global operator new for this test program.
+
+#include <atomic>   // std::atomic
+#include <cstdlib>  // std::malloc, std::free, std::aligned_alloc
+#include <new>      // std::bad_alloc, std::align_val_t
+#include <vector>   // std::vector
+
+#include <catch2/catch.hpp>
+
+#include "glrnn/glrnn.hpp"
+#include "support/reference.hpp"
+
+namespace {
+std::atomic<bool> counting_allocations{false};
+std::atomic<long> allocations_counted{0};
+
+void* counted_allocation(std::size_t size, std::size_t alignment) {
+  if (counting_allocations) ++allocations_counted;
+  void* p = alignment > alignof(std::max_align_t)
+                ? std::aligned_alloc(alignment, (size + alignment - 1) / alignment * alignment)
+                : std::malloc(size ? size : 1);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+}  // namespace
+
+void* operator new(std::size_t size) { return counted_allocation(size, alignof(std::max_align_t)); }
+void* operator new(std::size_t size, std::align_val_t a) { return counted_allocation(size, static_cast<std::size_t>(a)); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+
+TEST_CASE("Prefill, step and sampling allocate nothing after set-up", "[generate]") {
+  const glrnn::Model model = glrnn::load_model(glrnn::test::data_path("recurrentgemma-tiny"));
+  const std::vector<std::int32_t> prompt = glrnn::test::ids(glrnn::test::reference("recurrentgemma-tiny")["prompt_ids"]);
+  glrnn::Session session(model, /*max_chunk=*/16);  // the 40-token prompt runs as 3 chunks
+  glrnn::SamplerParams params;
+  params.temperature = 0.7f;
+  params.repetition_penalty = 1.1f;
+  glrnn::Sampler sampler(params, model.vocab_size());
+
+  counting_allocations = true;
+  delete new int(1);  // the instrument itself: this one must be seen
+  counting_allocations = false;
+  REQUIRE(allocations_counted == 1);
+
+  allocations_counted = 0;
+  counting_allocations = true;
+  session.prefill(prompt);
+  for (int i = 0; i < 40; ++i) session.step(sampler.sample(session.logits(), prompt));
+  counting_allocations = false;
+  CHECK(allocations_counted == 0);
+  CHECK(session.position() == 80);
+}
