@@ -15,9 +15,10 @@ namespace glrnn {
 template <class T>
 using RecurrentGemma = DecoderStack<T, RecurrentBlock<T>, LocalAttention<T>>;
 
-/// Builds the model from a checkpoint's tensors, checking every shape against the configuration.
-template <class T>
-RecurrentGemma<T> build_recurrent_gemma(const RecurrentGemmaConfig& c, WeightStore& store) {
+/// Builds the model from a store's tensors (see weights.hpp), checking every shape against the
+/// configuration.
+template <class T, class Store>
+RecurrentGemma<T> build_recurrent_gemma(const RecurrentGemmaConfig& c, Store& store) {
   namespace rg = recurrent_gemma;
   std::vector<typename RecurrentGemma<T>::Block> blocks;
   blocks.reserve(static_cast<std::size_t>(c.num_layers));

@@ -1,0 +1,209 @@
+// glrnn-bench decode: decode and prefill speed of a real model geometry with random weights, next
+// to the machine's read bandwidth measured in the same process (shared machines are noisy; the
+// ratio is what to compare).
+
+#include <algorithm>  // std::sort, std::min
+#include <chrono>     // std::chrono::steady_clock
+#include <cstdint>    // std::int32_t, std::int64_t, std::uint64_t
+#include <cstdio>     // std::printf
+#include <deque>      // std::deque
+#include <fstream>    // std::ifstream
+#include <map>        // std::map
+#include <sstream>    // std::istringstream
+#include <string>     // std::string
+#include <type_traits>  // std::is_same_v
+#include <vector>     // std::vector
+
+#include <unistd.h>  // sysconf
+
+#include <glrnn/glrnn.hpp>
+
+#include "../examples/common.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+/// Current resident set size from /proc (0 where unavailable).
+std::size_t current_rss_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::size_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+
+/// Random weights for any tensor the model asks for, with the shapes it asks for. Values are small
+/// and finite (no denormals, no overflow) so timing is representative.
+class RandomStore {
+ public:
+  template <class T>
+  glrnn::TensorView<const T> matrix(const std::string& name, const glrnn::Shape& shape) {
+    std::vector<T>& v = storage<T>().emplace_back(static_cast<std::size_t>(shape.numel()));
+    fill(v, 0.02f);
+    bytes_[name] = v.size() * sizeof(T);
+    return {v.data(), shape};
+  }
+  glrnn::TensorView<const float> vector(const std::string& name, const glrnn::Shape& shape) {
+    std::vector<float>& v = storage<float>().emplace_back(static_cast<std::size_t>(shape.numel()));
+    fill(v, 0.1f);
+    bytes_[name] = v.size() * sizeof(float);
+    return {v.data(), shape};
+  }
+  /// Bytes of all distinct tensors: what one decode step reads (the tied embedding counts once,
+  /// as the output head reads it whole while the lookup reads one row).
+  std::size_t total_bytes() const {
+    std::size_t n = 0;
+    for (const auto& [name, bytes] : bytes_) n += bytes;
+    return n;
+  }
+
+ private:
+  template <class T>
+  std::deque<std::vector<T>>& storage() {
+    if constexpr (std::is_same_v<T, float>) return floats_;
+    else return bf16s_;
+  }
+  template <class T>
+  void fill(std::vector<T>& v, float scale) {
+    glrnn::parallel_for(0, static_cast<std::int64_t>(v.size()), 4, [&](std::int64_t lo, std::int64_t hi) {
+      glrnn::Rng rng(static_cast<std::uint64_t>(lo) * 7919 + v.size());
+      for (std::int64_t i = lo; i < hi; ++i) {
+        const float x = scale * static_cast<float>(2.0 * rng.uniform() - 1.0);
+        if constexpr (std::is_same_v<T, float>) v[static_cast<std::size_t>(i)] = x;
+        else v[static_cast<std::size_t>(i)] = glrnn::to_bf16(x);
+      }
+    });
+  }
+  std::deque<std::vector<float>> floats_;
+  std::deque<std::vector<glrnn::bf16>> bf16s_;
+  std::map<std::string, std::size_t> bytes_;
+};
+
+/// Read bandwidth in GB/s: summing a buffer far larger than the last-level cache, split over the
+/// configured threads like the decode kernels. Each thread reads 4 streams at once, as a matvec
+/// reads several rows (one stream per thread reads markedly less on this kind of machine). The
+/// best of 5 passes, so that the ratio of decode to it errs low.
+double measure_read_bandwidth() {
+  constexpr int kStreams = 4, kLanes = 16;
+  using Lanes = Eigen::Array<float, kLanes, 1>;
+  const std::int64_t n = std::int64_t{1} << 28;  // 1 GiB of floats
+  std::vector<float> buffer(static_cast<std::size_t>(n), 1.0f);
+  double best = 0.0;
+  volatile float sink = 0.0f;
+  for (int rep = 0; rep < 5; ++rep) {
+    const Clock::time_point t0 = Clock::now();
+    float partial[64] = {};
+    glrnn::parallel_for(0, n, 1 << 20, [&](std::int64_t lo, std::int64_t hi) {
+      const std::int64_t len = (hi - lo) / kStreams / kLanes * kLanes;
+      Lanes acc[kStreams];
+      for (Lanes& a : acc) a.setZero();
+      for (std::int64_t i = 0; i < len; i += kLanes)
+        for (int s = 0; s < kStreams; ++s) acc[s] += Eigen::Map<const Lanes>(buffer.data() + lo + s * len + i);
+      for (const Lanes& a : acc) partial[lo * 64 / n] += a.sum();
+    });
+    best = std::max(best, static_cast<double>(n) * sizeof(float) / seconds_since(t0) / 1e9);
+    for (float p : partial) sink = sink + p;
+  }
+  return best;
+}
+
+struct DecodeResult {
+  std::string type;
+  double decode_tok_s = 0, bytes_per_token = 0, achieved_gb_s = 0, bandwidth_gb_s = 0, prefill_tok_s = 0;
+  std::size_t rss_bytes = 0;
+  std::int64_t prefill_tokens = 0;
+};
+
+template <class T>
+DecodeResult bench_type(const glrnn::RecurrentGemmaConfig& config, int steps, std::int64_t prefill_tokens) {
+  auto store = std::make_shared<RandomStore>();
+  glrnn::ModelInfo info;
+  info.family = "recurrent_gemma";
+  info.vocab_size = config.vocab_size;
+  glrnn::Model model(info, store, glrnn::build_recurrent_gemma<T>(config, *store));
+
+  DecodeResult r;
+  r.type = std::string(glrnn::dtype_name(glrnn::dtype_of<T>::value));
+  r.bytes_per_token = static_cast<double>(store->total_bytes());
+  glrnn::Rng rng(1);
+  const auto random_token = [&] { return static_cast<std::int32_t>(rng.next() % static_cast<std::uint64_t>(config.vocab_size)); };
+
+  glrnn::Session session(model, prefill_tokens);
+  std::vector<std::int32_t> prompt(static_cast<std::size_t>(prefill_tokens));
+  for (std::int32_t& t : prompt) t = random_token();
+  Clock::time_point t0 = Clock::now();
+  session.prefill(prompt);
+  r.prefill_tok_s = static_cast<double>(prefill_tokens) / seconds_since(t0);
+  r.prefill_tokens = prefill_tokens;
+
+  std::vector<double> step_seconds;
+  session.step(random_token());  // warm-up: first touch of every page
+  r.bandwidth_gb_s = measure_read_bandwidth();  // right before the decode steps: the same machine state
+  for (int i = 0; i < steps; ++i) {
+    t0 = Clock::now();
+    session.step(random_token());
+    step_seconds.push_back(seconds_since(t0));
+  }
+  r.decode_tok_s = 1.0 / median(step_seconds);
+  r.achieved_gb_s = r.bytes_per_token * r.decode_tok_s / 1e9;
+  r.rss_bytes = current_rss_bytes();
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"glrnn benchmarks with random weights of a real geometry."};
+  app.require_subcommand(1);
+  CLI::App* decode = app.add_subcommand("decode", "Decode tok/s, bytes per token and GB/s against measured bandwidth");
+  std::string config_path, types = "bf16,f32";
+  int threads = 0, steps = 16;
+  std::int64_t prefill_tokens = 512;
+  bool json = false;
+  decode->add_option("--config", config_path, "config.json of the geometry")->required();
+  decode->add_option("--types", types, "Weight types, comma-separated: f32, bf16")->capture_default_str();
+  decode->add_option("-t,--threads", threads, "Threads; 0 = all cores")->capture_default_str();
+  decode->add_option("--steps", steps, "Timed decode steps (the median is reported)")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  decode->add_option("--prefill", prefill_tokens, "Prompt length for the prefill figure")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  decode->add_flag("--json", json, "Print one JSON object instead of a table");
+
+  return glrnn::tools::run_tool("glrnn-bench", app, argc, argv, [&] {
+    glrnn::set_num_threads(threads);
+    const glrnn::RecurrentGemmaConfig config = glrnn::RecurrentGemmaConfig::load(config_path);
+    std::vector<DecodeResult> results;
+    std::istringstream list(types);
+    for (std::string type; std::getline(list, type, ',');) {
+      if (type == "f32") results.push_back(bench_type<float>(config, steps, prefill_tokens));
+      else if (type == "bf16") results.push_back(bench_type<glrnn::bf16>(config, steps, prefill_tokens));
+      else throw glrnn::InputError("unknown weight type '" + type + "' (available: f32, bf16)");
+    }
+    if (json) {
+      nlohmann::json out = {{"config", config_path}, {"threads", glrnn::num_threads()}, {"results", nlohmann::json::array()}};
+      for (const DecodeResult& r : results)
+        out["results"].push_back({{"type", r.type}, {"decode_tok_s", r.decode_tok_s}, {"bytes_per_token", r.bytes_per_token},
+                                  {"achieved_gb_s", r.achieved_gb_s}, {"measured_bandwidth_gb_s", r.bandwidth_gb_s},
+                                  {"ratio_to_bandwidth", r.achieved_gb_s / r.bandwidth_gb_s},
+                                  {"prefill_tokens", r.prefill_tokens}, {"prefill_tok_s", r.prefill_tok_s},
+                                  {"rss_bytes", r.rss_bytes}});
+      std::printf("%s\n", out.dump(2).c_str());
+      return;
+    }
+    std::printf("%s, %d threads\n\n", config_path.c_str(), glrnn::num_threads());
+    std::printf("| type | decode tok/s | bytes/token | GB/s | measured read GB/s | ratio | prefill tok/s (%lld) | RSS |\n",
+                static_cast<long long>(prefill_tokens));
+    std::printf("|---|---|---|---|---|---|---|---|\n");
+    for (const DecodeResult& r : results)
+      std::printf("| %s | %.2f | %.3g | %.1f | %.1f | %.2f | %.1f | %.2f GB |\n", r.type.c_str(), r.decode_tok_s,
+                  r.bytes_per_token, r.achieved_gb_s, r.bandwidth_gb_s, r.achieved_gb_s / r.bandwidth_gb_s,
+                  r.prefill_tok_s, static_cast<double>(r.rss_bytes) / 1e9);
+  });
+}
