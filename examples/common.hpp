@@ -4,12 +4,16 @@
 #include <cstdint>    // std::int32_t
 #include <cstdio>     // std::fprintf
 #include <exception>  // std::exception
+#include <fstream>    // std::ifstream
+#include <sstream>    // std::ostringstream
 #include <string>     // std::string, std::stoll
 #include <vector>     // std::vector
 
 #include <CLI/CLI.hpp>
 
 #include "glrnn/core/error.hpp"
+#include "glrnn/models/registry.hpp"
+#include "glrnn/sampling/sampler.hpp"
 
 namespace glrnn::tools {
 
@@ -29,6 +33,33 @@ int run_tool(const char* tool, CLI::App& app, int argc, char** argv, Body&& body
     std::fprintf(stderr, "%s: error: %s\n", tool, e.what());
     return 1;
   }
+}
+
+/// The sampling flags of generate and chat, with llama.cpp's spellings as aliases.
+inline void add_sampling_options(CLI::App& app, SamplerParams& p) {
+  app.add_option("--temperature,--temp", p.temperature, "Sampling temperature; 0 = greedy")->capture_default_str();
+  app.add_option("--top-k", p.top_k, "Keep the k most likely tokens; 0 = off")->capture_default_str();
+  app.add_option("--top-p", p.top_p, "Nucleus sampling mass; 1 = off")->capture_default_str();
+  app.add_option("--min-p", p.min_p, "Drop tokens below min-p x the top probability; 0 = off")->capture_default_str();
+  app.add_option("--repeat-penalty,--repetition-penalty", p.repetition_penalty, "Repetition penalty; 1 = off")
+      ->capture_default_str();
+  app.add_option("-s,--seed", p.seed, "Random seed")->capture_default_str();
+}
+
+/// Model-loading flags shared by the tools.
+inline void add_load_options(CLI::App& app, LoadOptions& options) {
+  app.add_flag("--rope-bf16-frequencies", options.rope_bf16_frequencies,
+               "Round RoPE frequencies to bf16, as a transformers model loaded in bf16 and upcast has them");
+}
+
+/// A whole file as bytes. Throws IoError.
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  GLRNN_CHECK(in.good(), IoError, "cannot open '" + path + "'");
+  std::ostringstream text;
+  text << in.rdbuf();
+  GLRNN_CHECK(!in.bad(), IoError, "cannot read '" + path + "'");
+  return text.str();
 }
 
 /// "2,17,33" -> {2, 17, 33}. Throws InputError naming the bad item.

@@ -1,9 +1,12 @@
-// glrnn-generate: continue a prompt with a model, streaming the generated token ids.
+// glrnn-generate: continue a prompt with a model. A text prompt is tokenized with the model
+// folder's tokenizer.json and the continuation is streamed as text; a prompt of token ids gets
+// token ids back.
 
-#include <cstdio>   // std::printf, std::fflush
-#include <fstream>  // std::ofstream
-#include <string>   // std::string
-#include <vector>   // std::vector
+#include <cstdio>    // std::printf, std::fputs, std::fflush
+#include <fstream>   // std::ofstream
+#include <optional>  // std::optional
+#include <string>    // std::string
+#include <vector>    // std::vector
 
 #include <glrnn/glrnn.hpp>
 
@@ -52,44 +55,58 @@ void write_logits_json(const std::string& path, const std::vector<std::int32_t>&
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Continue a prompt with a glrnn model, printing the generated token ids."};
-  std::string model_dir, prompt_ids, logits_out;
+  CLI::App app{"Continue a prompt with a glrnn model."};
+  std::string model_dir, prompt_text, prompt_file, prompt_ids, logits_out;
   std::int64_t max_new_tokens = 64;
   int threads = 0;
+  glrnn::LoadOptions load_options;
   bool ignore_eos = false;
   glrnn::SamplerParams sampling;
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // the last -n wins, as in llama.cpp
   app.add_option("-m,--model", model_dir, "Model folder (config.json + *.safetensors)")->required();
-  app.add_option("--prompt-ids", prompt_ids, "Prompt as comma-separated token ids, e.g. 2,17,33")->required();
+  CLI::Option* text = app.add_option("-p,--prompt", prompt_text, "Prompt text");
+  CLI::Option* file = app.add_option("-f,--prompt-file", prompt_file, "Read the prompt text from a file");
+  CLI::Option* ids = app.add_option("--prompt-ids", prompt_ids, "Prompt as comma-separated token ids, e.g. 2,17,33");
+  text->excludes(file)->excludes(ids);
+  file->excludes(ids);
   app.add_option("-n,--max-new-tokens,--n-predict", max_new_tokens, "Tokens to generate")->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--temperature,--temp", sampling.temperature, "Sampling temperature; 0 = greedy")->capture_default_str();
-  app.add_option("--top-k", sampling.top_k, "Keep the k most likely tokens; 0 = off")->capture_default_str();
-  app.add_option("--top-p", sampling.top_p, "Nucleus sampling mass; 1 = off")->capture_default_str();
-  app.add_option("--min-p", sampling.min_p, "Drop tokens below min-p x the top probability")->capture_default_str();
-  app.add_option("--repeat-penalty", sampling.repetition_penalty, "Repetition penalty; 1 = off")->capture_default_str();
-  app.add_option("-s,--seed", sampling.seed, "Random seed")->capture_default_str();
+  glrnn::tools::add_sampling_options(app, sampling);
   app.add_flag("--ignore-eos", ignore_eos, "Do not stop at the end-of-sequence token");
   app.add_option("-t,--threads", threads, "Threads; 0 = all cores")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--logits-out", logits_out, "Write prompt and generated logits to this JSON file");
 
+  glrnn::tools::add_load_options(app, load_options);
+
   return glrnn::tools::run_tool("glrnn-generate", app, argc, argv, [&] {
-    const std::vector<std::int32_t> prompt = glrnn::tools::parse_token_ids(prompt_ids);
+    GLRNN_CHECK(text->count() + file->count() + ids->count() == 1, glrnn::InputError,
+                "give the prompt with one of --prompt, --prompt-file or --prompt-ids");
     glrnn::set_num_threads(threads);
-    glrnn::Model model = glrnn::load_model(model_dir);
+    glrnn::Model model = glrnn::load_model(model_dir, load_options);
+    std::optional<glrnn::Tokenizer> tokenizer;
+    std::vector<std::int32_t> prompt;
+    if (ids->count()) {
+      prompt = glrnn::tools::parse_token_ids(prompt_ids);
+    } else {
+      tokenizer = glrnn::load_tokenizer(model_dir);
+      prompt = tokenizer->encode(file->count() ? glrnn::tools::read_file(prompt_file) : prompt_text, /*add_special=*/true);
+    }
     glrnn::Session session(model);
     glrnn::Sampler sampler(sampling, model.vocab_size());
     glrnn::GenerateOptions options;
     options.max_new_tokens = max_new_tokens;
-    if (!ignore_eos) options.stop_tokens.push_back(model.info().eos_token_id);
+    if (!ignore_eos) options.stop_tokens = model.info().stop_token_ids;
 
     const bool keep_logits = !logits_out.empty();
     glrnn::RowMatrixXf prompt_logits, generated_logits(0, model.vocab_size());
     std::vector<std::int32_t> generated;
+    std::optional<glrnn::StreamDecoder> stream;
+    if (tokenizer) stream.emplace(*tokenizer, /*skip_special=*/false);
     const glrnn::GenerateStats stats = glrnn::generate(
         session, prompt, sampler, options,
         [&](std::int32_t token, const Eigen::VectorXf& logits) {
-          std::printf("%s%d", generated.empty() ? "" : " ", token);
+          if (stream) std::fputs(stream->push(token).c_str(), stdout);
+          else std::printf("%s%d", generated.empty() ? "" : " ", token);
           std::fflush(stdout);
           generated.push_back(token);
           if (keep_logits) {
@@ -99,8 +116,9 @@ int main(int argc, char** argv) {
           return true;
         },
         keep_logits ? &prompt_logits : nullptr);
+    if (stream) std::fputs(stream->flush().c_str(), stdout);
     std::printf("\n");
-    std::fflush(stdout);  // the ids line comes before the stats line on a shared terminal
+    std::fflush(stdout);  // the output comes before the stats line on a shared terminal
     if (keep_logits) write_logits_json(logits_out, prompt, generated, prompt_logits, generated_logits);
     std::fprintf(stderr, "%s\n", glrnn::format_stats(stats, session.state().bytes()).c_str());
   });

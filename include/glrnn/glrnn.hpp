@@ -36,6 +36,14 @@
 
 #include "glrnn/sampling/sampler.hpp"
 
+#include "glrnn/tokenizer/bpe.hpp"
+#include "glrnn/tokenizer/chat_template.hpp"
+#include "glrnn/tokenizer/stream_decoder.hpp"
+#include "glrnn/tokenizer/tokenizer.hpp"
+#include "glrnn/tokenizer/tokenizer_json.hpp"
+#include "glrnn/tokenizer/utf8.hpp"
+
 #include "glrnn/generate/generate.hpp"
+#include "glrnn/generate/perplexity.hpp"
 #include "glrnn/generate/session.hpp"
 #include "glrnn/generate/stats.hpp"

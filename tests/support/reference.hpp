@@ -16,6 +16,8 @@
 namespace glrnn::test {
 
 inline std::string data_path(const std::string& relative) { return std::string(GLRNN_TEST_DATA_DIR) + "/" + relative; }
+/// The bundled models under models/ (the README's demo models).
+inline std::string model_path(const std::string& relative) { return std::string(GLRNN_MODELS_DIR) + "/" + relative; }
 
 inline nlohmann::json load_json(const std::string& path) {
   std::ifstream in(path);

@@ -22,6 +22,7 @@ struct LocalAttentionConfig {
   std::int64_t window = 0;    // W
   std::int64_t rotary_dims = 0;
   float rope_theta = 10000.0f;
+  bool rope_bf16_frequencies = false;  // see Rope
 };
 
 template <class T>
@@ -68,7 +69,7 @@ class LocalAttention {
         k_proj_(cfg.hidden, cfg.kv_heads * cfg.head_dim, w.k_proj, "k_proj"),
         v_proj_(cfg.hidden, cfg.kv_heads * cfg.head_dim, w.v_proj, "v_proj"),
         o_proj_(cfg.heads * cfg.head_dim, cfg.hidden, w.o_proj, "o_proj"),
-        rope_(cfg.head_dim, cfg.rotary_dims, cfg.rope_theta),
+        rope_(cfg.head_dim, cfg.rotary_dims, cfg.rope_theta, cfg.rope_bf16_frequencies),
         scale_(static_cast<float>(1.0 / std::sqrt(static_cast<double>(cfg.head_dim)))) {
     GLRNN_CHECK(cfg.window > 0 && cfg.kv_heads > 0 && cfg.heads % cfg.kv_heads == 0, ConfigError,
                 "local attention needs window > 0 and heads divisible by kv_heads");

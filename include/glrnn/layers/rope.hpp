@@ -10,6 +10,7 @@
 #include <Eigen/Core>
 
 #include "glrnn/core/error.hpp"
+#include "glrnn/core/math.hpp"
 
 namespace glrnn {
 
@@ -17,14 +18,19 @@ class Rope {
  public:
   Rope() = default;
   /// rotated: dims turned per head (head_dim × partial_rotary_factor); theta: the RoPE base.
-  Rope(std::int64_t head_dim, std::int64_t rotated, float theta) : head_dim_(head_dim), half_(rotated / 2) {
+  /// bf16_frequencies rounds the inverse frequencies to bfloat16, as a transformers model whose
+  /// rotary buffer was cast to bf16 (loaded in bf16, then upcast) computes them.
+  Rope(std::int64_t head_dim, std::int64_t rotated, float theta, bool bf16_frequencies = false)
+      : head_dim_(head_dim), half_(rotated / 2) {
     GLRNN_CHECK(rotated >= 0 && rotated % 2 == 0 && rotated <= head_dim, ConfigError,
                 "rotary dims " + std::to_string(rotated) + " must be even and at most head_dim " +
                     std::to_string(head_dim));
     inv_freq_.resize(half_);
     // float32 throughout, in the reference's order: 1 / theta^(2i / rotated).
-    for (std::int64_t i = 0; i < half_; ++i)
+    for (std::int64_t i = 0; i < half_; ++i) {
       inv_freq_[i] = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(rotated));
+      if (bf16_frequencies) inv_freq_[i] = round_to_bf16(inv_freq_[i]);
+    }
   }
 
   /// Rotates `heads` consecutive heads of head_dim floats in place for position `pos`.

@@ -7,6 +7,7 @@
 #include <memory>       // std::shared_ptr, std::unique_ptr
 #include <string>       // std::string
 #include <utility>      // std::move
+#include <vector>       // std::vector
 
 #include "glrnn/core/buffer.hpp"
 #include "glrnn/core/dtype.hpp"
@@ -24,6 +25,7 @@ struct ModelInfo {
   std::int64_t num_layers = 0;
   std::int32_t bos_token_id = -1;
   std::int32_t eos_token_id = -1;
+  std::vector<std::int32_t> stop_token_ids;  // eos_token_id plus generation_config.json's eos ids
 };
 
 namespace detail {

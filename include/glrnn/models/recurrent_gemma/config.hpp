@@ -38,6 +38,8 @@ struct RecurrentGemmaConfig {
   bool tie_word_embeddings = true;
   std::vector<GriffinBlockType> block_types;  // the pattern, tiled over the layers
   std::int32_t bos_token_id = 2, eos_token_id = 1, pad_token_id = 0;
+  /// Not from config.json: a load option (LoadOptions::rope_bf16_frequencies).
+  bool rope_bf16_frequencies = false;
 
   /// Parses and validates. Throws ConfigError naming the file and the key.
   static RecurrentGemmaConfig from_json(const JsonConfig& json) {
@@ -102,7 +104,7 @@ struct RecurrentGemmaConfig {
   MlpConfig mlp() const { return {hidden_size, mlp_width(), Activation::GeluTanh}; }
   RecurrentBlockConfig recurrent_block() const { return {hidden_size, lru_width, num_heads, conv_width}; }
   LocalAttentionConfig attention() const {
-    return {hidden_size, num_heads, num_kv_heads, head_dim, window, rotary_dims(), rope_theta};
+    return {hidden_size, num_heads, num_kv_heads, head_dim, window, rotary_dims(), rope_theta, rope_bf16_frequencies};
   }
 
   /// Bytes of one sequence's state (recurrentgemma.md §12), from the configuration alone.

@@ -1,0 +1,85 @@
+// glrnn-chat: an interactive chat in Gemma's turn format. The state carries the conversation, so
+// each turn prefills only its own new tokens, never the history. Commands: /reset, /quit.
+
+#include <unistd.h>  // isatty
+
+#include <cstdio>    // std::printf, std::fprintf, std::fputs
+#include <iostream>  // std::cin
+#include <string>    // std::string, std::getline
+#include <vector>    // std::vector
+
+#include <glrnn/glrnn.hpp>
+
+#include "common.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Chat with an instruction-tuned model (Gemma turn format). One line is one message."};
+  std::string model_dir;
+  std::int64_t max_new_tokens = 512;
+  int threads = 0;
+  glrnn::LoadOptions load_options;
+  glrnn::SamplerParams sampling;
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.add_option("-m,--model", model_dir, "Model folder (config.json, *.safetensors, tokenizer.json)")->required();
+  app.add_option("-n,--max-new-tokens,--n-predict", max_new_tokens, "Longest reply in tokens")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  glrnn::tools::add_sampling_options(app, sampling);
+  app.add_option("-t,--threads", threads, "Threads; 0 = all cores")->capture_default_str()->check(CLI::NonNegativeNumber);
+
+  glrnn::tools::add_load_options(app, load_options);
+
+  return glrnn::tools::run_tool("glrnn-chat", app, argc, argv, [&] {
+    glrnn::set_num_threads(threads);
+    const glrnn::Model model = glrnn::load_model(model_dir, load_options);
+    const glrnn::Tokenizer tokenizer = glrnn::load_tokenizer(model_dir);
+    const std::int32_t end_of_turn = tokenizer.token_id("<end_of_turn>");
+    if (end_of_turn < 0)
+      std::fprintf(stderr, "glrnn-chat: note: the tokenizer has no <end_of_turn> token, so the turn markers are plain "
+                           "text and replies end at <eos> (not an instruction-tuned Gemma model)\n");
+    glrnn::Session session(model);
+    glrnn::Sampler sampler(sampling, model.vocab_size());
+    glrnn::GenerateOptions options;
+    options.max_new_tokens = max_new_tokens;
+    options.stop_tokens = model.info().stop_token_ids;
+    if (end_of_turn >= 0) options.stop_tokens.push_back(end_of_turn);
+
+    const bool interactive = isatty(0) != 0;
+    // The reply's last token was sampled but not run, and a reply cut off by -n lacks its
+    // <end_of_turn>: the next turn first runs that token and closes the model's turn.
+    std::vector<std::int32_t> unrun;
+    std::string closing;
+    if (interactive) std::fprintf(stderr, "glrnn-chat: /reset starts over, /quit or Ctrl-D leaves.\n");
+    for (std::string line;;) {
+      if (interactive) std::fputs("> ", stdout), std::fflush(stdout);
+      if (!std::getline(std::cin, line) || line == "/quit") break;
+      if (line == "/reset") {
+        session.reset();
+        unrun.clear();
+        closing.clear();
+        std::fprintf(stderr, "[conversation reset]\n");
+        continue;
+      }
+      if (glrnn::trim_message(line).empty()) continue;
+      // Only the new turn is tokenized and prefilled; the first one of a conversation gets <bos>.
+      const bool first = session.position() == 0 && unrun.empty();
+      std::vector<std::int32_t> turn = unrun;
+      for (std::int32_t id : tokenizer.encode(closing + glrnn::gemma_user_turn(line), first)) turn.push_back(id);
+      glrnn::StreamDecoder stream(tokenizer, /*skip_special=*/true);
+      std::int32_t last = -1;
+      const glrnn::GenerateStats stats =
+          glrnn::generate(session, turn, sampler, options, [&](std::int32_t token, const Eigen::VectorXf&) {
+            last = token;
+            if (token != end_of_turn) std::fputs(stream.push(token).c_str(), stdout), std::fflush(stdout);
+            return true;
+          });
+      std::printf("%s\n", stream.flush().c_str());
+      std::fflush(stdout);
+      unrun.assign(1, last);
+      closing = last == end_of_turn ? "\n" : glrnn::gemma_turn_end();
+      std::fprintf(stderr, "[prefill: %lld new tokens, %.1f tok/s | reply: %lld tokens, %.1f tok/s | position %lld]\n",
+                   static_cast<long long>(stats.prompt_tokens), stats.prefill_tokens_per_second(),
+                   static_cast<long long>(stats.generated_tokens), stats.decode_tokens_per_second(),
+                   static_cast<long long>(session.position()));
+    }
+  });
+}
