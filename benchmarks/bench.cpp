@@ -1,6 +1,8 @@
-// glrnn-bench decode: decode and prefill speed of a real model geometry with random weights, next
-// to the machine's read bandwidth measured in the same process (shared machines are noisy; the
-// ratio is what to compare).
+// glrnn-bench: microbenchmarks.
+//   decode     decode and prefill speed of a real model geometry with random weights, next to the
+//              machine's read bandwidth measured in the same process (shared machines are noisy;
+//              the ratio is what to compare).
+//   tokenizer  tokenizer.json load time and encode throughput on English text.
 
 #include <algorithm>  // std::sort, std::min
 #include <chrono>     // std::chrono::steady_clock
@@ -157,6 +159,42 @@ DecodeResult bench_type(const glrnn::RecurrentGemmaConfig& config, int steps, st
   return r;
 }
 
+/// Median of `reps` timings of f(), in seconds.
+template <class F>
+double median_seconds(int reps, F&& f) {
+  std::vector<double> times;
+  for (int i = 0; i < reps; ++i) {
+    const Clock::time_point t0 = Clock::now();
+    f();
+    times.push_back(seconds_since(t0));
+  }
+  return median(times);
+}
+
+void bench_tokenizer(const std::string& tokenizer_path, const std::string& text_path, double megabytes, int reps,
+                     bool json) {
+  glrnn::Tokenizer tokenizer;
+  const double load_s = median_seconds(reps, [&] { tokenizer = glrnn::load_tokenizer(tokenizer_path); });
+  // The text repeated up to the requested size, cut at a line end.
+  const std::string sample = glrnn::tools::read_file(text_path);
+  GLRNN_CHECK(!sample.empty(), glrnn::InputError, "'" + text_path + "' is empty");
+  std::string text;
+  while (static_cast<double>(text.size()) < megabytes * 1e6) text += sample;
+  text.resize(std::min(text.size(), text.find('\n', static_cast<std::size_t>(megabytes * 1e6)) + 1));
+  std::size_t tokens = 0;
+  const double encode_s = median_seconds(reps, [&] { tokens = tokenizer.encode(text, false).size(); });
+  const double mb_s = static_cast<double>(text.size()) / 1e6 / encode_s;
+  if (json) {
+    std::printf("%s\n", nlohmann::json{{"tokenizer", tokenizer_path}, {"load_seconds", load_s}, {"text_bytes", text.size()},
+                                        {"tokens", tokens}, {"encode_seconds", encode_s}, {"encode_mb_s", mb_s},
+                                        {"repetitions", reps}}.dump(2).c_str());
+    return;
+  }
+  std::printf("| tokenizer | load s | text MB | tokens | encode s | MB/s |\n|---|---|---|---|---|---|\n");
+  std::printf("| %s | %.3f | %.2f | %zu | %.3f | %.2f |\n", tokenizer_path.c_str(), load_s,
+              static_cast<double>(text.size()) / 1e6, tokens, encode_s, mb_s);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -176,7 +214,22 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   decode->add_flag("--json", json, "Print one JSON object instead of a table");
 
+  CLI::App* tokenizer = app.add_subcommand("tokenizer", "tokenizer.json load time and encode MB/s");
+  std::string tokenizer_path, text_path;
+  double megabytes = 1.0;
+  int reps = 5;
+  tokenizer->add_option("--tokenizer", tokenizer_path, "tokenizer.json or a model folder")->required();
+  tokenizer->add_option("--text", text_path, "English text, repeated up to --megabytes")->required();
+  tokenizer->add_option("--megabytes", megabytes, "Text size to encode")->capture_default_str()->check(CLI::PositiveNumber);
+  tokenizer->add_option("-r,--repetitions", reps, "Timed repetitions (the median is reported)")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  tokenizer->add_flag("--json", json, "Print one JSON object instead of a table");
+
   return glrnn::tools::run_tool("glrnn-bench", app, argc, argv, [&] {
+    if (tokenizer->parsed()) {
+      bench_tokenizer(tokenizer_path, text_path, megabytes, reps, json);
+      return;
+    }
     glrnn::set_num_threads(threads);
     const glrnn::RecurrentGemmaConfig config = glrnn::RecurrentGemmaConfig::load(config_path);
     std::vector<DecodeResult> results;

@@ -38,13 +38,27 @@ class BpeModel {
       const std::int32_t ia = id_of(a), ib = id_of(b), merged = id_of(a + b);
       GLRNN_CHECK(ia >= 0 && ib >= 0 && merged >= 0, FormatError,
                   "merge " + std::to_string(rank) + " ('" + a + "', '" + b + "') names a piece outside the vocabulary");
-      merges_.emplace(pair_key(ia, ib), Merge{static_cast<std::int32_t>(rank), merged});
+      merges_.insert(pair_key(ia, ib), Merge{static_cast<std::int32_t>(rank), merged});  // a later duplicate loses
+    }
+    for (const auto& [piece, id] : vocab_) {
+      if (piece.size() != utf8::char_length(piece, 0)) continue;
+      const std::uint32_t cp = utf8::code_point(piece, 0);
+      if (cp < kDirectCodePoints && piece.size() == utf8::encode(cp).size()) direct_[cp] = id;
     }
     for (int b = 0; b < 256; ++b) {
       char name[8];
       std::snprintf(name, sizeof name, "<0x%02X>", b);
       byte_ids_[b] = id_of(name);
     }
+  }
+
+  /// The id of one character (a valid UTF-8 sequence or a single byte), or -1.
+  std::int32_t char_id(std::string_view ch) const {
+    if (ch.size() > 1 || static_cast<unsigned char>(ch[0]) < 0x80) {
+      const std::uint32_t cp = utf8::code_point(ch, 0);
+      if (cp < kDirectCodePoints) return direct_[cp];
+    }
+    return id_of(std::string(ch));
   }
 
   /// The id of a piece, or -1.
@@ -82,6 +96,7 @@ class BpeModel {
   };
   struct Candidate {
     std::int32_t rank, pos, id;
+    std::int32_t left_id, right_id;  // the pair it merges, to recognise stale candidates
     // Lowest rank first, then leftmost, as the reference's heap orders them.
     bool operator<(const Candidate& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
   };
@@ -101,7 +116,7 @@ class BpeModel {
     bool pending_unk = false;
     for (std::size_t i = 0; i < word.size();) {
       const std::size_t len = utf8::char_length(word, i);
-      const std::int32_t id = id_of(std::string(word.substr(i, len)));
+      const std::int32_t id = char_id(word.substr(i, len));
       if (id >= 0) {
         if (pending_unk) add(options_.unk_id);
         pending_unk = false;
@@ -126,17 +141,53 @@ class BpeModel {
     return true;
   }
 
-  const Merge* find_merge(std::int32_t a, std::int32_t b) const {
-    const auto it = merges_.find(pair_key(a, b));
-    return it == merges_.end() ? nullptr : &it->second;
-  }
+  const Merge* find_merge(std::int32_t a, std::int32_t b) const { return merges_.find(pair_key(a, b)); }
+
+  /// Open-addressing hash table for the merge pairs: one probe sequence in one array, where a
+  /// node-based map costs several cache misses per lookup (merging is dominated by lookups).
+  class MergeTable {
+   public:
+    void reserve(std::size_t n) {
+      std::size_t capacity = 16;
+      while (capacity < 2 * n) capacity *= 2;
+      slots_.assign(capacity, Slot{kEmpty, {}});
+    }
+    void insert(std::uint64_t key, Merge value) {
+      for (std::size_t i = index(key);; i = (i + 1) & (slots_.size() - 1)) {
+        if (slots_[i].key == key) return;  // keep the first (lowest rank) occurrence
+        if (slots_[i].key == kEmpty) {
+          slots_[i] = {key, value};
+          return;
+        }
+      }
+    }
+    const Merge* find(std::uint64_t key) const {
+      if (slots_.empty()) return nullptr;
+      for (std::size_t i = index(key);; i = (i + 1) & (slots_.size() - 1)) {
+        if (slots_[i].key == key) return &slots_[i].value;
+        if (slots_[i].key == kEmpty) return nullptr;
+      }
+    }
+
+   private:
+    static constexpr std::uint64_t kEmpty = ~std::uint64_t{0};  // no pair of valid ids has this key
+    struct Slot {
+      std::uint64_t key;
+      Merge value;
+    };
+    std::size_t index(std::uint64_t key) const {
+      return static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ull) >> 20) & (slots_.size() - 1);
+    }
+    std::vector<Slot> slots_;
+  };
 
   void merge_all(std::vector<Symbol>& symbols) const {
     std::priority_queue<Candidate> queue;
     const auto consider = [&](std::int32_t pos) {
       const std::int32_t next = symbols[pos].next;
       if (next < 0) return;
-      if (const Merge* m = find_merge(symbols[pos].id, symbols[next].id)) queue.push({m->rank, pos, m->id});
+      if (const Merge* m = find_merge(symbols[pos].id, symbols[next].id))
+        queue.push({m->rank, pos, m->id, symbols[pos].id, symbols[next].id});
     };
     for (std::int32_t i = 0; i + 1 < static_cast<std::int32_t>(symbols.size()); ++i) consider(i);
     while (!queue.empty()) {
@@ -145,8 +196,7 @@ class BpeModel {
       Symbol& left = symbols[c.pos];
       if (!left.alive || left.next < 0) continue;
       // Skip candidates made stale by an earlier merge of either side.
-      const Merge* m = find_merge(left.id, symbols[left.next].id);
-      if (!m || m->rank != c.rank || m->id != c.id) continue;
+      if (left.id != c.left_id || symbols[left.next].id != c.right_id) continue;
       Symbol& right = symbols[left.next];
       right.alive = false;
       left.id = c.id;
@@ -158,7 +208,9 @@ class BpeModel {
   }
 
   std::unordered_map<std::string, std::int32_t> vocab_;
-  std::unordered_map<std::uint64_t, Merge> merges_;
+  static constexpr std::uint32_t kDirectCodePoints = 1 << 16;  // the Basic Multilingual Plane
+  MergeTable merges_;
+  std::vector<std::int32_t> direct_ = std::vector<std::int32_t>(kDirectCodePoints, -1);  // code point -> id
   std::int32_t byte_ids_[256] = {};
   Options options_;
 };
