@@ -9,6 +9,7 @@
 #include <string>         // std::string
 #include <string_view>    // std::string_view
 #include <unordered_map>  // std::unordered_map
+#include <unordered_set>  // std::unordered_set
 #include <utility>        // std::pair
 #include <vector>         // std::vector
 
@@ -39,6 +40,7 @@ class BpeModel {
       GLRNN_CHECK(ia >= 0 && ib >= 0 && merged >= 0, FormatError,
                   "merge " + std::to_string(rank) + " ('" + a + "', '" + b + "') names a piece outside the vocabulary");
       merges_.insert(pair_key(ia, ib), Merge{static_cast<std::int32_t>(rank), merged});  // a later duplicate loses
+      crossable_.insert(pair_key(static_cast<std::int32_t>(last_code_point(a)), static_cast<std::int32_t>(utf8::code_point(b, 0))));
     }
     for (const auto& [piece, id] : vocab_) {
       if (piece.size() != utf8::char_length(piece, 0)) continue;
@@ -78,12 +80,27 @@ class BpeModel {
         return;
       }
     }
+    // Merging is independent on the two sides of a boundary no merge can cross (no merge (A, B)
+    // with A ending in the left character and B starting with the right one), so the word is
+    // merged in such segments: the same result, with small queues instead of one of the size of
+    // the text (a SentencePiece normaliser leaves whole paragraphs as one word).
     std::vector<Symbol> symbols;
-    symbols.reserve(word.size());
-    split_into_symbols(word, symbols);
-    merge_all(symbols);
-    for (std::int32_t i = 0; i >= 0 && i < static_cast<std::int32_t>(symbols.size()); i = symbols[i].next)
-      out.push_back(symbols[i].id);
+    std::size_t begin = 0;
+    std::uint32_t previous = 0;
+    bool previous_known = false;  // a vocabulary character (byte-fallback ones may merge as bytes)
+    for (std::size_t i = 0; i < word.size();) {
+      const std::size_t len = utf8::char_length(word, i);
+      const std::uint32_t cp = utf8::code_point(word, i);
+      const bool known = char_id(word.substr(i, len)) >= 0;
+      if (i > begin && previous_known && known && !crossable_.count(pair_key(static_cast<std::int32_t>(previous), static_cast<std::int32_t>(cp)))) {
+        encode_segment(word.substr(begin, i - begin), symbols, out);
+        begin = i;
+      }
+      previous = cp;
+      previous_known = known;
+      i += len;
+    }
+    encode_segment(word.substr(begin), symbols, out);
   }
 
  private:
@@ -100,6 +117,21 @@ class BpeModel {
     // Lowest rank first, then leftmost, as the reference's heap orders them.
     bool operator<(const Candidate& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
   };
+
+  void encode_segment(std::string_view segment, std::vector<Symbol>& symbols, std::vector<std::int32_t>& out) const {
+    symbols.clear();
+    split_into_symbols(segment, symbols);
+    merge_all(symbols);
+    for (std::int32_t i = 0; i >= 0 && i < static_cast<std::int32_t>(symbols.size()); i = symbols[i].next)
+      out.push_back(symbols[i].id);
+  }
+
+  static std::uint32_t last_code_point(const std::string& piece) {
+    std::size_t i = piece.size() - 1;
+    while (i > 0 && (static_cast<unsigned char>(piece[i]) & 0xC0) == 0x80 && piece.size() - i < 4) --i;
+    return utf8::char_length(piece, i) == piece.size() - i ? utf8::code_point(piece, i)
+                                                           : static_cast<unsigned char>(piece.back());
+  }
 
   static std::uint64_t pair_key(std::int32_t a, std::int32_t b) {
     return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) | static_cast<std::uint32_t>(b);
@@ -210,6 +242,7 @@ class BpeModel {
   std::unordered_map<std::string, std::int32_t> vocab_;
   static constexpr std::uint32_t kDirectCodePoints = 1 << 16;  // the Basic Multilingual Plane
   MergeTable merges_;
+  std::unordered_set<std::uint64_t> crossable_;  // (last code point of A, first of B) over all merges (A, B)
   std::vector<std::int32_t> direct_ = std::vector<std::int32_t>(kDirectCodePoints, -1);  // code point -> id
   std::int32_t byte_ids_[256] = {};
   Options options_;
