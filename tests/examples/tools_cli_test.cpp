@@ -196,3 +196,20 @@ TEST_CASE("glrnn-tokenize prints ids as JSON and decodes them back", "[cli]") {
   CHECK(bad.err.find("99999") != std::string::npos);
   CHECK(run_tool("tokenize", "--tokenizer /nonexistent --text x").exit_code == 1);
 }
+
+TEST_CASE("glrnn-generate: the same seed gives the same text, another seed other text", "[cli]") {
+  const std::string args = "--model " + glrnn::test::model_path("griffin-demo") +
+                           " --prompt 'In the morning, she' -n 40 --ignore-eos --temperature 1.0 --top-k 0 --top-p 0.95 --min-p 0.02 --repeat-penalty 1.1";
+  const CliResult a = run_tool("generate", args + " --seed 7");
+  const CliResult b = run_tool("generate", args + " --seed 7");
+  const CliResult c = run_tool("generate", args + " --seed 8");
+  REQUIRE(a.exit_code == 0);
+  CHECK(a.out == b.out);
+  CHECK(a.out != c.out);
+  const std::string prompt_file = glrnn::test::write_temp_file("In the morning, she", "prompt.txt");
+  const CliResult from_file = run_tool("generate", "--model " + glrnn::test::model_path("griffin-demo") +
+                                                       " --prompt-file " + prompt_file +
+                                                       " -n 40 --ignore-eos --temperature 1.0 --top-k 0 --top-p 0.95 --min-p 0.02 --repeat-penalty 1.1 --seed 7");
+  CHECK(from_file.out == a.out);
+  CHECK(run_tool("generate", "--model " + glrnn::test::model_path("griffin-demo") + " --prompt x --prompt-ids 2").exit_code == 1);
+}
