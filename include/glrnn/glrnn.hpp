@@ -18,6 +18,7 @@
 
 #include "glrnn/layers/conv1d.hpp"
 #include "glrnn/layers/embedding.hpp"
+#include "glrnn/layers/hgrn2.hpp"
 #include "glrnn/layers/linear.hpp"
 #include "glrnn/layers/local_attention.hpp"
 #include "glrnn/layers/mlp.hpp"
@@ -28,6 +29,9 @@
 #include "glrnn/layers/rope.hpp"
 
 #include "glrnn/models/decoder_stack.hpp"
+#include "glrnn/models/hgrn2/config.hpp"
+#include "glrnn/models/hgrn2/model.hpp"
+#include "glrnn/models/hgrn2/weights.hpp"
 #include "glrnn/models/model.hpp"
 #include "glrnn/models/recurrent_gemma/config.hpp"
 #include "glrnn/models/recurrent_gemma/model.hpp"

@@ -20,6 +20,15 @@ inline float silu(float x) { return x * sigmoid(x); }
 /// PyTorch's softplus with its default threshold: the identity above 20.
 inline float softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }
 
+/// log(sigmoid(x)), without overflow for large |x|.
+inline float log_sigmoid(float x) { return x >= 0.0f ? -std::log1p(std::exp(-x)) : x - std::log1p(std::exp(x)); }
+
+/// log(exp(a) + exp(b)), without overflow.
+inline float log_add_exp(float a, float b) {
+  const float hi = a > b ? a : b, lo = a > b ? b : a;
+  return hi + std::log1p(std::exp(lo - hi));
+}
+
 /// Rounds a positive double to the nearest bfloat16 value (ties to even), directly from double as
 /// torch.tensor(x, dtype=bfloat16) does; avoids a double rounding through float32.
 inline float round_to_bf16(double x) {

@@ -1,6 +1,6 @@
 #pragma once
 // load_model(path): a Hugging Face model folder -> Model, with the family taken from config.json's
-// model_type and the storage type from the safetensors headers.
+// model_type (recurrent_gemma, hgrn2) and the storage type from the safetensors headers.
 
 #include <algorithm>   // std::find
 #include <filesystem>  // std::filesystem::path, is_directory, exists
@@ -11,6 +11,7 @@
 #include "glrnn/io/json_config.hpp"
 #include "glrnn/io/weight_store.hpp"
 #include "glrnn/models/model.hpp"
+#include "glrnn/models/hgrn2/model.hpp"
 #include "glrnn/models/recurrent_gemma/model.hpp"
 
 namespace glrnn {
@@ -42,11 +43,23 @@ inline std::vector<std::int32_t> stop_tokens(const std::string& folder, std::int
   return ids;
 }
 
-template <class T>
-Model make_recurrent_gemma(const RecurrentGemmaConfig& c, std::shared_ptr<WeightStore> store, ModelInfo info) {
-  info.weight_type = dtype_of<T>::value;
-  RecurrentGemma<T> net = build_recurrent_gemma<T>(c, *store);
+/// Builds the network with the storage type that holds the checkpoint's matrices losslessly;
+/// build(tag, store) is called with a float or bf16 tag.
+template <class Build>
+Model make_model(ModelInfo info, std::shared_ptr<WeightStore> store, Build&& build) {
+  if (store->matrix_storage() == DType::BF16) {
+    info.weight_type = DType::BF16;
+    auto net = build(bf16{}, *store);
+    return Model(std::move(info), std::move(store), std::move(net));
+  }
+  info.weight_type = DType::F32;
+  auto net = build(float{}, *store);
   return Model(std::move(info), std::move(store), std::move(net));
+}
+
+inline ModelInfo model_info(const std::string& family, const std::string& path, std::int64_t vocab, std::int64_t hidden,
+                            std::int64_t layers, std::int32_t bos, std::int32_t eos) {
+  return {family, path, DType::F32, vocab, hidden, layers, bos, eos, stop_tokens(path, eos, vocab)};
 }
 }  // namespace detail
 
@@ -59,15 +72,22 @@ inline Model load_model(const std::string& path, const LoadOptions& options = {}
               "'" + path + "' is not a model folder (expected a folder with config.json and *.safetensors)");
   const JsonConfig json = JsonConfig::load((fs::path(path) / "config.json").string());
   const std::string family = json.string("model_type");
-  GLRNN_CHECK(family == "recurrent_gemma", ConfigError,
-              json.where("model_type") + " is '" + family + "'; supported: recurrent_gemma");
-  RecurrentGemmaConfig c = RecurrentGemmaConfig::from_json(json);
-  c.rope_bf16_frequencies = options.rope_bf16_frequencies;
-  auto store = std::make_shared<WeightStore>(path);
-  ModelInfo info{family,          path,           DType::F32,      c.vocab_size, c.hidden_size, c.num_layers,
-                 c.bos_token_id, c.eos_token_id, detail::stop_tokens(path, c.eos_token_id, c.vocab_size)};
-  if (store->matrix_storage() == DType::BF16) return detail::make_recurrent_gemma<bf16>(c, std::move(store), info);
-  return detail::make_recurrent_gemma<float>(c, std::move(store), info);
+  if (family == "recurrent_gemma") {
+    RecurrentGemmaConfig c = RecurrentGemmaConfig::from_json(json);
+    c.rope_bf16_frequencies = options.rope_bf16_frequencies;
+    return detail::make_model(
+        detail::model_info(family, path, c.vocab_size, c.hidden_size, c.num_layers, c.bos_token_id, c.eos_token_id),
+        std::make_shared<WeightStore>(path),
+        [&](auto tag, WeightStore& store) { return build_recurrent_gemma<decltype(tag)>(c, store); });
+  }
+  if (family == "hgrn2") {
+    const Hgrn2Config c = Hgrn2Config::from_json(json);
+    return detail::make_model(
+        detail::model_info(family, path, c.vocab_size, c.hidden_size, c.num_layers, c.bos_token_id, c.eos_token_id),
+        std::make_shared<WeightStore>(path),
+        [&](auto tag, WeightStore& store) { return build_hgrn2<decltype(tag)>(c, store); });
+  }
+  throw ConfigError(json.where("model_type") + " is '" + family + "'; supported: recurrent_gemma, hgrn2");
 }
 
 }  // namespace glrnn

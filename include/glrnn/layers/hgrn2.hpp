@@ -1,0 +1,272 @@
+#pragma once
+// The HGRN2 token mixer (hgrn2.md §3): a gated linear recurrence whose state is expanded by an
+// outer product. Per head, with forget gate f = exp(g) bounded below by the layer's learned bound
+// and key k = 1 - f:
+//   S_t = diag(f_t) S_{t-1} + k_t v_t^T          (S: dk x dv, float32)
+//   o_t = (dk^-0.5 q_t)^T S_t                    (the updated state is read)
+// then one RMSNorm over all heads (eps 1e-5, hgrn2.md §3) and o_proj.
+//
+// Prefill runs chunk-parallel (the chunk form of gated linear attention): within a chunk of C
+// positions the outputs are matrix products (intra-chunk causal attention with decay, plus the
+// state carried in), and the state passes from chunk to chunk. Every exponential it evaluates has
+// a non-positive argument: between sub-blocks the decay is split at the position just before the
+// query sub-block, and the diagonal sub-blocks are evaluated element by element. So it is as
+// stable as the sequential form, which single-position steps use.
+
+#include <algorithm>  // std::min, std::max
+#include <cmath>      // std::exp, std::log, std::log1p, std::sqrt
+#include <cstddef>    // std::size_t
+#include <cstdint>    // std::int64_t
+#include <vector>     // std::vector
+
+#include "glrnn/core/math.hpp"
+#include "glrnn/layers/conv1d.hpp"
+#include "glrnn/layers/linear.hpp"
+#include "glrnn/layers/rmsnorm.hpp"
+
+namespace glrnn {
+
+struct Hgrn2MixerConfig {
+  std::int64_t hidden = 0;     // D
+  std::int64_t heads = 1;      // H
+  std::int64_t key_dim = 0;    // dk (expand_ratio): query, key and forget width per head
+  std::int64_t value_dim = 0;  // dv = D / H
+  float g_norm_eps = 1e-5f;    // not norm_eps: fla's fused norm runs with its default (hgrn2.md §3)
+  bool short_conv = false;     // causal convolutions on the q, f and i projections (hgrn2.md §6)
+  std::int64_t conv_size = 4;
+  std::int64_t chunk_size = 64;  // prefill chunk; 0 runs prefill sequentially, like decode
+  std::int64_t forget_dim() const { return heads * key_dim; }
+  Conv1dConfig conv(std::int64_t channels) const { return {channels, conv_size}; }
+};
+
+template <class T>
+struct Hgrn2MixerWeights {
+  LinearWeights<T> q_proj, f_proj;  // [H·dk, D]
+  LinearWeights<T> i_proj, o_proj;  // [D, D]
+  TensorView<const float> g_norm;   // [D], or empty for a norm without weight
+  Conv1dWeights q_conv, f_conv, i_conv;  // with short_conv only: [C, 1, conv_size]
+};
+
+/// Per head the dk x dv state, float32 whatever the weights; plus conv histories with short_conv.
+struct Hgrn2MixerState {
+  RowMatrixXf state;                // [H·dk, dv]: head h is rows h·dk .. (h+1)·dk
+  std::vector<Conv1dState> convs;   // q, f, i histories when short_conv
+
+  explicit Hgrn2MixerState(const Hgrn2MixerConfig& cfg) : state(RowMatrixXf::Zero(cfg.forget_dim(), cfg.value_dim)) {
+    if (cfg.short_conv) {
+      convs.emplace_back(cfg.conv(cfg.forget_dim()));
+      convs.emplace_back(cfg.conv(cfg.forget_dim()));
+      convs.emplace_back(cfg.conv(cfg.hidden));
+    }
+  }
+  static std::size_t bytes(const Hgrn2MixerConfig& cfg) {
+    std::size_t n = static_cast<std::size_t>(cfg.forget_dim()) * cfg.value_dim * sizeof(float);
+    if (cfg.short_conv)
+      n += 2 * Conv1dState::bytes(cfg.conv(cfg.forget_dim())) + Conv1dState::bytes(cfg.conv(cfg.hidden));
+    return n;
+  }
+  std::size_t bytes() const {
+    std::size_t n = static_cast<std::size_t>(state.size()) * sizeof(float);
+    for (const Conv1dState& c : convs) n += c.bytes();
+    return n;
+  }
+  void reset() {
+    state.setZero();
+    for (Conv1dState& c : convs) c.reset();
+  }
+  template <class F> void visit(F&& f) {
+    f("hgrn2_state", state.data(), state.size());
+    for (Conv1dState& c : convs) c.visit(f);
+  }
+};
+
+template <class T>
+class Hgrn2Mixer {
+ public:
+  using State = Hgrn2MixerState;
+  using Config = Hgrn2MixerConfig;
+  using Weights = Hgrn2MixerWeights<T>;
+
+  /// lower_bound: the layer's forget-gate floor [H·dk] (hgrn2.md §4), or empty for none.
+  Hgrn2Mixer(const Config& cfg, const Weights& w, Eigen::VectorXf lower_bound)
+      : cfg_(cfg),
+        q_proj_(cfg.hidden, cfg.forget_dim(), w.q_proj, "attn.q_proj"),
+        f_proj_(cfg.hidden, cfg.forget_dim(), w.f_proj, "attn.f_proj"),
+        i_proj_(cfg.hidden, cfg.hidden, w.i_proj, "attn.i_proj"),
+        o_proj_(cfg.hidden, cfg.hidden, w.o_proj, "attn.o_proj"),
+        g_norm_(make_g_norm(cfg, w.g_norm)),
+        lower_bound_(std::move(lower_bound)),
+        scale_(static_cast<float>(1.0 / std::sqrt(static_cast<double>(cfg.key_dim)))) {
+    GLRNN_CHECK(cfg.heads > 0 && cfg.key_dim > 0 && cfg.heads * cfg.value_dim == cfg.hidden, ConfigError,
+                "HGRN2 needs heads x value_dim == hidden");
+    GLRNN_CHECK(lower_bound_.size() == 0 || lower_bound_.size() == cfg.forget_dim(), ShapeError,
+                "HGRN2 lower bound has " + std::to_string(lower_bound_.size()) + " values, expected " +
+                    std::to_string(cfg.forget_dim()));
+    if (cfg.short_conv) {
+      convs_.emplace_back(cfg.conv(cfg.forget_dim()), w.q_conv);
+      convs_.emplace_back(cfg.conv(cfg.forget_dim()), w.f_conv);
+      convs_.emplace_back(cfg.conv(cfg.hidden), w.i_conv);
+    }
+    if (lower_bound_.size() > 0) {
+      log_bound_ = lower_bound_.array().log();
+      log_open_ = (-lower_bound_.array()).log1p();
+    }
+  }
+
+  const Config& config() const { return cfg_; }
+  State make_state() const { return State(cfg_); }
+
+  std::size_t scratch_floats(std::int64_t max_tokens) const {
+    const std::int64_t F = cfg_.forget_dim(), D = cfg_.hidden, C = std::max<std::int64_t>(cfg_.chunk_size, 1);
+    const std::size_t projections = 3 * Scratch::floats_for(max_tokens, F) + 2 * Scratch::floats_for(max_tokens, D);
+    const std::size_t conv = cfg_.short_conv ? Scratch::floats_for(max_tokens, std::max(F, D)) : 0;
+    const std::size_t chunk = 3 * Scratch::floats_for(C, cfg_.key_dim) + Scratch::floats_for(C, C);
+    const std::size_t linear = std::max({q_proj_.scratch_floats(), f_proj_.scratch_floats(), i_proj_.scratch_floats(),
+                                         o_proj_.scratch_floats()});
+    return projections + std::max({conv, chunk, linear});
+  }
+
+  /// Y[T, D] = mixer(U[T, D]) for positions pos0 .. pos0+T-1, continuing from `state`; chunk-
+  /// parallel when T > 1 and the config has a chunk size.
+  void forward(const MatIn& u, std::int64_t pos0, State& state, MatOut y, Scratch& scratch) const {
+    run(u, pos0, state, y, scratch, cfg_.chunk_size);
+  }
+
+  /// The same, one position at a time as decode runs (the reference for the chunk form).
+  void forward_sequential(const MatIn& u, std::int64_t pos0, State& state, MatOut y, Scratch& scratch) const {
+    run(u, pos0, state, y, scratch, 0);
+  }
+
+ private:
+  void run(const MatIn& u, std::int64_t pos0, State& state, MatOut y, Scratch& scratch, std::int64_t chunk_size) const {
+    const std::int64_t len = u.rows(), F = cfg_.forget_dim(), D = cfg_.hidden;
+    Scratch::Frame frame(scratch);
+    MatMap q = scratch.matrix(len, F);   // queries, after swish
+    MatMap g = scratch.matrix(len, F);   // forget gate f_proj, then log f
+    MatMap k = scratch.matrix(len, F);   // keys 1 - f
+    MatMap v = scratch.matrix(len, D);   // values
+    MatMap o = scratch.matrix(len, D);   // heads' outputs, head-major
+    project(q_proj_, u, q, 0, pos0, state, scratch);
+    project(f_proj_, u, g, 1, pos0, state, scratch);
+    project(i_proj_, u, v, 2, pos0, state, scratch);
+    q = q.unaryExpr([](float x) { return silu(x); });
+    gates(g, k);
+    if (chunk_size > 0 && len > 1) {
+      for (std::int64_t c0 = 0; c0 < len; c0 += chunk_size)
+        chunk(q, g, k, v, c0, std::min(chunk_size, len - c0), state, o, scratch);
+    } else {
+      for (std::int64_t t = 0; t < len; ++t) step(q, g, k, v, t, state, o);
+    }
+    g_norm_.forward(o, o);
+    o_proj_.forward(o, y, scratch);
+  }
+
+  /// Without elementwise_affine the norm has no weight: a gain of ones.
+  static RmsNorm make_g_norm(const Config& cfg, const TensorView<const float>& weight) {
+    const RmsNormConfig norm{cfg.hidden, cfg.g_norm_eps, /*unit_offset=*/false};
+    if (!weight.empty()) return RmsNorm(norm, weight);
+    const std::vector<float> ones(static_cast<std::size_t>(cfg.hidden), 1.0f);
+    return RmsNorm(norm, {ones.data(), Shape{cfg.hidden}});
+  }
+
+  /// out = proj(u), through the short convolution `which` (q, f, i) when the layer has them.
+  void project(const Linear<T>& proj, const MatIn& u, MatOut out, int which, std::int64_t pos0, State& state,
+               Scratch& scratch) const {
+    if (!cfg_.short_conv) {
+      proj.forward(u, out, scratch);
+      return;
+    }
+    Scratch::Frame frame(scratch);
+    MatMap raw = scratch.matrix(u.rows(), out.cols());
+    proj.forward(u, raw, scratch);
+    convs_[static_cast<std::size_t>(which)].forward(raw, pos0, state.convs[static_cast<std::size_t>(which)], out);
+  }
+
+  /// f_proj output -> log forget gate g (in place) and key k = 1 - exp(g) (hgrn2.md §3).
+  void gates(MatMap& g, MatMap& k) const {
+    for (Eigen::Index t = 0; t < g.rows(); ++t) {
+      for (Eigen::Index a = 0; a < g.cols(); ++a) {
+        const float f = g(t, a);
+        if (lower_bound_.size() == 0) {
+          g(t, a) = log_sigmoid(f);
+          k(t, a) = 1.0f - sigmoid(f);
+        } else {
+          // log(lb + (1 - lb) sigmoid(f)) in log space, as fla computes it
+          g(t, a) = log_add_exp(log_bound_[a], log_open_[a] + log_sigmoid(f));
+          k(t, a) = 1.0f - std::exp(g(t, a));
+        }
+      }
+    }
+  }
+
+  /// One position of the recurrence, every head.
+  void step(const MatMap& q, const MatMap& g, const MatMap& k, const MatMap& v, std::int64_t t, State& state,
+            MatMap& o) const {
+    const std::int64_t dk = cfg_.key_dim, dv = cfg_.value_dim;
+    for (std::int64_t h = 0; h < cfg_.heads; ++h) {
+      auto s = state.state.middleRows(h * dk, dk);
+      s.array().colwise() *= g.row(t).segment(h * dk, dk).transpose().array().exp();
+      s.noalias() += k.row(t).segment(h * dk, dk).transpose() * v.row(t).segment(h * dv, dv);
+      o.row(t).segment(h * dv, dv).noalias() = scale_ * (q.row(t).segment(h * dk, dk) * s);
+    }
+  }
+
+  /// Positions c0 .. c0+n-1 in matrix form, every head (see the file comment).
+  void chunk(const MatMap& q, const MatMap& g, const MatMap& k, const MatMap& v, std::int64_t c0, std::int64_t n,
+             State& state, MatMap& o, Scratch& scratch) const {
+    constexpr std::int64_t kBlock = 16;  // sub-block of the intra-chunk attention
+    const std::int64_t dk = cfg_.key_dim, dv = cfg_.value_dim;
+    Scratch::Frame frame(scratch);
+    MatMap cum = scratch.matrix(n, dk);      // cumulative log decay within the chunk
+    MatMap scaled_q = scratch.matrix(n, dk);
+    MatMap scaled_k = scratch.matrix(n, dk);
+    MatMap attn = scratch.matrix(n, n);      // intra-chunk causal attention with decay
+    for (std::int64_t h = 0; h < cfg_.heads; ++h) {
+      const auto qh = q.block(c0, h * dk, n, dk);
+      const auto kh = k.block(c0, h * dk, n, dk);
+      const auto vh = v.block(c0, h * dv, n, dv);
+      auto oh = o.block(c0, h * dv, n, dv);
+      auto s = state.state.middleRows(h * dk, dk);
+      cum.row(0) = g.block(c0, h * dk, 1, dk);
+      for (std::int64_t i = 1; i < n; ++i) cum.row(i) = cum.row(i - 1) + g.block(c0 + i, h * dk, 1, dk);
+
+      // The state carried in, decayed to each position.
+      scaled_q.array() = qh.array() * cum.array().exp();
+      oh.noalias() = scaled_q * s;
+
+      attn.setZero();
+      for (std::int64_t i0 = 0; i0 < n; i0 += kBlock) {
+        const std::int64_t i1 = std::min(n, i0 + kBlock);
+        if (i0 > 0) {
+          // Keys before the block: split the decay at position i0-1, so both factors are <= 1.
+          const auto ref = cum.row(i0 - 1);
+          scaled_q.middleRows(i0, i1 - i0).array() =
+              qh.middleRows(i0, i1 - i0).array() * (cum.middleRows(i0, i1 - i0).rowwise() - ref).array().exp();
+          scaled_k.topRows(i0).array() =
+              kh.topRows(i0).array() * (-(cum.topRows(i0).rowwise() - ref)).array().exp();
+          attn.block(i0, 0, i1 - i0, i0).noalias() = scaled_q.middleRows(i0, i1 - i0) * scaled_k.topRows(i0).transpose();
+        }
+        for (std::int64_t i = i0; i < i1; ++i)
+          for (std::int64_t j = i0; j <= i; ++j)
+            attn(i, j) = (qh.row(i).array() * kh.row(j).array() * (cum.row(i) - cum.row(j)).array().exp()).sum();
+      }
+      oh.noalias() += attn * vh;
+      oh *= scale_;
+
+      // State at the chunk's end: decay all of it, add every key-value pair decayed to the end.
+      const auto last = cum.row(n - 1);
+      scaled_k.array() = kh.array() * (-(cum.rowwise() - last)).array().exp();
+      s.array().colwise() *= last.transpose().array().exp();
+      s.noalias() += scaled_k.transpose() * vh;
+    }
+  }
+
+  Config cfg_;
+  Linear<T> q_proj_, f_proj_, i_proj_, o_proj_;
+  RmsNorm g_norm_;
+  std::vector<Conv1d> convs_;  // q, f, i with short_conv
+  Eigen::VectorXf lower_bound_, log_bound_, log_open_;  // [H·dk]: lb, log(lb), log(1 - lb)
+  float scale_;
+};
+
+}  // namespace glrnn
