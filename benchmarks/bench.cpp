@@ -2,6 +2,7 @@
 //   decode     decode and prefill speed of a real model geometry with random weights, next to the
 //              machine's read bandwidth measured in the same process (shared machines are noisy;
 //              the ratio is what to compare).
+//   prefill    HGRN2 prefill tok/s of the chunk-parallel form against the sequential recurrence.
 //   tokenizer  tokenizer.json load time and encode throughput on English text.
 
 #include <algorithm>  // std::sort, std::min
@@ -33,6 +34,18 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+/// Median of `reps` timings of f(), in seconds.
+template <class F>
+double median_seconds(int reps, F&& f) {
+  std::vector<double> times;
+  for (int i = 0; i < reps; ++i) {
+    const Clock::time_point t0 = Clock::now();
+    f();
+    times.push_back(seconds_since(t0));
+  }
+  return median(times);
+}
+
 /// Current resident set size from /proc (0 where unavailable).
 std::size_t current_rss_bytes() {
   std::ifstream statm("/proc/self/statm");
@@ -58,6 +71,7 @@ class RandomStore {
     bytes_[name] = v.size() * sizeof(float);
     return {v.data(), shape};
   }
+  bool has(const std::string&) const { return true; }  // every optional tensor exists (split MLP layout)
   /// Bytes of all distinct tensors: what one decode step reads (the tied embedding counts once,
   /// as the output head reads it whole while the lookup reads one row).
   std::size_t total_bytes() const {
@@ -123,34 +137,60 @@ struct DecodeResult {
   std::int64_t prefill_tokens = 0;
 };
 
+/// A model of the geometry in config_path with random weights of storage type T; `chunk` sets
+/// HGRN2's prefill chunk (0: sequential). Also returns the bytes one decode step reads.
 template <class T>
-DecodeResult bench_type(const glrnn::RecurrentGemmaConfig& config, int steps, std::int64_t prefill_tokens) {
+std::pair<glrnn::Model, std::size_t> random_model(const std::string& config_path, std::int64_t chunk = 64) {
+  const glrnn::JsonConfig json = glrnn::JsonConfig::load(config_path);
   auto store = std::make_shared<RandomStore>();
   glrnn::ModelInfo info;
-  info.family = "recurrent_gemma";
+  info.family = json.string("model_type");
+  if (info.family == "hgrn2") {
+    glrnn::Hgrn2Config config = glrnn::Hgrn2Config::from_json(json);
+    config.prefill_chunk = chunk;
+    info.vocab_size = config.vocab_size;
+    auto net = glrnn::build_hgrn2<T>(config, *store);
+    return {glrnn::Model(info, store, std::move(net)), store->total_bytes()};
+  }
+  const glrnn::RecurrentGemmaConfig config = glrnn::RecurrentGemmaConfig::from_json(json);
   info.vocab_size = config.vocab_size;
-  glrnn::Model model(info, store, glrnn::build_recurrent_gemma<T>(config, *store));
+  auto net = glrnn::build_recurrent_gemma<T>(config, *store);
+  return {glrnn::Model(info, store, std::move(net)), store->total_bytes()};
+}
 
+std::vector<std::int32_t> random_tokens(std::int64_t n, std::int64_t vocab, std::uint64_t seed) {
+  glrnn::Rng rng(seed);
+  std::vector<std::int32_t> tokens(static_cast<std::size_t>(n));
+  for (std::int32_t& t : tokens) t = static_cast<std::int32_t>(rng.next() % static_cast<std::uint64_t>(vocab));
+  return tokens;
+}
+
+/// Prefill tok/s of one prompt through a fresh session; the median of `reps` runs.
+double prefill_tokens_per_second(const glrnn::Model& model, const std::vector<std::int32_t>& prompt, int reps = 1) {
+  glrnn::Session session(model, std::min<std::int64_t>(512, static_cast<std::int64_t>(prompt.size())));
+  return static_cast<double>(prompt.size()) / median_seconds(reps, [&] {
+           session.reset();
+           session.prefill(prompt);
+         });
+}
+
+template <class T>
+DecodeResult bench_type(const std::string& config_path, int steps, std::int64_t prefill_tokens) {
+  auto [model, bytes] = random_model<T>(config_path);
   DecodeResult r;
   r.type = std::string(glrnn::dtype_name(glrnn::dtype_of<T>::value));
-  r.bytes_per_token = static_cast<double>(store->total_bytes());
-  glrnn::Rng rng(1);
-  const auto random_token = [&] { return static_cast<std::int32_t>(rng.next() % static_cast<std::uint64_t>(config.vocab_size)); };
-
-  glrnn::Session session(model, prefill_tokens);
-  std::vector<std::int32_t> prompt(static_cast<std::size_t>(prefill_tokens));
-  for (std::int32_t& t : prompt) t = random_token();
-  Clock::time_point t0 = Clock::now();
-  session.prefill(prompt);
-  r.prefill_tok_s = static_cast<double>(prefill_tokens) / seconds_since(t0);
+  r.bytes_per_token = static_cast<double>(bytes);
   r.prefill_tokens = prefill_tokens;
+  r.prefill_tok_s = prefill_tokens_per_second(model, random_tokens(prefill_tokens, model.vocab_size(), 1));
 
-  std::vector<double> step_seconds;
-  session.step(random_token());  // warm-up: first touch of every page
+  glrnn::Session session(model);
+  const std::vector<std::int32_t> tokens = random_tokens(steps + 2, model.vocab_size(), 2);
+  session.step(tokens[0]);  // warm-up: first touch of every page
   r.bandwidth_gb_s = measure_read_bandwidth();  // right before the decode steps: the same machine state
-  for (int i = 0; i < steps; ++i) {
-    t0 = Clock::now();
-    session.step(random_token());
+  std::vector<double> step_seconds;
+  for (int i = 1; i <= steps; ++i) {
+    const Clock::time_point t0 = Clock::now();
+    session.step(tokens[static_cast<std::size_t>(i)]);
     step_seconds.push_back(seconds_since(t0));
   }
   r.decode_tok_s = 1.0 / median(step_seconds);
@@ -159,16 +199,45 @@ DecodeResult bench_type(const glrnn::RecurrentGemmaConfig& config, int steps, st
   return r;
 }
 
-/// Median of `reps` timings of f(), in seconds.
-template <class F>
-double median_seconds(int reps, F&& f) {
-  std::vector<double> times;
-  for (int i = 0; i < reps; ++i) {
-    const Clock::time_point t0 = Clock::now();
-    f();
-    times.push_back(seconds_since(t0));
+/// HGRN2 prefill: the chunk-parallel form against the sequential recurrence, same weights.
+void bench_prefill(const std::string& config_path, const std::vector<std::int64_t>& lengths, int reps, bool json) {
+  // The same random weights twice: RandomStore's values depend only on the tensor and the thread count.
+  const glrnn::Model chunked = random_model<glrnn::bf16>(config_path, 64).first;
+  const glrnn::Model sequential = random_model<glrnn::bf16>(config_path, 0).first;
+  // One mixer layer alone, where the two forms differ (the model's time is mostly weight GEMMs).
+  const glrnn::Hgrn2Config config = glrnn::Hgrn2Config::load(config_path);
+  RandomStore store;
+  const glrnn::Hgrn2Mixer<glrnn::bf16> mixer(config.mixer(), glrnn::hgrn2::mixer<glrnn::bf16>(store, config, 1),
+                                             Eigen::VectorXf::Constant(config.forget_dim(), 0.5f));
+  const auto mixer_tokens_per_second = [&](std::int64_t n, bool sequential_form) {
+    RandomStore inputs;
+    const glrnn::TensorView<const float> x = inputs.vector("x", {n, config.hidden_size});
+    glrnn::Hgrn2MixerState state = mixer.make_state();
+    glrnn::Scratch scratch(mixer.scratch_floats(n), n);
+    glrnn::RowMatrixXf y(n, config.hidden_size);
+    const Eigen::Map<const glrnn::RowMatrixXf> input(x.data, n, config.hidden_size);
+    return static_cast<double>(n) / median_seconds(reps, [&] {
+             state.reset();
+             if (sequential_form) mixer.forward_sequential(input, 0, state, y, scratch);
+             else mixer.forward(input, 0, state, y, scratch);
+           });
+  };
+  nlohmann::json out = {{"config", config_path}, {"threads", glrnn::num_threads()}, {"results", nlohmann::json::array()}};
+  if (!json)
+    std::printf("| prompt | model chunked tok/s | model sequential tok/s | speed-up | one mixer chunked tok/s | one mixer "
+                "sequential tok/s | speed-up |\n|---|---|---|---|---|---|---|\n");
+  for (std::int64_t n : lengths) {
+    const std::vector<std::int32_t> prompt = random_tokens(n, chunked.vocab_size(), 3);
+    const double c = prefill_tokens_per_second(chunked, prompt, reps);
+    const double s = prefill_tokens_per_second(sequential, prompt, reps);
+    const double mc = mixer_tokens_per_second(n, false), ms = mixer_tokens_per_second(n, true);
+    out["results"].push_back({{"prompt_tokens", n}, {"repetitions", reps}, {"chunked_tok_s", c}, {"sequential_tok_s", s}, {"speedup", c / s},
+                              {"mixer_chunked_tok_s", mc}, {"mixer_sequential_tok_s", ms}, {"mixer_speedup", mc / ms}});
+    if (!json)
+      std::printf("| %lld | %.1f | %.1f | %.2fx | %.0f | %.0f | %.2fx |\n", static_cast<long long>(n), c, s, c / s, mc, ms,
+                  mc / ms);
   }
-  return median(times);
+  if (json) std::printf("%s\n", out.dump(2).c_str());
 }
 
 void bench_tokenizer(const std::string& tokenizer_path, const std::string& text_path, double megabytes, int reps,
@@ -214,6 +283,16 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   decode->add_flag("--json", json, "Print one JSON object instead of a table");
 
+  CLI::App* prefill = app.add_subcommand("prefill", "HGRN2 prefill: chunk-parallel against sequential");
+  std::string prefill_config, lengths_text = "512,4096";
+  prefill->add_option("--config", prefill_config, "config.json of an HGRN2 geometry")->required();
+  prefill->add_option("--lengths", lengths_text, "Prompt lengths, comma-separated")->capture_default_str();
+  prefill->add_option("-t,--threads", threads, "Threads; 0 = all cores")->capture_default_str();
+  int prefill_reps = 3;
+  prefill->add_option("-r,--repetitions", prefill_reps, "Timed runs per figure (the median is reported)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  prefill->add_flag("--json", json, "Print one JSON object instead of a table");
+
   CLI::App* tokenizer = app.add_subcommand("tokenizer", "tokenizer.json load time and encode MB/s");
   std::string tokenizer_path, text_path;
   double megabytes = 1.0;
@@ -226,17 +305,23 @@ int main(int argc, char** argv) {
   tokenizer->add_flag("--json", json, "Print one JSON object instead of a table");
 
   return glrnn::tools::run_tool("glrnn-bench", app, argc, argv, [&] {
+    if (prefill->parsed()) {
+      glrnn::set_num_threads(threads);
+      std::vector<std::int64_t> lengths;
+      for (std::int32_t n : glrnn::tools::parse_token_ids(lengths_text)) lengths.push_back(n);
+      bench_prefill(prefill_config, lengths, prefill_reps, json);
+      return;
+    }
     if (tokenizer->parsed()) {
       bench_tokenizer(tokenizer_path, text_path, megabytes, reps, json);
       return;
     }
     glrnn::set_num_threads(threads);
-    const glrnn::RecurrentGemmaConfig config = glrnn::RecurrentGemmaConfig::load(config_path);
     std::vector<DecodeResult> results;
     std::istringstream list(types);
     for (std::string type; std::getline(list, type, ',');) {
-      if (type == "f32") results.push_back(bench_type<float>(config, steps, prefill_tokens));
-      else if (type == "bf16") results.push_back(bench_type<glrnn::bf16>(config, steps, prefill_tokens));
+      if (type == "f32") results.push_back(bench_type<float>(config_path, steps, prefill_tokens));
+      else if (type == "bf16") results.push_back(bench_type<glrnn::bf16>(config_path, steps, prefill_tokens));
       else throw glrnn::InputError("unknown weight type '" + type + "' (available: f32, bf16)");
     }
     if (json) {
