@@ -48,7 +48,9 @@ TEST_CASE("Tokenizer reproduces tokenizers 0.23 on every reference string", "[to
 
 TEST_CASE("Tokenizer: the demo model's prompts tokenize as its reference says", "[tokenizer]") {
   const glrnn::Tokenizer tok = glrnn::load_tokenizer(glrnn::test::model_path("griffin-demo"));
-  for (const nlohmann::json& p : glrnn::test::load_json(glrnn::test::model_path("griffin-demo/reference.json"))["prompts"]) {
+  const nlohmann::json ref = glrnn::test::load_json(glrnn::test::model_path("griffin-demo/reference.json"));
+  REQUIRE(ref["prompts"].size() == 5);  // the loop below must not be empty
+  for (const nlohmann::json& p : ref["prompts"]) {
     CHECK(tok.encode(p["prompt"].get<std::string>(), true) == glrnn::test::ids(p["prompt_ids"]));
     std::vector<std::int32_t> greedy = glrnn::test::ids(p["greedy_ids"]);
     CHECK(tok.decode(greedy) == p["greedy_text"].get<std::string>());
