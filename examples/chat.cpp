@@ -1,5 +1,6 @@
 // glrnn-chat: an interactive chat in Gemma's turn format. The state carries the conversation, so
-// each turn prefills only its own new tokens, never the history. Commands: /reset, /quit.
+// each turn prefills only its own new tokens, never the history. Commands: /reset, /save F,
+// /load F (the conversation as a state file, resumed with no replay), /quit.
 
 #include <unistd.h>  // isatty
 
@@ -48,7 +49,8 @@ int main(int argc, char** argv) {
     // <end_of_turn>: the next turn first runs that token and closes the model's turn.
     std::vector<std::int32_t> unrun;
     std::string closing;
-    if (interactive) std::fprintf(stderr, "glrnn-chat: /reset starts over, /quit or Ctrl-D leaves.\n");
+    if (interactive)
+      std::fprintf(stderr, "glrnn-chat: /reset starts over, /save FILE and /load FILE keep a conversation, /quit or Ctrl-D leaves.\n");
     for (std::string line;;) {
       if (interactive) std::fputs("> ", stdout), std::fflush(stdout);
       if (!std::getline(std::cin, line) || line == "/quit") break;
@@ -57,6 +59,26 @@ int main(int argc, char** argv) {
         unrun.clear();
         closing.clear();
         std::fprintf(stderr, "[conversation reset]\n");
+        continue;
+      }
+      if (line.rfind("/save ", 0) == 0 || line.rfind("/load ", 0) == 0) {
+        const std::string path = glrnn::trim_message(line.substr(6));
+        try {
+          if (line[1] == 's') {
+            glrnn::StateMetadata metadata{{"glrnn-chat.closing", closing}};
+            if (!unrun.empty()) metadata["glrnn-chat.unrun"] = std::to_string(unrun.front());
+            session.save(path, metadata);
+          } else {
+            glrnn::StateMetadata metadata = session.load(path);
+            closing = metadata["glrnn-chat.closing"];
+            unrun.clear();
+            if (metadata.count("glrnn-chat.unrun")) unrun = glrnn::tools::parse_token_ids(metadata["glrnn-chat.unrun"]);
+          }
+          std::fprintf(stderr, "[%s '%s' at position %lld]\n", line[1] == 's' ? "saved" : "loaded", path.c_str(),
+                       static_cast<long long>(session.position()));
+        } catch (const std::exception& e) {  // a bad file ends the command, not the conversation
+          std::fprintf(stderr, "glrnn-chat: error: %s\n", e.what());
+        }
         continue;
       }
       if (glrnn::trim_message(line).empty()) continue;

@@ -2,6 +2,7 @@
 // folder's tokenizer.json and the continuation is streamed as text; a prompt of token ids gets
 // token ids back.
 
+#include <chrono>    // std::chrono::steady_clock
 #include <cstdio>    // std::printf, std::fputs, std::fflush
 #include <fstream>   // std::ofstream
 #include <optional>  // std::optional
@@ -13,6 +14,11 @@
 #include "common.hpp"
 
 namespace {
+
+// Metadata key of a state file: the token sampled last and not yet run through the model.
+constexpr const char* kPendingToken = "glrnn-generate.pending_token";
+// Present when the run printed ids: a continuation with no prompt does the same.
+constexpr const char* kPrintsIds = "glrnn-generate.prints_ids";
 
 void write_row(std::ofstream& out, const float* row, Eigen::Index n) {
   char number[32];
@@ -56,7 +62,7 @@ void write_logits_json(const std::string& path, const std::vector<std::int32_t>&
 
 int main(int argc, char** argv) {
   CLI::App app{"Continue a prompt with a glrnn model."};
-  std::string model_dir, prompt_text, prompt_file, prompt_ids, logits_out;
+  std::string model_dir, prompt_text, prompt_file, prompt_ids, logits_out, state_in, state_out;
   std::int64_t max_new_tokens = 64;
   int threads = 0;
   glrnn::LoadOptions load_options;
@@ -75,23 +81,41 @@ int main(int argc, char** argv) {
   app.add_flag("--ignore-eos", ignore_eos, "Do not stop at the end-of-sequence token");
   app.add_option("-t,--threads", threads, "Threads; 0 = all cores")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--logits-out", logits_out, "Write prompt and generated logits to this JSON file");
+  app.add_option("--state-in", state_in, "Continue from a state saved with --state-out (the prompt is then optional)");
+  app.add_option("--state-out", state_out, "Save the state at the end, to continue later with --state-in");
 
   glrnn::tools::add_load_options(app, load_options);
 
   return glrnn::tools::run_tool("glrnn-generate", app, argc, argv, [&] {
-    GLRNN_CHECK(text->count() + file->count() + ids->count() == 1, glrnn::InputError,
+    const std::size_t prompts_given = text->count() + file->count() + ids->count();
+    GLRNN_CHECK(prompts_given == 1 || (prompts_given == 0 && !state_in.empty()), glrnn::InputError,
                 "give the prompt with one of --prompt, --prompt-file or --prompt-ids");
     glrnn::set_num_threads(threads);
     glrnn::Model model = glrnn::load_model(model_dir, load_options);
-    std::optional<glrnn::Tokenizer> tokenizer;
-    std::vector<std::int32_t> prompt;
-    if (ids->count()) {
-      prompt = glrnn::tools::parse_token_ids(prompt_ids);
-    } else {
-      tokenizer = glrnn::load_tokenizer(model_dir);
-      prompt = tokenizer->encode(file->count() ? glrnn::tools::read_file(prompt_file) : prompt_text, /*add_special=*/true);
-    }
     glrnn::Session session(model);
+    // A saved state resumes with no replay; the token sampled last but not run yet comes first.
+    std::vector<std::int32_t> prompt;
+    bool print_ids = ids->count() > 0;
+    if (!state_in.empty()) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const glrnn::StateMetadata saved = session.load(state_in);
+      std::fprintf(stderr, "state: resumed at position %lld from '%s' in %.1f ms\n",
+                   static_cast<long long>(session.position()), state_in.c_str(),
+                   std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      const auto pending = saved.find(kPendingToken);
+      if (pending != saved.end()) prompt = glrnn::tools::parse_token_ids(pending->second);
+      if (prompts_given == 0) print_ids = saved.count(kPrintsIds) > 0;  // go on as the saved run printed
+    }
+    std::optional<glrnn::Tokenizer> tokenizer;
+    if (ids->count()) {
+      for (std::int32_t id : glrnn::tools::parse_token_ids(prompt_ids)) prompt.push_back(id);
+    } else if (!print_ids) {
+      tokenizer = glrnn::load_tokenizer(model_dir);
+      const std::string text_prompt = file->count() ? glrnn::tools::read_file(prompt_file) : prompt_text;
+      // <bos> and the template's other special tokens only at the start of a sequence.
+      for (std::int32_t id : tokenizer->encode(text_prompt, /*add_special=*/session.position() == 0)) prompt.push_back(id);
+    }
+    GLRNN_CHECK(!prompt.empty(), glrnn::InputError, "nothing to run: the saved state holds no pending token and no prompt was given");
     glrnn::Sampler sampler(sampling, model.vocab_size());
     glrnn::GenerateOptions options;
     options.max_new_tokens = max_new_tokens;
@@ -120,6 +144,12 @@ int main(int argc, char** argv) {
     std::printf("\n");
     std::fflush(stdout);  // the output comes before the stats line on a shared terminal
     if (keep_logits) write_logits_json(logits_out, prompt, generated, prompt_logits, generated_logits);
+    if (!state_out.empty()) {
+      glrnn::StateMetadata metadata;
+      if (!generated.empty()) metadata[kPendingToken] = std::to_string(generated.back());
+      if (print_ids) metadata[kPrintsIds] = "1";
+      session.save(state_out, metadata);
+    }
     std::fprintf(stderr, "%s\n", glrnn::format_stats(stats, session.state().bytes()).c_str());
   });
 }

@@ -6,6 +6,7 @@
 #include "glrnn/core/buffer.hpp"
 #include "glrnn/core/dtype.hpp"
 #include "glrnn/core/error.hpp"
+#include "glrnn/core/hash.hpp"
 #include "glrnn/core/kernels.hpp"
 #include "glrnn/core/math.hpp"
 #include "glrnn/core/tensor.hpp"
@@ -50,4 +51,5 @@
 #include "glrnn/generate/generate.hpp"
 #include "glrnn/generate/perplexity.hpp"
 #include "glrnn/generate/session.hpp"
+#include "glrnn/generate/state_file.hpp"
 #include "glrnn/generate/stats.hpp"

@@ -220,3 +220,27 @@ TEST_CASE("glrnn-generate: the same seed gives the same text, another seed other
   CHECK(from_file.out == a.out);
   CHECK(run_tool("generate", "--model " + glrnn::test::model_path("griffin-demo") + " --prompt x --prompt-ids 2").exit_code == 1);
 }
+
+TEST_CASE("glrnn-generate: a saved state continues the run exactly", "[cli]") {
+  const nlohmann::json& ref = glrnn::test::reference("recurrentgemma-tiny");
+  const std::string base = "--model " + glrnn::test::data_path("recurrentgemma-tiny") + " --temperature 0 --ignore-eos";
+  const std::string prompt = " --prompt-ids " + join(glrnn::test::ids(ref["prompt_ids"]), ",");
+  const std::string state = (glrnn::test::test_temp_dir() / "cli-state.bin").string();
+  const CliResult whole = run_tool("generate", base + prompt + " -n 40");
+  const CliResult first = run_tool("generate", base + prompt + " -n 20 --state-out " + state);
+  const CliResult second = run_tool("generate", base + " -n 20 --state-in " + state);
+  INFO(second.err);
+  REQUIRE(second.exit_code == 0);
+  CHECK(first.out.substr(0, first.out.size() - 1) + " " + second.out == whole.out);
+  CHECK(second.err.find("resumed at position 59") != std::string::npos);
+  // Appending text first, and the refusals.
+  const std::string demo = glrnn::test::model_path("griffin-demo");
+  const std::string demo_state = (glrnn::test::test_temp_dir() / "demo-state.bin").string();
+  REQUIRE(run_tool("generate", "--model " + demo + " --prompt 'The president' -n 5 --temperature 0 --state-out " + demo_state).exit_code == 0);
+  const CliResult more = run_tool("generate", "--model " + demo + " --state-in " + demo_state + " --prompt ' said that' -n 5 --temperature 0");
+  CHECK(more.exit_code == 0);
+  const CliResult foreign = run_tool("generate", "--model " + glrnn::test::model_path("hgrn2-demo") + " --state-in " + demo_state + " -n 5");
+  CHECK(foreign.exit_code == 1);
+  CHECK(foreign.err.find("another model") != std::string::npos);
+  CHECK(run_tool("generate", "--model " + demo + " --state-in /nonexistent.bin -n 5").exit_code == 1);
+}

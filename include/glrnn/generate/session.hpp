@@ -3,9 +3,11 @@
 // the last logits. Everything is allocated on construction; prefill and step allocate nothing.
 
 #include <cstdint>  // std::int32_t, std::int64_t
+#include <string>   // std::string
 #include <utility>  // std::move
 #include <vector>   // std::vector
 
+#include "glrnn/generate/state_file.hpp"
 #include "glrnn/models/model.hpp"
 
 namespace glrnn {
@@ -46,6 +48,17 @@ class Session {
 
   /// An independent copy of this sequence (same model, cloned state) to branch from here.
   Session fork() const { return Session(*this); }
+
+  /// Writes the state and `metadata` to a state file (generate/state_file.hpp).
+  void save(const std::string& path, const StateMetadata& metadata = {}) { save_state(model_, state_, path, metadata); }
+
+  /// Restores a state file written for this model; returns its metadata. The logits are not
+  /// stored: run a token (e.g. one kept in the metadata) before sampling.
+  StateMetadata load(const std::string& path) {
+    StateMetadata metadata = load_state(model_, state_, path);
+    logits_.setZero();
+    return metadata;
+  }
 
   /// Back to position 0 with a clean state.
   void reset() {

@@ -49,9 +49,11 @@ class DecoderStack {
       position = 0;
       for (BlockState& b : blocks) std::visit([](auto& s) { s.reset(); }, b);
     }
-    /// Calls f(name, float* data, size) for every buffer, block by block.
-    template <class F> void visit(F&& f) {
-      for (BlockState& b : blocks) std::visit([&](auto& s) { s.visit(f); }, b);
+    /// Calls f(name, float* data, size, block index) for every buffer, block by block.
+    template <class F> void visit_blocks(F&& f) {
+      for (std::size_t i = 0; i < blocks.size(); ++i)
+        std::visit([&](auto& s) { s.visit([&](const char* name, float* data, Eigen::Index n) { f(name, data, n, i); }); },
+                   blocks[i]);
     }
 
    private:

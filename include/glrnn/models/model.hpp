@@ -3,7 +3,8 @@
 // immutable after loading and can be shared by threads; each sequence has its own State.
 
 #include <cstddef>      // std::size_t
-#include <cstdint>      // std::int32_t, std::int64_t
+#include <cstdint>      // std::int32_t, std::int64_t, std::uint64_t
+#include <functional>   // std::function
 #include <memory>       // std::shared_ptr, std::unique_ptr
 #include <string>       // std::string
 #include <utility>      // std::move
@@ -26,7 +27,11 @@ struct ModelInfo {
   std::int32_t bos_token_id = -1;
   std::int32_t eos_token_id = -1;
   std::vector<std::int32_t> stop_token_ids;  // eos_token_id plus generation_config.json's eos ids
+  std::uint64_t fingerprint = 0;  // identifies the model a saved state belongs to (see load_model)
 };
+
+/// Called with each named float buffer of a state.
+using StateVisitor = std::function<void(const std::string& name, float* data, std::size_t count)>;
 
 namespace detail {
 struct StateConcept {
@@ -35,6 +40,8 @@ struct StateConcept {
   virtual std::int64_t position() const = 0;
   virtual std::size_t bytes() const = 0;
   virtual void reset() = 0;
+  virtual void set_position(std::int64_t position) = 0;
+  virtual void visit(const StateVisitor& f) = 0;
   const void* owner = nullptr;  // the model implementation that made it
 };
 
@@ -57,6 +64,12 @@ struct StateImpl final : StateConcept {
   std::int64_t position() const override { return state.position; }
   std::size_t bytes() const override { return state.bytes(); }
   void reset() override { state.reset(); }
+  void set_position(std::int64_t position) override { state.position = position; }
+  void visit(const StateVisitor& f) override {
+    state.visit_blocks([&](const char* name, float* data, Eigen::Index count, std::size_t block) {
+      f("layers." + std::to_string(block) + "." + name, data, static_cast<std::size_t>(count));
+    });
+  }
 };
 
 template <class Net>
@@ -88,6 +101,10 @@ class State {
   std::size_t bytes() const { return impl_->bytes(); }
   void reset() { impl_->reset(); }
   State clone() const { return State(impl_->clone()); }
+  /// Every buffer, in a fixed order, named "layers.<i>.<buffer>" (saving, loading, checksums).
+  void visit(const StateVisitor& f) { impl_->visit(f); }
+  /// Sets the next position (restoring a saved state); the buffers must match it.
+  void set_position(std::int64_t position) { impl_->set_position(position); }
 
  private:
   friend class Model;

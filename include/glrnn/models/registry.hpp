@@ -8,6 +8,7 @@
 #include <string>      // std::string
 
 #include "glrnn/core/dtype.hpp"
+#include "glrnn/core/hash.hpp"
 #include "glrnn/io/json_config.hpp"
 #include "glrnn/io/weight_store.hpp"
 #include "glrnn/models/model.hpp"
@@ -57,9 +58,22 @@ Model make_model(ModelInfo info, std::shared_ptr<WeightStore> store, Build&& bui
   return Model(std::move(info), std::move(store), std::move(net));
 }
 
+/// Identifies a model for saved states: the family, config.json, the load options and every
+/// tensor's name, dtype and shape (the headers, not the data: hashing gigabytes would slow loading).
+inline std::uint64_t fingerprint(const JsonConfig& config, const LoadOptions& options, const WeightStore& store) {
+  std::uint64_t h = fnv1a64(config.json().dump());
+  h = fnv1a64(options.rope_bf16_frequencies ? "rope_bf16" : "rope_f32", h);
+  for (const TensorInfo* t : store.checkpoint().all()) {
+    h = fnv1a64(t->name, h);
+    h = fnv1a64(dtype_name(t->dtype), h);
+    h = fnv1a64(t->shape_str(), h);
+  }
+  return h;
+}
+
 inline ModelInfo model_info(const std::string& family, const std::string& path, std::int64_t vocab, std::int64_t hidden,
-                            std::int64_t layers, std::int32_t bos, std::int32_t eos) {
-  return {family, path, DType::F32, vocab, hidden, layers, bos, eos, stop_tokens(path, eos, vocab)};
+                            std::int64_t layers, std::int32_t bos, std::int32_t eos, std::uint64_t fingerprint) {
+  return {family, path, DType::F32, vocab, hidden, layers, bos, eos, stop_tokens(path, eos, vocab), fingerprint};
 }
 }  // namespace detail
 
@@ -75,17 +89,17 @@ inline Model load_model(const std::string& path, const LoadOptions& options = {}
   if (family == "recurrent_gemma") {
     RecurrentGemmaConfig c = RecurrentGemmaConfig::from_json(json);
     c.rope_bf16_frequencies = options.rope_bf16_frequencies;
-    return detail::make_model(
-        detail::model_info(family, path, c.vocab_size, c.hidden_size, c.num_layers, c.bos_token_id, c.eos_token_id),
-        std::make_shared<WeightStore>(path),
-        [&](auto tag, WeightStore& store) { return build_recurrent_gemma<decltype(tag)>(c, store); });
+    auto store = std::make_shared<WeightStore>(path);
+    return detail::make_model(detail::model_info(family, path, c.vocab_size, c.hidden_size, c.num_layers, c.bos_token_id,
+                                                 c.eos_token_id, detail::fingerprint(json, options, *store)),
+                              store, [&](auto tag, WeightStore& s) { return build_recurrent_gemma<decltype(tag)>(c, s); });
   }
   if (family == "hgrn2") {
     const Hgrn2Config c = Hgrn2Config::from_json(json);
-    return detail::make_model(
-        detail::model_info(family, path, c.vocab_size, c.hidden_size, c.num_layers, c.bos_token_id, c.eos_token_id),
-        std::make_shared<WeightStore>(path),
-        [&](auto tag, WeightStore& store) { return build_hgrn2<decltype(tag)>(c, store); });
+    auto store = std::make_shared<WeightStore>(path);
+    return detail::make_model(detail::model_info(family, path, c.vocab_size, c.hidden_size, c.num_layers, c.bos_token_id,
+                                                 c.eos_token_id, detail::fingerprint(json, options, *store)),
+                              store, [&](auto tag, WeightStore& s) { return build_hgrn2<decltype(tag)>(c, s); });
   }
   throw ConfigError(json.where("model_type") + " is '" + family + "'; supported: recurrent_gemma, hgrn2");
 }
