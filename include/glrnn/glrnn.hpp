@@ -48,6 +48,7 @@
 #include "glrnn/tokenizer/tokenizer_json.hpp"
 #include "glrnn/tokenizer/utf8.hpp"
 
+#include "glrnn/generate/batch.hpp"
 #include "glrnn/generate/generate.hpp"
 #include "glrnn/generate/perplexity.hpp"
 #include "glrnn/generate/session.hpp"

@@ -19,6 +19,9 @@ class Session {
       : model_(std::move(model)), state_(model_.make_state()), scratch_(model_.make_scratch(max_chunk)),
         logits_(Eigen::VectorXf::Zero(model_.vocab_size())) {}
 
+  Session(Session&&) noexcept = default;
+  Session& operator=(Session&&) noexcept = default;
+
   const Model& model() const { return model_; }
   State& state() { return state_; }
   const State& state() const { return state_; }

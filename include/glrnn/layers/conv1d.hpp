@@ -80,6 +80,12 @@ class Conv1d {
     for (std::int64_t r = keep_old; r < K - 1; ++r) state.history.row(r) = x.row(T - (K - 1) + r);
   }
 
+  /// One position for each of B sequences: row b at positions[b] with state get(b).
+  template <class GetState>
+  void forward_batch(const MatIn& x, const std::int64_t* positions, GetState&& get, MatOut y) const {
+    for (Eigen::Index b = 0; b < x.rows(); ++b) forward(x.middleRows(b, 1), positions[b], get(b), y.middleRows(b, 1));
+  }
+
  private:
   Conv1dConfig cfg_;
   RowMatrixXf taps_;        // [taps, channels]

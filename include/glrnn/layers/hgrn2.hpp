@@ -137,8 +137,44 @@ class Hgrn2Mixer {
     run(u, pos0, state, y, scratch, 0);
   }
 
+  /// One position for each of B sequences: row b at positions[b] with state get(b).
+  template <class GetState>
+  void forward_batch(const MatIn& u, const std::int64_t* positions, GetState&& get, MatOut y, Scratch& scratch) const {
+    mix(u, y, scratch,
+        [&](const Linear<T>& proj, MatOut out, int which) {
+          project(proj, u, out, scratch, [&](MatIn raw, MatOut conv_out) {
+            convs_[static_cast<std::size_t>(which)].forward_batch(
+                raw, positions, [&](Eigen::Index b) -> Conv1dState& { return get(b).convs[static_cast<std::size_t>(which)]; },
+                conv_out);
+          });
+        },
+        [&](const MatMap& q, const MatMap& g, const MatMap& k, const MatMap& v, MatMap& o) {
+          for (Eigen::Index b = 0; b < u.rows(); ++b) step(q, g, k, v, b, get(b), o);
+        });
+  }
+
  private:
   void run(const MatIn& u, std::int64_t pos0, State& state, MatOut y, Scratch& scratch, std::int64_t chunk_size) const {
+    mix(u, y, scratch,
+        [&](const Linear<T>& proj, MatOut out, int which) {
+          project(proj, u, out, scratch, [&](MatIn raw, MatOut conv_out) {
+            convs_[static_cast<std::size_t>(which)].forward(raw, pos0, state.convs[static_cast<std::size_t>(which)], conv_out);
+          });
+        },
+        [&](const MatMap& q, const MatMap& g, const MatMap& k, const MatMap& v, MatMap& o) {
+          const std::int64_t len = u.rows();
+          if (chunk_size > 0 && len > 1) {
+            for (std::int64_t c0 = 0; c0 < len; c0 += chunk_size)
+              chunk(q, g, k, v, c0, std::min(chunk_size, len - c0), state, o, scratch);
+          } else {
+            for (std::int64_t t = 0; t < len; ++t) step(q, g, k, v, t, state, o);
+          }
+        });
+  }
+
+  /// Projections, gates, the recurrence (supplied: one sequence or a batch), norm, o_proj.
+  template <class Project, class Recurrence>
+  void mix(const MatIn& u, MatOut y, Scratch& scratch, Project&& project_into, Recurrence&& recurrence) const {
     const std::int64_t len = u.rows(), F = cfg_.forget_dim(), D = cfg_.hidden;
     Scratch::Frame frame(scratch);
     MatMap q = scratch.matrix(len, F);   // queries, after swish
@@ -146,17 +182,12 @@ class Hgrn2Mixer {
     MatMap k = scratch.matrix(len, F);   // keys 1 - f
     MatMap v = scratch.matrix(len, D);   // values
     MatMap o = scratch.matrix(len, D);   // heads' outputs, head-major
-    project(q_proj_, u, q, 0, pos0, state, scratch);
-    project(f_proj_, u, g, 1, pos0, state, scratch);
-    project(i_proj_, u, v, 2, pos0, state, scratch);
+    project_into(q_proj_, q, 0);
+    project_into(f_proj_, g, 1);
+    project_into(i_proj_, v, 2);
     q = q.unaryExpr([](float x) { return silu(x); });
     gates(g, k);
-    if (chunk_size > 0 && len > 1) {
-      for (std::int64_t c0 = 0; c0 < len; c0 += chunk_size)
-        chunk(q, g, k, v, c0, std::min(chunk_size, len - c0), state, o, scratch);
-    } else {
-      for (std::int64_t t = 0; t < len; ++t) step(q, g, k, v, t, state, o);
-    }
+    recurrence(q, g, k, v, o);
     g_norm_.forward(o, o);
     o_proj_.forward(o, y, scratch);
   }
@@ -169,9 +200,9 @@ class Hgrn2Mixer {
     return RmsNorm(norm, {ones.data(), Shape{cfg.hidden}});
   }
 
-  /// out = proj(u), through the short convolution `which` (q, f, i) when the layer has them.
-  void project(const Linear<T>& proj, const MatIn& u, MatOut out, int which, std::int64_t pos0, State& state,
-               Scratch& scratch) const {
+  /// out = proj(u), through the layer's short convolution (conv(raw, out)) when it has them.
+  template <class Conv>
+  void project(const Linear<T>& proj, const MatIn& u, MatOut out, Scratch& scratch, Conv&& conv) const {
     if (!cfg_.short_conv) {
       proj.forward(u, out, scratch);
       return;
@@ -179,7 +210,7 @@ class Hgrn2Mixer {
     Scratch::Frame frame(scratch);
     MatMap raw = scratch.matrix(u.rows(), out.cols());
     proj.forward(u, raw, scratch);
-    convs_[static_cast<std::size_t>(which)].forward(raw, pos0, state.convs[static_cast<std::size_t>(which)], out);
+    conv(raw, out);
   }
 
   /// f_proj output -> log forget gate g (in place) and key k = 1 - exp(g) (hgrn2.md §3).

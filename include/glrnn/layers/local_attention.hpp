@@ -8,6 +8,7 @@
 #include <cmath>      // std::sqrt
 #include <cstddef>    // std::size_t
 #include <cstdint>    // std::int64_t
+#include <utility>    // std::pair
 
 #include "glrnn/layers/linear.hpp"
 #include "glrnn/layers/rope.hpp"
@@ -89,6 +90,20 @@ class LocalAttention {
 
   /// Y[T, D] = attention(U[T, D]) for positions pos0 .. pos0+T-1, continuing from `state`.
   void forward(const MatIn& u, std::int64_t pos0, State& state, MatOut y, Scratch& scratch) const {
+    run(u, y, scratch, [&](Eigen::Index t) -> std::pair<State&, std::int64_t> { return {state, pos0 + t}; });
+  }
+
+  /// One position for each of B sequences: row b at positions[b] with state get(b).
+  template <class GetState>
+  void forward_batch(const MatIn& u, const std::int64_t* positions, GetState&& get, MatOut y, Scratch& scratch) const {
+    run(u, y, scratch, [&](Eigen::Index b) -> std::pair<State&, std::int64_t> { return {get(b), positions[b]}; });
+  }
+
+ private:
+  /// Projections for all rows at once, then row by row RoPE, the ring and attention;
+  /// row_state(t) gives (state, position).
+  template <class RowState>
+  void run(const MatIn& u, MatOut y, Scratch& scratch, RowState&& row_state) const {
     const std::int64_t len = u.rows(), dh = cfg_.head_dim, W = cfg_.window;
     const std::int64_t group = cfg_.heads / cfg_.kv_heads;  // query heads per KV head
     Scratch::Frame frame(scratch);
@@ -101,7 +116,7 @@ class LocalAttention {
     k_proj_.forward(u, k, scratch);
     v_proj_.forward(u, v, scratch);
     for (std::int64_t t = 0; t < len; ++t) {
-      const std::int64_t pos = pos0 + t;
+      auto [state, pos] = row_state(t);
       rope_.apply(q.row(t).data(), cfg_.heads, pos);
       rope_.apply(k.row(t).data(), cfg_.kv_heads, pos);
       state.keys.row(pos % W) = k.row(t);
@@ -124,7 +139,6 @@ class LocalAttention {
     o_proj_.forward(out, y, scratch);
   }
 
- private:
   Config cfg_;
   Linear<T> q_proj_, k_proj_, v_proj_, o_proj_;
   Rope rope_;

@@ -76,6 +76,26 @@ class RecurrentBlock {
 
   /// Y[T, D] = block(U[T, D]) for positions pos0 .. pos0+T-1, continuing from `state`.
   void forward(const MatIn& u, std::int64_t pos0, State& state, MatOut y, Scratch& scratch) const {
+    run(u, y, scratch, [&](MatIn branch, MatOut mixed) { conv_.forward(branch, pos0, state.conv, mixed); },
+        [&](MatIn mixed, MatOut out) { rglru_.forward(mixed, pos0, state.rglru, out, scratch); });
+  }
+
+  /// One position for each of B sequences: row b at positions[b] with state get(b).
+  template <class GetState>
+  void forward_batch(const MatIn& u, const std::int64_t* positions, GetState&& get, MatOut y, Scratch& scratch) const {
+    run(u, y, scratch,
+        [&](MatIn branch, MatOut mixed) {
+          conv_.forward_batch(branch, positions, [&](Eigen::Index b) -> Conv1dState& { return get(b).conv; }, mixed);
+        },
+        [&](MatIn mixed, MatOut out) {
+          rglru_.forward_batch(mixed, positions, [&](Eigen::Index b) -> RgLruState& { return get(b).rglru; }, out, scratch);
+        });
+  }
+
+ private:
+  /// The block with its two stateful stages supplied by the caller (one sequence, or a batch).
+  template <class Conv, class Recurrence>
+  void run(const MatIn& u, MatOut y, Scratch& scratch, Conv&& conv, Recurrence&& recurrence) const {
     const std::int64_t len = u.rows();
     Scratch::Frame frame(scratch);
     MatMap gate = scratch.matrix(len, cfg_.lru_width);    // y branch
@@ -84,13 +104,12 @@ class RecurrentBlock {
     linear_y_.forward(u, gate, scratch);
     gate = gate.unaryExpr([](float v) { return gelu_tanh(v); });
     linear_x_.forward(u, branch, scratch);
-    conv_.forward(branch, pos0, state.conv, mixed);
-    rglru_.forward(mixed, pos0, state.rglru, branch, scratch);
+    conv(branch, mixed);
+    recurrence(mixed, branch);
     branch.array() *= gate.array();
     linear_out_.forward(branch, y, scratch);
   }
 
- private:
   Config cfg_;
   Linear<T> linear_y_, linear_x_, linear_out_;
   Conv1d conv_;

@@ -32,18 +32,31 @@ class ResidualBlock {
 
   /// Advances H[T, D] in place through the block, for positions pos0 .. pos0+T-1.
   void forward(MatOut h, std::int64_t pos0, State& state, Scratch& scratch) const {
+    run(h, scratch, [&](const MatIn& normed, MatOut branch) { mixer_.forward(normed, pos0, state, branch, scratch); });
+  }
+
+  /// One position for each of B sequences: row b at positions[b] with state get(b).
+  template <class GetState>
+  void forward_batch(MatOut h, const std::int64_t* positions, GetState&& get, Scratch& scratch) const {
+    run(h, scratch, [&](const MatIn& normed, MatOut branch) {
+      mixer_.forward_batch(normed, positions, get, branch, scratch);
+    });
+  }
+
+ private:
+  template <class Mix>
+  void run(MatOut h, Scratch& scratch, Mix&& mix) const {
     Scratch::Frame frame(scratch);
     MatMap normed = scratch.matrix(h.rows(), hidden());
     MatMap branch = scratch.matrix(h.rows(), hidden());
     mixer_norm_.forward(h, normed);
-    mixer_.forward(normed, pos0, state, branch, scratch);
+    mix(normed, branch);
     h += branch;
     mlp_norm_.forward(h, normed);
     mlp_.forward(normed, branch, scratch);
     h += branch;
   }
 
- private:
   RmsNorm mixer_norm_;
   Mixer mixer_;
   RmsNorm mlp_norm_;

@@ -7,6 +7,7 @@
 
 #include <cstddef>  // std::size_t
 #include <cstdint>  // std::int64_t
+#include <utility>  // std::pair
 #include <vector>   // std::vector
 
 #include "glrnn/core/kernels.hpp"
@@ -78,6 +79,19 @@ class RgLru {
 
   /// Y[T, Dr] = RG-LRU(X[T, Dr]) for positions pos0 .. pos0+T-1, continuing from `state`.
   void forward(const MatIn& x, std::int64_t pos0, State& state, MatOut y, Scratch& scratch) const {
+    run(x, y, scratch, [&](Eigen::Index t) -> std::pair<State&, std::int64_t> { return {state, pos0 + t}; });
+  }
+
+  /// One position for each of B sequences: row b at positions[b] with state get(b).
+  template <class GetState>
+  void forward_batch(const MatIn& x, const std::int64_t* positions, GetState&& get, MatOut y, Scratch& scratch) const {
+    run(x, y, scratch, [&](Eigen::Index b) -> std::pair<State&, std::int64_t> { return {get(b), positions[b]}; });
+  }
+
+ private:
+  /// Gates for all rows at once, then row by row the update; row_state(t) gives (state, position).
+  template <class RowState>
+  void run(const MatIn& x, MatOut y, Scratch& scratch, RowState&& row_state) const {
     const std::int64_t len = x.rows(), bw = cfg_.block_width();
     Scratch::Frame frame(scratch);
     MatMap gate_x = scratch.matrix(len, cfg_.width);
@@ -87,6 +101,7 @@ class RgLru {
       kernels::matmul(block(recurrent_gate_, h), x.middleCols(h * bw, bw), gate_a.middleCols(h * bw, bw), scratch);
     }
     for (std::int64_t t = 0; t < len; ++t) {
+      auto [state, pos] = row_state(t);
       Eigen::Ref<Eigen::RowVectorXf> gated = gate_x.row(t);  // becomes x · gate_x
       Eigen::Ref<Eigen::RowVectorXf> log_a = gate_a.row(t);
       gated = (gated.array() + input_bias_.array()).unaryExpr([](float v) { return sigmoid(v); });
@@ -94,7 +109,7 @@ class RgLru {
       log_a = (log_a.array() + recurrent_bias_.array()).unaryExpr([](float v) { return sigmoid(v); });
       log_a.array() = -8.0f * log_a.array() * softplus_lambda_.array();
       Eigen::Ref<Eigen::RowVectorXf> h = y.row(t);
-      if (pos0 + t == 0) {
+      if (pos == 0) {
         h = gated;  // reset: a = 0 and multiplier 1, so no stale state leaks
       } else {
         // a² as exp(2 log_a), like the reference, not a·a.
@@ -105,7 +120,6 @@ class RgLru {
     }
   }
 
- private:
   static std::vector<T> transpose_blocks(const TensorView<const T>& w) {
     const std::int64_t H = w.shape[0], bw = w.shape[1];
     std::vector<T> out(static_cast<std::size_t>(w.numel()));

@@ -88,7 +88,8 @@ class DecoderStack {
     for (const Block& b : blocks_)
       blocks = std::max(blocks, std::visit([&](const auto& blk) { return blk.scratch_floats(max_tokens); }, b));
     const std::size_t tail = 2 * Scratch::floats_for(max_tokens, hidden()) + head_.scratch_floats();
-    return Scratch(Scratch::floats_for(max_tokens, hidden()) + std::max(blocks, tail), max_tokens);
+    const std::size_t positions = Scratch::floats_for(1, 2 * max_tokens);  // forward_batch's int64 positions
+    return Scratch(Scratch::floats_for(max_tokens, hidden()) + positions + std::max(blocks, tail), max_tokens);
   }
 
   /// Runs tokens[0..n) from state.position on, advancing the state. Logits::Last writes the last
@@ -126,6 +127,47 @@ class DecoderStack {
         head(h.bottomRows(1), logits.topRows(1), scratch);
       }
     }
+  }
+
+  /// One token for each of B sequences, each with its own state (and position), in one pass: every
+  /// weight matrix is read once per step for the whole batch. Writes row b of `logits` ([B, V])
+  /// and advances each state by one position. Throws InputError before any work for a token
+  /// outside the vocabulary or a batch larger than the scratch was made for.
+  /// get(b) gives sequence b's State.
+  template <class GetState>
+  void forward_batch(const std::int32_t* tokens, std::int64_t batch, GetState&& get, Scratch& scratch,
+                     MatOut logits) const {
+    GLRNN_CHECK(batch > 0 && batch <= scratch.max_tokens(), InputError,
+                "batch of " + std::to_string(batch) + " sequences; the scratch holds " + std::to_string(scratch.max_tokens()));
+    GLRNN_CHECK(logits.rows() >= batch && logits.cols() == vocab_size(), InputError, "logits buffer has the wrong shape");
+    for (std::int64_t b = 0; b < batch; ++b) {
+      GLRNN_CHECK(get(b).blocks.size() == blocks_.size(), InputError,
+                  "state " + std::to_string(b) + " does not belong to this model");
+      GLRNN_CHECK(tokens[b] >= 0 && tokens[b] < embedding_.vocab_size(), InputError,
+                  "token id " + std::to_string(tokens[b]) + " of sequence " + std::to_string(b) +
+                      " is outside the vocabulary [0, " + std::to_string(embedding_.vocab_size()) + ")");
+      for (std::int64_t other = 0; other < b; ++other)
+        GLRNN_CHECK(&get(other) != &get(b), InputError, "the same state appears twice in a batch");
+    }
+    Scratch::Frame frame(scratch);
+    MatMap h = scratch.matrix(batch, hidden());
+    MatMap position_rows = scratch.matrix(1, 2 * batch);  // int64 positions, stored in float slots
+    auto* positions = reinterpret_cast<std::int64_t*>(position_rows.data());
+    for (std::int64_t b = 0; b < batch; ++b) {
+      embedding_.lookup(tokens[b], h.row(b).data());
+      positions[b] = get(b).position;
+    }
+    for (std::size_t l = 0; l < blocks_.size(); ++l) {
+      std::visit(
+          [&](const auto& block) {
+            using S = typename std::decay_t<decltype(block)>::State;
+            block.forward_batch(h, positions, [&](Eigen::Index b) -> S& { return std::get<S>(get(b).blocks[l]); },
+                                scratch);
+          },
+          blocks_[l]);
+    }
+    for (std::int64_t b = 0; b < batch; ++b) ++get(b).position;
+    head(h, logits.topRows(batch), scratch);
   }
 
   /// Bytes of one State, from the configuration alone.

@@ -33,6 +33,8 @@ struct ModelInfo {
 /// Called with each named float buffer of a state.
 using StateVisitor = std::function<void(const std::string& name, float* data, std::size_t count)>;
 
+class State;
+
 namespace detail {
 struct StateConcept {
   virtual ~StateConcept() = default;
@@ -51,6 +53,8 @@ struct ModelConcept {
   virtual Scratch make_scratch(std::int64_t max_tokens) const = 0;
   virtual void forward(const std::int32_t* tokens, std::int64_t n, StateConcept& state, Scratch& scratch, Logits mode,
                        MatOut logits) const = 0;
+  virtual void forward_batch(const std::int32_t* tokens, std::int64_t batch, State* const* states, Scratch& scratch,
+                             MatOut logits) const = 0;
   ModelInfo info;
 };
 
@@ -88,6 +92,8 @@ struct ModelImpl final : ModelConcept {
     GLRNN_CHECK(state.owner == this, InputError, "this state was made by another model");
     net.forward(tokens, n, static_cast<StateImpl<Net>&>(state).state, scratch, mode, logits);
   }
+  void forward_batch(const std::int32_t* tokens, std::int64_t batch, State* const* states, Scratch& scratch,
+                     MatOut logits) const override;
 };
 }  // namespace detail
 
@@ -108,9 +114,23 @@ class State {
 
  private:
   friend class Model;
+  template <class Net>
+  friend struct detail::ModelImpl;
   explicit State(std::unique_ptr<detail::StateConcept> impl) : impl_(std::move(impl)) {}
   std::unique_ptr<detail::StateConcept> impl_;
 };
+
+template <class Net>
+void detail::ModelImpl<Net>::forward_batch(const std::int32_t* tokens, std::int64_t batch, State* const* states,
+                                           Scratch& scratch, MatOut logits) const {
+  for (std::int64_t b = 0; b < batch; ++b)
+    GLRNN_CHECK(states[b] != nullptr && states[b]->impl_ && states[b]->impl_->owner == this, InputError,
+                "state " + std::to_string(b) + " of the batch is empty or was made by another model");
+  net.forward_batch(
+      tokens, batch,
+      [&](Eigen::Index b) -> typename Net::State& { return static_cast<StateImpl<Net>&>(*states[b]->impl_).state; },
+      scratch, logits);
+}
 
 /// A loaded model (see load_model). Cheap to copy: copies share the immutable weights.
 class Model {
@@ -128,7 +148,8 @@ class Model {
   State make_state() const { return State(impl_->make_state()); }
   /// Bytes of one state.
   std::size_t state_bytes() const { return make_state().bytes(); }
-  /// Temporaries for chunks of up to max_tokens positions (longer inputs are split).
+  /// Temporaries for chunks of up to max_tokens positions (longer inputs are split), or for
+  /// batches of up to max_tokens sequences.
   Scratch make_scratch(std::int64_t max_tokens) const { return impl_->make_scratch(max_tokens); }
 
   /// Runs tokens[0..n) from state.position() on; see DecoderStack::forward for `mode` and `logits`.
@@ -136,6 +157,13 @@ class Model {
                MatOut logits) const {
     GLRNN_CHECK(state.valid(), InputError, "empty state");
     impl_->forward(tokens, n, *state.impl_, scratch, mode, logits);
+  }
+
+  /// One token for each of B sequences (states[b] gets tokens[b]); writes row b of logits [B, V].
+  /// Every weight is read once for the whole batch. See DecoderStack::forward_batch.
+  void forward_batch(const std::int32_t* tokens, std::int64_t batch, State* const* states, Scratch& scratch,
+                     MatOut logits) const {
+    impl_->forward_batch(tokens, batch, states, scratch, logits);
   }
 
  private:
