@@ -2,6 +2,7 @@
 //   decode     decode and prefill speed of a real model geometry with random weights, next to the
 //              machine's read bandwidth measured in the same process (shared machines are noisy;
 //              the ratio is what to compare).
+//   batch      aggregate decode tok/s of B sequences stepped together, and memory per sequence.
 //   prefill    HGRN2 prefill tok/s of the chunk-parallel form against the sequential recurrence.
 //   tokenizer  tokenizer.json load time and encode throughput on English text.
 
@@ -199,6 +200,42 @@ DecodeResult bench_type(const std::string& config_path, int steps, std::int64_t 
   return r;
 }
 
+/// Batched decode: B sequences (at a short prompt's position) stepped together; the median step.
+void bench_batch(const std::string& config_path, const std::vector<std::int64_t>& sizes, int steps, bool json) {
+  const auto [model, bytes] = random_model<glrnn::bf16>(config_path);
+  const std::int64_t largest = *std::max_element(sizes.begin(), sizes.end());
+  glrnn::BatchDecoder decoder(model, largest);
+  std::vector<glrnn::State> states;
+  glrnn::Session start(model);
+  start.prefill(random_tokens(8, model.vocab_size(), 4));
+  for (std::int64_t b = 0; b < largest; ++b) states.push_back(start.state().clone());
+  nlohmann::json out = {{"config", config_path}, {"threads", glrnn::num_threads()}, {"weights", "bf16"},
+                        {"bytes_per_step", bytes}, {"state_bytes_per_sequence", model.state_bytes()},
+                        {"results", nlohmann::json::array()}};
+  if (!json)
+    std::printf("| batch | step ms | aggregate tok/s | tok/s per sequence | speed-up over B=1 |\n|---|---|---|---|---|\n");
+  double single = 0.0;
+  for (std::int64_t batch : sizes) {
+    std::vector<glrnn::State*> members;
+    for (std::int64_t b = 0; b < batch; ++b) members.push_back(&states[static_cast<std::size_t>(b)]);
+    const std::vector<std::int32_t> tokens = random_tokens(batch, model.vocab_size(), 5);
+    decoder.step(tokens, members);  // warm-up
+    const double seconds = median_seconds(steps, [&] { decoder.step(tokens, members); });
+    const double aggregate = static_cast<double>(batch) / seconds;
+    if (batch == sizes.front()) single = aggregate / static_cast<double>(batch);
+    out["results"].push_back({{"batch", batch}, {"step_seconds", seconds}, {"aggregate_tok_s", aggregate}});
+    if (!json)
+      std::printf("| %lld | %.1f | %.2f | %.2f | %.2fx |\n", static_cast<long long>(batch), seconds * 1e3, aggregate,
+                  aggregate / static_cast<double>(batch), aggregate / single);
+  }
+  if (json) {
+    std::printf("%s\n", out.dump(2).c_str());
+  } else {
+    std::printf("\nmemory per sequence: %zu bytes of state (fixed), weights %.2f GB shared\n", model.state_bytes(),
+                static_cast<double>(bytes) / 1e9);
+  }
+}
+
 /// HGRN2 prefill: the chunk-parallel form against the sequential recurrence, same weights.
 void bench_prefill(const std::string& config_path, const std::vector<std::int64_t>& lengths, int reps, bool json) {
   // The same random weights twice: RandomStore's values depend only on the tensor and the thread count.
@@ -293,6 +330,16 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::PositiveNumber);
   prefill->add_flag("--json", json, "Print one JSON object instead of a table");
 
+  CLI::App* batch = app.add_subcommand("batch", "Aggregate decode tok/s against the batch size");
+  std::string batch_config, sizes_text = "1,2,4,8,16,32";
+  int batch_steps = 5;
+  batch->add_option("--config", batch_config, "config.json of the geometry")->required();
+  batch->add_option("--batch", sizes_text, "Batch sizes, comma-separated")->capture_default_str();
+  batch->add_option("--steps", batch_steps, "Timed steps per size (the median is reported)")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  batch->add_option("-t,--threads", threads, "Threads; 0 = all cores")->capture_default_str();
+  batch->add_flag("--json", json, "Print one JSON object instead of a table");
+
   CLI::App* tokenizer = app.add_subcommand("tokenizer", "tokenizer.json load time and encode MB/s");
   std::string tokenizer_path, text_path;
   double megabytes = 1.0;
@@ -305,6 +352,16 @@ int main(int argc, char** argv) {
   tokenizer->add_flag("--json", json, "Print one JSON object instead of a table");
 
   return glrnn::tools::run_tool("glrnn-bench", app, argc, argv, [&] {
+    if (batch->parsed()) {
+      glrnn::set_num_threads(threads);
+      std::vector<std::int64_t> sizes;
+      for (std::int32_t n : glrnn::tools::parse_token_ids(sizes_text)) {
+        GLRNN_CHECK(n > 0, glrnn::InputError, "batch sizes must be positive");
+        sizes.push_back(n);
+      }
+      bench_batch(batch_config, sizes, batch_steps, json);
+      return;
+    }
     if (prefill->parsed()) {
       glrnn::set_num_threads(threads);
       std::vector<std::int64_t> lengths;

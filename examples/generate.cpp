@@ -58,6 +58,27 @@ void write_logits_json(const std::string& path, const std::vector<std::int32_t>&
   GLRNN_CHECK(out.good(), glrnn::IoError, "failed writing '" + path + "'");
 }
 
+/// --parallel: the continuations are printed when all are done, one per line, "[i] ...".
+void run_parallel(const glrnn::Model& model, const std::vector<std::int32_t>& prompt, glrnn::SamplerParams sampling,
+                  const glrnn::GenerateOptions& options, std::int64_t parallel, const glrnn::Tokenizer* tokenizer) {
+  std::vector<glrnn::Sampler> samplers;
+  for (std::int64_t i = 0; i < parallel; ++i, ++sampling.seed) samplers.emplace_back(sampling, model.vocab_size());
+  glrnn::GenerateStats stats;
+  const auto outputs = glrnn::generate_parallel(model, prompt, samplers, options, stats);
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    std::string text;
+    if (tokenizer) {
+      text = tokenizer->decode(outputs[i]);
+    } else {
+      for (std::int32_t id : outputs[i]) text += (text.empty() ? "" : " ") + std::to_string(id);
+    }
+    std::printf("[%zu] %s\n", i, text.c_str());
+  }
+  const std::size_t state_bytes = model.state_bytes() * static_cast<std::size_t>(parallel);
+  std::fprintf(stderr, "%s | %lld sequences in parallel\n", glrnn::format_stats(stats, state_bytes).c_str(),
+               static_cast<long long>(parallel));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -83,6 +104,9 @@ int main(int argc, char** argv) {
   app.add_option("--logits-out", logits_out, "Write prompt and generated logits to this JSON file");
   app.add_option("--state-in", state_in, "Continue from a state saved with --state-out (the prompt is then optional)");
   app.add_option("--state-out", state_out, "Save the state at the end, to continue later with --state-in");
+  std::int64_t parallel = 1;
+  app.add_option("--parallel", parallel, "Generate this many continuations at once (seeds seed, seed+1, ...)")
+      ->capture_default_str()->check(CLI::Range(1, 1024));
 
   glrnn::tools::add_load_options(app, load_options);
 
@@ -116,10 +140,16 @@ int main(int argc, char** argv) {
       for (std::int32_t id : tokenizer->encode(text_prompt, /*add_special=*/session.position() == 0)) prompt.push_back(id);
     }
     GLRNN_CHECK(!prompt.empty(), glrnn::InputError, "nothing to run: the saved state holds no pending token and no prompt was given");
-    glrnn::Sampler sampler(sampling, model.vocab_size());
     glrnn::GenerateOptions options;
     options.max_new_tokens = max_new_tokens;
     if (!ignore_eos) options.stop_tokens = model.info().stop_token_ids;
+    if (parallel > 1) {
+      GLRNN_CHECK(logits_out.empty() && state_out.empty(), glrnn::InputError,
+                  "--parallel does not combine with --logits-out or --state-out");
+      run_parallel(session.model(), prompt, sampling, options, parallel, tokenizer ? &*tokenizer : nullptr);
+      return;
+    }
+    glrnn::Sampler sampler(sampling, model.vocab_size());
 
     const bool keep_logits = !logits_out.empty();
     glrnn::RowMatrixXf prompt_logits, generated_logits(0, model.vocab_size());

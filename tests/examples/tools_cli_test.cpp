@@ -244,3 +244,21 @@ TEST_CASE("glrnn-generate: a saved state continues the run exactly", "[cli]") {
   CHECK(foreign.err.find("another model") != std::string::npos);
   CHECK(run_tool("generate", "--model " + demo + " --state-in /nonexistent.bin -n 5").exit_code == 1);
 }
+
+TEST_CASE("glrnn-generate --parallel continues one prompt several ways through the batched path", "[cli]") {
+  const std::string args = "--model " + glrnn::test::model_path("griffin-demo") + " --prompt 'He looked at the old house and' -n 16 --ignore-eos";
+  const CliResult single = run_tool("generate", args + " --temperature 0");
+  const CliResult greedy = run_tool("generate", args + " --temperature 0 --parallel 3");
+  INFO(greedy.err);
+  REQUIRE(greedy.exit_code == 0);
+  // Greedy: every continuation is the single-sequence one.
+  const std::string line = single.out.substr(0, single.out.size() - 1);
+  CHECK(greedy.out == "[0] " + line + "\n[1] " + line + "\n[2] " + line + "\n");
+  const CliResult sampled = run_tool("generate", args + " --temperature 1 --top-k 0 --seed 5 --parallel 3");
+  REQUIRE(sampled.exit_code == 0);
+  const std::size_t second = sampled.out.find("\n[1] "), third = sampled.out.find("\n[2] ");
+  REQUIRE(second != std::string::npos);
+  REQUIRE(third != std::string::npos);
+  CHECK(sampled.out.substr(4, second - 4) != sampled.out.substr(second + 5, third - second - 5));  // other seeds, other text
+  CHECK(run_tool("generate", args + " --parallel 2 --state-out x.bin").exit_code == 1);
+}

@@ -32,7 +32,7 @@ void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
-TEST_CASE("Prefill, step and sampling allocate nothing after set-up", "[generate]") {
+TEST_CASE("Prefill, step, batched step and sampling allocate nothing after set-up", "[generate]") {
   const glrnn::Model model = glrnn::load_model(glrnn::test::data_path("recurrentgemma-tiny"));
   const std::vector<std::int32_t> prompt = glrnn::test::ids(glrnn::test::reference("recurrentgemma-tiny")["prompt_ids"]);
   glrnn::Session session(model, /*max_chunk=*/16);  // the 40-token prompt runs as 3 chunks
@@ -46,11 +46,18 @@ TEST_CASE("Prefill, step and sampling allocate nothing after set-up", "[generate
   counting_allocations = false;
   REQUIRE(allocations_counted == 1);
 
+  glrnn::BatchDecoder decoder(model, 3);
+  glrnn::State a = model.make_state(), b = model.make_state(), c = model.make_state();
+  const std::vector<glrnn::State*> batch{&a, &b, &c};
+  const std::vector<std::int32_t> batch_tokens{2, 2, 2};
+
   allocations_counted = 0;
   counting_allocations = true;
   session.prefill(prompt);
   for (int i = 0; i < 40; ++i) session.step(sampler.sample(session.logits(), prompt));
+  for (int i = 0; i < 5; ++i) decoder.step(batch_tokens, batch);
   counting_allocations = false;
   CHECK(allocations_counted == 0);
   CHECK(session.position() == 80);
+  CHECK(a.position() == 5);
 }

@@ -4,10 +4,15 @@
 // bound by reading weights. Sequences join and leave between steps: a step takes whatever states
 // it is given.
 
-#include <cstdint>  // std::int32_t, std::int64_t
-#include <vector>   // std::vector
+#include <algorithm>  // std::find
+#include <chrono>     // std::chrono::steady_clock
+#include <cstdint>    // std::int32_t, std::int64_t
+#include <vector>     // std::vector
 
+#include "glrnn/generate/generate.hpp"
+#include "glrnn/generate/session.hpp"
 #include "glrnn/models/model.hpp"
+#include "glrnn/sampling/sampler.hpp"
 
 namespace glrnn {
 
@@ -39,5 +44,58 @@ class BatchDecoder {
   Scratch scratch_;
   RowMatrixXf logits_;  // [max_batch, V]
 };
+
+/// Continues one prompt in samplers.size() ways: the prompt is prefilled once, its state forked
+/// for every sequence, and the sequences step together, each with its own sampler (e.g. its own
+/// seed); a sequence leaves the batch at a stop token. Returns the tokens of each continuation.
+inline std::vector<std::vector<std::int32_t>> generate_parallel(const Model& model, const std::vector<std::int32_t>& prompt,
+                                                                 std::vector<Sampler>& samplers,
+                                                                 const GenerateOptions& options, GenerateStats& stats) {
+  using Clock = std::chrono::steady_clock;
+  const auto seconds_since = [](Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); };
+  const std::size_t n = samplers.size();
+  GLRNN_CHECK(n > 0 && !prompt.empty(), InputError, "generate_parallel needs a prompt and at least one sampler");
+  stats = {};
+  stats.prompt_tokens = static_cast<std::int64_t>(prompt.size());
+  Clock::time_point t0 = Clock::now();
+  Session base(model);
+  base.prefill(prompt);
+  stats.prefill_seconds = seconds_since(t0);
+
+  std::vector<State> states;
+  for (std::size_t b = 0; b < n; ++b) states.push_back(base.state().clone());
+  Eigen::MatrixXf logits = base.logits().replicate(1, static_cast<Eigen::Index>(n));  // [V, n]
+  std::vector<std::vector<std::int32_t>> outputs(n), histories(n, prompt);
+  std::vector<std::size_t> running(n);
+  for (std::size_t b = 0; b < n; ++b) running[b] = b;
+  BatchDecoder decoder(model, static_cast<std::int64_t>(n));
+  std::vector<std::int32_t> tokens;
+  std::vector<State*> batch;
+  t0 = Clock::now();
+  for (std::int64_t i = 0; i < options.max_new_tokens && !running.empty(); ++i) {
+    tokens.clear();
+    batch.clear();
+    std::vector<std::size_t> still;
+    for (std::size_t b : running) {
+      const std::int32_t token = samplers[b].sample(logits.col(static_cast<Eigen::Index>(b)), histories[b]);
+      outputs[b].push_back(token);
+      histories[b].push_back(token);
+      ++stats.generated_tokens;
+      const bool stop = std::find(options.stop_tokens.begin(), options.stop_tokens.end(), token) != options.stop_tokens.end();
+      if (stop || i + 1 == options.max_new_tokens) continue;  // the last token is not run
+      still.push_back(b);
+      tokens.push_back(token);
+      batch.push_back(&states[b]);
+    }
+    running = still;
+    if (running.empty()) break;
+    const RowMatrixXf& rows = decoder.step(tokens, batch);
+    for (std::size_t r = 0; r < running.size(); ++r)
+      logits.col(static_cast<Eigen::Index>(running[r])) = rows.row(static_cast<Eigen::Index>(r)).transpose();
+    stats.decode_steps += static_cast<std::int64_t>(running.size());
+  }
+  stats.decode_seconds = seconds_since(t0);
+  return outputs;
+}
 
 }  // namespace glrnn
