@@ -48,6 +48,9 @@ TEST_CASE("RecurrentGemma config: key spellings of transformers 4.x and 5.x", "[
   old.erase("num_key_value_heads");
   CHECK(parse(old).rope_theta == 123.0f);
   CHECK(parse(old).num_kv_heads == 4);  // absent: num_attention_heads, as transformers
+  old.erase("attention_window_size");
+  old["sliding_window"] = 32;
+  CHECK(parse(old).window == 32);
 }
 
 TEST_CASE("RecurrentGemma config: the block pattern is tiled over the layers", "[io]") {

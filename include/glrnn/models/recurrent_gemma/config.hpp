@@ -54,7 +54,8 @@ struct RecurrentGemmaConfig {
     c.intermediate_size = json.integer("intermediate_size");
     c.num_kv_heads = json.integer_or("num_key_value_heads", c.num_heads);
     c.lru_width = json.integer_or("lru_width", c.hidden_size);
-    c.window = json.integer_or("attention_window_size", 2048);
+    // transformers 5.x may also write the window as sliding_window.
+    c.window = json.integer_or("attention_window_size", json.integer_or("sliding_window", 2048));
     c.conv_width = json.integer_or("conv1d_width", 4);
     c.logits_soft_cap = static_cast<float>(json.number_or("logits_soft_cap", 30.0));
     c.rms_norm_eps = static_cast<float>(json.number_or("rms_norm_eps", 1e-6));
