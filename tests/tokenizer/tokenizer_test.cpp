@@ -171,3 +171,23 @@ TEST_CASE("Split pre-tokenizer behaviours follow tokenizers' definitions", "[tok
   CHECK(pieces_for("Contiguous") == "t h e - f i n a l -- c o u n t d o w n ");
   CHECK(pieces_for("Removed") == "t h e f i n a l c o u n t d o w n ");
 }
+
+TEST_CASE("Streaming: consecutive byte-spelled characters and invalid bytes (fuzzer regressions)", "[tokenizer]") {
+  // The demo vocabulary has no CJK pieces, so each of these characters is three byte tokens.
+  const glrnn::Tokenizer tok = glrnn::load_tokenizer(glrnn::test::model_path("griffin-demo"));
+  const auto stream_all = [&](const std::vector<std::int32_t>& ids) {
+    glrnn::StreamDecoder stream(tok, false);
+    std::string out;
+    for (std::int32_t id : ids) out += stream.push(id);
+    return out + stream.flush();
+  };
+  const std::string valid = "ve>\xE4\xBD\xA0\xE4\xBD\xA0<bos>y \xF0\x9F\x98\x80!";
+  const std::vector<std::int32_t> ids = tok.encode(valid, false);
+  CHECK(stream_all(ids) == tok.decode(ids));
+  CHECK(stream_all(ids) == valid);
+  // A stray continuation byte after a complete character: the character stays, the byte is U+FFFD
+  // (one decode of everything would turn the whole byte run into U+FFFD).
+  const std::vector<std::int32_t> stray = tok.encode("x\xE4\xBD\xA0\xA0y", false);
+  CHECK(stream_all(stray) == "x\xE4\xBD\xA0\xEF\xBF\xBDy");
+  CHECK(stream_all(tok.encode("\xFF", false)) == "\xEF\xBF\xBD");
+}

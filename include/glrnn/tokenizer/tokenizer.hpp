@@ -91,6 +91,16 @@ class Tokenizer {
     return pieces_[static_cast<std::size_t>(id)];
   }
   bool is_special(std::int32_t id) const { return id >= 0 && id < vocab_size() && special_[static_cast<std::size_t>(id)]; }
+  /// The byte a byte-fallback piece ("<0xE4>") stands for when the decoder has ByteFallback, else -1.
+  int byte_value(std::int32_t id) const {
+    check_id(id);
+    const std::string& p = pieces_[static_cast<std::size_t>(id)];
+    bool fallback = false;
+    for (const DecoderStep& step : decoder_) fallback |= step.kind == DecoderStep::Kind::ByteFallback;
+    if (!fallback || p.size() != 6 || p.compare(0, 3, "<0x") != 0 || p[5] != '>') return -1;
+    const int hi = hex_digit(p[3]), lo = hex_digit(p[4]);
+    return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+  }
   /// The id of a piece or added token, or -1.
   std::int32_t token_id(const std::string& piece) const {
     for (const AddedToken& t : added_)
@@ -349,6 +359,13 @@ class Tokenizer {
     return pieces;
   }
 
+  static int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  }
+
   /// Runs of <0xXX> pieces become their bytes when those form valid UTF-8, else one U+FFFD per
   /// byte (as tokenizers' ByteFallback decoder).
   static std::vector<std::string> byte_fallback(std::vector<std::string> pieces) {
@@ -364,14 +381,8 @@ class Tokenizer {
       bytes.clear();
     };
     for (std::string& p : pieces) {
-      const auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        return -1;
-      };
-      if (p.size() == 6 && p.compare(0, 3, "<0x") == 0 && p[5] == '>' && hex(p[3]) >= 0 && hex(p[4]) >= 0) {
-        bytes += static_cast<char>(hex(p[3]) * 16 + hex(p[4]));
+      if (p.size() == 6 && p.compare(0, 3, "<0x") == 0 && p[5] == '>' && hex_digit(p[3]) >= 0 && hex_digit(p[4]) >= 0) {
+        bytes += static_cast<char>(hex_digit(p[3]) * 16 + hex_digit(p[4]));
       } else {
         flush();
         out.push_back(std::move(p));

@@ -57,6 +57,7 @@ inline std::size_t incomplete_tail(std::string_view text) {
   for (std::size_t back = 1; back <= 3 && back <= text.size(); ++back) {
     const unsigned char b = static_cast<unsigned char>(text[text.size() - back]);
     if ((b & 0xC0) == 0x80) continue;  // continuation byte: look further back
+    if (b == 0xC0 || b == 0xC1 || b >= 0xF5) return 0;  // never the lead byte of a valid character
     const std::size_t need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
     return need > back ? back : 0;
   }
