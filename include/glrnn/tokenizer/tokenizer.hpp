@@ -69,6 +69,7 @@ class Tokenizer {
             std::vector<DecoderStep> decoder)
       : model_(std::move(model)), added_(std::move(added)), normalizer_(std::move(normalizer)),
         pre_tokenizer_(std::move(pre_tokenizer)), template_(std::move(single_template)), decoder_(std::move(decoder)) {
+    for (const DecoderStep& step : decoder_) byte_fallback_ |= step.kind == DecoderStep::Kind::ByteFallback;
     std::int32_t max_id = -1;
     for (const auto& [piece, id] : model_.vocab()) max_id = std::max(max_id, id);
     for (const AddedToken& t : added_) max_id = std::max(max_id, t.id);
@@ -95,9 +96,7 @@ class Tokenizer {
   int byte_value(std::int32_t id) const {
     check_id(id);
     const std::string& p = pieces_[static_cast<std::size_t>(id)];
-    bool fallback = false;
-    for (const DecoderStep& step : decoder_) fallback |= step.kind == DecoderStep::Kind::ByteFallback;
-    if (!fallback || p.size() != 6 || p.compare(0, 3, "<0x") != 0 || p[5] != '>') return -1;
+    if (!byte_fallback_ || p.size() != 6 || p.compare(0, 3, "<0x") != 0 || p[5] != '>') return -1;
     const int hi = hex_digit(p[3]), lo = hex_digit(p[4]);
     return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
   }
@@ -400,6 +399,7 @@ class Tokenizer {
   std::vector<DecoderStep> decoder_;
   std::vector<std::string> pieces_;  // id -> piece
   std::vector<bool> special_;        // id -> special added token
+  bool byte_fallback_ = false;       // the decoder turns <0xXX> pieces into bytes
   Trie raw_trie_, normalized_trie_;
 };
 
