@@ -71,11 +71,15 @@ inline std::vector<std::vector<std::int32_t>> generate_parallel(const Model& mod
   BatchDecoder decoder(model, static_cast<std::int64_t>(n));
   std::vector<std::int32_t> tokens;
   std::vector<State*> batch;
+  std::vector<std::size_t> still;  // the sequences that go on after this step; reused
+  tokens.reserve(n);
+  batch.reserve(n);
+  still.reserve(n);
   t0 = Clock::now();
   for (std::int64_t i = 0; i < options.max_new_tokens && !running.empty(); ++i) {
     tokens.clear();
     batch.clear();
-    std::vector<std::size_t> still;
+    still.clear();
     for (std::size_t b : running) {
       const std::int32_t token = samplers[b].sample(logits.col(static_cast<Eigen::Index>(b)), histories[b]);
       outputs[b].push_back(token);
@@ -87,7 +91,7 @@ inline std::vector<std::vector<std::int32_t>> generate_parallel(const Model& mod
       tokens.push_back(token);
       batch.push_back(&states[b]);
     }
-    running = still;
+    running.swap(still);
     if (running.empty()) break;
     const RowMatrixXf& rows = decoder.step(tokens, batch);
     for (std::size_t r = 0; r < running.size(); ++r)
