@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
   glrnn::LoadOptions load_options;
   glrnn::SamplerParams sampling;
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  app.add_option("-m,--model", model_dir, "Model folder (config.json, *.safetensors, tokenizer.json)")->required();
+  app.add_option("-m,--model", model_dir, "Model folder (config.json, *.safetensors, tokenizer.json) or a glrnn-convert file")->required();
   app.add_option("-n,--max-new-tokens,--n-predict", max_new_tokens, "Longest reply in tokens")->capture_default_str()
       ->check(CLI::PositiveNumber);
   glrnn::tools::add_sampling_options(app, sampling);
@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   glrnn::tools::add_load_options(app, load_options);
 
   return glrnn::tools::run_tool("glrnn-chat", app, argc, argv, [&] {
+    sampling.validate();  // flags first: a bad one should not wait for the model
     glrnn::set_num_threads(threads);
     const glrnn::Model model = glrnn::load_model(model_dir, load_options);
     const glrnn::Tokenizer tokenizer = glrnn::load_tokenizer(model_dir);

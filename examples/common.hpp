@@ -30,7 +30,13 @@ int run_tool(const char* tool, CLI::App& app, int argc, char** argv, Body&& body
     body();
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: error: %s\n", tool, e.what());
+    std::string what = e.what();  // one line, whatever the message holds
+    for (char& c : what)
+      if (c == '\n' || c == '\r') c = ' ';
+    std::fprintf(stderr, "%s: error: %s\n", tool, what.c_str());
+    return 1;
+  } catch (...) {
+    std::fprintf(stderr, "%s: error: unknown failure\n", tool);
     return 1;
   }
 }
@@ -50,6 +56,13 @@ inline void add_sampling_options(CLI::App& app, SamplerParams& p) {
 inline void add_load_options(CLI::App& app, LoadOptions& options) {
   app.add_flag("--rope-bf16-frequencies", options.rope_bf16_frequencies,
                "Round RoPE frequencies to bf16, as a transformers model loaded in bf16 and upcast has them");
+  app.add_option_function<std::string>(
+         "--type",
+         [&options](const std::string& name) {
+           options.weight_type = parse_weight_type(name);
+           if (!options.weight_type) throw CLI::ValidationError("--type", "'" + name + "' is not one of f32, bf16, int8, q4");
+         },
+         "Weight storage: f32, bf16, int8 or q4 (converted at load; default: as stored)");
 }
 
 /// A whole file as bytes. Throws IoError.

@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
   bool ignore_eos = false;
   glrnn::SamplerParams sampling;
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // the last -n wins, as in llama.cpp
-  app.add_option("-m,--model", model_dir, "Model folder (config.json + *.safetensors)")->required();
+  app.add_option("-m,--model", model_dir, "Model folder (config.json + *.safetensors) or a glrnn-convert file")->required();
   CLI::Option* text = app.add_option("-p,--prompt", prompt_text, "Prompt text");
   CLI::Option* file = app.add_option("-f,--prompt-file", prompt_file, "Read the prompt text from a file");
   CLI::Option* ids = app.add_option("--prompt-ids", prompt_ids, "Prompt as comma-separated token ids, e.g. 2,17,33");

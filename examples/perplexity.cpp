@@ -6,6 +6,7 @@
 #include <unistd.h>  // isatty
 
 #include <cstdio>   // std::printf, std::fprintf
+#include <optional>  // std::optional
 #include <sstream>  // std::istringstream
 #include <string>   // std::string, std::getline
 #include <vector>   // std::vector
@@ -43,7 +44,7 @@ int main(int argc, char** argv) {
   std::int64_t window = 0;
   int threads = 0;
   glrnn::LoadOptions load_options;
-  app.add_option("-m,--model", model_dir, "Model folder (config.json, *.safetensors, tokenizer.json)")->required();
+  app.add_option("-m,--model", model_dir, "Model folder (config.json, *.safetensors, tokenizer.json) or a glrnn-convert file")->required();
   app.add_option("-f,--file", file, "Text file to score")->required();
   app.add_flag("--lines", lines, "Score each line alone as <bos> line <eos>");
   app.add_option("--window", window, "Stream mode: restart the state every N tokens; 0 = carry it through the file")
@@ -52,6 +53,10 @@ int main(int argc, char** argv) {
   app.add_option("-t,--threads", threads, "Threads; 0 = all cores")->capture_default_str()->check(CLI::NonNegativeNumber);
 
   glrnn::tools::add_load_options(app, load_options);
+  std::string compare_type;
+  app.add_option("--compare-type", compare_type,
+                 "Also load the model with this weight type (e.g. f32) and report how often both predict the same "
+                 "next token (top-1 agreement)");
 
   return glrnn::tools::run_tool("glrnn-perplexity", app, argc, argv, [&] {
     glrnn::set_num_threads(threads);
@@ -81,20 +86,42 @@ int main(int argc, char** argv) {
         sequences.push_back(std::move(part));
       }
     }
+    std::optional<glrnn::Session> reference;
+    if (!compare_type.empty()) {
+      glrnn::LoadOptions reference_options = load_options;
+      reference_options.weight_type = glrnn::parse_weight_type(compare_type);
+      GLRNN_CHECK(reference_options.weight_type.has_value(), glrnn::InputError,
+                  "--compare-type '" + compare_type + "' is not one of f32, bf16, int8, q4");
+      reference.emplace(glrnn::load_model(model_dir, reference_options), chunk);
+    }
+    std::vector<std::int32_t> top1, reference_top1;
+    glrnn::NllSum reference_sum;
     Progress progress(static_cast<std::int64_t>(sequences.size()));
     for (std::size_t i = 0; i < sequences.size(); ++i) {
       session.reset();
-      glrnn::score_tokens(session, sequences[i], chunk, sum);
+      glrnn::score_tokens(session, sequences[i], chunk, sum, reference ? &top1 : nullptr);
+      if (reference) {
+        reference->reset();
+        glrnn::score_tokens(*reference, sequences[i], chunk, reference_sum, &reference_top1);
+      }
       progress.update(static_cast<std::int64_t>(i + 1), sum.mean());
     }
     GLRNN_CHECK(sum.tokens > 0, glrnn::InputError, "'" + file + "' has no tokens to score");
+    std::int64_t agree = 0;
+    for (std::size_t i = 0; i < top1.size(); ++i) agree += top1[i] == reference_top1[i];
+    const double agreement = top1.empty() ? 0.0 : static_cast<double>(agree) / static_cast<double>(top1.size());
     if (json) {
-      const nlohmann::json out = {{"perplexity", sum.perplexity()}, {"mean_nll", sum.mean()}, {"tokens", sum.tokens},
-                                  {"sequences", sequences.size()}, {"mode", lines ? "lines" : "stream"}};
+      nlohmann::json out = {{"perplexity", sum.perplexity()}, {"mean_nll", sum.mean()}, {"tokens", sum.tokens},
+                            {"sequences", sequences.size()}, {"mode", lines ? "lines" : "stream"}};
+      if (reference)
+        out["compare"] = {{"type", compare_type}, {"perplexity", reference_sum.perplexity()}, {"top1_agreement", agreement}};
       std::printf("%s\n", out.dump().c_str());
     } else {
       std::printf("sequences: %zu, predicted tokens: %lld, mean NLL: %.6f\n", sequences.size(),
                   static_cast<long long>(sum.tokens), sum.mean());
+      if (reference)
+        std::printf("with %s weights: perplexity %.4f; same most likely next token at %.2f%% of positions\n",
+                    compare_type.c_str(), reference_sum.perplexity(), 100.0 * agreement);
       std::printf("perplexity: %.4f\n", sum.perplexity());
     }
   });

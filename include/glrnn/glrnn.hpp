@@ -4,17 +4,22 @@
 #include "glrnn/version.hpp"
 
 #include "glrnn/core/buffer.hpp"
+#include "glrnn/core/dot.hpp"
 #include "glrnn/core/dtype.hpp"
 #include "glrnn/core/error.hpp"
 #include "glrnn/core/hash.hpp"
 #include "glrnn/core/kernels.hpp"
 #include "glrnn/core/math.hpp"
+#include "glrnn/core/quant.hpp"
 #include "glrnn/core/tensor.hpp"
 #include "glrnn/core/threading.hpp"
 
+#include "glrnn/io/convert.hpp"
+#include "glrnn/io/converted_file.hpp"
 #include "glrnn/io/json_config.hpp"
 #include "glrnn/io/mapped_file.hpp"
 #include "glrnn/io/safetensors.hpp"
+#include "glrnn/io/safetensors_writer.hpp"
 #include "glrnn/io/weight_store.hpp"
 
 #include "glrnn/layers/conv1d.hpp"

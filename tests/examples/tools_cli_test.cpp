@@ -3,7 +3,9 @@
 
 #include <sys/wait.h>  // WEXITSTATUS, WIFEXITED
 
+#include <algorithm>  // std::count
 #include <cstdio>   // popen, pclose, fgets
+#include <fstream>  // std::ifstream
 #include <string>   // std::string
 #include <vector>   // std::vector
 
@@ -31,8 +33,12 @@ std::string quoted(const std::string& arg) {
 CliResult run_tool(const std::string& tool, const std::string& args, const std::string& input = "") {
   const std::string err_file = (glrnn::test::test_temp_dir() / "stderr.txt").string();
   const std::string in_file = glrnn::test::write_temp_file(input, "stdin.txt");
-  const std::string command =
-      std::string(GLRNN_TOOLS_DIR) + "/glrnn-" + tool + " " + args + " <" + in_file + " 2>" + err_file;
+#ifdef GLRNN_BENCH_DIR
+  const std::string dir = tool == "bench" ? GLRNN_BENCH_DIR : GLRNN_TOOLS_DIR;
+#else
+  const std::string dir = GLRNN_TOOLS_DIR;
+#endif
+  const std::string command = dir + "/glrnn-" + tool + " " + args + " <" + in_file + " 2>" + err_file;
   FILE* pipe = popen(command.c_str(), "r");
   REQUIRE(pipe != nullptr);
   CliResult r{-1, "", ""};
@@ -101,6 +107,46 @@ TEST_CASE("glrnn-generate: bad input is one line on stderr and exit code 1", "[c
   CHECK(run_tool("generate", "--help").exit_code == 0);
 }
 
+TEST_CASE("Every tool: bad input is exit code 1 and one line on stderr, never a signal", "[cli]") {
+  const std::string demo = glrnn::test::model_path("griffin-demo");
+  const std::string not_json = glrnn::test::write_temp_file("{\"model\": [1, 2", "not-json.json");
+  const std::string binary = glrnn::test::write_temp_file(std::string("\x00\xff\xfe\x80", 4), "binary.txt");
+  struct Case {
+    std::string tool, args, stdin_text, message;
+  };
+  std::vector<Case> cases = {
+      {"tokenize", "--tokenizer /nonexistent --text x", "", "/nonexistent"},
+      {"tokenize", "--tokenizer " + not_json + " --text x", "", "not-json.json"},
+      {"tokenize", "--tokenizer " + demo + " --decode 5,-1", "", "-1"},
+      {"tokenize", "--tokenizer " + demo + " --decode 5,,6", "", "not a token id"},
+      {"tokenize", "--tokenizer " + demo + " --text x --decode 5", "", "excludes"},
+      {"perplexity", "--model " + demo + " --file /nonexistent.txt", "", "/nonexistent.txt"},
+      {"perplexity", "--model " + demo + " --file " + binary + " --window -5", "", "window"},
+      {"perplexity", "--model /nonexistent --file " + binary, "", "/nonexistent"},
+      {"perplexity", "--model " + demo + " --file " + binary + " --threads -2", "", "threads"},
+      {"chat", "--model /nonexistent", "hello\n", "/nonexistent"},
+      {"chat", "--model " + demo + " --top-k -1", "hello\n", "top-k"},
+      {"chat", "--model " + demo + " --bogus", "hello\n", "bogus"},
+      {"generate", "--model " + demo + " --prompt-file /nonexistent.txt", "", "/nonexistent.txt"},
+      {"generate", "--model " + demo + " --prompt x --temperature -1", "", "temperature"},
+      {"generate", "--model " + demo + " --prompt x --state-in " + binary, "", "binary.txt"},
+  };
+#ifdef GLRNN_BENCH_DIR
+  cases.push_back({"bench", "decode --config /nonexistent.json", "", "/nonexistent.json"});
+  cases.push_back({"bench", "decode --config " + not_json, "", "not-json.json"});
+  cases.push_back({"bench", "decode --config " + demo + "/config.json --types int3", "", "int3"});
+  cases.push_back({"bench", "nonsense", "", "subcommand"});
+#endif
+  for (const Case& c : cases) {
+    const CliResult r = run_tool(c.tool, c.args, c.stdin_text);
+    INFO("glrnn-" << c.tool << " " << c.args << "\n" << r.err);
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find(c.message) != std::string::npos);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK(r.err.rfind("glrnn-" + c.tool + ": error: ", 0) == 0);
+  }
+}
+
 /// Runs every prompt of a demo model's reference.json through glrnn-generate --prompt and checks
 /// the greedy ids exactly and the logits after the prompt and after the continuation.
 static void check_demo_references(const std::string& name, const std::string& extra_flags, double final_tolerance) {
@@ -166,6 +212,35 @@ TEST_CASE("glrnn-perplexity matches the demo models' eval perplexity", "[cli][pa
   REQUIRE(plain.exit_code == 0);
   CHECK(plain.out.substr(plain.out.rfind("perplexity: ")).find("perplexity: ") == 0);  // last line
   CHECK(run_tool("perplexity", "--model " + model + " --file /nonexistent.txt").exit_code == 1);
+}
+
+// A short text, so that the sanitizer builds run the scoring and comparison paths too (the full
+// parity test above is left to the normal build there).
+TEST_CASE("glrnn-perplexity --compare-type: a model agrees with itself, int8 weights nearly", "[cli]") {
+  std::ifstream eval(glrnn::test::data_path("eval-public.txt"));
+  std::string text;
+  for (std::string line; text.size() < 1500 && std::getline(eval, line);) text += line + "\n";
+  const std::string file = glrnn::test::write_temp_file(text, "short-eval.txt");
+  const std::string model = glrnn::test::model_path("griffin-demo");
+
+  // The checkpoint is bf16: loading it as bf16 again gives the same numbers.
+  const CliResult same = run_tool("perplexity", "--model " + model + " --file " + file + " --lines --json --compare-type bf16");
+  INFO(same.err);
+  REQUIRE(same.exit_code == 0);
+  const nlohmann::json s = nlohmann::json::parse(same.out);
+  CHECK(s["tokens"].get<std::int64_t>() > 100);
+  CHECK(s["compare"]["perplexity"].get<double>() == s["perplexity"].get<double>());
+  CHECK(s["compare"]["top1_agreement"].get<double>() == 1.0);
+
+  // int8 moves the full eval's perplexity by 0.0003% and agrees at 99.1% of positions (README);
+  // on ~300 tokens the bounds leave room for sampling noise while catching a broken kernel, which
+  // moves perplexity by far more than 1%.
+  const CliResult int8 = run_tool("perplexity", "--model " + model + " --file " + file + " --lines --json --type int8 --compare-type f32");
+  INFO(int8.err);
+  REQUIRE(int8.exit_code == 0);
+  const nlohmann::json q = nlohmann::json::parse(int8.out);
+  CHECK(std::abs(q["perplexity"].get<double>() / q["compare"]["perplexity"].get<double>() - 1.0) < 0.01);
+  CHECK(q["compare"]["top1_agreement"].get<double>() > 0.9);
 }
 
 TEST_CASE("glrnn-chat carries the state across turns with piped stdin", "[cli]") {

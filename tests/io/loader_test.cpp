@@ -98,7 +98,7 @@ TEST_CASE("Loader: equivalent layouts of the same weights give the same logits",
         t = {t.name, "F32", t.shape, glrnn::test::raw_bytes(widened)};
       }
     const std::string dir = write_model("mixed", fixture_config("recurrentgemma-tiny-bf16"), mixed);
-    CHECK(glrnn::load_model(dir).info().weight_type == glrnn::DType::F32);
+    CHECK(glrnn::load_model(dir).info().weight_type == glrnn::WeightType::F32);
     const double err = glrnn::test::max_abs_diff(prompt_logits(dir),
                                                  prompt_logits(glrnn::test::data_path("recurrentgemma-tiny-bf16")));
     CHECK(err < 1e-5);  // same values; only the GEMM path (tiled vs direct) differs in rounding
@@ -165,6 +165,20 @@ TEST_CASE("Loader: broken checkpoints are refused with a message that says what 
     nlohmann::json wide = config;
     wide["hidden_size"] = 128;
     CHECK_THROWS_AS(glrnn::load_model(write_model("wide", wide, tensors)), glrnn::ShapeError);
+  }
+  SECTION("a config whose state would not fit in memory is refused before any allocation") {
+    // 4096 layers of the tiny geometry with a 2^24-token window: terabytes of KV cache. The
+    // check comes before the weights are matched, so the missing layers are not what fails.
+    nlohmann::json huge = config;
+    huge["attention_window_size"] = 1 << 24;
+    huge["num_hidden_layers"] = 4096;
+    CHECK_THROWS_AS(glrnn::load_model(write_model("huge_state", huge, tensors)), glrnn::ConfigError);
+    CHECK_THROWS_WITH(glrnn::load_model(write_model("huge_state", huge, tensors)),
+                      Catch::Contains("config.json") && Catch::Contains("state would need") &&
+                          Catch::Contains("of memory this machine has"));
+    glrnn::LoadOptions tight;
+    tight.max_state_bytes = 1000;  // the fixture's state is ~23 kB
+    CHECK_THROWS_WITH(glrnn::load_model(write_model("tight", config, tensors), tight), Catch::Contains("1000 B allowed"));
   }
   SECTION("a missing config key, config file or folder") {
     nlohmann::json incomplete = config;

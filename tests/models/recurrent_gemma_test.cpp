@@ -44,7 +44,7 @@ TEST_CASE("RecurrentGemma matches transformers on the fixtures", "[models][parit
   const glrnn::Model model = glrnn::load_model(glrnn::test::data_path(fixture));
   const std::vector<std::int32_t> prompt = glrnn::test::ids(ref["prompt_ids"]);
   const std::vector<std::int32_t> greedy = glrnn::test::ids(ref["greedy_ids"]);
-  CHECK(model.info().weight_type == (fixture.find("bf16") != std::string::npos ? glrnn::DType::BF16 : glrnn::DType::F32));
+  CHECK(model.info().weight_type == (fixture.find("bf16") != std::string::npos ? glrnn::WeightType::BF16 : glrnn::WeightType::F32));
 
   SECTION("prefill logits at every prompt position") {
     const double err = glrnn::test::max_abs_diff(all_logits(model, prompt), glrnn::test::matrix(ref["prefill_logits"]));

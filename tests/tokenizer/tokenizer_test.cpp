@@ -141,6 +141,10 @@ TEST_CASE("Tokenizer: unsupported or broken tokenizer.json is an error that name
   j = base;
   j["model"]["vocab"]["<duplicate>"] = 5;
   fails_with(j, "given to two pieces");
+  // Fuzzer regression: one sparse id near 2^30 made the loader allocate 25 GB of pieces.
+  j = base;
+  j["model"]["vocab"]["<far>"] = 1000000000;
+  fails_with(j, "ids must be dense");
   j = base;
   j["model"].erase("vocab");
   fails_with(j, "missing 'vocab'");

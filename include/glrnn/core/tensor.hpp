@@ -5,8 +5,10 @@
 #include <cstdint>           // std::int64_t
 #include <initializer_list>  // std::initializer_list
 #include <string>            // std::string
+#include <type_traits>       // std::remove_const_t
 
 #include "glrnn/core/error.hpp"
+#include "glrnn/core/quant.hpp"
 
 namespace glrnn {
 
@@ -42,7 +44,8 @@ struct Shape {
   }
 };
 
-/// A view of a contiguous row-major tensor owned elsewhere. Weights are `TensorView<const T>`.
+/// A view of a contiguous row-major tensor owned elsewhere. Weights are `TensorView<const T>`. The
+/// shape counts logical elements; for a block format T, data points to row_size() / 32 blocks per row.
 template <class T>
 struct TensorView {
   T* data = nullptr;
@@ -54,7 +57,7 @@ struct TensorView {
   std::int64_t rows() const { return shape.rank == 0 ? 1 : shape[0]; }
   /// Elements per outermost row: [out, in] -> in; [H, bw, bw] -> bw * bw.
   std::int64_t row_size() const { return shape.rank == 0 ? 1 : numel() / shape[0]; }
-  T* row(std::int64_t r) const { return data + r * row_size(); }
+  T* row(std::int64_t r) const { return data + r * (row_size() / elements_per_unit_v<std::remove_const_t<T>>); }
 };
 
 }  // namespace glrnn

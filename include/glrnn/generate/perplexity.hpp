@@ -27,15 +27,24 @@ inline double token_nll(const Eigen::Ref<const Eigen::RowVectorXf>& logits, std:
 }
 
 /// Runs tokens[0..n-1) from the session's position and adds the NLL of predicting tokens[1..n)
-/// to `sum`, in chunks of `chunk` positions (bounding the [chunk, V] logits buffer).
-inline void score_tokens(Session& session, const std::vector<std::int32_t>& tokens, std::int64_t chunk, NllSum& sum) {
+/// to `sum`, in chunks of `chunk` positions (bounding the [chunk, V] logits buffer). With `top1`,
+/// also appends each position's most likely token (to compare weight formats).
+inline void score_tokens(Session& session, const std::vector<std::int32_t>& tokens, std::int64_t chunk, NllSum& sum,
+                         std::vector<std::int32_t>* top1 = nullptr) {
   GLRNN_CHECK(chunk > 0, InputError, "chunk must be positive");
   RowMatrixXf logits;
   const std::int64_t n = static_cast<std::int64_t>(tokens.size());
   for (std::int64_t begin = 0; begin + 1 < n; begin += chunk) {
     const std::int64_t end = std::min(n - 1, begin + chunk);
     session.prefill_all(std::vector<std::int32_t>(tokens.begin() + begin, tokens.begin() + end), logits);
-    for (std::int64_t t = begin; t < end; ++t) sum.nll += token_nll(logits.row(t - begin), tokens[static_cast<std::size_t>(t + 1)]);
+    for (std::int64_t t = begin; t < end; ++t) {
+      sum.nll += token_nll(logits.row(t - begin), tokens[static_cast<std::size_t>(t + 1)]);
+      if (top1) {
+        Eigen::Index best = 0;
+        logits.row(t - begin).maxCoeff(&best);
+        top1->push_back(static_cast<std::int32_t>(best));
+      }
+    }
     sum.tokens += end - begin;
   }
 }

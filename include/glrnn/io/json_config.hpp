@@ -30,9 +30,14 @@ class JsonConfig {
     GLRNN_CHECK(in.good(), IoError, "cannot open '" + path + "'");
     std::ostringstream text;
     text << in.rdbuf();
-    nlohmann::json json = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-    GLRNN_CHECK(!json.is_discarded(), FormatError, path + ": not valid JSON");
-    return JsonConfig(std::move(json), path);
+    return parse(text.str(), path);
+  }
+
+  /// Parses JSON text; `source` names it in errors. Throws FormatError.
+  static JsonConfig parse(const std::string& text, const std::string& source) {
+    nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    GLRNN_CHECK(!json.is_discarded(), FormatError, source + ": not valid JSON");
+    return JsonConfig(std::move(json), source);
   }
 
   const nlohmann::json& json() const { return json_; }

@@ -409,6 +409,8 @@ class Checkpoint {
 
   /// The path given to the constructor.
   const std::string& path() const { return path_; }
+  /// The files, in shard order.
+  const std::vector<SafetensorsFile>& files() const { return files_; }
 
  private:
   std::string path_;

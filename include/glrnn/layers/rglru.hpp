@@ -23,8 +23,9 @@ struct RgLruConfig {
 
 template <class T>
 struct RgLruWeights {
-  TensorView<const T> input_gate_weight;        // [H, bw, bw], used as x_blk · W[h] (input index first)
-  TensorView<const T> recurrent_gate_weight;    // [H, bw, bw]
+  // The gates are small block-diagonal matrices: a model with block-quantized matrices keeps them in bf16.
+  TensorView<const dense_storage_t<T>> input_gate_weight;      // [H, bw, bw], used as x_blk · W[h] (input index first)
+  TensorView<const dense_storage_t<T>> recurrent_gate_weight;  // [H, bw, bw]
   TensorView<const float> input_gate_bias;      // [H, bw]
   TensorView<const float> recurrent_gate_bias;  // [H, bw]
   TensorView<const float> recurrent_param;      // [Dr], Λ
@@ -120,21 +121,23 @@ class RgLru {
     }
   }
 
-  static std::vector<T> transpose_blocks(const TensorView<const T>& w) {
+  using Gate = dense_storage_t<T>;
+
+  static std::vector<Gate> transpose_blocks(const TensorView<const Gate>& w) {
     const std::int64_t H = w.shape[0], bw = w.shape[1];
-    std::vector<T> out(static_cast<std::size_t>(w.numel()));
+    std::vector<Gate> out(static_cast<std::size_t>(w.numel()));
     for (std::int64_t h = 0; h < H; ++h)
       for (std::int64_t i = 0; i < bw; ++i)
         for (std::int64_t j = 0; j < bw; ++j) out[(h * bw + j) * bw + i] = w.data[(h * bw + i) * bw + j];
     return out;
   }
-  TensorView<const T> block(const std::vector<T>& blocks, std::int64_t h) const {
+  TensorView<const Gate> block(const std::vector<Gate>& blocks, std::int64_t h) const {
     const std::int64_t bw = cfg_.block_width();
     return {blocks.data() + h * bw * bw, Shape{bw, bw}};
   }
 
   RgLruConfig cfg_;
-  std::vector<T> input_gate_, recurrent_gate_;      // [H, bw(out), bw(in)]
+  std::vector<Gate> input_gate_, recurrent_gate_;      // [H, bw(out), bw(in)]
   Eigen::RowVectorXf input_bias_, recurrent_bias_;  // [Dr]
   Eigen::RowVectorXf softplus_lambda_;              // [Dr], softplus(Λ), fixed per model
 };

@@ -12,6 +12,7 @@
 
 #include "glrnn/core/buffer.hpp"
 #include "glrnn/core/dtype.hpp"
+#include "glrnn/core/quant.hpp"
 #include "glrnn/models/decoder_stack.hpp"
 
 namespace glrnn {
@@ -20,7 +21,7 @@ namespace glrnn {
 struct ModelInfo {
   std::string family;      // "recurrent_gemma"
   std::string path;        // where it was loaded from
-  DType weight_type = DType::F32;  // storage type of the matrices
+  WeightType weight_type = WeightType::F32;  // storage type of the matrices
   std::int64_t vocab_size = 0;
   std::int64_t hidden_size = 0;
   std::int64_t num_layers = 0;

@@ -3,15 +3,20 @@
 // component type outside the supported SentencePiece-BPE family is an error naming the type, so
 // a tokenizer is never applied half-understood.
 
-#include <cstdint>     // std::int32_t, std::int64_t
-#include <filesystem>  // std::filesystem::is_directory
-#include <fstream>     // std::ifstream
-#include <sstream>     // std::ostringstream
-#include <string>      // std::string
-#include <utility>     // std::pair
-#include <vector>      // std::vector
+#include <cstdint>           // std::int32_t, std::int64_t
+#include <filesystem>        // std::filesystem::is_directory
+#include <fstream>           // std::ifstream
+#include <sstream>           // std::ostringstream
+#include <string>            // std::string
+#include <unordered_map>     // std::unordered_map
+#include <unordered_set>     // std::unordered_set
+#include <utility>           // std::pair
+#include <vector>            // std::vector
 
 #include <nlohmann/json.hpp>
+
+#include "glrnn/io/converted_file.hpp"
+#include "glrnn/io/safetensors.hpp"
 
 #include "glrnn/tokenizer/tokenizer.hpp"
 
@@ -38,11 +43,25 @@ class TokenizerJsonReader {
     std::vector<DecoderStep> decoder;
     read_decoder(j.value("decoder", nlohmann::json()), decoder);
     std::vector<TemplateItem> single = read_post_processor(j.value("post_processor", nlohmann::json()), model, added);
+    check_ids_dense(model, added);
     return Tokenizer(std::move(model), std::move(added), std::move(normalizer), std::move(pre), std::move(single),
                      std::move(decoder));
   }
 
  private:
+  /// The tokenizer keeps one piece per id from 0 to the largest id, so a few sparse ids in a small
+  /// file (found by fuzzing: one id near 2^30 asked for 25 GB) must be refused. Real vocabularies
+  /// are dense; a margin allows the odd unused id.
+  void check_ids_dense(const BpeModel& model, const std::vector<AddedToken>& added) const {
+    constexpr std::int64_t kMaxUnusedIds = 65536;
+    std::int64_t max_id = -1;
+    for (const auto& [piece, id] : model.vocab()) max_id = std::max<std::int64_t>(max_id, id);
+    for (const AddedToken& t : added) max_id = std::max<std::int64_t>(max_id, t.id);
+    const auto defined = static_cast<std::int64_t>(model.vocab().size() + added.size());
+    expect(max_id < defined + kMaxUnusedIds,
+           "token ids go up to " + std::to_string(max_id) + " but only " + std::to_string(defined) +
+               " tokens are defined; ids must be dense (at most " + std::to_string(kMaxUnusedIds) + " unused)");
+  }
   [[noreturn]] void fail(const std::string& what) const { throw FormatError(path_ + ": " + what); }
   void expect(bool ok, const std::string& what) const {
     if (!ok) fail(what);
@@ -90,15 +109,13 @@ class TokenizerJsonReader {
     const nlohmann::json& vocab_json = field(m, "vocab");
     expect(vocab_json.is_object(), "model vocab is not an object");
     std::unordered_map<std::string, std::int32_t> vocab;
-    std::vector<bool> seen;
+    std::unordered_set<std::int32_t> seen;  // a set, not a bitmap: a single huge id must not allocate
     for (const auto& [piece, id] : vocab_json.items()) {
       expect(id.is_number_integer() && id.get<std::int64_t>() >= 0 && id.get<std::int64_t>() < (1 << 30),
              "vocab entry '" + piece + "' has no valid id");
-      const auto i = static_cast<std::size_t>(id.get<std::int64_t>());
-      if (i >= seen.size()) seen.resize(i + 1, false);
-      expect(!seen[i], "vocab id " + std::to_string(i) + " is given to two pieces");
-      seen[i] = true;
-      vocab.emplace(piece, static_cast<std::int32_t>(i));
+      const auto i = static_cast<std::int32_t>(id.get<std::int64_t>());
+      expect(seen.insert(i).second, "vocab id " + std::to_string(i) + " is given to two pieces");
+      vocab.emplace(piece, i);
     }
     std::vector<std::pair<std::string, std::string>> merges;
     const nlohmann::json& merges_json = field(m, "merges");
@@ -281,13 +298,26 @@ class TokenizerJsonReader {
 /// file cannot be read and FormatError naming the file and the problem otherwise.
 inline Tokenizer load_tokenizer(const std::string& path) {
   std::error_code ec;
-  const std::string file =
-      std::filesystem::is_directory(path, ec) ? (std::filesystem::path(path) / "tokenizer.json").string() : path;
-  std::ifstream in(file, std::ios::binary);
-  GLRNN_CHECK(in.good(), IoError, "cannot open '" + file + "'");
-  std::ostringstream text;
-  text << in.rdbuf();
-  const nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  std::string file = path, text;
+  if (std::filesystem::is_directory(path, ec)) {
+    file = (std::filesystem::path(path) / "tokenizer.json").string();
+  } else if (path.size() >= 12 && path.compare(path.size() - 12, 12, ".safetensors") == 0) {
+    // A converted model file carries its tokenizer.json in the metadata (see glrnn-convert).
+    const SafetensorsFile model(path);
+    const auto it = model.metadata().find(kConvertedTokenizerKey);
+    GLRNN_CHECK(it != model.metadata().end(), FormatError, path + ": no tokenizer in the metadata (convert the model "
+                                                                  "from a folder that has tokenizer.json)");
+    file = path + " metadata '" + kConvertedTokenizerKey + "'";
+    text = it->second;
+  }
+  if (text.empty()) {
+    std::ifstream in(file, std::ios::binary);
+    GLRNN_CHECK(in.good(), IoError, "cannot open '" + file + "'");
+    std::ostringstream content;
+    content << in.rdbuf();
+    text = content.str();
+  }
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   GLRNN_CHECK(!j.is_discarded(), FormatError, file + ": not valid JSON");
   return detail::TokenizerJsonReader(file).read(j);
 }

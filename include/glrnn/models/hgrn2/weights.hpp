@@ -78,7 +78,7 @@ MlpWeights<T> mlp(Store& store, const Hgrn2Config& c, std::int64_t l) {
   } else {
     const TensorView<const T> fused = store.template matrix<T>(p + "gate_proj.weight", {2 * I, D});
     w.gate_proj.weight = {fused.data, Shape{I, D}};
-    w.up_proj.weight = {fused.data + I * D, Shape{I, D}};
+    w.up_proj.weight = {fused.row(I), Shape{I, D}};
   }
   return w;
 }

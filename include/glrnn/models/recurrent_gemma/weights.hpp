@@ -65,8 +65,8 @@ RecurrentBlockWeights<T> recurrent_block(Store& store, const RecurrentGemmaConfi
   w.linear_x = linear<T>(store, p + "linear_x", D, Dr, true);
   w.linear_out = linear<T>(store, p + "linear_out", Dr, D, true);
   w.conv_1d = {store.vector(p + "conv_1d.weight", {Dr, 1, c.conv_width}), store.vector(p + "conv_1d.bias", {Dr})};
-  w.rg_lru.input_gate_weight = store.template matrix<T>(p + "rg_lru.input_gate_weight", {H, bw, bw});
-  w.rg_lru.recurrent_gate_weight = store.template matrix<T>(p + "rg_lru.recurrent_gate_weight", {H, bw, bw});
+  w.rg_lru.input_gate_weight = store.template matrix<dense_storage_t<T>>(p + "rg_lru.input_gate_weight", {H, bw, bw});
+  w.rg_lru.recurrent_gate_weight = store.template matrix<dense_storage_t<T>>(p + "rg_lru.recurrent_gate_weight", {H, bw, bw});
   w.rg_lru.input_gate_bias = store.vector(p + "rg_lru.input_gate_bias", {H, bw});
   w.rg_lru.recurrent_gate_bias = store.vector(p + "rg_lru.recurrent_gate_bias", {H, bw});
   w.rg_lru.recurrent_param = store.vector(p + "rg_lru.recurrent_param", {Dr});

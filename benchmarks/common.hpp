@@ -1,0 +1,216 @@
+#pragma once
+// What the benchmarks share: timing, memory readings, the machine's read bandwidth, and models of
+// a real geometry with random weights.
+
+#include <algorithm>    // std::sort, std::max
+#include <chrono>       // std::chrono::steady_clock
+#include <cstdint>      // std::int32_t, std::int64_t, std::uint64_t
+#include <deque>        // std::deque
+#include <filesystem>   // std::filesystem::path, create_directories, copy_file
+#include <fstream>      // std::ifstream
+#include <map>          // std::map
+#include <memory>       // std::make_shared
+#include <string>       // std::string
+#include <type_traits>  // std::is_same_v
+#include <utility>      // std::pair
+#include <vector>       // std::vector
+
+#include <unistd.h>  // sysconf
+
+#include <glrnn/glrnn.hpp>
+
+namespace glrnn::bench {
+
+using Clock = std::chrono::steady_clock;
+
+inline double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+inline double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+/// Median of `reps` timings of f(), in seconds.
+template <class F>
+inline double median_seconds(int reps, F&& f) {
+  std::vector<double> times;
+  for (int i = 0; i < reps; ++i) {
+    const Clock::time_point t0 = Clock::now();
+    f();
+    times.push_back(seconds_since(t0));
+  }
+  return median(times);
+}
+
+/// Current resident set size from /proc (0 where unavailable).
+inline std::size_t current_rss_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::size_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+
+/// Starts a new peak-RSS measurement (Linux: writing 5 to clear_refs resets VmHWM).
+inline void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+
+/// Peak resident set size (VmHWM) from /proc (0 where unavailable).
+inline std::size_t peak_rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return static_cast<std::size_t>(std::stoull(line.substr(6))) * 1024;
+  return 0;
+}
+
+/// Random weights for any tensor the model asks for, with the shapes it asks for. Values are small
+/// and finite (no denormals, no overflow) so timing is representative; block formats get random
+/// integers and scales directly (quantizing billions of floats would dominate the run).
+class RandomStore {
+ public:
+  template <class T>
+  glrnn::TensorView<const T> matrix(const std::string& name, const glrnn::Shape& shape) {
+    // A tied embedding is asked for twice (lookup and output head): one buffer, as in a real load.
+    if (const auto seen = matrices_.find(name); seen != matrices_.end()) return {static_cast<const T*>(seen->second), shape};
+    const std::int64_t units = shape.numel() / glrnn::elements_per_unit_v<T>;
+    T* data = allocate<T>(name, units);
+    fill(data, units, 0.02f);
+    matrices_[name] = data;
+    tensors_.push_back({name, glrnn::dtype_of<T>::value, shape, data, bytes_[name]});
+    return {data, shape};
+  }
+  glrnn::TensorView<const float> vector(const std::string& name, const glrnn::Shape& shape) {
+    float* data = allocate<float>(name, shape.numel());
+    fill(data, shape.numel(), 0.1f);
+    tensors_.push_back({name, glrnn::DType::F32, shape, data, bytes_[name]});
+    return {data, shape};
+  }
+  bool has(const std::string&) const { return true; }  // every optional tensor exists (split MLP layout)
+  /// Bytes of all distinct tensors: what one decode step reads (the tied embedding counts once,
+  /// as the output head reads it whole while the lookup reads one row).
+  std::size_t total_bytes() const {
+    std::size_t n = 0;
+    for (const auto& [name, bytes] : bytes_) n += bytes;
+    return n;
+  }
+  /// Writes the weights as a Hugging Face folder: `config_path` copied and one model.safetensors.
+  /// Only for float stores: block formats have no checkpoint form.
+  void write_checkpoint(const std::string& config_path, const std::filesystem::path& folder) const {
+    for (const glrnn::TensorToWrite& t : tensors_)
+      GLRNN_CHECK(t.dtype != glrnn::DType::U8, glrnn::InputError, "a checkpoint holds float weights, not '" + t.name + "' blocks");
+    std::filesystem::create_directories(folder);
+    std::filesystem::copy_file(config_path, folder / "config.json", std::filesystem::copy_options::overwrite_existing);
+    glrnn::write_safetensors((folder / "model.safetensors").string(), nlohmann::json::object(), tensors_);
+  }
+
+ private:
+  template <class T>
+  T* allocate(const std::string& name, std::int64_t units) {
+    const std::size_t bytes = static_cast<std::size_t>(units) * sizeof(T);
+    buffers_.emplace_back(new std::uint64_t[(bytes + 7) / 8]);
+    bytes_[name] = bytes;
+    return reinterpret_cast<T*>(buffers_.back().get());
+  }
+  template <class T>
+  static void fill(T* data, std::int64_t units, float scale) {
+    glrnn::parallel_for(0, units, 4, [&](std::int64_t lo, std::int64_t hi) {
+      glrnn::Rng rng(static_cast<std::uint64_t>(lo) * 7919 + static_cast<std::uint64_t>(units));
+      for (std::int64_t i = lo; i < hi; ++i) {
+        const auto uniform = [&] { return scale * static_cast<float>(2.0 * rng.uniform() - 1.0); };
+        if constexpr (std::is_same_v<T, float>) {
+          data[i] = uniform();
+        } else if constexpr (std::is_same_v<T, glrnn::bf16>) {
+          data[i] = glrnn::to_bf16(uniform());
+        } else {
+          T& block = data[i];
+          block.scale = glrnn::to_f16(scale / 8.0f);
+          for (auto& q : block.q) q = static_cast<std::remove_reference_t<decltype(q)>>(rng.next());
+          if constexpr (std::is_same_v<T, glrnn::q8_0>)
+            for (auto& q : block.q) q = static_cast<std::int8_t>(q == -128 ? -127 : q);
+        }
+      }
+    });
+  }
+  std::deque<std::unique_ptr<std::uint64_t[]>> buffers_;
+  std::map<std::string, std::size_t> bytes_;
+  std::map<std::string, const void*> matrices_;
+  std::vector<glrnn::TensorToWrite> tensors_;
+};
+
+/// Read bandwidth in GB/s with `threads` threads: summing a buffer far larger than the last-level
+/// cache, split over the threads like the decode kernels, each thread reading `streams` parts of
+/// its share side by side (1: a plain streaming sum; several streams per thread read more on some
+/// machines). The best of 5 passes, so that the ratio of decode to it errs low.
+inline double measure_read_bandwidth(int threads, int streams) {
+  const int configured = glrnn::num_threads();
+  glrnn::set_num_threads(threads);
+  constexpr int kMaxStreams = 8, kLanes = 16;
+  GLRNN_CHECK(streams >= 1 && streams <= kMaxStreams, glrnn::InputError, "1 to 8 streams");
+  using Lanes = Eigen::Array<float, kLanes, 1>;
+  const std::int64_t n = std::int64_t{1} << 28;  // 1 GiB of floats
+  std::vector<float> buffer(static_cast<std::size_t>(n), 1.0f);
+  double best = 0.0;
+  volatile float sink = 0.0f;
+  for (int rep = 0; rep < 5; ++rep) {
+    const Clock::time_point t0 = Clock::now();
+    float partial[64] = {};
+    glrnn::parallel_for(0, n, 1 << 20, [&](std::int64_t lo, std::int64_t hi) {
+      const std::int64_t len = (hi - lo) / streams / kLanes * kLanes;
+      Lanes acc[kMaxStreams];
+      for (Lanes& a : acc) a.setZero();
+      for (std::int64_t i = 0; i < len; i += kLanes)
+        for (int s = 0; s < streams; ++s) acc[s] += Eigen::Map<const Lanes>(buffer.data() + lo + s * len + i);
+      for (const Lanes& a : acc) partial[lo * 64 / n] += a.sum();
+    });
+    best = std::max(best, static_cast<double>(n) * sizeof(float) / seconds_since(t0) / 1e9);
+    for (float p : partial) sink = sink + p;
+  }
+  glrnn::set_num_threads(configured);
+  return best;
+}
+
+/// A model of the geometry in config_path whose weights of storage type T come from `store`;
+/// `chunk` sets HGRN2's prefill chunk (0: sequential).
+template <class T>
+glrnn::Model build_random_model(const std::string& config_path, const std::shared_ptr<RandomStore>& store,
+                                std::int64_t chunk = 64) {
+  const glrnn::JsonConfig json = glrnn::JsonConfig::load(config_path);
+  glrnn::ModelInfo info;
+  info.family = json.string("model_type");
+  if (info.family == "hgrn2") {
+    glrnn::Hgrn2Config config = glrnn::Hgrn2Config::from_json(json);
+    config.prefill_chunk = chunk;
+    info.vocab_size = config.vocab_size;
+    auto net = glrnn::build_hgrn2<T>(config, *store);
+    return glrnn::Model(info, store, std::move(net));
+  }
+  const glrnn::RecurrentGemmaConfig config = glrnn::RecurrentGemmaConfig::from_json(json);
+  info.vocab_size = config.vocab_size;
+  auto net = glrnn::build_recurrent_gemma<T>(config, *store);
+  return glrnn::Model(info, store, std::move(net));
+}
+
+/// A model of the geometry in config_path with random weights of storage type T, and the bytes
+/// one decode step reads.
+template <class T>
+std::pair<glrnn::Model, std::size_t> random_model(const std::string& config_path, std::int64_t chunk = 64) {
+  auto store = std::make_shared<RandomStore>();
+  glrnn::Model model = build_random_model<T>(config_path, store, chunk);
+  return {std::move(model), store->total_bytes()};
+}
+
+inline std::vector<std::int32_t> random_tokens(std::int64_t n, std::int64_t vocab, std::uint64_t seed) {
+  glrnn::Rng rng(seed);
+  std::vector<std::int32_t> tokens(static_cast<std::size_t>(n));
+  for (std::int32_t& t : tokens) t = static_cast<std::int32_t>(rng.next() % static_cast<std::uint64_t>(vocab));
+  return tokens;
+}
+
+/// Prefill tok/s of one prompt through a fresh session; the median of `reps` runs.
+inline double prefill_tokens_per_second(const glrnn::Model& model, const std::vector<std::int32_t>& prompt, int reps = 1) {
+  glrnn::Session session(model, std::min<std::int64_t>(512, static_cast<std::int64_t>(prompt.size())));
+  return static_cast<double>(prompt.size()) / median_seconds(reps, [&] {
+           session.reset();
+           session.prefill(prompt);
+         });
+}
+
+}  // namespace glrnn::bench
