@@ -145,6 +145,20 @@ TEST_CASE("Tokenizer: unsupported or broken tokenizer.json is an error that name
   j = base;
   j["model"]["vocab"]["<far>"] = 1000000000;
   fails_with(j, "ids must be dense");
+  // Fuzzer regressions: wrongly typed fields escaped as nlohmann exceptions; a Strip decoder with
+  // an empty content and a huge count would loop for minutes.
+  j = base;
+  j["model"]["type"] = true;
+  fails_with(j, "'type' is not a string");
+  j = base;
+  j["decoder"] = {{"type", "Strip"}, {"content", " "}, {"start", "1"}, {"stop", 0}};
+  fails_with(j, "'start' is not a count");
+  j = base;
+  j["decoder"] = {{"type", "Strip"}, {"content", ""}, {"start", 1}, {"stop", 0}};
+  fails_with(j, "empty 'content'");
+  j = base;
+  j["post_processor"]["special_tokens"]["<bos>"]["ids"] = {5000000000LL};
+  fails_with(j, "'<bos>' has an id outside the vocabulary");
   j = base;
   j["model"].erase("vocab");
   fails_with(j, "missing 'vocab'");

@@ -42,8 +42,9 @@ class TokenizerJsonReader {
     read_pre_tokenizer(j.value("pre_tokenizer", nlohmann::json()), pre);
     std::vector<DecoderStep> decoder;
     read_decoder(j.value("decoder", nlohmann::json()), decoder);
-    std::vector<TemplateItem> single = read_post_processor(j.value("post_processor", nlohmann::json()), model, added);
-    check_ids_dense(model, added);
+    const std::int64_t vocab_size = checked_vocab_size(model, added);
+    std::vector<TemplateItem> single =
+        read_post_processor(j.value("post_processor", nlohmann::json()), model, added, vocab_size);
     return Tokenizer(std::move(model), std::move(added), std::move(normalizer), std::move(pre), std::move(single),
                      std::move(decoder));
   }
@@ -51,8 +52,8 @@ class TokenizerJsonReader {
  private:
   /// The tokenizer keeps one piece per id from 0 to the largest id, so a few sparse ids in a small
   /// file (found by fuzzing: one id near 2^30 asked for 25 GB) must be refused. Real vocabularies
-  /// are dense; a margin allows the odd unused id.
-  void check_ids_dense(const BpeModel& model, const std::vector<AddedToken>& added) const {
+  /// are dense; a margin allows the odd unused id. Returns the vocabulary size, the largest id + 1.
+  std::int64_t checked_vocab_size(const BpeModel& model, const std::vector<AddedToken>& added) const {
     constexpr std::int64_t kMaxUnusedIds = 65536;
     std::int64_t max_id = -1;
     for (const auto& [piece, id] : model.vocab()) max_id = std::max<std::int64_t>(max_id, id);
@@ -61,6 +62,7 @@ class TokenizerJsonReader {
     expect(max_id < defined + kMaxUnusedIds,
            "token ids go up to " + std::to_string(max_id) + " but only " + std::to_string(defined) +
                " tokens are defined; ids must be dense (at most " + std::to_string(kMaxUnusedIds) + " unused)");
+    return max_id + 1;
   }
   [[noreturn]] void fail(const std::string& what) const { throw FormatError(path_ + ": " + what); }
   void expect(bool ok, const std::string& what) const {
@@ -80,6 +82,15 @@ class TokenizerJsonReader {
     expect(j[key].is_boolean(), std::string("'") + key + "' is not true or false");
     return j[key].get<bool>();
   }
+  /// An optional count, bounded so that a loop over it always ends quickly.
+  int count_field(const nlohmann::json& j, const char* key) const {
+    constexpr std::int64_t kMaxCount = 1 << 20;
+    if (!j.contains(key) || j[key].is_null()) return 0;
+    const nlohmann::json& v = j[key];
+    expect(v.is_number_integer() && v.get<std::int64_t>() >= 0 && v.get<std::int64_t>() <= kMaxCount,
+           std::string("'") + key + "' is not a count from 0 to " + std::to_string(kMaxCount));
+    return static_cast<int>(v.get<std::int64_t>());
+  }
   std::string type_of(const nlohmann::json& j, const char* component) const {
     expect(j.is_object() && j.contains("type") && j["type"].is_string(), std::string(component) + " has no type");
     return j["type"].get<std::string>();
@@ -97,7 +108,8 @@ class TokenizerJsonReader {
   }
 
   BpeModel read_model(const nlohmann::json& m) const {
-    const std::string type = m.value("type", "BPE");
+    expect(m.is_object(), "'model' is not an object");
+    const std::string type = m.contains("type") && !m["type"].is_null() ? string_field(m, "type") : "BPE";
     if (type != "BPE") unsupported("model", type);
     const auto null_or_empty = [&](const char* key) {
       return !m.contains(key) || m[key].is_null() || (m[key].is_string() && m[key].get<std::string>().empty());
@@ -244,8 +256,9 @@ class TokenizerJsonReader {
     } else if (type == "Strip") {
       DecoderStep step = decoder_step(K::Strip);
       step.content = string_field(j, "content");
-      step.start = j.value("start", 0);
-      step.stop = j.value("stop", 0);
+      expect(!step.content.empty(), "Strip decoder has an empty 'content'");
+      step.start = count_field(j, "start");
+      step.stop = count_field(j, "stop");
       out.push_back(step);
     } else if (type == "Metaspace") {
       DecoderStep step = decoder_step(K::Metaspace);
@@ -258,7 +271,7 @@ class TokenizerJsonReader {
   }
 
   std::vector<TemplateItem> read_post_processor(const nlohmann::json& j, const BpeModel& model,
-                                                const std::vector<AddedToken>& added) const {
+                                                const std::vector<AddedToken>& added, std::int64_t vocab_size) const {
     std::vector<TemplateItem> items;
     if (j.is_null()) return items;
     const std::string type = type_of(j, "post_processor");
@@ -274,7 +287,8 @@ class TokenizerJsonReader {
       TemplateItem t;
       if (specials.contains(name)) {
         for (const nlohmann::json& id : field(specials[name], "ids")) {
-          expect(id.is_number_integer() && id.get<std::int64_t>() >= 0, "special token '" + name + "' has a bad id");
+          expect(id.is_number_integer() && id.get<std::int64_t>() >= 0 && id.get<std::int64_t>() < vocab_size,
+                 "special token '" + name + "' has an id outside the vocabulary");
           t.ids.push_back(static_cast<std::int32_t>(id.get<std::int64_t>()));
         }
       } else {
