@@ -8,15 +8,16 @@
 namespace glrnn::bench {
 
 /// Batched decode: B sequences (at a short prompt's position) stepped together; the median step.
-inline void bench_batch(const std::string& config_path, const std::vector<std::int64_t>& sizes, int steps, bool json) {
-  const auto [model, bytes] = random_model<glrnn::bf16>(config_path);
+inline void bench_batch(const std::string& config_path, const glrnn::WeightRecipe& recipe,
+                        const std::vector<std::int64_t>& sizes, int steps, bool json) {
+  const auto [model, bytes] = random_model(config_path, recipe);
   const std::int64_t largest = *std::max_element(sizes.begin(), sizes.end());
   glrnn::BatchDecoder decoder(model, largest);
   std::vector<glrnn::State> states;
   glrnn::Session start(model);
   start.prefill(random_tokens(8, model.vocab_size(), 4));
   for (std::int64_t b = 0; b < largest; ++b) states.push_back(start.state().clone());
-  nlohmann::json out = {{"config", config_path}, {"threads", glrnn::num_threads()}, {"weights", "bf16"},
+  nlohmann::json out = {{"config", config_path}, {"threads", glrnn::num_threads()}, {"weights", recipe.name},
                         {"bytes_per_step", bytes}, {"state_bytes_per_sequence", model.state_bytes()},
                         {"results", nlohmann::json::array()}};
   if (!json)

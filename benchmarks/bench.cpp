@@ -15,7 +15,6 @@
 #include <string>     // std::string
 #include <vector>     // std::vector
 
-#include "../examples/common.hpp"
 #include "batch.hpp"
 #include "context.hpp"
 #include "decode.hpp"
@@ -55,7 +54,9 @@ int main(int argc, char** argv) {
   CLI::App* batch = app.add_subcommand("batch", "Aggregate decode tok/s against the batch size");
   std::string batch_config, sizes_text = "1,2,4,8,16,32";
   int batch_steps = 5;
+  std::string batch_type = "bf16";
   batch->add_option("--config", batch_config, "config.json of the geometry")->required();
+  batch->add_option("--type", batch_type, "Weight type (a recipe): f32, bf16, int8, q4, ...")->capture_default_str();
   batch->add_option("--batch", sizes_text, "Batch sizes, comma-separated")->capture_default_str();
   batch->add_option("--steps", batch_steps, "Timed steps per size (the median is reported)")->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -125,10 +126,7 @@ int main(int argc, char** argv) {
     }
     if (startup->parsed()) {
       glrnn::set_num_threads(threads);
-      const std::optional<glrnn::WeightType> type = glrnn::parse_weight_type(startup_type);
-      GLRNN_CHECK(type.has_value(), glrnn::InputError,
-                  "unknown weight type '" + startup_type + "' (available: f32, bf16, int8, q4)");
-      bench_startup(startup_config, *type, startup_dir, startup_reps, json);
+      bench_startup(startup_config, recipe_named(startup_type), startup_dir, startup_reps, json);
       return;
     }
     if (soak->parsed()) {
@@ -144,7 +142,7 @@ int main(int argc, char** argv) {
         GLRNN_CHECK(n > 0, glrnn::InputError, "batch sizes must be positive");
         sizes.push_back(n);
       }
-      bench_batch(batch_config, sizes, batch_steps, json);
+      bench_batch(batch_config, recipe_named(batch_type), sizes, batch_steps, json);
       return;
     }
     if (prefill->parsed()) {
@@ -159,13 +157,9 @@ int main(int argc, char** argv) {
       return;
     }
     glrnn::set_num_threads(threads);
-    std::vector<glrnn::WeightType> weight_types;
+    std::vector<glrnn::WeightRecipe> weight_types;
     std::istringstream list(types);
-    for (std::string name; std::getline(list, name, ',');) {
-      const std::optional<glrnn::WeightType> type = glrnn::parse_weight_type(name);
-      GLRNN_CHECK(type.has_value(), glrnn::InputError, "unknown weight type '" + name + "' (available: f32, bf16, int8, q4)");
-      weight_types.push_back(*type);
-    }
+    for (std::string name; std::getline(list, name, ',');) weight_types.push_back(recipe_named(name));
     std::vector<std::int64_t> prompt_lengths;
     for (std::int32_t n : glrnn::tools::parse_token_ids(decode_prompts)) {
       GLRNN_CHECK(n > 0, glrnn::InputError, "prompt lengths must be positive");

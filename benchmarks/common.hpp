@@ -4,6 +4,7 @@
 
 #include <algorithm>    // std::sort, std::max
 #include <chrono>       // std::chrono::steady_clock
+#include <cstring>      // std::memcpy
 #include <cstdint>      // std::int32_t, std::int64_t, std::uint64_t
 #include <deque>        // std::deque
 #include <filesystem>   // std::filesystem::path, create_directories, copy_file
@@ -11,13 +12,14 @@
 #include <map>          // std::map
 #include <memory>       // std::make_shared
 #include <string>       // std::string
-#include <type_traits>  // std::is_same_v
+#include <optional>     // std::optional
 #include <utility>      // std::pair
 #include <vector>       // std::vector
 
 #include <unistd.h>  // sysconf
 
 #include <glrnn/glrnn.hpp>
+#include <glrnn/tools/cli.hpp>
 
 namespace glrnn::bench {
 
@@ -61,29 +63,46 @@ inline std::size_t peak_rss_bytes() {
   return 0;
 }
 
-/// Random weights for any tensor the model asks for, with the shapes it asks for. Values are small
-/// and finite (no denormals, no overflow) so timing is representative; block formats get random
-/// integers and scales directly (quantizing billions of floats would dominate the run).
-class RandomStore {
+/// Random weights for any tensor the model asks for, with the shapes and formats it asks for
+/// (bf16 when it asks for the stored format). Values are small and finite (no denormals, no
+/// overflow) so timing is representative. A matrix cycles through 64 distinct random rows:
+/// quantizing billions of values would dominate the run, and memory reads the same either way.
+class RandomStore final : public glrnn::TensorSource {
  public:
-  template <class T>
-  glrnn::TensorView<const T> matrix(const std::string& name, const glrnn::Shape& shape) {
+  glrnn::WeightMatrix matrix(const std::string& name, const glrnn::Shape& shape,
+                             std::optional<glrnn::WeightType> type) override {
+    const std::int64_t cols = shape[shape.rank - 1], rows = shape.numel() / cols;
+    const glrnn::WeightType format = type.value_or(glrnn::WeightType::BF16);
     // A tied embedding is asked for twice (lookup and output head): one buffer, as in a real load.
-    if (const auto seen = matrices_.find(name); seen != matrices_.end()) return {static_cast<const T*>(seen->second), shape};
-    const std::int64_t units = shape.numel() / glrnn::elements_per_unit_v<T>;
-    T* data = allocate<T>(name, units);
-    fill(data, units, 0.02f);
+    if (const auto seen = matrices_.find(name); seen != matrices_.end()) return {seen->second, format, rows, cols};
+    const glrnn::FormatInfo& f = glrnn::format_info(format);
+    const std::size_t row_bytes = f.row_bytes(cols);
+    std::byte* data = allocate(name, static_cast<std::size_t>(rows) * row_bytes);
+    constexpr std::int64_t kDistinctRows = 64;
+    std::vector<float> values(static_cast<std::size_t>(cols));
+    glrnn::Rng rng(static_cast<std::uint64_t>(rows * 7919 + cols));
+    for (std::int64_t r = 0; r < std::min(rows, kDistinctRows); ++r) {
+      for (float& v : values) v = 0.02f * static_cast<float>(2.0 * rng.uniform() - 1.0);
+      f.quantize(values.data(), cols, data + r * row_bytes);
+    }
+    glrnn::parallel_for(kDistinctRows, rows, cols, [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t r = lo; r < hi; ++r) std::memcpy(data + r * row_bytes, data + (r % kDistinctRows) * row_bytes, row_bytes);
+    });
     matrices_[name] = data;
-    tensors_.push_back({name, glrnn::dtype_of<T>::value, shape, data, bytes_[name]});
-    return {data, shape};
+    const bool packed = f.file_dtype == glrnn::DType::U8;
+    tensors_.push_back({name, f.file_dtype, packed ? glrnn::Shape{rows, static_cast<std::int64_t>(row_bytes)} : shape, data,
+                        bytes_[name]});
+    return {data, format, rows, cols};
   }
-  glrnn::TensorView<const float> vector(const std::string& name, const glrnn::Shape& shape) {
-    float* data = allocate<float>(name, shape.numel());
-    fill(data, shape.numel(), 0.1f);
+  glrnn::TensorView<const float> vector(const std::string& name, const glrnn::Shape& shape) override {
+    auto* data = reinterpret_cast<float*>(allocate(name, static_cast<std::size_t>(shape.numel()) * sizeof(float)));
+    glrnn::Rng rng(static_cast<std::uint64_t>(shape.numel()));
+    for (std::int64_t i = 0; i < shape.numel(); ++i) data[i] = 0.1f * static_cast<float>(2.0 * rng.uniform() - 1.0);
     tensors_.push_back({name, glrnn::DType::F32, shape, data, bytes_[name]});
     return {data, shape};
   }
-  bool has(const std::string&) const { return true; }  // every optional tensor exists (split MLP layout)
+  bool has(const std::string&) const override { return true; }  // every optional tensor exists (split MLP layout)
+
   /// Bytes of all distinct tensors: what one decode step reads (the tied embedding counts once,
   /// as the output head reads it whole while the lookup reads one row).
   std::size_t total_bytes() const {
@@ -92,7 +111,7 @@ class RandomStore {
     return n;
   }
   /// Writes the weights as a Hugging Face folder: `config_path` copied and one model.safetensors.
-  /// Only for float stores: block formats have no checkpoint form.
+  /// Only for float weights: a checkpoint holds no packed formats.
   void write_checkpoint(const std::string& config_path, const std::filesystem::path& folder) const {
     for (const glrnn::TensorToWrite& t : tensors_)
       GLRNN_CHECK(t.dtype != glrnn::DType::U8, glrnn::InputError, "a checkpoint holds float weights, not '" + t.name + "' blocks");
@@ -102,32 +121,10 @@ class RandomStore {
   }
 
  private:
-  template <class T>
-  T* allocate(const std::string& name, std::int64_t units) {
-    const std::size_t bytes = static_cast<std::size_t>(units) * sizeof(T);
+  std::byte* allocate(const std::string& name, std::size_t bytes) {
     buffers_.emplace_back(new std::uint64_t[(bytes + 7) / 8]);
     bytes_[name] = bytes;
-    return reinterpret_cast<T*>(buffers_.back().get());
-  }
-  template <class T>
-  static void fill(T* data, std::int64_t units, float scale) {
-    glrnn::parallel_for(0, units, 4, [&](std::int64_t lo, std::int64_t hi) {
-      glrnn::Rng rng(static_cast<std::uint64_t>(lo) * 7919 + static_cast<std::uint64_t>(units));
-      for (std::int64_t i = lo; i < hi; ++i) {
-        const auto uniform = [&] { return scale * static_cast<float>(2.0 * rng.uniform() - 1.0); };
-        if constexpr (std::is_same_v<T, float>) {
-          data[i] = uniform();
-        } else if constexpr (std::is_same_v<T, glrnn::bf16>) {
-          data[i] = glrnn::to_bf16(uniform());
-        } else {
-          T& block = data[i];
-          block.scale = glrnn::to_f16(scale / 8.0f);
-          for (auto& q : block.q) q = static_cast<std::remove_reference_t<decltype(q)>>(rng.next());
-          if constexpr (std::is_same_v<T, glrnn::q8_0>)
-            for (auto& q : block.q) q = static_cast<std::int8_t>(q == -128 ? -127 : q);
-        }
-      }
-    });
+    return reinterpret_cast<std::byte*>(buffers_.back().get());
   }
   std::deque<std::unique_ptr<std::uint64_t[]>> buffers_;
   std::map<std::string, std::size_t> bytes_;
@@ -167,34 +164,42 @@ inline double measure_read_bandwidth(int threads, int streams) {
   return best;
 }
 
-/// A model of the geometry in config_path whose weights of storage type T come from `store`;
-/// `chunk` sets HGRN2's prefill chunk (0: sequential).
-template <class T>
-glrnn::Model build_random_model(const std::string& config_path, const std::shared_ptr<RandomStore>& store,
-                                std::int64_t chunk = 64) {
+/// A model of the geometry in config_path (any family of the table) whose weights come from
+/// `store` in the formats `recipe` gives; with a chunk, HGRN2's prefill chunk (0: sequential).
+inline glrnn::Model build_random_model(const std::string& config_path, const glrnn::WeightRecipe& recipe,
+                                       const std::shared_ptr<RandomStore>& store) {
   const glrnn::JsonConfig json = glrnn::JsonConfig::load(config_path);
-  glrnn::ModelInfo info;
-  info.family = json.string("model_type");
-  if (info.family == "hgrn2") {
-    glrnn::Hgrn2Config config = glrnn::Hgrn2Config::from_json(json);
-    config.prefill_chunk = chunk;
-    info.vocab_size = config.vocab_size;
-    auto net = glrnn::build_hgrn2<T>(config, *store);
-    return glrnn::Model(info, store, std::move(net));
-  }
-  const glrnn::RecurrentGemmaConfig config = glrnn::RecurrentGemmaConfig::from_json(json);
-  info.vocab_size = config.vocab_size;
-  auto net = glrnn::build_recurrent_gemma<T>(config, *store);
-  return glrnn::Model(info, store, std::move(net));
+  const glrnn::ModelFamily family = glrnn::family_for(json);
+  const auto [config, summary] = family.parse(json, {});
+  glrnn::TensorReader reader(*store, recipe);
+  const auto info = [&, &summary = summary] {
+    glrnn::ModelInfo i;
+    i.family = family.name;
+    i.path = config_path;
+    i.weights = recipe.name;
+    i.vocab_size = summary.vocab_size;
+    i.hidden_size = summary.hidden_size;
+    i.num_layers = summary.num_layers;
+    i.state_bytes = summary.state_bytes;
+    return i;
+  };
+  return family.build(config.get(), reader, info, store);
 }
 
-/// A model of the geometry in config_path with random weights of storage type T, and the bytes
-/// one decode step reads.
-template <class T>
-std::pair<glrnn::Model, std::size_t> random_model(const std::string& config_path, std::int64_t chunk = 64) {
+/// A model of the geometry in config_path with random weights stored as `recipe` says, and the
+/// bytes one decode step reads.
+inline std::pair<glrnn::Model, std::size_t> random_model(const std::string& config_path, const glrnn::WeightRecipe& recipe) {
   auto store = std::make_shared<RandomStore>();
-  glrnn::Model model = build_random_model<T>(config_path, store, chunk);
+  glrnn::Model model = build_random_model(config_path, recipe, store);
   return {std::move(model), store->total_bytes()};
+}
+
+/// The recipe called `name`; InputError naming the known ones otherwise.
+inline glrnn::WeightRecipe recipe_named(const std::string& name) {
+  const std::optional<glrnn::WeightRecipe> recipe = glrnn::find_weight_recipe(name);
+  GLRNN_CHECK(recipe.has_value(), glrnn::InputError,
+              "unknown weight type '" + name + "' (available: " + glrnn::weight_recipe_names() + ")");
+  return *recipe;
 }
 
 inline std::vector<std::int32_t> random_tokens(std::int64_t n, std::int64_t vocab, std::uint64_t seed) {

@@ -75,7 +75,7 @@ class AttentionLayer {
       Eigen::MatrixXf key(head_dim_, heads_);
       for (std::int64_t c = lo; c < hi; ++c)
         for (auto [t, end] = rows(c); t < end; ++t) {
-          glrnn::kernels::widen(keys_.data() + t * width_, width_, key.data());
+          glrnn::Bf16Format::dequantize(keys_.data() + t * width_, width_, key.data());
           Eigen::Map<Eigen::RowVectorXf>(scores_.data() + t * heads_, heads_) = scale * (key.cwiseProduct(q)).colwise().sum();
         }
     });
@@ -90,7 +90,7 @@ class AttentionLayer {
       for (std::int64_t c = lo; c < hi; ++c) {
         Eigen::Map<Eigen::MatrixXf> out(partial.data() + c * width_, head_dim_, heads_);
         for (auto [t, end] = rows(c); t < end; ++t) {
-          glrnn::kernels::widen(values_.data() + t * width_, width_, value.data());
+          glrnn::Bf16Format::dequantize(values_.data() + t * width_, width_, value.data());
           out += value * p.col(t).cwiseProduct(inverse_sum).asDiagonal();
         }
       }
@@ -115,7 +115,7 @@ inline void bench_context(const std::vector<std::string>& configs, const std::ve
   for (const std::string& config_path : configs) {
     const glrnn::JsonConfig json = glrnn::JsonConfig::load(config_path);
     const std::string name = json.string("model_type") == "hgrn2" ? "HGRN2 " : "RecurrentGemma ";
-    auto [model, bytes] = random_model<glrnn::bf16>(config_path);
+    auto [model, bytes] = random_model(config_path, recipe_named("bf16"));
     char size[32];
     std::snprintf(size, sizeof size, "%.1fB", static_cast<double>(bytes) / 2e9);  // bf16: 2 bytes per parameter
     names.push_back(name + size + " (bf16)");

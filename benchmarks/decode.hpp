@@ -19,11 +19,11 @@ struct DecodeResult {
   std::size_t peak_rss_bytes = 0;
 };
 
-template <class T>
-DecodeResult bench_type(const std::string& config_path, int steps, const std::vector<std::int64_t>& prompt_lengths) {
-  auto [model, bytes] = random_model<T>(config_path);
+inline DecodeResult bench_type(const std::string& config_path, const glrnn::WeightRecipe& recipe, int steps,
+                               const std::vector<std::int64_t>& prompt_lengths) {
+  auto [model, bytes] = random_model(config_path, recipe);
   DecodeResult r;
-  r.type = std::string(glrnn::weight_type_name(glrnn::weight_type_of<T>::value));
+  r.type = recipe.name;
   r.bytes_per_token = static_cast<double>(bytes);
 
   glrnn::Session session(model);
@@ -48,23 +48,12 @@ DecodeResult bench_type(const std::string& config_path, int steps, const std::ve
   return r;
 }
 
-inline DecodeResult bench_type(const std::string& config_path, glrnn::WeightType type, int steps,
-                               const std::vector<std::int64_t>& prompt_lengths) {
-  switch (type) {
-    case glrnn::WeightType::F32: return bench_type<float>(config_path, steps, prompt_lengths);
-    case glrnn::WeightType::BF16: return bench_type<glrnn::bf16>(config_path, steps, prompt_lengths);
-    case glrnn::WeightType::Q8_0: return bench_type<glrnn::q8_0>(config_path, steps, prompt_lengths);
-    case glrnn::WeightType::Q4_0: return bench_type<glrnn::q4_0>(config_path, steps, prompt_lengths);
-  }
-  return {};
-}
-
-inline void bench_decode(const std::string& config_path, const std::vector<glrnn::WeightType>& types, int steps,
+inline void bench_decode(const std::string& config_path, const std::vector<glrnn::WeightRecipe>& types, int steps,
                          const std::vector<std::int64_t>& prompt_lengths, bool json) {
   const int threads = glrnn::num_threads();
   const double single_thread_gb_s = measure_read_bandwidth(1, 1);
   std::vector<DecodeResult> results;
-  for (glrnn::WeightType type : types) results.push_back(bench_type(config_path, type, steps, prompt_lengths));
+  for (const glrnn::WeightRecipe& type : types) results.push_back(bench_type(config_path, type, steps, prompt_lengths));
   const auto prefill = [](const DecodeResult& r, std::int64_t n) {
     const auto it = r.prefill_tok_s.find(n);
     return it == r.prefill_tok_s.end() ? 0.0 : it->second;

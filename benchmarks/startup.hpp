@@ -14,7 +14,7 @@
 
 namespace glrnn::bench {
 
-inline void bench_startup(const std::string& config_path, glrnn::WeightType type, const std::string& work_dir,
+inline void bench_startup(const std::string& config_path, const glrnn::WeightRecipe& type, const std::string& work_dir,
                           int reps, bool json) {
   namespace fs = std::filesystem;
   const fs::path folder = fs::path(work_dir) / "checkpoint";
@@ -22,7 +22,7 @@ inline void bench_startup(const std::string& config_path, glrnn::WeightType type
   Clock::time_point t0 = Clock::now();
   {
     auto store = std::make_shared<RandomStore>();
-    (void)build_random_model<glrnn::bf16>(config_path, store);
+    (void)build_random_model(config_path, recipe_named("bf16"), store);
     store->write_checkpoint(config_path, folder);
   }
   const double write_s = seconds_since(t0);
@@ -47,12 +47,12 @@ inline void bench_startup(const std::string& config_path, glrnn::WeightType type
   start(converted, {}, 1);  // the first run pages the file in
   const auto [converted_load_s, converted_token_s] = start(converted, {}, reps);
   glrnn::LoadOptions at_load;
-  at_load.weight_type = type;
+  at_load.weights = type;
   const auto [folder_load_s, folder_token_s] = start(folder.string(), at_load, 1);
   fs::remove_all(folder);
   fs::remove(converted);
 
-  const std::string type_name(glrnn::weight_type_name(type));
+  const std::string type_name = type.name;
   if (json) {
     const nlohmann::json out = {{"config", config_path}, {"type", type_name}, {"threads", glrnn::num_threads()},
                                 {"write_checkpoint_s", write_s}, {"convert_s", convert_s},

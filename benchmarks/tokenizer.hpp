@@ -3,7 +3,7 @@
 
 #include <cstdio>  // std::printf
 
-#include "../examples/common.hpp"
+#include <glrnn/tools/cli.hpp>
 
 #include "common.hpp"
 

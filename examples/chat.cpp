@@ -11,7 +11,7 @@
 
 #include <glrnn/glrnn.hpp>
 
-#include "common.hpp"
+#include <glrnn/tools/cli.hpp>
 
 int main(int argc, char** argv) {
   CLI::App app{"Chat with an instruction-tuned model (Gemma turn format). One line is one message."};
@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
     sampling.validate();  // flags first: a bad one should not wait for the model
     glrnn::set_num_threads(threads);
     const glrnn::Model model = glrnn::load_model(model_dir, load_options);
-    const glrnn::Tokenizer tokenizer = glrnn::load_tokenizer(model_dir);
+    const glrnn::Tokenizer tokenizer = glrnn::load_model_tokenizer(model_dir);
     const std::int32_t end_of_turn = tokenizer.token_id("<end_of_turn>");
     if (end_of_turn < 0)
       std::fprintf(stderr, "glrnn-chat: note: the tokenizer has no <end_of_turn> token, so the turn markers are plain "

@@ -11,7 +11,7 @@
 
 #include <glrnn/glrnn.hpp>
 
-#include "common.hpp"
+#include <glrnn/tools/cli.hpp>
 
 namespace {
 
@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
     if (ids->count()) {
       for (std::int32_t id : glrnn::tools::parse_token_ids(prompt_ids)) prompt.push_back(id);
     } else if (!print_ids) {
-      tokenizer = glrnn::load_tokenizer(model_dir);
+      tokenizer = glrnn::load_model_tokenizer(model_dir);
       const std::string text_prompt = file->count() ? glrnn::tools::read_file(prompt_file) : prompt_text;
       // <bos> and the template's other special tokens only at the start of a sequence.
       for (std::int32_t id : tokenizer->encode(text_prompt, /*add_special=*/session.position() == 0)) prompt.push_back(id);

@@ -13,7 +13,7 @@
 
 #include <glrnn/glrnn.hpp>
 
-#include "common.hpp"
+#include <glrnn/tools/cli.hpp>
 
 namespace {
 
@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
   return glrnn::tools::run_tool("glrnn-perplexity", app, argc, argv, [&] {
     glrnn::set_num_threads(threads);
     const glrnn::Model model = glrnn::load_model(model_dir, load_options);
-    const glrnn::Tokenizer tokenizer = glrnn::load_tokenizer(model_dir);
+    const glrnn::Tokenizer tokenizer = glrnn::load_model_tokenizer(model_dir);
     const std::string text = glrnn::tools::read_file(file);
     // Logits buffers of at most ~32M floats, whatever the vocabulary.
     const std::int64_t chunk = std::max<std::int64_t>(1, std::min<std::int64_t>(512, (32 << 20) / model.vocab_size()));
@@ -89,9 +89,9 @@ int main(int argc, char** argv) {
     std::optional<glrnn::Session> reference;
     if (!compare_type.empty()) {
       glrnn::LoadOptions reference_options = load_options;
-      reference_options.weight_type = glrnn::parse_weight_type(compare_type);
-      GLRNN_CHECK(reference_options.weight_type.has_value(), glrnn::InputError,
-                  "--compare-type '" + compare_type + "' is not one of f32, bf16, int8, q4");
+      reference_options.weights = glrnn::find_weight_recipe(compare_type);
+      GLRNN_CHECK(reference_options.weights.has_value(), glrnn::InputError,
+                  "--compare-type '" + compare_type + "' is not one of " + glrnn::weight_recipe_names());
       reference.emplace(glrnn::load_model(model_dir, reference_options), chunk);
     }
     std::vector<std::int32_t> top1, reference_top1;

@@ -7,7 +7,7 @@
 
 #include <glrnn/glrnn.hpp>
 
-#include "common.hpp"
+#include <glrnn/tools/cli.hpp>
 
 int main(int argc, char** argv) {
   CLI::App app{"Tokenize text with a Hugging Face tokenizer.json (reads stdin without --text)."};

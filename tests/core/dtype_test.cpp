@@ -1,7 +1,7 @@
 // Exact element conversions and the bf16 rounding of the embedding scale.
 
-#include <cmath>    // std::isnan, std::isinf, std::signbit
-#include <cstdint>  // std::uint16_t
+#include <cmath>    // std::isnan, std::isinf, std::signbit, std::ldexp
+#include <cstdint>  // std::uint16_t, std::uint32_t
 
 #include <catch2/catch.hpp>
 
@@ -31,10 +31,24 @@ TEST_CASE("f16 -> float32 handles normals, subnormals, infinities and NaN", "[co
 }
 
 TEST_CASE("Embedding scale: sqrt(hidden) rounded to bfloat16", "[core]") {
-  // recurrentgemma.md §3 and the fixtures' README: widths whose sqrt is not a bf16 value.
+  // docs/recurrent_gemma.md §3: widths whose sqrt is not a bf16 value.
   CHECK(glrnn::round_to_bf16(std::sqrt(64.0)) == 8.0f);
   CHECK(glrnn::round_to_bf16(std::sqrt(80.0)) == 8.9375f);
   CHECK(glrnn::round_to_bf16(std::sqrt(96.0)) == 9.8125f);
   CHECK(glrnn::round_to_bf16(std::sqrt(2560.0)) == 50.5f);
   CHECK(glrnn::round_to_bf16(std::sqrt(4096.0)) == 64.0f);
+}
+
+TEST_CASE("float32 -> f16 rounds to nearest even and inverts to_float exactly", "[core][quant]") {
+  for (std::uint32_t bits = 0; bits < 0x10000; ++bits) {
+    const glrnn::f16 h{static_cast<std::uint16_t>(bits)};
+    const float f = glrnn::to_float(h);
+    if (std::isnan(f)) continue;
+    INFO(bits);
+    REQUIRE(glrnn::to_f16(f).bits == h.bits);  // every f16 value survives the round trip
+  }
+  CHECK(glrnn::to_f16(1.0f + std::ldexp(1.0f, -11)).bits == 0x3c00);      // halfway: to even (down)
+  CHECK(glrnn::to_f16(1.0f + 3 * std::ldexp(1.0f, -11)).bits == 0x3c02);  // halfway: to even (up)
+  CHECK(glrnn::to_f16(1e6f).bits == 0x7c00);                              // beyond 65504: infinity
+  CHECK(glrnn::to_f16(std::ldexp(1.0f, -25)).bits == 0x0000);             // half the smallest subnormal: to even
 }

@@ -1,8 +1,15 @@
 // Saved states: a restored state continues bit-identically, forks are independent, and a damaged
 // or foreign file is refused without touching the state.
 
-#include <string>  // std::string
-#include <vector>  // std::vector
+#include <sys/resource.h>  // getrlimit, setrlimit, RLIMIT_FSIZE
+
+#include <csignal>     // std::signal, SIGXFSZ
+#include <cstring>     // std::memcpy
+#include <filesystem>  // std::filesystem::exists
+#include <fstream>     // std::ifstream
+#include <iterator>    // std::istreambuf_iterator
+#include <string>      // std::string
+#include <vector>      // std::vector
 
 #include <catch2/catch.hpp>
 
@@ -16,6 +23,11 @@ std::vector<std::int32_t> state_test_tokens(std::int32_t first, int n, std::int3
   std::vector<std::int32_t> t{first};
   for (int i = 1; i < n; ++i) t.push_back(3 + (i * 97 + 13) % (vocab - 3));
   return t;
+}
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 /// Logits of `tokens` fed one at a time.
@@ -102,4 +114,68 @@ TEST_CASE("Forked sessions continue independently and identically", "[generate]"
   glrnn::Session again(model);
   again.prefill(state_test_tokens(model.info().bos_token_id, 30, static_cast<std::int32_t>(model.vocab_size())));
   CHECK((continue_with(again, {11, 12, 13}) - a).cwiseAbs().maxCoeff() == 0.0f);
+}
+
+TEST_CASE("State files are little-endian as docs/formats.md §7 lays them out", "[generate]") {
+  const glrnn::Model model = glrnn::load_model(glrnn::test::data_path("recurrentgemma-tiny"));
+  glrnn::Session session(model);
+  session.prefill({2, 10, 20});
+  const std::string bytes = glrnn::serialize_state(model, session.state(), {{"k", "v"}});
+  const auto u8 = [&](std::size_t i) { return static_cast<unsigned>(static_cast<unsigned char>(bytes[i])); };
+  const auto le = [&](std::size_t offset, int n) {
+    std::uint64_t v = 0;
+    for (int i = 0; i < n; ++i) v |= static_cast<std::uint64_t>(u8(offset + static_cast<std::size_t>(i))) << (8 * i);
+    return v;
+  };
+  CHECK(bytes.substr(0, 8) == std::string("GLRNNST\0", 8));
+  CHECK(le(8, 4) == GLRNN_STATE_FORMAT_VERSION);
+  CHECK(le(12, 4) == 0);                               // reserved
+  CHECK(le(16, 8) == model.info().fingerprint);
+  CHECK(le(24, 8) == 3);                               // position
+  std::uint32_t buffers = 0;
+  session.state().visit([&](const std::string&, float*, std::size_t) { ++buffers; });
+  CHECK(le(32, 4) == buffers);
+  // The first buffer: its name, its float count, then its floats as IEEE bits.
+  std::string first_name;
+  float* first_data = nullptr;
+  std::size_t first_count = 0;
+  session.state().visit([&](const std::string& name, float* data, std::size_t count) {
+    if (first_data) return;
+    first_name = name;
+    first_data = data;
+    first_count = count;
+  });
+  const std::size_t name_length = le(36, 4);
+  CHECK(bytes.substr(40, name_length) == first_name);
+  CHECK(le(40 + name_length, 8) == first_count);
+  for (std::size_t i = 0; i < first_count; i += 97) {
+    std::uint32_t bits;
+    std::memcpy(&bits, first_data + i, 4);
+    CHECK(le(48 + name_length + 4 * i, 4) == bits);
+  }
+  CHECK(le(bytes.size() - 4, 4) == glrnn::crc32(bytes.data(), bytes.size() - 4));
+}
+
+TEST_CASE("A failed save leaves the state file that was there", "[generate]") {
+  const glrnn::Model model = glrnn::load_model(glrnn::test::data_path("recurrentgemma-tiny"));
+  glrnn::Session session(model);
+  session.prefill({2, 10, 20});
+  const std::string path = (glrnn::test::test_temp_dir() / "kept.state").string();
+  session.save(path);
+  const std::string saved = file_bytes(path);
+  session.step(30);
+  // Writes beyond half the file's size fail (EFBIG), as on a full disk.
+  struct rlimit old_limit {};
+  REQUIRE(getrlimit(RLIMIT_FSIZE, &old_limit) == 0);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit tight = old_limit;
+  tight.rlim_cur = saved.size() / 2;
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &tight) == 0);
+  CHECK_THROWS_AS(session.save(path), glrnn::IoError);
+  setrlimit(RLIMIT_FSIZE, &old_limit);
+  std::signal(SIGXFSZ, old_handler);
+  CHECK(file_bytes(path) == saved);
+  CHECK_FALSE(std::filesystem::exists(path + ".partial"));
+  session.save(path);  // with room again, the new state replaces it
+  CHECK(file_bytes(path) != saved);
 }

@@ -58,3 +58,21 @@ TEST_CASE("Four threads sharing one model each get the single-threaded result", 
     CHECK(together[t].last_logits == alone[t].last_logits);
   }
 }
+
+TEST_CASE("The thread count holds for every thread that calls into glrnn", "[generate][threads]") {
+  const int saved = glrnn::num_threads();
+  glrnn::set_num_threads(1);
+  int count_seen = 0;
+  std::int64_t chunks = 0;
+  // A thread the program starts itself (OpenMP's own count would start it with one per core).
+  std::thread([&] {
+    count_seen = glrnn::num_threads();
+    glrnn::parallel_for(0, 1 << 20, 1 << 20, [&](std::int64_t, std::int64_t) {
+#pragma omp atomic
+      ++chunks;
+    });
+  }).join();
+  glrnn::set_num_threads(saved);
+  CHECK(count_seen == 1);
+  CHECK(chunks == 1);
+}

@@ -1,4 +1,4 @@
-// config.json variants and errors (formats.md §2.1, §5.4).
+// config.json variants and errors (docs/formats.md §2.1, §5.4).
 
 #include <string>  // std::string
 
@@ -55,7 +55,7 @@ TEST_CASE("RecurrentGemma config: key spellings of transformers 4.x and 5.x", "[
 
 TEST_CASE("RecurrentGemma config: the block pattern is tiled over the layers", "[io]") {
   nlohmann::json j = tiny_config();
-  j["num_hidden_layers"] = 4;  // recurrentgemma.md §14.3: not a multiple of 3
+  j["num_hidden_layers"] = 4;  // docs/recurrent_gemma.md §14.3: not a multiple of 3
   const glrnn::RecurrentGemmaConfig c = parse(j);
   using B = glrnn::GriffinBlockType;
   CHECK(c.block_type(0) == B::Recurrent);

@@ -85,7 +85,7 @@ TEST_CASE("Loader: equivalent layouts of the same weights give the same logits",
       if (t.name == "model.embed_tokens.weight") with_head.push_back({"lm_head.weight", t.dtype, t.shape, t.bytes});
     CHECK(glrnn::test::max_abs_diff(prompt_logits(write_model("lm_head", config, with_head)), original) == 0.0);
   }
-  SECTION("a bf16 file with one f32 matrix is widened, not rounded") {
+  SECTION("a bf16 file with one f32 matrix keeps each as stored") {
     std::vector<LoaderTensor> mixed = fixture_tensors("recurrentgemma-tiny-bf16");
     for (LoaderTensor& t : mixed)
       if (t.name == "model.layers.0.mlp_block.up_proj.weight") {
@@ -98,7 +98,10 @@ TEST_CASE("Loader: equivalent layouts of the same weights give the same logits",
         t = {t.name, "F32", t.shape, glrnn::test::raw_bytes(widened)};
       }
     const std::string dir = write_model("mixed", fixture_config("recurrentgemma-tiny-bf16"), mixed);
-    CHECK(glrnn::load_model(dir).info().weight_type == glrnn::WeightType::F32);
+    const glrnn::ModelInfo info = glrnn::load_model(dir).info();
+    CHECK(info.weights == "mixed");
+    CHECK(info.bits_per_weight > 16.0);  // the f32 matrix is not rounded to bf16
+    CHECK(info.bits_per_weight < 17.0);
     const double err = glrnn::test::max_abs_diff(prompt_logits(dir),
                                                  prompt_logits(glrnn::test::data_path("recurrentgemma-tiny-bf16")));
     CHECK(err < 1e-5);  // same values; only the GEMM path (tiled vs direct) differs in rounding
@@ -106,7 +109,7 @@ TEST_CASE("Loader: equivalent layouts of the same weights give the same logits",
 }
 
 TEST_CASE("Loader: a layer count that is not a multiple of the pattern tiles it", "[io]") {
-  // recurrentgemma.md §14.3: 4 layers are R, R, A, R, so layer 3 needs recurrent tensors.
+  // docs/recurrent_gemma.md §14.3: 4 layers are R, R, A, R, so layer 3 needs recurrent tensors.
   nlohmann::json config = fixture_config("recurrentgemma-tiny");
   config["num_hidden_layers"] = 4;
   const std::vector<LoaderTensor> tensors = without(fixture_tensors("recurrentgemma-tiny"), [](const LoaderTensor& t) {

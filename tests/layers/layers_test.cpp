@@ -30,7 +30,7 @@ template <class Layer>
 RowMatrixXf run_in_chunks(const Layer& layer, const RowMatrixXf& x, std::int64_t chunk, std::int64_t out_width,
                           std::int64_t pos0 = 0) {
   typename Layer::State state = layer.make_state();
-  glrnn::Scratch scratch(layer.scratch_floats(chunk), chunk);
+  glrnn::Scratch scratch = glrnn::test::layer_scratch(layer, chunk, x.cols(), out_width);
   RowMatrixXf y(x.rows(), out_width);
   for (Eigen::Index begin = 0; begin < x.rows(); begin += chunk) {
     const Eigen::Index n = std::min<Eigen::Index>(chunk, x.rows() - begin);
@@ -54,7 +54,6 @@ struct ConvAdapter {
   using State = glrnn::Conv1d::State;
   const glrnn::Conv1d& conv;
   State make_state() const { return conv.make_state(); }
-  std::size_t scratch_floats(std::int64_t) const { return 0; }
   void forward(const glrnn::MatIn& x, std::int64_t pos0, State& s, glrnn::MatOut y, glrnn::Scratch&) const {
     conv.forward(x, pos0, s, y);
   }
@@ -69,7 +68,7 @@ TEST_CASE("Conv1d: tap K-1 multiplies the current input, zero padding before pos
   const auto b = rw.tensor({C});
   const glrnn::Conv1d conv({C, K}, {w, b});
   RowMatrixXf x = RowMatrixXf::Zero(7, C);
-  x.row(0).setOnes();  // recurrentgemma.md §14.4: a one-hot impulse at t = 0
+  x.row(0).setOnes();  // docs/recurrent_gemma.md §14.4: a one-hot impulse at t = 0
   const RowMatrixXf y = run_in_chunks(ConvAdapter{conv}, x, 7, C);
   for (std::int64_t t = 0; t < 7; ++t)
     for (std::int64_t c = 0; c < C; ++c) {
@@ -90,16 +89,18 @@ TEST_CASE("Conv1d: tap K-1 multiplies the current input, zero padding before pos
 TEST_CASE("RG-LRU: block-diagonal gates read as x · W[h], decay, and the position-0 reset", "[layers]") {
   glrnn::test::RandomWeights rw(2);
   const std::int64_t H = 2, bw = 3, Dr = H * bw, len = 6;
-  glrnn::RgLruWeights<float> w;
-  w.input_gate_weight = rw.tensor({H, bw, bw});  // random, so not symmetric
-  w.recurrent_gate_weight = rw.tensor({H, bw, bw});
+  glrnn::RgLruWeights w;
+  w.input_gate_weight = rw.weight({H, bw, bw});  // random, so not symmetric
+  w.recurrent_gate_weight = rw.weight({H, bw, bw});
   w.input_gate_bias = rw.tensor({H, bw}, 0.2f);
   w.recurrent_gate_bias = rw.tensor({H, bw}, 0.2f);
   w.recurrent_param = rw.tensor({Dr}, 0.5f);
-  const glrnn::RgLru<float> lru({Dr, H}, w);
+  const glrnn::RgLru lru({Dr, H}, w);
   const RowMatrixXf x = rw.matrix(len, Dr);
+  const float* wx = glrnn::test::f32(w.input_gate_weight);
+  const float* wa = glrnn::test::f32(w.recurrent_gate_weight);
 
-  // recurrentgemma.md §7.2, in double, loop by loop.
+  // docs/recurrent_gemma.md §7.2, in double, loop by loop.
   RowMatrixXf expected(len, Dr);
   std::vector<double> h(static_cast<std::size_t>(Dr), 0.0);
   for (std::int64_t t = 0; t < len; ++t)
@@ -108,8 +109,8 @@ TEST_CASE("RG-LRU: block-diagonal gates read as x · W[h], decay, and the positi
         const std::int64_t c = blk * bw + j;
         double gx = w.input_gate_bias.data[c], ga = w.recurrent_gate_bias.data[c];
         for (std::int64_t i = 0; i < bw; ++i) {
-          gx += x(t, blk * bw + i) * w.input_gate_weight.data[(blk * bw + i) * bw + j];
-          ga += x(t, blk * bw + i) * w.recurrent_gate_weight.data[(blk * bw + i) * bw + j];
+          gx += x(t, blk * bw + i) * wx[(blk * bw + i) * bw + j];
+          ga += x(t, blk * bw + i) * wa[(blk * bw + i) * bw + j];
         }
         gx = 1.0 / (1.0 + std::exp(-gx));
         ga = 1.0 / (1.0 + std::exp(-ga));
@@ -121,44 +122,41 @@ TEST_CASE("RG-LRU: block-diagonal gates read as x · W[h], decay, and the positi
   CHECK(max_rel_diff(run_in_chunks(lru, x, len, Dr), expected) < kFloatTolerance);
 
   SECTION("the transposed reading of the gates gives other numbers") {
-    glrnn::RgLruWeights<float> transposed = w;
+    glrnn::RgLruWeights transposed = w;
     std::vector<float> wt(static_cast<std::size_t>(H * bw * bw)), at(wt.size());
     for (std::int64_t blk = 0; blk < H; ++blk)
       for (std::int64_t i = 0; i < bw; ++i)
         for (std::int64_t j = 0; j < bw; ++j) {
-          wt[(blk * bw + i) * bw + j] = w.input_gate_weight.data[(blk * bw + j) * bw + i];
-          at[(blk * bw + i) * bw + j] = w.recurrent_gate_weight.data[(blk * bw + j) * bw + i];
+          wt[(blk * bw + i) * bw + j] = wx[(blk * bw + j) * bw + i];
+          at[(blk * bw + i) * bw + j] = wa[(blk * bw + j) * bw + i];
         }
     transposed.input_gate_weight.data = wt.data();
     transposed.recurrent_gate_weight.data = at.data();
-    const glrnn::RgLru<float> wrong({Dr, H}, transposed);
+    const glrnn::RgLru wrong({Dr, H}, transposed);
     CHECK(max_rel_diff(run_in_chunks(wrong, x, len, Dr), expected) > 1e-2);
   }
   SECTION("position 0 drops whatever state came in") {
     glrnn::RgLruState state = lru.make_state();
     state.h.setConstant(1e6f);
-    glrnn::Scratch scratch(lru.scratch_floats(1), 1);
+    glrnn::Scratch scratch = glrnn::test::layer_scratch(lru, 1, Dr, Dr);
     RowMatrixXf y0(1, Dr);
     lru.forward(x.topRows(1), 0, state, y0, scratch);
     CHECK(max_rel_diff(y0, expected.topRows(1)) < kFloatTolerance);
   }
   SECTION("bf16 gate storage computes the same as float storage of the same values") {
-    glrnn::RgLruWeights<glrnn::bf16> wb;
-    wb.input_gate_weight = rw.tensor_bf16({H, bw, bw});
-    wb.recurrent_gate_weight = rw.tensor_bf16({H, bw, bw});
-    wb.input_gate_bias = w.input_gate_bias;
-    wb.recurrent_gate_bias = w.recurrent_gate_bias;
-    wb.recurrent_param = w.recurrent_param;
-    std::vector<float> wi(static_cast<std::size_t>(H * bw * bw)), wa(wi.size());
-    for (std::size_t i = 0; i < wi.size(); ++i) {
-      wi[i] = glrnn::to_float(wb.input_gate_weight.data[i]);
-      wa[i] = glrnn::to_float(wb.recurrent_gate_weight.data[i]);
+    glrnn::RgLruWeights wb = w;
+    wb.input_gate_weight = rw.weight({H, bw, bw}, 0.5f, glrnn::WeightType::BF16);
+    wb.recurrent_gate_weight = rw.weight({H, bw, bw}, 0.5f, glrnn::WeightType::BF16);
+    std::vector<float> wi(static_cast<std::size_t>(H * bw * bw)), wr(wi.size());
+    for (std::int64_t r = 0; r < H * bw; ++r) {
+      wb.input_gate_weight.dequantize_row(r, wi.data() + r * bw);
+      wb.recurrent_gate_weight.dequantize_row(r, wr.data() + r * bw);
     }
-    glrnn::RgLruWeights<float> wf = w;
+    glrnn::RgLruWeights wf = w;
     wf.input_gate_weight.data = wi.data();
-    wf.recurrent_gate_weight.data = wa.data();
-    const RowMatrixXf from_bf16 = run_in_chunks(glrnn::RgLru<glrnn::bf16>({Dr, H}, wb), x, len, Dr);
-    CHECK(max_rel_diff(from_bf16, run_in_chunks(glrnn::RgLru<float>({Dr, H}, wf), x, len, Dr)) < kFloatTolerance);
+    wf.recurrent_gate_weight.data = wr.data();
+    const RowMatrixXf from_bf16 = run_in_chunks(glrnn::RgLru({Dr, H}, wb), x, len, Dr);
+    CHECK(max_rel_diff(from_bf16, run_in_chunks(glrnn::RgLru({Dr, H}, wf), x, len, Dr)) < kFloatTolerance);
   }
   SECTION("chunking") { check_chunking_invariance(lru, rw.matrix(13, Dr), Dr); }
 }
@@ -182,19 +180,19 @@ TEST_CASE("Local attention sees exactly the last W positions, through the ring b
   // Grouped query heads (4 queries over 2 KV heads) exercise the head-to-group mapping too.
   const std::int64_t D = 12, H = 4, Hkv = 2, dh = 4, W = 5, len = 17, rotated = 2;
   glrnn::LocalAttentionConfig cfg{D, H, Hkv, dh, W, rotated, 10000.0f};
-  glrnn::LocalAttentionWeights<float> w{{rw.tensor({H * dh, D}), {}},
-                                        {rw.tensor({Hkv * dh, D}), {}},
-                                        {rw.tensor({Hkv * dh, D}), {}},
-                                        {rw.tensor({D, H * dh}), rw.tensor({D}, 0.1f)}};
-  const glrnn::LocalAttention<float> attention(cfg, w);
+  glrnn::LocalAttentionWeights w{{rw.weight({H * dh, D}), {}},
+                                  {rw.weight({Hkv * dh, D}), {}},
+                                  {rw.weight({Hkv * dh, D}), {}},
+                                  {rw.weight({D, H * dh}), rw.tensor({D}, 0.1f)}};
+  const glrnn::LocalAttention attention(cfg, w);
   const RowMatrixXf x = rw.matrix(len, D);
 
-  // Independent evaluation with a window of `window` keys (recurrentgemma.md §8), in double.
+  // Independent evaluation with a window of `window` keys (docs/recurrent_gemma.md §8), in double.
   const auto naive = [&](std::int64_t window) {
-    const auto project = [&](const glrnn::TensorView<const float>& m, std::int64_t rows, std::int64_t t) {
+    const auto project = [&](const glrnn::WeightMatrix& m, std::int64_t rows, std::int64_t t) {
       std::vector<double> out(static_cast<std::size_t>(rows), 0.0);
       for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t c = 0; c < D; ++c) out[r] += m.data[r * D + c] * x(t, c);
+        for (std::int64_t c = 0; c < D; ++c) out[r] += glrnn::test::f32(m)[r * D + c] * x(t, c);
       return out;
     };
     const auto rope = [&](std::vector<double>& v, std::int64_t heads, std::int64_t pos) {
@@ -234,7 +232,7 @@ TEST_CASE("Local attention sees exactly the last W positions, through the ring b
       }
       for (std::int64_t r = 0; r < D; ++r) {
         double acc = w.o_proj.bias.data[r];
-        for (std::int64_t c = 0; c < H * dh; ++c) acc += w.o_proj.weight.data[r * H * dh + c] * heads[c];
+        for (std::int64_t c = 0; c < H * dh; ++c) acc += glrnn::test::f32(w.o_proj.weight)[r * H * dh + c] * heads[c];
         out(t, r) = static_cast<float>(acc);
       }
     }
@@ -265,27 +263,29 @@ TEST_CASE("RMSNorm: Gemma's 1 + w gain, and a plain w gain", "[layers]") {
 TEST_CASE("GeGLU MLP: activation on the gate branch only", "[layers]") {
   glrnn::test::RandomWeights rw(4);
   const std::int64_t D = 6, F = 5;
-  glrnn::MlpWeights<float> w{{rw.tensor({F, D}), rw.tensor({F}, 0.1f)},
-                             {rw.tensor({F, D}), rw.tensor({F}, 0.1f)},
-                             {rw.tensor({D, F}), rw.tensor({D}, 0.1f)}};
-  const glrnn::Mlp<float> mlp({D, F, glrnn::Activation::GeluTanh}, w);
+  glrnn::MlpWeights w{{rw.weight({F, D}), rw.tensor({F}, 0.1f)},
+                      {rw.weight({F, D}), rw.tensor({F}, 0.1f)},
+                      {rw.weight({D, F}), rw.tensor({D}, 0.1f)}};
+  const glrnn::Mlp mlp({D, F, glrnn::Activation::GeluTanh}, w);
   const RowMatrixXf x = rw.matrix(3, D);
   RowMatrixXf y(3, D), expected(3, D);
-  glrnn::Scratch scratch(mlp.scratch_floats(3), 3);
+  glrnn::Scratch scratch = glrnn::test::measured_scratch(3, [&](glrnn::Scratch& meter) { mlp.forward(x, y, meter); });
   mlp.forward(x, y, scratch);
+  const float *gate = glrnn::test::f32(w.gate_proj.weight), *up = glrnn::test::f32(w.up_proj.weight),
+              *down = glrnn::test::f32(w.down_proj.weight);
   for (std::int64_t t = 0; t < 3; ++t) {
     std::vector<double> hidden(static_cast<std::size_t>(F));
     for (std::int64_t f = 0; f < F; ++f) {
       double g = w.gate_proj.bias.data[f], u = w.up_proj.bias.data[f];
       for (std::int64_t d = 0; d < D; ++d) {
-        g += w.gate_proj.weight.data[f * D + d] * x(t, d);
-        u += w.up_proj.weight.data[f * D + d] * x(t, d);
+        g += gate[f * D + d] * x(t, d);
+        u += up[f * D + d] * x(t, d);
       }
       hidden[f] = 0.5 * g * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (g + 0.044715 * g * g * g))) * u;
     }
     for (std::int64_t d = 0; d < D; ++d) {
       double acc = w.down_proj.bias.data[d];
-      for (std::int64_t f = 0; f < F; ++f) acc += w.down_proj.weight.data[d * F + f] * hidden[f];
+      for (std::int64_t f = 0; f < F; ++f) acc += down[d * F + f] * hidden[f];
       expected(t, d) = static_cast<float>(acc);
     }
   }
@@ -295,29 +295,13 @@ TEST_CASE("GeGLU MLP: activation on the gate branch only", "[layers]") {
 TEST_CASE("Recurrent block: one pass equals steps and chunks", "[layers]") {
   glrnn::test::RandomWeights rw(5);
   const std::int64_t D = 8, Dr = 12, H = 3, K = 4, bw = Dr / H;
-  glrnn::RecurrentBlockWeights<float> w;
-  w.linear_y = {rw.tensor({Dr, D}), rw.tensor({Dr}, 0.1f)};
-  w.linear_x = {rw.tensor({Dr, D}), rw.tensor({Dr}, 0.1f)};
-  w.linear_out = {rw.tensor({D, Dr}), rw.tensor({D}, 0.1f)};
+  glrnn::RecurrentBlockWeights w;
+  w.linear_y = {rw.weight({Dr, D}), rw.tensor({Dr}, 0.1f)};
+  w.linear_x = {rw.weight({Dr, D}), rw.tensor({Dr}, 0.1f)};
+  w.linear_out = {rw.weight({D, Dr}), rw.tensor({D}, 0.1f)};
   w.conv_1d = {rw.tensor({Dr, 1, K}), rw.tensor({Dr}, 0.1f)};
-  w.rg_lru = {rw.tensor({H, bw, bw}), rw.tensor({H, bw, bw}), rw.tensor({H, bw}), rw.tensor({H, bw}), rw.tensor({Dr})};
-  const glrnn::RecurrentBlock<float> block({D, Dr, H, K}, w);
+  w.rg_lru = {rw.weight({H, bw, bw}), rw.weight({H, bw, bw}), rw.tensor({H, bw}), rw.tensor({H, bw}), rw.tensor({Dr})};
+  const glrnn::RecurrentBlock block({D, Dr, H, K}, w);
   check_chunking_invariance(block, rw.matrix(15, D), D);
 }
 
-TEST_CASE("Matrix kernels: bf16 storage equals float storage of the same values", "[core]") {
-  glrnn::test::RandomWeights rw(6);
-  const auto wb = rw.tensor_bf16({37, 53});
-  std::vector<float> wf(37 * 53);
-  for (std::size_t i = 0; i < wf.size(); ++i) wf[i] = glrnn::to_float(wb.data[i]);
-  const glrnn::TensorView<const float> wv{wf.data(), Shape{37, 53}};
-  const RowMatrixXf x = rw.matrix(9, 53);
-  RowMatrixXf yf(9, 37), yb(9, 37);
-  glrnn::Scratch scratch(glrnn::kernels::matmul_scratch_floats(wb), 9);
-  glrnn::kernels::matmul(wv, x, yf, scratch);
-  glrnn::kernels::matmul(wb, x, yb, scratch);
-  CHECK(max_rel_diff(yb, yf) < kFloatTolerance);
-  RowMatrixXf y1(1, 37);
-  glrnn::kernels::matmul(wb, x.topRows(1), y1, scratch);  // the matvec path
-  CHECK(max_rel_diff(y1, yf.topRows(1)) < kFloatTolerance);
-}

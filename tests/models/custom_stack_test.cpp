@@ -11,7 +11,9 @@
 
 namespace {
 
-using CustomStack = glrnn::DecoderStack<float, glrnn::LocalAttention<float>, glrnn::RecurrentBlock<float>>;
+using AttentionBlock = glrnn::ResidualBlock<glrnn::RmsNorm, glrnn::LocalAttention, glrnn::Mlp>;
+using RecurrentResidual = glrnn::ResidualBlock<glrnn::RmsNorm, glrnn::RecurrentBlock, glrnn::Mlp>;
+using CustomStack = glrnn::DecoderStack<glrnn::RmsNorm, glrnn::LinearHead, AttentionBlock, RecurrentResidual>;
 
 /// Pattern A, R, R, A at width 32 with random weights owned by `rw`.
 CustomStack make_custom_stack(glrnn::test::RandomWeights& rw) {
@@ -19,29 +21,27 @@ CustomStack make_custom_stack(glrnn::test::RandomWeights& rw) {
   const glrnn::RmsNormConfig norm{D, 1e-6f, true};
   const glrnn::MlpConfig mlp{D, F, glrnn::Activation::GeluTanh};
   const auto linear = [&](std::int64_t in, std::int64_t out) {
-    return glrnn::LinearWeights<float>{rw.tensor({out, in}, 0.3f), rw.tensor({out}, 0.05f)};
+    return glrnn::LinearWeights{rw.weight({out, in}, 0.3f), rw.tensor({out}, 0.05f)};
   };
   std::vector<CustomStack::Block> blocks;
   for (int l = 0; l < 4; ++l) {
     glrnn::RmsNorm pre(norm, rw.tensor({D}, 0.1f)), post(norm, rw.tensor({D}, 0.1f));
-    glrnn::Mlp<float> ffn(mlp, {linear(D, F), linear(D, F), linear(F, D)});
+    glrnn::Mlp ffn(mlp, {linear(D, F), linear(D, F), linear(F, D)});
     if (l == 0 || l == 3) {
-      glrnn::LocalAttention<float> attn({D, H, 1, dh, W, dh / 2, 10000.0f},
-                                        {{rw.tensor({D, D}, 0.3f), {}}, {rw.tensor({dh, D}, 0.3f), {}},
-                                         {rw.tensor({dh, D}, 0.3f), {}}, linear(D, D)});
-      blocks.emplace_back(glrnn::ResidualBlock<float, glrnn::LocalAttention<float>>(pre, attn, post, ffn));
+      glrnn::LocalAttention attn({D, H, 1, dh, W, dh / 2, 10000.0f},
+                                 {{rw.weight({D, D}, 0.3f), {}}, {rw.weight({dh, D}, 0.3f), {}},
+                                  {rw.weight({dh, D}, 0.3f), {}}, linear(D, D)});
+      blocks.emplace_back(AttentionBlock(D, pre, attn, post, ffn));
     } else {
-      glrnn::RecurrentBlockWeights<float> w{linear(D, D), linear(D, D), linear(D, D),
-                                            {rw.tensor({D, 1, K}, 0.3f), rw.tensor({D}, 0.05f)},
-                                            {rw.tensor({H, dh, dh}, 0.2f), rw.tensor({H, dh, dh}, 0.2f),
-                                             rw.tensor({H, dh}, 0.2f), rw.tensor({H, dh}, 0.2f), rw.tensor({D})}};
-      blocks.emplace_back(glrnn::ResidualBlock<float, glrnn::RecurrentBlock<float>>(
-          pre, glrnn::RecurrentBlock<float>({D, D, H, K}, w), post, ffn));
+      glrnn::RecurrentBlockWeights w{linear(D, D), linear(D, D), linear(D, D),
+                                     {rw.tensor({D, 1, K}, 0.3f), rw.tensor({D}, 0.05f)},
+                                     {rw.weight({H, dh, dh}, 0.2f), rw.weight({H, dh, dh}, 0.2f),
+                                      rw.tensor({H, dh}, 0.2f), rw.tensor({H, dh}, 0.2f), rw.tensor({D})}};
+      blocks.emplace_back(RecurrentResidual(D, pre, glrnn::RecurrentBlock({D, D, H, K}, w), post, ffn));
     }
   }
-  return CustomStack(glrnn::Embedding<float>(rw.tensor({V, D}), 1.0f), std::move(blocks),
-                     glrnn::RmsNorm(norm, rw.tensor({D}, 0.1f)), glrnn::Linear<float>(D, V, {rw.tensor({V, D}), {}}, "head"),
-                     /*soft_cap=*/0.0f);
+  return CustomStack(glrnn::Embedding(rw.weight({V, D}), 1.0f), std::move(blocks), glrnn::RmsNorm(norm, rw.tensor({D}, 0.1f)),
+                     glrnn::LinearHead(glrnn::Linear(D, V, {rw.weight({V, D}), {}}, "head")));
 }
 
 }  // namespace

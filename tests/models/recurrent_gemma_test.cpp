@@ -12,7 +12,7 @@
 
 namespace {
 
-// The fixtures' README measured float32 implementations within 9.1e-5 of a float64 one on logits
+// tests/data/README.md: float32 implementations come within 9.1e-5 of a float64 one on logits
 // up to ~15 in magnitude; 1e-3 is ten times that spread. A semantic slip (window off by one, a
 // missing reset, the unrounded embedding scale) moves logits by 7e-3 to 10.
 constexpr double kLogitTolerance = 1e-3;
@@ -44,7 +44,7 @@ TEST_CASE("RecurrentGemma matches transformers on the fixtures", "[models][parit
   const glrnn::Model model = glrnn::load_model(glrnn::test::data_path(fixture));
   const std::vector<std::int32_t> prompt = glrnn::test::ids(ref["prompt_ids"]);
   const std::vector<std::int32_t> greedy = glrnn::test::ids(ref["greedy_ids"]);
-  CHECK(model.info().weight_type == (fixture.find("bf16") != std::string::npos ? glrnn::WeightType::BF16 : glrnn::WeightType::F32));
+  CHECK(model.info().weights == (fixture.find("bf16") != std::string::npos ? "bf16" : "f32"));
 
   SECTION("prefill logits at every prompt position") {
     const double err = glrnn::test::max_abs_diff(all_logits(model, prompt), glrnn::test::matrix(ref["prefill_logits"]));
@@ -131,7 +131,7 @@ TEST_CASE("Decode after a prefill of any length equals the full forward at every
   const glrnn::Model model = glrnn::load_model(glrnn::test::data_path("recurrentgemma-tiny"));
   const std::vector<std::int32_t> tokens = concat(glrnn::test::ids(ref["prompt_ids"]), glrnn::test::ids(ref["greedy_ids"]));
   const glrnn::RowMatrixXf whole = all_logits(model, tokens);
-  // recurrentgemma.md §14.7: around the conv width (4) and the window (16), and past 2W.
+  // docs/recurrent_gemma.md §14.7: around the conv width (4) and the window (16), and past 2W.
   const std::size_t prefill = GENERATE(1, 2, 3, 4, 15, 16, 17, 40);
   CAPTURE(prefill);
   glrnn::Session session(model);
@@ -158,7 +158,7 @@ TEST_CASE("A forked session continues independently of its parent", "[models]") 
 }
 
 TEST_CASE("State size is fixed by the configuration", "[models]") {
-  SECTION("the real 2B and 9B geometries (recurrentgemma.md §12, float32 state)") {
+  SECTION("the real 2B and 9B geometries (docs/recurrent_gemma.md §12, float32 state)") {
     const auto c2 = glrnn::RecurrentGemmaConfig::load(glrnn::test::data_path("configs/recurrentgemma-2b/config.json"));
     CHECK(c2.state_bytes() == 34'291'712u);
     const auto c9 = glrnn::RecurrentGemmaConfig::load(glrnn::test::data_path("configs/recurrentgemma-9b/config.json"));

@@ -1,6 +1,8 @@
 #pragma once
-// Owned random tensors for building layers in tests without a checkpoint.
+// Owned random tensors for building layers in tests without a checkpoint, and the measured
+// scratch a layer needs for a test's inputs.
 
+#include <cstddef>  // std::byte
 #include <cstdint>  // std::int64_t
 #include <deque>    // std::deque
 #include <random>   // std::mt19937, std::normal_distribution
@@ -9,6 +11,7 @@
 #include "glrnn/core/buffer.hpp"
 #include "glrnn/core/dtype.hpp"
 #include "glrnn/core/tensor.hpp"
+#include "glrnn/formats/registry.hpp"
 
 namespace glrnn::test {
 
@@ -24,12 +27,15 @@ class RandomWeights {
     return {v.data(), shape};
   }
 
-  /// The same kind of tensor stored as bf16 (its values are then exactly representable).
-  TensorView<const bf16> tensor_bf16(const Shape& shape, float std = 0.5f) {
-    const TensorView<const float> f = tensor(shape, std);
-    std::vector<bf16>& v = bf16s_.emplace_back(static_cast<std::size_t>(shape.numel()));
-    for (std::size_t i = 0; i < v.size(); ++i) v[i] = to_bf16(f.data[i]);
-    return {v.data(), shape};
+  /// A [rows, cols] weight matrix (shape's last dimension is cols) of such values, stored in
+  /// `type`; for f32 the values are exactly tensor()'s.
+  WeightMatrix weight(const Shape& shape, float std = 0.5f, WeightType type = WeightType::F32) {
+    const TensorView<const float> values = tensor(shape, std);
+    const std::int64_t cols = shape[shape.rank - 1], rows = shape.numel() / cols;
+    const FormatInfo& format = format_info(type);
+    std::vector<std::byte>& bytes = bytes_.emplace_back(static_cast<std::size_t>(rows) * format.row_bytes(cols));
+    for (std::int64_t r = 0; r < rows; ++r) format.quantize(values.data + r * cols, cols, bytes.data() + r * format.row_bytes(cols));
+    return {bytes.data(), type, rows, cols};
   }
 
   RowMatrixXf matrix(std::int64_t rows, std::int64_t cols, float std = 1.0f) {
@@ -41,8 +47,33 @@ class RandomWeights {
 
  private:
   std::mt19937 rng_;
-  std::deque<std::vector<float>> floats_;  // deque: views stay valid as it grows
-  std::deque<std::vector<bf16>> bf16s_;
+  std::deque<std::vector<float>> floats_;  // deques: views stay valid as they grow
+  std::deque<std::vector<std::byte>> bytes_;
 };
+
+/// The float32 values of a matrix stored as f32 (a test's naive reference reads them).
+inline const float* f32(const WeightMatrix& m) {
+  GLRNN_CHECK(m.type == WeightType::F32, Error, "the matrix is not stored as f32");
+  return static_cast<const float*>(m.data);
+}
+
+/// A scratch measured by a dry run of `run(scratch)` for chunks of up to max_tokens positions.
+template <class Run>
+Scratch measured_scratch(std::int64_t max_tokens, Run&& run) {
+  Scratch meter = Scratch::measuring(max_tokens);
+  run(meter);
+  return Scratch(meter.peak(), max_tokens);
+}
+
+/// The scratch a stateful layer needs for forward over up to max_tokens rows of in_width.
+template <class Layer>
+Scratch layer_scratch(const Layer& layer, std::int64_t max_tokens, std::int64_t in_width, std::int64_t out_width) {
+  return measured_scratch(max_tokens, [&](Scratch& meter) {
+    typename Layer::State state = layer.make_state();
+    const RowMatrixXf x = RowMatrixXf::Zero(max_tokens, in_width);
+    RowMatrixXf y(max_tokens, out_width);
+    layer.forward(x, 0, state, y, meter);
+  });
+}
 
 }  // namespace glrnn::test

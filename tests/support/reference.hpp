@@ -1,6 +1,6 @@
 #pragma once
 // Reading the fixtures' reference.json files (logits made with transformers, see
-// ../shared/fixtures/README.md) and comparing logits.
+// tests/data/README.md) and comparing logits.
 
 #include <cmath>    // std::abs
 #include <cstdint>  // std::int32_t

@@ -1,10 +1,22 @@
 #pragma once
-// Matrix types shared by all layers and the scratch arena that holds every temporary, sized once.
+// Matrix types shared by all layers, and the scratch arena that holds every temporary.
+//
+// The arena is sized by a dry run (docs/architecture.md §4): a measuring Scratch hands out real
+// memory from a large reservation that the OS commits only where it is touched, records the
+// deepest the stack of requests went, and tells the kernels to skip their arithmetic; a real
+// Scratch of exactly that size then serves every later call without allocating. So the size of a
+// layer's temporaries is written in one place, the code that takes them.
 
-#include <cstddef>  // std::size_t
-#include <cstdint>  // std::int64_t
-#include <memory>   // std::unique_ptr
-#include <new>      // std::align_val_t
+#include <sys/mman.h>  // mmap, munmap
+
+#include <algorithm>  // std::max, std::min
+#include <cstddef>    // std::size_t, std::byte
+#include <cstdint>    // std::int64_t, std::uint64_t
+#include <new>        // ::new, std::align_val_t
+#include <string>     // std::to_string
+#include <utility>    // std::exchange
+
+#include <unistd.h>  // sysconf
 
 #include <Eigen/Core>
 
@@ -20,33 +32,81 @@ using VecIn = Eigen::Ref<const Eigen::VectorXf>;
 using VecOut = Eigen::Ref<Eigen::VectorXf>;
 using MatMap = Eigen::Map<RowMatrixXf>;
 
-/// A stack of float temporaries. Layers take buffers in `forward` and give them back when the
-/// `Frame` they opened ends, so one arena serves every layer in turn and nothing is allocated
-/// after construction. Each layer reports what it needs through `scratch_floats(max_tokens)`.
+/// A stack of temporaries. Layers take buffers in `forward` and give them back when the `Frame`
+/// they opened ends, so one arena serves every layer in turn and nothing is allocated after
+/// construction.
 class Scratch {
  public:
-  /// Floats a [rows, cols] buffer occupies, rounded up so every buffer starts 64-byte aligned.
-  static constexpr std::size_t floats_for(Eigen::Index rows, Eigen::Index cols) {
-    return (static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols) + kAlignFloats - 1) /
-           kAlignFloats * kAlignFloats;
-  }
+  static constexpr std::size_t kAlign = 64;  // every buffer starts on a cache line (and a 512-bit load)
 
   Scratch() = default;
-  /// max_tokens: the longest chunk the owner will run through it (models split longer inputs).
-  Scratch(std::size_t floats, std::int64_t max_tokens)
-      : data_(new (std::align_val_t{64}) float[floats]()), capacity_(floats), max_tokens_(max_tokens) {}
+  /// An arena of `bytes`; max_tokens: the longest chunk its owner runs through it.
+  Scratch(std::size_t bytes, std::int64_t max_tokens)
+      : data_(bytes ? static_cast<std::byte*>(::operator new(bytes, std::align_val_t{kAlign})) : nullptr),
+        capacity_(bytes),
+        max_tokens_(max_tokens) {}
+
+  /// A measuring arena for a dry run: as much address space as the machine has memory, of
+  /// which only what the run touches becomes resident; peak() is then the size a real one needs.
+  static Scratch measuring(std::int64_t max_tokens) {
+    Scratch s;
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    s.capacity_ = pages > 0 && page > 0 ? static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) / 2
+                                        : std::size_t{1} << 32;
+    void* p = ::mmap(nullptr, s.capacity_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    GLRNN_CHECK(p != MAP_FAILED, Error, "cannot reserve address space to size the scratch arena");
+    s.data_ = static_cast<std::byte*>(p);
+    s.measuring_ = true;
+    s.max_tokens_ = max_tokens;
+    return s;
+  }
+
+  Scratch(Scratch&& other) noexcept { *this = std::move(other); }
+  Scratch& operator=(Scratch&& other) noexcept {
+    if (this != &other) {
+      release();
+      data_ = std::exchange(other.data_, nullptr);
+      capacity_ = std::exchange(other.capacity_, 0);
+      top_ = std::exchange(other.top_, 0);
+      peak_ = std::exchange(other.peak_, 0);
+      max_tokens_ = other.max_tokens_;
+      measuring_ = std::exchange(other.measuring_, false);
+    }
+    return *this;
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  ~Scratch() { release(); }
 
   std::size_t capacity() const { return capacity_; }
   std::int64_t max_tokens() const { return max_tokens_; }
+  /// Kernels skip their arithmetic on a measuring arena (their results are not used).
+  bool measuring() const { return measuring_; }
+  /// The most bytes in use at once so far.
+  std::size_t peak() const { return peak_; }
+  std::size_t available() const { return capacity_ - top_; }
 
-  /// A [rows, cols] buffer with unspecified contents, valid until the enclosing Frame ends.
+  /// n objects of a trivial type T, uninitialised, valid until the enclosing Frame ends.
+  template <class T>
+  T* array(std::size_t n) {
+    static_assert(std::is_trivially_destructible_v<T> && alignof(T) <= kAlign, "scratch holds plain numbers");
+    const std::size_t bytes = (n * sizeof(T) + kAlign - 1) / kAlign * kAlign;
+    GLRNN_CHECK(bytes <= capacity_ - top_, Error,
+                "scratch arena of " + std::to_string(capacity_) + " bytes is too small: made for a shorter chunk?");
+    std::byte* p = data_ + top_;
+    top_ += bytes;
+    peak_ = std::max(peak_, top_);
+    T* first = nullptr;
+    for (std::size_t i = 0; i < n; ++i) {  // begins the objects' lifetime; compiles to nothing
+      T* object = ::new (static_cast<void*>(p + i * sizeof(T))) T;
+      if (i == 0) first = object;
+    }
+    return n ? first : reinterpret_cast<T*>(p);
+  }
+
+  /// A [rows, cols] float buffer with unspecified contents, valid until the enclosing Frame ends.
   MatMap matrix(Eigen::Index rows, Eigen::Index cols) {
-    const std::size_t need = floats_for(rows, cols);
-    GLRNN_CHECK(top_ + need <= capacity_, Error,
-                "scratch arena too small: a layer asked for more than its scratch_floats() reported");
-    float* p = data_.get() + top_;
-    top_ += need;
-    return MatMap(p, rows, cols);
+    return MatMap(array<float>(static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols)), rows, cols);
   }
 
   /// Returns every buffer taken after its creation when it goes out of scope.
@@ -63,17 +123,22 @@ class Scratch {
   };
 
  private:
-  static constexpr std::size_t kAlignFloats = 16;
-  struct AlignedDelete {
-    void operator()(float* p) const { ::operator delete[](p, std::align_val_t{64}); }
-  };
-  std::unique_ptr<float[], AlignedDelete> data_;
+  void release() {
+    if (!data_) return;
+    if (measuring_) ::munmap(data_, capacity_);
+    else ::operator delete(data_, std::align_val_t{kAlign});
+    data_ = nullptr;
+  }
+
+  std::byte* data_ = nullptr;
   std::size_t capacity_ = 0;
   std::size_t top_ = 0;
+  std::size_t peak_ = 0;
   std::int64_t max_tokens_ = 0;
+  bool measuring_ = false;
 };
 
-/// Views a vector as a one-row matrix, so `step` can run the sequence form on one position.
+/// Views a vector as a one-row matrix, so a single position runs the sequence form.
 inline Eigen::Map<const RowMatrixXf> as_row(const VecIn& x) { return {x.data(), 1, x.size()}; }
 inline MatMap as_row(VecOut& y) { return {y.data(), 1, y.size()}; }
 

@@ -1,7 +1,7 @@
 #pragma once
 // Element types of stored tensors and their exact conversions to float32.
 
-#include <cmath>        // std::ldexp
+#include <cmath>        // std::ldexp, std::nearbyint
 #include <cstddef>      // std::size_t
 #include <cstdint>      // std::uint16_t, std::uint32_t
 #include <cstring>      // std::memcpy
@@ -58,6 +58,23 @@ inline bf16 to_bf16(float f) {
   if ((u & 0x7fffffffu) > 0x7f800000u) return bf16{static_cast<std::uint16_t>((u >> 16) | 0x0040u)};
   const std::uint32_t rounding = 0x7fffu + ((u >> 16) & 1u);
   return bf16{static_cast<std::uint16_t>((u + rounding) >> 16)};
+}
+
+/// Rounds to the nearest f16, ties to even; values beyond the f16 range become infinity.
+inline f16 to_f16(float f) {
+  std::uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  const std::uint16_t sign = static_cast<std::uint16_t>((u >> 16) & 0x8000u);
+  const std::uint32_t magnitude = u & 0x7fffffffu;
+  if (magnitude > 0x7f800000u) return f16{static_cast<std::uint16_t>(sign | 0x7e00u)};  // NaN
+  if (magnitude >= 0x477ff000u) return f16{static_cast<std::uint16_t>(sign | 0x7c00u)};  // rounds past 65504
+  if (magnitude < 0x38800000u) {  // below the smallest normal f16: a subnormal, in units of 2^-24
+    float m;
+    std::memcpy(&m, &magnitude, sizeof m);
+    return f16{static_cast<std::uint16_t>(sign | static_cast<std::uint16_t>(std::nearbyint(m * 16777216.0f)))};
+  }
+  const std::uint32_t rounded = magnitude + 0xfffu + ((magnitude >> 13) & 1u);  // to even on the dropped 13 bits
+  return f16{static_cast<std::uint16_t>(sign | ((rounded - 0x38000000u) >> 13))};
 }
 
 /// The tensor element types of the safetensors format.

@@ -6,7 +6,7 @@
 namespace glrnn {
 
 /// GELU, tanh approximation (PyTorch's gelu(approximate="tanh"), HF's gelu_pytorch_tanh). The erf
-/// form gives different bits (recurrentgemma.md §7).
+/// form gives different bits (docs/recurrent_gemma.md §7).
 inline float gelu_tanh(float x) {
   constexpr float kBeta = 0.7978845608028654f;  // sqrt(2 / pi)
   constexpr float kKappa = 0.044715f;

@@ -5,10 +5,8 @@
 #include <cstdint>           // std::int64_t
 #include <initializer_list>  // std::initializer_list
 #include <string>            // std::string
-#include <type_traits>       // std::remove_const_t
 
 #include "glrnn/core/error.hpp"
-#include "glrnn/core/quant.hpp"
 
 namespace glrnn {
 
@@ -44,8 +42,8 @@ struct Shape {
   }
 };
 
-/// A view of a contiguous row-major tensor owned elsewhere. Weights are `TensorView<const T>`. The
-/// shape counts logical elements; for a block format T, data points to row_size() / 32 blocks per row.
+/// A view of a contiguous row-major tensor of T owned elsewhere (small weights are
+/// `TensorView<const float>`; matrices in any weight format are WeightMatrix, formats/registry.hpp).
 template <class T>
 struct TensorView {
   T* data = nullptr;
@@ -57,7 +55,7 @@ struct TensorView {
   std::int64_t rows() const { return shape.rank == 0 ? 1 : shape[0]; }
   /// Elements per outermost row: [out, in] -> in; [H, bw, bw] -> bw * bw.
   std::int64_t row_size() const { return shape.rank == 0 ? 1 : numel() / shape[0]; }
-  T* row(std::int64_t r) const { return data + r * (row_size() / elements_per_unit_v<std::remove_const_t<T>>); }
+  T* row(std::int64_t r) const { return data + r * row_size(); }
 };
 
 }  // namespace glrnn

@@ -1,10 +1,15 @@
 #pragma once
-// Thread count and a parallel loop over row ranges: OpenMP when the build has it, serial otherwise.
+// Thread count and parallel loops over row ranges: OpenMP when the build has it, serial otherwise.
+//
+// The count is one process-wide setting, read by every thread that calls into glrnn (OpenMP's own
+// setting belongs to the thread that makes it, so a program's worker threads would each start as
+// many threads as there are cores). Several threads sharing one Model should divide the cores:
+// with 4 threads on 8 cores, set_num_threads(2) once, and each call uses 2 (docs/architecture.md §6).
 
 #include <algorithm>  // std::min, std::max
+#include <atomic>     // std::atomic
 #include <cstdint>    // std::int64_t
-
-#include <Eigen/Core>
+#include <thread>     // std::thread::hardware_concurrency
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -12,35 +17,46 @@
 
 namespace glrnn {
 
-/// Threads used by glrnn's kernels and by Eigen's matrix products. n <= 0 means all cores.
-inline void set_num_threads(int n) {
+namespace detail {
+inline int hardware_threads() {
 #ifdef _OPENMP
-  if (n <= 0) n = omp_get_num_procs();
-  omp_set_num_threads(n);
+  return std::max(1, omp_get_num_procs());
+#else
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 #endif
-  Eigen::setNbThreads(std::max(n, 1));
+}
+inline std::atomic<int>& thread_count_slot() {
+  static std::atomic<int> slot{hardware_threads()};
+  return slot;
+}
+}  // namespace detail
+
+/// Threads every glrnn call uses, whichever thread makes it. n <= 0 means all cores. Without
+/// OpenMP every call runs on the calling thread alone.
+inline void set_num_threads(int n) {
+  detail::thread_count_slot().store(n <= 0 ? detail::hardware_threads() : n, std::memory_order_relaxed);
 }
 
 inline int num_threads() {
 #ifdef _OPENMP
-  return omp_get_max_threads();
+  return detail::thread_count_slot().load(std::memory_order_relaxed);
 #else
   return 1;
 #endif
 }
 
-/// Calls body(lo, hi) on disjoint sub-ranges covering [begin, end). Runs serially when the work
-/// (`cost_per_item` times the range) is too small to repay waking threads, which is most of the
-/// time for tiny models.
+/// Calls body(thread, lo, hi) on disjoint sub-ranges covering [begin, end), on at most
+/// max_threads threads (thread in [0, that)). Runs serially when the work (`cost_per_item` times
+/// the range) is too small to repay waking threads, which is most of the time for tiny models.
 template <class Body>
-void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t cost_per_item, Body&& body) {
+void parallel_chunks(std::int64_t begin, std::int64_t end, std::int64_t cost_per_item, int max_threads, Body&& body) {
   const std::int64_t n = end - begin;
   if (n <= 0) return;
   constexpr std::int64_t kMinCostPerThread = 1 << 15;
   const int threads = static_cast<int>(std::min<std::int64_t>(
-      num_threads(), std::max<std::int64_t>(1, n * cost_per_item / kMinCostPerThread)));
+      {static_cast<std::int64_t>(std::max(1, max_threads)), n, std::max<std::int64_t>(1, n * cost_per_item / kMinCostPerThread)}));
   if (threads <= 1) {
-    body(begin, end);
+    body(0, begin, end);
     return;
   }
 #ifdef _OPENMP
@@ -48,11 +64,18 @@ void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t cost_per_it
   {
     const std::int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
     const std::int64_t lo = begin + n * t / nt, hi = begin + n * (t + 1) / nt;
-    if (lo < hi) body(lo, hi);
+    if (lo < hi) body(static_cast<int>(t), lo, hi);
   }
 #else
-  body(begin, end);
+  body(0, begin, end);
 #endif
+}
+
+/// Calls body(lo, hi) on disjoint sub-ranges covering [begin, end), on up to num_threads() threads.
+template <class Body>
+void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t cost_per_item, Body&& body) {
+  parallel_chunks(begin, end, cost_per_item, num_threads(),
+                  [&](int, std::int64_t lo, std::int64_t hi) { body(lo, hi); });
 }
 
 }  // namespace glrnn

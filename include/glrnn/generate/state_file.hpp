@@ -1,6 +1,7 @@
 #pragma once
 // Saving and restoring a sequence's state. Because the state has a fixed size, a conversation or a
-// processed prompt can be stored and resumed with no replay. Format (little-endian), version 1:
+// processed prompt can be stored and resumed with no replay. Format (docs/formats.md §7; every
+// number little-endian whatever the host, floats as their IEEE bits), version 1:
 //
 //   magic "GLRNNST\0" | u32 format version | u32 reserved (0) | u64 model fingerprint
 //   i64 position | u32 buffer count, then per buffer: u32 name length, name, u64 float count, floats
@@ -8,11 +9,15 @@
 //   u32 CRC-32 of everything before it
 //
 // Loading checks the checksum, version and fingerprint, and every buffer's name and size against
-// the model's state before it changes anything: a failed load leaves the state as it was.
+// the model's state before it changes anything: a failed load leaves the state as it was. Saving
+// writes a temporary file next to the target and renames it, so a failed save leaves the file
+// that was there.
 
 #include <cstdint>      // std::uint32_t, std::uint64_t, std::int64_t
+#include <cstdio>       // std::rename, std::remove
 #include <cstring>      // std::memcpy
 #include <fstream>      // std::ifstream, std::ofstream
+#include <type_traits>  // std::make_unsigned_t, std::is_same_v
 #include <map>          // std::map
 #include <sstream>      // std::ostringstream
 #include <string>       // std::string
@@ -32,9 +37,40 @@ namespace detail {
 constexpr char kStateMagic[8] = {'G', 'L', 'R', 'N', 'N', 'S', 'T', '\0'};
 constexpr std::uint32_t kMaxStateMetadata = 1024, kMaxStateString = 1 << 20;
 
+/// The unsigned integer with T's bytes (floats by their bits).
+template <class T>
+using bits_of = std::conditional_t<sizeof(T) == 8, std::uint64_t, std::uint32_t>;
+
 template <class T>
 void put(std::string& out, T value) {
-  out.append(reinterpret_cast<const char*>(&value), sizeof value);
+  bits_of<T> bits;
+  std::memcpy(&bits, &value, sizeof value);
+  for (std::size_t i = 0; i < sizeof value; ++i) out.push_back(static_cast<char>((bits >> (8 * i)) & 0xff));
+}
+
+template <class T>
+T get_le(const char* p) {
+  bits_of<T> bits = 0;
+  for (std::size_t i = 0; i < sizeof(T); ++i) bits |= static_cast<bits_of<T>>(static_cast<unsigned char>(p[i])) << (8 * i);
+  T value;
+  std::memcpy(&value, &bits, sizeof value);
+  return value;
+}
+
+/// floats[n] as little-endian bytes, and back: a copy on little-endian hosts.
+inline void put_floats(std::string& out, const float* data, std::size_t n) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  out.append(reinterpret_cast<const char*>(data), n * sizeof(float));
+#else
+  for (std::size_t i = 0; i < n; ++i) put<float>(out, data[i]);
+#endif
+}
+inline void get_floats(std::string_view bytes, float* data) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  std::memcpy(data, bytes.data(), bytes.size());
+#else
+  for (std::size_t i = 0; i < bytes.size() / sizeof(float); ++i) data[i] = get_le<float>(bytes.data() + i * sizeof(float));
+#endif
 }
 
 /// Bounds-checked reading of a state file's bytes.
@@ -43,9 +79,7 @@ class StateReader {
   StateReader(std::string_view bytes, std::string source) : bytes_(bytes), source_(std::move(source)) {}
   template <class T>
   T get(const char* what) {
-    T value;
-    std::memcpy(&value, take(sizeof value, what).data(), sizeof value);
-    return value;
+    return get_le<T>(take(sizeof(T), what).data());
   }
   std::string_view take(std::size_t n, const char* what) {
     GLRNN_CHECK(n <= bytes_.size() - offset_, FormatError,
@@ -83,7 +117,7 @@ inline std::string serialize_state(const Model& model, State& state, const State
     detail::put<std::uint32_t>(out, static_cast<std::uint32_t>(name.size()));
     out += name;
     detail::put<std::uint64_t>(out, count);
-    out.append(reinterpret_cast<const char*>(data), count * sizeof(float));
+    detail::put_floats(out, data, count);
   });
   detail::put<std::uint32_t>(out, static_cast<std::uint32_t>(metadata.size()));
   for (const auto& [key, value] : metadata) {
@@ -104,8 +138,7 @@ inline StateMetadata deserialize_state(const Model& model, State& state, std::st
   GLRNN_CHECK(std::string_view(bytes.data(), sizeof detail::kStateMagic) ==
                   std::string_view(detail::kStateMagic, sizeof detail::kStateMagic),
               FormatError, source + ": not a glrnn state file (bad magic)");
-  std::uint32_t stored_crc;
-  std::memcpy(&stored_crc, bytes.data() + bytes.size() - 4, 4);
+  const auto stored_crc = detail::get_le<std::uint32_t>(bytes.data() + bytes.size() - 4);
   detail::StateReader in(bytes.substr(0, bytes.size() - 4), source);
   in.take(sizeof detail::kStateMagic, "magic");
   const auto version = in.get<std::uint32_t>("version");
@@ -148,19 +181,30 @@ inline StateMetadata deserialize_state(const Model& model, State& state, std::st
     metadata[key] = in.string(detail::kMaxStateString, "metadata value");
   }
   GLRNN_CHECK(in.at_end(), FormatError, source + ": unexpected bytes after the metadata");
-  for (std::size_t i = 0; i < targets.size(); ++i) std::memcpy(targets[i].data, payloads[i].data(), payloads[i].size());
+  for (std::size_t i = 0; i < targets.size(); ++i) detail::get_floats(payloads[i], targets[i].data);
   state.set_position(position);
   return metadata;
 }
 
-/// Writes a state file. Throws IoError.
+/// Writes a state file: all of it, or (on failure) nothing, with the file that was at `path` left
+/// as it was. Throws IoError.
 inline void save_state(const Model& model, State& state, const std::string& path, const StateMetadata& metadata = {}) {
   const std::string bytes = serialize_state(model, state, metadata);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  GLRNN_CHECK(out.good(), IoError, "cannot write '" + path + "'");
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  GLRNN_CHECK(out.good(), IoError, "failed writing '" + path + "'");
+  const std::string partial = path + ".partial";
+  {
+    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+    GLRNN_CHECK(out.good(), IoError, "cannot write '" + partial + "'");
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.close();
+    if (!out.good()) {
+      std::remove(partial.c_str());
+      throw IoError("failed writing '" + partial + "' (disk full?); '" + path + "' is unchanged");
+    }
+  }
+  if (std::rename(partial.c_str(), path.c_str()) != 0) {
+    std::remove(partial.c_str());
+    throw IoError("cannot rename '" + partial + "' to '" + path + "'");
+  }
 }
 
 /// Reads a state file into `state` (see deserialize_state). Throws IoError, FormatError, InputError.

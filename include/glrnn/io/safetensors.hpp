@@ -1,5 +1,5 @@
 #pragma once
-// Reading safetensors checkpoints (spec: formats.md §1). A SafetensorsFile is one mapped file whose
+// Reading safetensors checkpoints (spec: docs/formats.md §1). A SafetensorsFile is one mapped file whose
 // header has been fully validated, so every TensorInfo it hands out points inside the mapping and
 // has a size consistent with its dtype and shape. A Checkpoint joins the shards of a model.
 

@@ -1,5 +1,5 @@
 #pragma once
-// Writing a safetensors file (spec: formats.md §1): an 8-byte little-endian header length, the JSON
+// Writing a safetensors file (spec: docs/formats.md §1): an 8-byte little-endian header length, the JSON
 // header, then the tensors' bytes. Used by glrnn-convert and by the benchmarks that need a
 // checkpoint of a real geometry on disk.
 

@@ -1,87 +1,87 @@
 #pragma once
-// Hands out typed, shape-checked views of a checkpoint's tensors. Large matrices come as the
-// model's storage type T, zero-copy from the mapping when the file stores exactly T; small tensors
-// (norm gains, biases, conv taps, RG-LRU parameters) always come as float32. Whatever must be
-// widened or realigned is converted once here and owned by the store, so views stay valid as long
-// as the store lives (models keep it by shared_ptr).
+// The tensors of a checkpoint as a TensorSource: typed, shape-checked views. A matrix comes in
+// the format asked for, zero-copy from the mapping when the file stores exactly that (for the
+// block formats: a converted file's U8 tensor of packed units); small tensors (norm gains,
+// biases, conv taps, RG-LRU parameters) always come as float32. Whatever must be converted or
+// realigned is converted once here and owned by the store, so views stay valid as long as the
+// store lives (models keep it by shared_ptr). The store records what it served: glrnn-convert
+// writes exactly that.
 
 #include <algorithm>    // std::max
-#include <cstddef>      // std::size_t
+#include <cstddef>      // std::size_t, std::byte
 #include <cstdint>      // std::uintptr_t
 #include <cstring>      // std::memcpy
 #include <map>          // std::map
 #include <memory>       // std::unique_ptr
+#include <optional>     // std::optional
 #include <string>       // std::string
-#include <type_traits>  // std::is_same_v
+#include <utility>      // std::move
 #include <vector>       // std::vector
 
 #include "glrnn/core/dtype.hpp"
-#include "glrnn/core/quant.hpp"
 #include "glrnn/core/tensor.hpp"
 #include "glrnn/core/threading.hpp"
 #include "glrnn/io/safetensors.hpp"
+#include "glrnn/io/tensor_source.hpp"
 
 namespace glrnn {
 
-class WeightStore {
+class WeightStore final : public TensorSource {
  public:
   /// path: a model folder (single or sharded safetensors) or one .safetensors file.
-  explicit WeightStore(const std::string& path) : checkpoint_(path) {}
+  /// packed_formats: the format of each U8 tensor of packed units (a converted file's metadata).
+  explicit WeightStore(const std::string& path, std::map<std::string, WeightType> packed_formats = {})
+      : checkpoint_(path), packed_formats_(std::move(packed_formats)) {}
   WeightStore(const WeightStore&) = delete;
   WeightStore& operator=(const WeightStore&) = delete;
 
   const Checkpoint& checkpoint() const { return checkpoint_; }
-  bool has(const std::string& name) const { return checkpoint_.find(name) != nullptr; }
+  bool has(const std::string& name) const override { return checkpoint_.find(name) != nullptr; }
 
-  /// The storage type that holds every matrix losslessly: BF16 when all tensors of rank >= 2 are
-  /// BF16, F32 otherwise (F16 and mixed files are widened).
-  DType matrix_storage() const {
-    for (const TensorInfo* t : checkpoint_.all())
-      if (t->shape.size() >= 2 && t->dtype != DType::BF16) return DType::F32;
-    return DType::BF16;
-  }
-
-  /// A large tensor as storage type T. Zero-copy when the file stores exactly T (for a block
-  /// format: a converted file's U8 tensor of packed blocks); otherwise converted once, here.
-  /// Throws if absent or of another shape.
-  template <class T>
-  TensorView<const T> matrix(const std::string& name, const Shape& expected) {
-    // A tied embedding is asked for twice (lookup and output head): convert it once.
-    constexpr DType stored = dtype_of<T>::value;
-    const auto seen = served_.find(name);
-    if (seen != served_.end() && seen->second.dtype == stored && seen->second.logical == expected)
-      return {static_cast<const T*>(seen->second.data), expected};
-    const TensorView<const T> view = matrix_view<T>(name, expected);
-    if constexpr (is_block_format_v<T>) {
-      const std::int64_t rows = expected[0];
-      record(name, DType::U8, {rows, expected.numel() / rows / kQuantBlock * static_cast<std::int64_t>(sizeof(T))},
-             expected, view.data, static_cast<std::size_t>(expected.numel() / kQuantBlock) * sizeof(T));
+  WeightMatrix matrix(const std::string& name, const Shape& shape, std::optional<WeightType> type) override {
+    const TensorInfo& t = checkpoint_.get(name);
+    const std::int64_t cols = shape.rank ? shape[shape.rank - 1] : 1, rows = cols ? shape.numel() / cols : 0;
+    const std::optional<WeightType> stored = stored_format(t, shape, rows, cols);
+    // F16 has no kernels of its own: as stored, it is widened to f32.
+    const WeightType target = type ? *type : stored.value_or(WeightType::F32);
+    const FormatInfo& format = format_info(target);
+    GLRNN_CHECK(format.holds_rows_of(cols), ShapeError,
+                where(t) + " has rows of " + std::to_string(cols) + " elements, which do not split into " +
+                    std::string(format.name) + " blocks of " + std::to_string(format.block_elements) +
+                    "; use f32 or bf16 weights for this model");
+    // A tied embedding is asked for twice (lookup and output head): converted once.
+    if (const auto seen = served_.find(name); seen != served_.end() && seen->second.format == target)
+      return {seen->second.data, target, rows, cols};
+    const std::size_t nbytes = static_cast<std::size_t>(rows) * format.row_bytes(cols);
+    const void* data = nullptr;
+    if (stored == target) {
+      data = reinterpret_cast<std::uintptr_t>(t.data) % format.unit_align == 0 ? static_cast<const void*>(t.data)
+                                                                              : copy_of(t.data, nbytes);
     } else {
-      record(name, stored, expected, expected, view.data, static_cast<std::size_t>(expected.numel()) * sizeof(T));
+      data = converted(t, stored, format, rows, cols);
     }
-    return view;
+    const bool packed = format.file_dtype == DType::U8;
+    served_.insert_or_assign(name, Served{packed ? DType::U8 : format.file_dtype,
+                                          packed ? Shape{rows, static_cast<std::int64_t>(format.row_bytes(cols))} : shape,
+                                          target, data, nbytes});
+    return {data, target, rows, cols};
   }
 
-  /// A small tensor as float32. Throws if absent or of another shape.
-  TensorView<const float> vector(const std::string& name, const Shape& expected) {
+  TensorView<const float> vector(const std::string& name, const Shape& expected) override {
     const TensorInfo& t = checked(name, expected);
     const float* data = t.dtype == DType::F32 && reinterpret_cast<std::uintptr_t>(t.data) % alignof(float) == 0
                             ? reinterpret_cast<const float*>(t.data)
                             : widened(t);
-    record(name, DType::F32, expected, expected, data, static_cast<std::size_t>(expected.numel()) * sizeof(float));
+    served_.insert_or_assign(name, Served{DType::F32, expected, std::nullopt, data,
+                                          static_cast<std::size_t>(expected.numel()) * sizeof(float)});
     return {data, expected};
-  }
-
-  /// Like vector(), but an absent tensor gives an empty view.
-  TensorView<const float> optional_vector(const std::string& name, const Shape& expected) {
-    return has(name) ? vector(name, expected) : TensorView<const float>{};
   }
 
   /// A tensor as the model took it: what glrnn-convert writes.
   struct Served {
     DType dtype;
-    Shape shape;    // as written; for block formats [rows, bytes per row] of U8
-    Shape logical;  // as the model asked for it
+    Shape shape;                      // as written; for packed formats [rows, bytes per row] of U8
+    std::optional<WeightType> format; // the format of a matrix; empty for a float32 vector
     const void* data;
     std::size_t nbytes;
   };
@@ -89,76 +89,57 @@ class WeightStore {
   const std::map<std::string, Served>& served() const { return served_; }
 
  private:
-  void record(const std::string& name, DType dtype, const Shape& shape, const Shape& logical, const void* data,
-              std::size_t nbytes) {
-    served_.emplace(name, Served{dtype, shape, logical, data, nbytes});
-  }
-
-  template <class T>
-  TensorView<const T> matrix_view(const std::string& name, const Shape& expected) {
-    if constexpr (is_block_format_v<T>) {
-      const TensorInfo& t = checkpoint_.get(name);
-      if (t.dtype == DType::U8) return packed_blocks<T>(t, expected);
-    }
-    const TensorInfo& t = checked(name, expected);
-    if constexpr (!is_block_format_v<T>) {
-      if (t.dtype == dtype_of<T>::value) {
-        if (reinterpret_cast<std::uintptr_t>(t.data) % alignof(T) == 0) return {reinterpret_cast<const T*>(t.data), expected};
-        T* copy = allocate<T>(t.numel());  // same dtype, misaligned in the file
-        std::memcpy(copy, t.data, t.nbytes);
-        return {copy, expected};
-      }
-    }
-    if constexpr (std::is_same_v<T, float>) {
-      return {widened(t), expected};
-    } else {
-      return {converted<T>(t, expected), expected};
-    }
-  }
-
   static std::string where(const TensorInfo& t) { return *t.file + ": tensor '" + t.name + "'"; }
 
-  const TensorInfo& checked(const std::string& name, const Shape& expected) {
-    const TensorInfo& t = checkpoint_.get(name);
+  /// The format a matrix is stored in (empty for F16), after checking its shape and dtype.
+  std::optional<WeightType> stored_format(const TensorInfo& t, const Shape& shape, std::int64_t rows, std::int64_t cols) const {
+    if (t.dtype != DType::U8) {
+      check_float(t, shape);
+      if (t.dtype == DType::F16) return std::nullopt;
+      return t.dtype == DType::BF16 ? WeightType::BF16 : WeightType::F32;
+    }
+    const auto known = packed_formats_.find(t.name);
+    GLRNN_CHECK(known != packed_formats_.end(), FormatError,
+                where(t) + " holds packed bytes (U8) but the file does not say in which weight format");
+    const FormatInfo& format = format_info(known->second);
+    const auto row_bytes = static_cast<std::int64_t>(format.row_bytes(cols));
+    GLRNN_CHECK(format.holds_rows_of(cols) && t.shape.size() == 2 && t.shape[0] == rows && t.shape[1] == row_bytes,
+                ShapeError, where(t) + " holds " + std::string(format.name) + " units of shape " + t.shape_str() +
+                                ", expected [" + std::to_string(rows) + ", " + std::to_string(row_bytes) + "] for " +
+                                shape.str());
+    return known->second;
+  }
+
+  static void check_float(const TensorInfo& t, const Shape& expected) {
     bool same = static_cast<int>(t.shape.size()) == expected.rank;
     for (int i = 0; same && i < expected.rank; ++i) same = t.shape[static_cast<std::size_t>(i)] == expected[i];
     GLRNN_CHECK(same, ShapeError, where(t) + " has shape " + t.shape_str() + ", expected " + expected.str());
     GLRNN_CHECK(t.dtype == DType::F32 || t.dtype == DType::BF16 || t.dtype == DType::F16, FormatError,
                 where(t) + " has dtype " + std::string(dtype_name(t.dtype)) + "; weights must be F32, BF16 or F16");
+  }
+
+  const TensorInfo& checked(const std::string& name, const Shape& expected) {
+    const TensorInfo& t = checkpoint_.get(name);
+    check_float(t, expected);
     return t;
   }
 
-  /// A converted file's packed blocks: U8 of shape [rows, blocks per row * block bytes].
-  template <class T>
-  TensorView<const T> packed_blocks(const TensorInfo& t, const Shape& expected) {
-    const std::int64_t rows = expected[0], cols = expected.numel() / std::max<std::int64_t>(rows, 1);
-    const std::int64_t row_bytes = cols / kQuantBlock * static_cast<std::int64_t>(sizeof(T));
-    GLRNN_CHECK(cols % kQuantBlock == 0 && t.shape.size() == 2 && t.shape[0] == rows && t.shape[1] == row_bytes,
-                ShapeError, where(t) + " holds packed blocks of shape " + t.shape_str() + ", expected [" +
-                                std::to_string(rows) + ", " + std::to_string(row_bytes) + "] for " + expected.str());
-    if (reinterpret_cast<std::uintptr_t>(t.data) % alignof(T) == 0) return {reinterpret_cast<const T*>(t.data), expected};
-    T* copy = allocate<T>(expected.numel() / kQuantBlock);
-    std::memcpy(copy, t.data, t.nbytes);
-    return {copy, expected};
-  }
-
-  /// The tensor rounded to bf16 or quantized to a block format, row by row in parallel.
-  template <class T>
-  const T* converted(const TensorInfo& t, const Shape& expected) {
-    const std::int64_t rows = expected[0], cols = expected.numel() / std::max<std::int64_t>(rows, 1);
-    constexpr std::int64_t per_unit = elements_per_unit_v<T>;
-    GLRNN_CHECK(cols % per_unit == 0, ShapeError,
-                where(t) + " has rows of " + std::to_string(cols) + " elements, which do not split into blocks of " +
-                    std::to_string(per_unit) + "; use f32 or bf16 weights for this model");
-    T* out = allocate<T>(expected.numel() / per_unit);
+  /// The matrix in `format`, row by row in parallel through float32 (no whole float copy).
+  const void* converted(const TensorInfo& t, std::optional<WeightType> stored, const FormatInfo& format,
+                        std::int64_t rows, std::int64_t cols) {
+    std::byte* out = allocate(static_cast<std::size_t>(rows) * format.row_bytes(cols));
+    const std::size_t stored_row_bytes = stored ? format_info(*stored).row_bytes(cols) : 0;
     parallel_for(0, rows, cols * 8, [&](std::int64_t lo, std::int64_t hi) {
-      std::vector<float> row(static_cast<std::size_t>(cols));  // one row at a time: no full float copy
+      std::vector<float> row(static_cast<std::size_t>(cols));
+      std::vector<std::byte> aligned(stored_row_bytes);  // the file gives no alignment
       for (std::int64_t r = lo; r < hi; ++r) {
-        widen_elements(t, r * cols, cols, row.data());
-        for (std::int64_t u = 0; u < cols / per_unit; ++u) {
-          if constexpr (is_block_format_v<T>) out[r * (cols / per_unit) + u] = quantize_block<T>(row.data() + u * per_unit);
-          else out[r * cols + u] = to_bf16(row[static_cast<std::size_t>(u)]);
+        if (t.dtype == DType::U8) {
+          std::memcpy(aligned.data(), t.data + r * stored_row_bytes, stored_row_bytes);
+          format_info(*stored).dequantize(aligned.data(), cols, row.data());
+        } else {
+          widen_elements(t, r * cols, cols, row.data());
         }
+        format.quantize(row.data(), cols, out + r * format.row_bytes(cols));
       }
     });
     return out;
@@ -166,8 +147,14 @@ class WeightStore {
 
   /// The tensor converted to float32.
   const float* widened(const TensorInfo& t) {
-    float* out = allocate<float>(t.numel());
+    auto* out = reinterpret_cast<float*>(allocate(static_cast<std::size_t>(t.numel()) * sizeof(float)));
     widen_elements(t, 0, t.numel(), out);
+    return out;
+  }
+
+  const void* copy_of(const std::byte* data, std::size_t n) {
+    std::byte* out = allocate(n);
+    std::memcpy(out, data, n);
     return out;
   }
 
@@ -181,7 +168,7 @@ class WeightStore {
       case DType::BF16:
         for (std::size_t i = 0; i < count; ++i) out[i] = to_float(load<bf16>(t.data, begin + i));
         break;
-      default:  // F16; checked() admits nothing else
+      default:  // F16; check_float() admits nothing else
         for (std::size_t i = 0; i < count; ++i) out[i] = to_float(load<f16>(t.data, begin + i));
         break;
     }
@@ -194,15 +181,16 @@ class WeightStore {
     return u;
   }
 
-  template <class U>
-  U* allocate(std::int64_t n) {
-    arena_.emplace_back(new float[(static_cast<std::size_t>(n) * sizeof(U) + sizeof(float) - 1) / sizeof(float)]);
-    return reinterpret_cast<U*>(arena_.back().get());
+  /// Bytes owned by the store, aligned for any unit and for vector loads.
+  std::byte* allocate(std::size_t n) {
+    arena_.emplace_back(new std::max_align_t[(n + sizeof(std::max_align_t) - 1) / sizeof(std::max_align_t)]);
+    return reinterpret_cast<std::byte*>(arena_.back().get());
   }
 
   Checkpoint checkpoint_;
+  std::map<std::string, WeightType> packed_formats_;
   std::map<std::string, Served> served_;
-  std::vector<std::unique_ptr<float[]>> arena_;  // converted copies, referenced by the views
+  std::vector<std::unique_ptr<std::max_align_t[]>> arena_;  // converted copies, referenced by the views
 };
 
 }  // namespace glrnn

@@ -1,5 +1,5 @@
 #pragma once
-// Causal depthwise temporal convolution (recurrentgemma.md §7.1). Channel c at time t:
+// Causal depthwise temporal convolution (docs/recurrent_gemma.md §7.1). Channel c at time t:
 //   y_t[c] = bias[c] + sum_k w[c, 0, k] * x_{t-(K-1)+k}[c]
 // Tap K-1 multiplies the current input; inputs before position 0 are zero.
 

@@ -3,30 +3,30 @@
 
 #include <cstdint>  // std::int32_t, std::int64_t
 
-#include "glrnn/core/kernels.hpp"
+#include "glrnn/core/buffer.hpp"
+#include "glrnn/formats/registry.hpp"
 
 namespace glrnn {
 
-template <class T>
 class Embedding {
  public:
   Embedding() = default;
-  /// table [vocab, hidden]; scale multiplies every looked-up row.
-  Embedding(const TensorView<const T>& table, float scale) : table_(table), scale_(scale) {}
+  /// table [vocab, hidden] in any weight format; scale multiplies every looked-up row.
+  Embedding(const WeightMatrix& table, float scale) : table_(table), scale_(scale) {}
 
-  std::int64_t vocab_size() const { return table_.rows(); }
-  std::int64_t hidden() const { return table_.row_size(); }
+  std::int64_t vocab_size() const { return table_.rows; }
+  std::int64_t hidden() const { return table_.cols; }
   float scale() const { return scale_; }
-  const TensorView<const T>& table() const { return table_; }
+  const WeightMatrix& table() const { return table_; }
 
   /// out[hidden] = table[token] * scale. The caller has checked 0 <= token < vocab_size().
   void lookup(std::int32_t token, float* out) const {
-    kernels::widen(table_.row(token), hidden(), out);
+    table_.dequantize_row(token, out);
     Eigen::Map<Eigen::VectorXf>(out, hidden()) *= scale_;
   }
 
  private:
-  TensorView<const T> table_;  // [vocab, hidden]
+  WeightMatrix table_;  // [vocab, hidden]
   float scale_ = 1.0f;
 };
 

@@ -1,10 +1,10 @@
 #pragma once
-// The HGRN2 token mixer (hgrn2.md §3): a gated linear recurrence whose state is expanded by an
+// The HGRN2 token mixer (docs/hgrn2.md §3): a gated linear recurrence whose state is expanded by an
 // outer product. Per head, with forget gate f = exp(g) bounded below by the layer's learned bound
 // and key k = 1 - f:
 //   S_t = diag(f_t) S_{t-1} + k_t v_t^T          (S: dk x dv, float32)
 //   o_t = (dk^-0.5 q_t)^T S_t                    (the updated state is read)
-// then one RMSNorm over all heads (eps 1e-5, hgrn2.md §3) and o_proj.
+// then one RMSNorm over all heads (eps 1e-5, docs/hgrn2.md §3) and o_proj.
 //
 // Prefill runs chunk-parallel (the chunk form of gated linear attention): within a chunk of C
 // positions the outputs are matrix products (intra-chunk causal attention with decay, plus the
@@ -31,18 +31,17 @@ struct Hgrn2MixerConfig {
   std::int64_t heads = 1;      // H
   std::int64_t key_dim = 0;    // dk (expand_ratio): query, key and forget width per head
   std::int64_t value_dim = 0;  // dv = D / H
-  float g_norm_eps = 1e-5f;    // not norm_eps: fla's fused norm runs with its default (hgrn2.md §3)
-  bool short_conv = false;     // causal convolutions on the q, f and i projections (hgrn2.md §6)
+  float g_norm_eps = 1e-5f;    // not norm_eps: fla's fused norm runs with its default (docs/hgrn2.md §3)
+  bool short_conv = false;     // causal convolutions on the q, f and i projections (docs/hgrn2.md §6)
   std::int64_t conv_size = 4;
   std::int64_t chunk_size = 64;  // prefill chunk; 0 runs prefill sequentially, like decode
   std::int64_t forget_dim() const { return heads * key_dim; }
   Conv1dConfig conv(std::int64_t channels) const { return {channels, conv_size}; }
 };
 
-template <class T>
 struct Hgrn2MixerWeights {
-  LinearWeights<T> q_proj, f_proj;  // [H·dk, D]
-  LinearWeights<T> i_proj, o_proj;  // [D, D]
+  LinearWeights q_proj, f_proj;  // [H·dk, D]
+  LinearWeights i_proj, o_proj;  // [D, D]
   TensorView<const float> g_norm;   // [D], or empty for a norm without weight
   Conv1dWeights q_conv, f_conv, i_conv;  // with short_conv only: [C, 1, conv_size]
 };
@@ -80,14 +79,13 @@ struct Hgrn2MixerState {
   }
 };
 
-template <class T>
 class Hgrn2Mixer {
  public:
   using State = Hgrn2MixerState;
   using Config = Hgrn2MixerConfig;
-  using Weights = Hgrn2MixerWeights<T>;
+  using Weights = Hgrn2MixerWeights;
 
-  /// lower_bound: the layer's forget-gate floor [H·dk] (hgrn2.md §4), or empty for none.
+  /// lower_bound: the layer's forget-gate floor [H·dk] (docs/hgrn2.md §4), or empty for none.
   Hgrn2Mixer(const Config& cfg, const Weights& w, Eigen::VectorXf lower_bound)
       : cfg_(cfg),
         q_proj_(cfg.hidden, cfg.forget_dim(), w.q_proj, "attn.q_proj"),
@@ -115,16 +113,7 @@ class Hgrn2Mixer {
 
   const Config& config() const { return cfg_; }
   State make_state() const { return State(cfg_); }
-
-  std::size_t scratch_floats(std::int64_t max_tokens) const {
-    const std::int64_t F = cfg_.forget_dim(), D = cfg_.hidden, C = std::max<std::int64_t>(cfg_.chunk_size, 1);
-    const std::size_t projections = 3 * Scratch::floats_for(max_tokens, F) + 2 * Scratch::floats_for(max_tokens, D);
-    const std::size_t conv = cfg_.short_conv ? Scratch::floats_for(max_tokens, std::max(F, D)) : 0;
-    const std::size_t chunk = 3 * Scratch::floats_for(C, cfg_.key_dim) + Scratch::floats_for(C, C);
-    const std::size_t linear = std::max({q_proj_.scratch_floats(), f_proj_.scratch_floats(), i_proj_.scratch_floats(),
-                                         o_proj_.scratch_floats()});
-    return projections + std::max({conv, chunk, linear});
-  }
+  std::size_t state_bytes() const { return State::bytes(cfg_); }
 
   /// Y[T, D] = mixer(U[T, D]) for positions pos0 .. pos0+T-1, continuing from `state`; chunk-
   /// parallel when T > 1 and the config has a chunk size.
@@ -141,7 +130,7 @@ class Hgrn2Mixer {
   template <class GetState>
   void forward_batch(const MatIn& u, const std::int64_t* positions, GetState&& get, MatOut y, Scratch& scratch) const {
     mix(u, y, scratch,
-        [&](const Linear<T>& proj, MatOut out, int which) {
+        [&](const Linear& proj, MatOut out, int which) {
           project(proj, u, out, scratch, [&](MatIn raw, MatOut conv_out) {
             convs_[static_cast<std::size_t>(which)].forward_batch(
                 raw, positions, [&](Eigen::Index b) -> Conv1dState& { return get(b).convs[static_cast<std::size_t>(which)]; },
@@ -149,6 +138,7 @@ class Hgrn2Mixer {
           });
         },
         [&](const MatMap& q, const MatMap& g, const MatMap& k, const MatMap& v, MatMap& o) {
+          if (scratch.measuring()) return;
           for (Eigen::Index b = 0; b < u.rows(); ++b) step(q, g, k, v, b, get(b), o);
         });
   }
@@ -156,7 +146,7 @@ class Hgrn2Mixer {
  private:
   void run(const MatIn& u, std::int64_t pos0, State& state, MatOut y, Scratch& scratch, std::int64_t chunk_size) const {
     mix(u, y, scratch,
-        [&](const Linear<T>& proj, MatOut out, int which) {
+        [&](const Linear& proj, MatOut out, int which) {
           project(proj, u, out, scratch, [&](MatIn raw, MatOut conv_out) {
             convs_[static_cast<std::size_t>(which)].forward(raw, pos0, state.convs[static_cast<std::size_t>(which)], conv_out);
           });
@@ -166,7 +156,7 @@ class Hgrn2Mixer {
           if (chunk_size > 0 && len > 1) {
             for (std::int64_t c0 = 0; c0 < len; c0 += chunk_size)
               chunk(q, g, k, v, c0, std::min(chunk_size, len - c0), state, o, scratch);
-          } else {
+          } else if (!scratch.measuring()) {
             for (std::int64_t t = 0; t < len; ++t) step(q, g, k, v, t, state, o);
           }
         });
@@ -185,10 +175,12 @@ class Hgrn2Mixer {
     project_into(q_proj_, q, 0);
     project_into(f_proj_, g, 1);
     project_into(i_proj_, v, 2);
-    q = q.unaryExpr([](float x) { return silu(x); });
-    gates(g, k);
+    if (!scratch.measuring()) {
+      q = q.unaryExpr([](float x) { return silu(x); });
+      gates(g, k);
+    }
     recurrence(q, g, k, v, o);
-    g_norm_.forward(o, o);
+    if (!scratch.measuring()) g_norm_.forward(o, o);
     o_proj_.forward(o, y, scratch);
   }
 
@@ -202,7 +194,7 @@ class Hgrn2Mixer {
 
   /// out = proj(u), through the layer's short convolution (conv(raw, out)) when it has them.
   template <class Conv>
-  void project(const Linear<T>& proj, const MatIn& u, MatOut out, Scratch& scratch, Conv&& conv) const {
+  void project(const Linear& proj, const MatIn& u, MatOut out, Scratch& scratch, Conv&& conv) const {
     if (!cfg_.short_conv) {
       proj.forward(u, out, scratch);
       return;
@@ -210,10 +202,10 @@ class Hgrn2Mixer {
     Scratch::Frame frame(scratch);
     MatMap raw = scratch.matrix(u.rows(), out.cols());
     proj.forward(u, raw, scratch);
-    conv(raw, out);
+    if (!scratch.measuring()) conv(raw, out);
   }
 
-  /// f_proj output -> log forget gate g (in place) and key k = 1 - exp(g) (hgrn2.md §3).
+  /// f_proj output -> log forget gate g (in place) and key k = 1 - exp(g) (docs/hgrn2.md §3).
   void gates(MatMap& g, MatMap& k) const {
     for (Eigen::Index t = 0; t < g.rows(); ++t) {
       for (Eigen::Index a = 0; a < g.cols(); ++a) {
@@ -251,49 +243,56 @@ class Hgrn2Mixer {
     MatMap cum = scratch.matrix(n, dk);      // cumulative log decay within the chunk
     MatMap scaled_q = scratch.matrix(n, dk);
     MatMap scaled_k = scratch.matrix(n, dk);
+    MatMap keys_t = scratch.matrix(dk, n);   // scaled_k transposed, for the state update
     MatMap attn = scratch.matrix(n, n);      // intra-chunk causal attention with decay
+    const bool measuring = scratch.measuring();
     for (std::int64_t h = 0; h < cfg_.heads; ++h) {
       const auto qh = q.block(c0, h * dk, n, dk);
       const auto kh = k.block(c0, h * dk, n, dk);
       const auto vh = v.block(c0, h * dv, n, dv);
       auto oh = o.block(c0, h * dv, n, dv);
       auto s = state.state.middleRows(h * dk, dk);
-      cum.row(0) = g.block(c0, h * dk, 1, dk);
-      for (std::int64_t i = 1; i < n; ++i) cum.row(i) = cum.row(i - 1) + g.block(c0 + i, h * dk, 1, dk);
+      if (!measuring) {
+        cum.row(0) = g.block(c0, h * dk, 1, dk);
+        for (std::int64_t i = 1; i < n; ++i) cum.row(i) = cum.row(i - 1) + g.block(c0 + i, h * dk, 1, dk);
+        // The state carried in, decayed to each position.
+        scaled_q.array() = qh.array() * cum.array().exp();
+        attn.setZero();
+      }
+      kernels::product(scaled_q, s, /*b_transposed=*/false, oh, false, scratch);
 
-      // The state carried in, decayed to each position.
-      scaled_q.array() = qh.array() * cum.array().exp();
-      oh.noalias() = scaled_q * s;
-
-      attn.setZero();
       for (std::int64_t i0 = 0; i0 < n; i0 += kBlock) {
         const std::int64_t i1 = std::min(n, i0 + kBlock);
         if (i0 > 0) {
           // Keys before the block: split the decay at position i0-1, so both factors are <= 1.
-          const auto ref = cum.row(i0 - 1);
-          scaled_q.middleRows(i0, i1 - i0).array() =
-              qh.middleRows(i0, i1 - i0).array() * (cum.middleRows(i0, i1 - i0).rowwise() - ref).array().exp();
-          scaled_k.topRows(i0).array() =
-              kh.topRows(i0).array() * (-(cum.topRows(i0).rowwise() - ref)).array().exp();
-          attn.block(i0, 0, i1 - i0, i0).noalias() = scaled_q.middleRows(i0, i1 - i0) * scaled_k.topRows(i0).transpose();
+          if (!measuring) {
+            const auto ref = cum.row(i0 - 1);
+            scaled_q.middleRows(i0, i1 - i0).array() =
+                qh.middleRows(i0, i1 - i0).array() * (cum.middleRows(i0, i1 - i0).rowwise() - ref).array().exp();
+            scaled_k.topRows(i0).array() = kh.topRows(i0).array() * (-(cum.topRows(i0).rowwise() - ref)).array().exp();
+          }
+          kernels::product(scaled_q.middleRows(i0, i1 - i0), scaled_k.topRows(i0), /*b_transposed=*/true,
+                           attn.block(i0, 0, i1 - i0, i0), false, scratch);
         }
+        if (measuring) continue;
         for (std::int64_t i = i0; i < i1; ++i)
           for (std::int64_t j = i0; j <= i; ++j)
             attn(i, j) = (qh.row(i).array() * kh.row(j).array() * (cum.row(i) - cum.row(j)).array().exp()).sum();
       }
-      oh.noalias() += attn * vh;
-      oh *= scale_;
-
-      // State at the chunk's end: decay all of it, add every key-value pair decayed to the end.
-      const auto last = cum.row(n - 1);
-      scaled_k.array() = kh.array() * (-(cum.rowwise() - last)).array().exp();
-      s.array().colwise() *= last.transpose().array().exp();
-      s.noalias() += scaled_k.transpose() * vh;
+      kernels::product(attn, vh, /*b_transposed=*/false, oh, /*accumulate=*/true, scratch);
+      if (!measuring) {
+        oh *= scale_;
+        // State at the chunk's end: decay all of it, add every key-value pair decayed to the end.
+        const auto last = cum.row(n - 1);
+        keys_t = (kh.array() * (-(cum.rowwise() - last)).array().exp()).matrix().transpose();
+        s.array().colwise() *= last.transpose().array().exp();
+      }
+      kernels::product(keys_t, vh, /*b_transposed=*/false, s, /*accumulate=*/true, scratch);
     }
   }
 
   Config cfg_;
-  Linear<T> q_proj_, f_proj_, i_proj_, o_proj_;
+  Linear q_proj_, f_proj_, i_proj_, o_proj_;
   RmsNorm g_norm_;
   std::vector<Conv1d> convs_;  // q, f, i with short_conv
   Eigen::VectorXf lower_bound_, log_bound_, log_open_;  // [H·dk]: lb, log(lb), log(1 - lb)

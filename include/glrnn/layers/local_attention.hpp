@@ -1,5 +1,5 @@
 #pragma once
-// Local sliding-window multi-query attention (recurrentgemma.md §8): a query at position t sees
+// Local sliding-window multi-query attention (docs/recurrent_gemma.md §8): a query at position t sees
 // the keys at t-W < j <= t. Keys (after RoPE) and values live in a ring of W slots, position p in
 // slot p mod W, so the state never grows. Prefill walks the chunk one query at a time through the
 // same ring, which makes any chunking equal to one pass.
@@ -26,12 +26,11 @@ struct LocalAttentionConfig {
   bool rope_bf16_frequencies = false;  // see Rope
 };
 
-template <class T>
 struct LocalAttentionWeights {
-  LinearWeights<T> q_proj;  // [H·dh, D] (+ optional bias)
-  LinearWeights<T> k_proj;  // [Hkv·dh, D]
-  LinearWeights<T> v_proj;  // [Hkv·dh, D]
-  LinearWeights<T> o_proj;  // [D, H·dh] + [D]
+  LinearWeights q_proj;  // [H·dh, D] (+ optional bias)
+  LinearWeights k_proj;  // [Hkv·dh, D]
+  LinearWeights v_proj;  // [Hkv·dh, D]
+  LinearWeights o_proj;  // [D, H·dh] + [D]
 };
 
 /// K/V ring buffers. Slots holding positions before the current sequence start are never read:
@@ -57,12 +56,11 @@ struct LocalAttentionState {
   }
 };
 
-template <class T>
 class LocalAttention {
  public:
   using State = LocalAttentionState;
   using Config = LocalAttentionConfig;
-  using Weights = LocalAttentionWeights<T>;
+  using Weights = LocalAttentionWeights;
 
   LocalAttention(const Config& cfg, const Weights& w)
       : cfg_(cfg),
@@ -78,15 +76,7 @@ class LocalAttention {
 
   const Config& config() const { return cfg_; }
   State make_state() const { return State(cfg_); }
-
-  std::size_t scratch_floats(std::int64_t max_tokens) const {
-    const std::size_t q = Scratch::floats_for(max_tokens, cfg_.heads * cfg_.head_dim);
-    const std::size_t kv = Scratch::floats_for(max_tokens, cfg_.kv_heads * cfg_.head_dim);
-    const std::size_t scores = Scratch::floats_for(cfg_.heads / cfg_.kv_heads, cfg_.window);
-    const std::size_t inner = std::max({q_proj_.scratch_floats(), k_proj_.scratch_floats(),
-                                        v_proj_.scratch_floats(), o_proj_.scratch_floats()});
-    return 2 * q + 2 * kv + scores + inner;
-  }
+  std::size_t state_bytes() const { return State::bytes(cfg_); }
 
   /// Y[T, D] = attention(U[T, D]) for positions pos0 .. pos0+T-1, continuing from `state`.
   void forward(const MatIn& u, std::int64_t pos0, State& state, MatOut y, Scratch& scratch) const {
@@ -117,30 +107,35 @@ class LocalAttention {
     v_proj_.forward(u, v, scratch);
     for (std::int64_t t = 0; t < len; ++t) {
       auto [state, pos] = row_state(t);
-      rope_.apply(q.row(t).data(), cfg_.heads, pos);
-      rope_.apply(k.row(t).data(), cfg_.kv_heads, pos);
-      state.keys.row(pos % W) = k.row(t);
-      state.values.row(pos % W) = v.row(t);
-      // Positions max(0, pos-W+1) .. pos fill slots 0 .. visible-1 (all W slots once pos >= W-1).
-      const std::int64_t visible = std::min(pos + 1, W);
+      if (!scratch.measuring()) {
+        rope_.apply(q.row(t).data(), cfg_.heads, pos);
+        rope_.apply(k.row(t).data(), cfg_.kv_heads, pos);
+        state.keys.row(pos % W) = k.row(t);
+        state.values.row(pos % W) = v.row(t);
+      }
+      // Positions max(0, pos-W+1) .. pos fill slots 0 .. visible-1 (all W slots once pos >= W-1);
+      // a dry run sizes the scratch for a full window.
+      const std::int64_t visible = scratch.measuring() ? W : std::min(pos + 1, W);
       for (std::int64_t g = 0; g < cfg_.kv_heads; ++g) {
         Eigen::Map<const RowMatrixXf> q_group(q.row(t).data() + g * group * dh, group, dh);
         Eigen::Map<RowMatrixXf> out_group(out.row(t).data() + g * group * dh, group, dh);
         auto s = scores.leftCols(visible);
-        s.noalias() = q_group * state.keys.block(0, g * dh, visible, dh).transpose();
-        s *= scale_;
-        for (std::int64_t h = 0; h < group; ++h) {
-          s.row(h).array() = (s.row(h).array() - s.row(h).maxCoeff()).exp();
-          s.row(h) /= s.row(h).sum();
+        kernels::product(q_group, state.keys.block(0, g * dh, visible, dh), /*b_transposed=*/true, s, false, scratch);
+        if (!scratch.measuring()) {
+          s *= scale_;
+          for (std::int64_t h = 0; h < group; ++h) {
+            s.row(h).array() = (s.row(h).array() - s.row(h).maxCoeff()).exp();
+            s.row(h) /= s.row(h).sum();
+          }
         }
-        out_group.noalias() = s * state.values.block(0, g * dh, visible, dh);
+        kernels::product(s, state.values.block(0, g * dh, visible, dh), /*b_transposed=*/false, out_group, false, scratch);
       }
     }
     o_proj_.forward(out, y, scratch);
   }
 
   Config cfg_;
-  Linear<T> q_proj_, k_proj_, v_proj_, o_proj_;
+  Linear q_proj_, k_proj_, v_proj_, o_proj_;
   Rope rope_;
   float scale_;
 };

@@ -1,12 +1,11 @@
 #pragma once
 // Gated MLP: down(act(gate(u)) * up(u)). GeGLU (gelu_tanh, with biases) in RecurrentGemma,
-// SwiGLU (silu, no biases) in HGRN2.
+// SwiGLU (silu, no biases) in HGRN2. A channel mixer of ResidualBlock (layers/layer_interface.hpp).
 
-#include <algorithm>  // std::max
-#include <cstddef>    // std::size_t
-#include <cstdint>    // std::int64_t
+#include <cstdint>  // std::int64_t
 
 #include "glrnn/core/math.hpp"
+#include "glrnn/core/threading.hpp"
 #include "glrnn/layers/linear.hpp"
 
 namespace glrnn {
@@ -19,17 +18,15 @@ struct MlpConfig {
   Activation activation = Activation::GeluTanh;
 };
 
-template <class T>
 struct MlpWeights {
-  LinearWeights<T> gate_proj, up_proj;  // [F, D]
-  LinearWeights<T> down_proj;           // [D, F]
+  LinearWeights gate_proj, up_proj;  // [F, D]
+  LinearWeights down_proj;           // [D, F]
 };
 
-template <class T>
 class Mlp {
  public:
   using Config = MlpConfig;
-  using Weights = MlpWeights<T>;
+  using Weights = MlpWeights;
 
   Mlp(const Config& cfg, const Weights& w)
       : cfg_(cfg),
@@ -39,11 +36,6 @@ class Mlp {
 
   const Config& config() const { return cfg_; }
 
-  std::size_t scratch_floats(std::int64_t max_tokens) const {
-    return 2 * Scratch::floats_for(max_tokens, cfg_.intermediate) +
-           std::max({gate_proj_.scratch_floats(), up_proj_.scratch_floats(), down_proj_.scratch_floats()});
-  }
-
   /// Y[T, D] = MLP(U[T, D]).
   void forward(const MatIn& u, MatOut y, Scratch& scratch) const {
     Scratch::Frame frame(scratch);
@@ -51,18 +43,21 @@ class Mlp {
     MatMap up = scratch.matrix(u.rows(), cfg_.intermediate);
     gate_proj_.forward(u, gate, scratch);
     up_proj_.forward(u, up, scratch);
-    if (cfg_.activation == Activation::GeluTanh) {
-      gate = gate.unaryExpr([](float v) { return gelu_tanh(v); });
-    } else {
-      gate = gate.unaryExpr([](float v) { return silu(v); });
+    if (!scratch.measuring()) {
+      // tanh and exp cost tens of cycles each: a long prompt's rows are split between threads.
+      parallel_for(0, u.rows(), 30 * cfg_.intermediate, [&](std::int64_t lo, std::int64_t hi) {
+        auto g = gate.middleRows(lo, hi - lo);
+        if (cfg_.activation == Activation::GeluTanh) g = g.unaryExpr([](float v) { return gelu_tanh(v); });
+        else g = g.unaryExpr([](float v) { return silu(v); });
+        g.array() *= up.middleRows(lo, hi - lo).array();
+      });
     }
-    gate.array() *= up.array();
     down_proj_.forward(gate, y, scratch);
   }
 
  private:
   Config cfg_;
-  Linear<T> gate_proj_, up_proj_, down_proj_;
+  Linear gate_proj_, up_proj_, down_proj_;
 };
 
 }  // namespace glrnn

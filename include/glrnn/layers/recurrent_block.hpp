@@ -1,8 +1,7 @@
 #pragma once
-// Griffin's recurrent temporal block (recurrentgemma.md §7):
+// Griffin's recurrent temporal block (docs/recurrent_gemma.md §7):
 //   y = gelu_tanh(linear_y(u)),  x = RG-LRU(Conv1D(linear_x(u))),  out = linear_out(x * y)
 
-#include <algorithm>  // std::max
 #include <cstddef>    // std::size_t
 #include <cstdint>    // std::int64_t
 
@@ -22,12 +21,11 @@ struct RecurrentBlockConfig {
   RgLruConfig rglru() const { return {lru_width, heads}; }
 };
 
-template <class T>
 struct RecurrentBlockWeights {
-  LinearWeights<T> linear_y, linear_x;  // [Dr, D] + [Dr]
-  LinearWeights<T> linear_out;          // [D, Dr] + [D]
+  LinearWeights linear_y, linear_x;  // [Dr, D] + [Dr]
+  LinearWeights linear_out;          // [D, Dr] + [D]
   Conv1dWeights conv_1d;
-  RgLruWeights<T> rg_lru;
+  RgLruWeights rg_lru;
 };
 
 struct RecurrentBlockState {
@@ -49,12 +47,11 @@ struct RecurrentBlockState {
   }
 };
 
-template <class T>
 class RecurrentBlock {
  public:
   using State = RecurrentBlockState;
   using Config = RecurrentBlockConfig;
-  using Weights = RecurrentBlockWeights<T>;
+  using Weights = RecurrentBlockWeights;
 
   RecurrentBlock(const Config& cfg, const Weights& w)
       : cfg_(cfg),
@@ -66,13 +63,7 @@ class RecurrentBlock {
 
   const Config& config() const { return cfg_; }
   State make_state() const { return State(cfg_); }
-
-  std::size_t scratch_floats(std::int64_t max_tokens) const {
-    const std::size_t branch = Scratch::floats_for(max_tokens, cfg_.lru_width);
-    const std::size_t inner = std::max({linear_y_.scratch_floats(), linear_out_.scratch_floats(),
-                                        rglru_.scratch_floats(max_tokens)});
-    return 3 * branch + inner;
-  }
+  std::size_t state_bytes() const { return State::bytes(cfg_); }
 
   /// Y[T, D] = block(U[T, D]) for positions pos0 .. pos0+T-1, continuing from `state`.
   void forward(const MatIn& u, std::int64_t pos0, State& state, MatOut y, Scratch& scratch) const {
@@ -102,18 +93,20 @@ class RecurrentBlock {
     MatMap branch = scratch.matrix(len, cfg_.lru_width);  // x branch before the conv
     MatMap mixed = scratch.matrix(len, cfg_.lru_width);   // conv output
     linear_y_.forward(u, gate, scratch);
-    gate = gate.unaryExpr([](float v) { return gelu_tanh(v); });
     linear_x_.forward(u, branch, scratch);
-    conv(branch, mixed);
+    if (!scratch.measuring()) {
+      gate = gate.unaryExpr([](float v) { return gelu_tanh(v); });
+      conv(branch, mixed);
+    }
     recurrence(mixed, branch);
-    branch.array() *= gate.array();
+    if (!scratch.measuring()) branch.array() *= gate.array();
     linear_out_.forward(branch, y, scratch);
   }
 
   Config cfg_;
-  Linear<T> linear_y_, linear_x_, linear_out_;
+  Linear linear_y_, linear_x_, linear_out_;
   Conv1d conv_;
-  RgLru<T> rglru_;
+  RgLru rglru_;
 };
 
 }  // namespace glrnn

@@ -1,34 +1,37 @@
 #pragma once
-// Pre-norm residual block (recurrentgemma.md §5): h += mixer(norm(h)); h += mlp(norm(h)).
-// Any temporal mixer with the layer interface (State, make_state, scratch_floats, forward) fits.
+// Pre-norm residual block (docs/recurrent_gemma.md §5): h += mixer(norm(h)); h += channel(norm'(h)).
+// The norm, the sequence mixer and the channel mixer are parameters: RecurrentGemma's blocks are
+// ResidualBlock<RmsNorm, RecurrentBlock, Mlp> and <RmsNorm, LocalAttention, Mlp>; a block with
+// NoChannelMixer skips the second half, one with NoNorm its norms.
 
-#include <algorithm>  // std::max
-#include <cstddef>    // std::size_t
-#include <cstdint>    // std::int64_t
-#include <utility>    // std::move
+#include <cstddef>      // std::size_t
+#include <cstdint>      // std::int64_t
+#include <type_traits>  // std::is_same_v
+#include <utility>      // std::move
 
-#include "glrnn/layers/mlp.hpp"
-#include "glrnn/layers/rmsnorm.hpp"
+#include "glrnn/layers/layer_interface.hpp"
 
 namespace glrnn {
 
-template <class T, class Mixer>
+template <class Norm, class Mixer, class ChannelMixer>
 class ResidualBlock {
+  static_assert(is_norm_v<Norm>, "Norm needs forward(MatIn, MatOut) const (layers/layer_interface.hpp)");
+  static_assert(is_sequence_mixer_v<Mixer>, "Mixer lacks part of the sequence-mixer interface (layers/layer_interface.hpp)");
+  static_assert(is_channel_mixer_v<ChannelMixer>, "ChannelMixer needs forward(MatIn, MatOut, Scratch&) const");
+  static constexpr bool kHasChannelMixer = !std::is_same_v<ChannelMixer, NoChannelMixer>;
+
  public:
   using State = typename Mixer::State;
 
-  ResidualBlock(RmsNorm mixer_norm, Mixer mixer, RmsNorm mlp_norm, Mlp<T> mlp)
-      : mixer_norm_(std::move(mixer_norm)), mixer_(std::move(mixer)), mlp_norm_(std::move(mlp_norm)),
-        mlp_(std::move(mlp)) {}
+  /// hidden: the width of the residual stream.
+  ResidualBlock(std::int64_t hidden, Norm mixer_norm, Mixer mixer, Norm channel_norm = {}, ChannelMixer channel = {})
+      : hidden_(hidden), mixer_norm_(std::move(mixer_norm)), mixer_(std::move(mixer)),
+        channel_norm_(std::move(channel_norm)), channel_(std::move(channel)) {}
 
   const Mixer& mixer() const { return mixer_; }
   State make_state() const { return mixer_.make_state(); }
-  std::int64_t hidden() const { return mixer_norm_.config().width; }
-
-  std::size_t scratch_floats(std::int64_t max_tokens) const {
-    return 2 * Scratch::floats_for(max_tokens, hidden()) +
-           std::max(mixer_.scratch_floats(max_tokens), mlp_.scratch_floats(max_tokens));
-  }
+  std::size_t state_bytes() const { return mixer_.state_bytes(); }
+  std::int64_t hidden() const { return hidden_; }
 
   /// Advances H[T, D] in place through the block, for positions pos0 .. pos0+T-1.
   void forward(MatOut h, std::int64_t pos0, State& state, Scratch& scratch) const {
@@ -47,20 +50,24 @@ class ResidualBlock {
   template <class Mix>
   void run(MatOut h, Scratch& scratch, Mix&& mix) const {
     Scratch::Frame frame(scratch);
-    MatMap normed = scratch.matrix(h.rows(), hidden());
-    MatMap branch = scratch.matrix(h.rows(), hidden());
-    mixer_norm_.forward(h, normed);
+    MatMap normed = scratch.matrix(h.rows(), hidden_);
+    MatMap branch = scratch.matrix(h.rows(), hidden_);
+    const bool measuring = scratch.measuring();
+    if (!measuring) mixer_norm_.forward(h, normed);
     mix(normed, branch);
-    h += branch;
-    mlp_norm_.forward(h, normed);
-    mlp_.forward(normed, branch, scratch);
-    h += branch;
+    if (!measuring) h += branch;
+    if constexpr (kHasChannelMixer) {
+      if (!measuring) channel_norm_.forward(h, normed);
+      channel_.forward(normed, branch, scratch);
+      if (!measuring) h += branch;
+    }
   }
 
-  RmsNorm mixer_norm_;
+  std::int64_t hidden_;
+  Norm mixer_norm_;
   Mixer mixer_;
-  RmsNorm mlp_norm_;
-  Mlp<T> mlp_;
+  Norm channel_norm_;
+  ChannelMixer channel_;
 };
 
 }  // namespace glrnn

@@ -1,17 +1,17 @@
 #pragma once
-// RG-LRU, the Real-Gated Linear Recurrent Unit of Griffin (recurrentgemma.md §7.2):
+// RG-LRU, the Real-Gated Linear Recurrent Unit of Griffin (docs/recurrent_gemma.md §7.2):
 //   gate_x = sigmoid(x_blk · Wx[h] + bx),  gate_a = sigmoid(x_blk · Wa[h] + ba)   (block-diagonal)
 //   log_a  = -8 · gate_a · softplus(Λ),    a = exp(log_a)
 //   h_t    = a · h_{t-1} + sqrt(1 - exp(2 log_a)) · (x · gate_x)
 // At position 0 the state is dropped and the sqrt multiplier is 1.
 
-#include <cstddef>  // std::size_t
+#include <cstddef>  // std::size_t, std::byte
 #include <cstdint>  // std::int64_t
 #include <utility>  // std::pair
 #include <vector>   // std::vector
 
-#include "glrnn/core/kernels.hpp"
 #include "glrnn/core/math.hpp"
+#include "glrnn/kernels/kernels.hpp"
 
 namespace glrnn {
 
@@ -21,17 +21,17 @@ struct RgLruConfig {
   std::int64_t block_width() const { return width / heads; }
 };
 
-template <class T>
 struct RgLruWeights {
-  // The gates are small block-diagonal matrices: a model with block-quantized matrices keeps them in bf16.
-  TensorView<const dense_storage_t<T>> input_gate_weight;      // [H, bw, bw], used as x_blk · W[h] (input index first)
-  TensorView<const dense_storage_t<T>> recurrent_gate_weight;  // [H, bw, bw]
+  // Stored [H, bw, bw] with the input index first (used as x_blk · W[h]), seen as [H·bw, bw]: each
+  // row is one input of one block. In any weight format whose blocks fit a row of bw.
+  WeightMatrix input_gate_weight;
+  WeightMatrix recurrent_gate_weight;
   TensorView<const float> input_gate_bias;      // [H, bw]
   TensorView<const float> recurrent_gate_bias;  // [H, bw]
   TensorView<const float> recurrent_param;      // [Dr], Λ
 };
 
-/// The recurrence's hidden state, float32 whatever the weights (recurrentgemma.md §7.2).
+/// The recurrence's hidden state, float32 whatever the weights (docs/recurrent_gemma.md §7.2).
 struct RgLruState {
   Eigen::VectorXf h;  // [Dr]
 
@@ -42,18 +42,17 @@ struct RgLruState {
   template <class F> void visit(F&& f) { f("rglru_h", h.data(), h.size()); }
 };
 
-template <class T>
 class RgLru {
  public:
   using State = RgLruState;
 
-  RgLru(const RgLruConfig& cfg, const RgLruWeights<T>& w) : cfg_(cfg) {
+  RgLru(const RgLruConfig& cfg, const RgLruWeights& w) : cfg_(cfg) {
     const std::int64_t H = cfg.heads, bw = cfg.block_width();
-    const Shape gate{H, bw, bw}, bias{H, bw}, vec{cfg.width};
-    GLRNN_CHECK(w.input_gate_weight.shape == gate, ShapeError,
-                "rg_lru.input_gate_weight has shape " + w.input_gate_weight.shape.str() + ", expected " + gate.str());
-    GLRNN_CHECK(w.recurrent_gate_weight.shape == gate, ShapeError,
-                "rg_lru.recurrent_gate_weight has shape " + w.recurrent_gate_weight.shape.str() + ", expected " +
+    const Shape gate{H * bw, bw}, bias{H, bw}, vec{cfg.width};
+    GLRNN_CHECK(w.input_gate_weight.shape() == gate, ShapeError,
+                "rg_lru.input_gate_weight has shape " + w.input_gate_weight.shape().str() + ", expected " + gate.str());
+    GLRNN_CHECK(w.recurrent_gate_weight.shape() == gate, ShapeError,
+                "rg_lru.recurrent_gate_weight has shape " + w.recurrent_gate_weight.shape().str() + ", expected " +
                     gate.str());
     GLRNN_CHECK(w.input_gate_bias.shape == bias, ShapeError,
                 "rg_lru.input_gate_bias has shape " + w.input_gate_bias.shape.str() + ", expected " + bias.str());
@@ -63,8 +62,8 @@ class RgLru {
     GLRNN_CHECK(w.recurrent_param.shape == vec, ShapeError,
                 "rg_lru.recurrent_param has shape " + w.recurrent_param.shape.str() + ", expected " + vec.str());
     // The kernels take [out, in] rows; the checkpoint stores each block [in, out].
-    input_gate_ = transpose_blocks(w.input_gate_weight);
-    recurrent_gate_ = transpose_blocks(w.recurrent_gate_weight);
+    input_gate_ = Gates(w.input_gate_weight, H, bw);
+    recurrent_gate_ = Gates(w.recurrent_gate_weight, H, bw);
     input_bias_ = Eigen::Map<const Eigen::RowVectorXf>(w.input_gate_bias.data, cfg.width);
     recurrent_bias_ = Eigen::Map<const Eigen::RowVectorXf>(w.recurrent_gate_bias.data, cfg.width);
     softplus_lambda_.resize(cfg.width);
@@ -73,10 +72,6 @@ class RgLru {
 
   const RgLruConfig& config() const { return cfg_; }
   State make_state() const { return State(cfg_); }
-
-  std::size_t scratch_floats(std::int64_t max_tokens) const {
-    return 2 * Scratch::floats_for(max_tokens, cfg_.width) + kernels::matmul_scratch_floats(block(input_gate_, 0));
-  }
 
   /// Y[T, Dr] = RG-LRU(X[T, Dr]) for positions pos0 .. pos0+T-1, continuing from `state`.
   void forward(const MatIn& x, std::int64_t pos0, State& state, MatOut y, Scratch& scratch) const {
@@ -98,9 +93,10 @@ class RgLru {
     MatMap gate_x = scratch.matrix(len, cfg_.width);
     MatMap gate_a = scratch.matrix(len, cfg_.width);
     for (std::int64_t h = 0; h < cfg_.heads; ++h) {
-      kernels::matmul(block(input_gate_, h), x.middleCols(h * bw, bw), gate_x.middleCols(h * bw, bw), scratch);
-      kernels::matmul(block(recurrent_gate_, h), x.middleCols(h * bw, bw), gate_a.middleCols(h * bw, bw), scratch);
+      kernels::matmul(input_gate_.block(h), x.middleCols(h * bw, bw), gate_x.middleCols(h * bw, bw), scratch);
+      kernels::matmul(recurrent_gate_.block(h), x.middleCols(h * bw, bw), gate_a.middleCols(h * bw, bw), scratch);
     }
+    if (scratch.measuring()) return;
     for (std::int64_t t = 0; t < len; ++t) {
       auto [state, pos] = row_state(t);
       Eigen::Ref<Eigen::RowVectorXf> gated = gate_x.row(t);  // becomes x · gate_x
@@ -121,23 +117,36 @@ class RgLru {
     }
   }
 
-  using Gate = dense_storage_t<T>;
+  /// The H gate blocks, each transposed to [out, in] and kept in the format it was given in.
+  class Gates {
+   public:
+    Gates() = default;
+    Gates(const WeightMatrix& stored, std::int64_t heads, std::int64_t bw)
+        : type_(stored.type), bw_(bw), bytes_(stored.bytes()) {
+      const FormatInfo& format = format_info(type_);
+      GLRNN_CHECK(format.holds_rows_of(bw), ShapeError,
+                  "rg_lru gates of width " + std::to_string(bw) + " do not split into " + std::string(format.name) + " blocks");
+      std::vector<float> in(static_cast<std::size_t>(bw * bw)), out(in.size());
+      for (std::int64_t h = 0; h < heads; ++h) {
+        for (std::int64_t i = 0; i < bw; ++i) stored.dequantize_row(h * bw + i, in.data() + i * bw);
+        for (std::int64_t i = 0; i < bw; ++i)
+          for (std::int64_t j = 0; j < bw; ++j) out[static_cast<std::size_t>(j * bw + i)] = in[static_cast<std::size_t>(i * bw + j)];
+        for (std::int64_t j = 0; j < bw; ++j)
+          format.quantize(out.data() + j * bw, bw, bytes_.data() + (h * bw + j) * format.row_bytes(bw));
+      }
+    }
+    WeightMatrix block(std::int64_t h) const {
+      return {bytes_.data() + h * bw_ * format_info(type_).row_bytes(bw_), type_, bw_, bw_};
+    }
 
-  static std::vector<Gate> transpose_blocks(const TensorView<const Gate>& w) {
-    const std::int64_t H = w.shape[0], bw = w.shape[1];
-    std::vector<Gate> out(static_cast<std::size_t>(w.numel()));
-    for (std::int64_t h = 0; h < H; ++h)
-      for (std::int64_t i = 0; i < bw; ++i)
-        for (std::int64_t j = 0; j < bw; ++j) out[(h * bw + j) * bw + i] = w.data[(h * bw + i) * bw + j];
-    return out;
-  }
-  TensorView<const Gate> block(const std::vector<Gate>& blocks, std::int64_t h) const {
-    const std::int64_t bw = cfg_.block_width();
-    return {blocks.data() + h * bw * bw, Shape{bw, bw}};
-  }
+   private:
+    WeightType type_ = WeightType::F32;
+    std::int64_t bw_ = 0;
+    std::vector<std::byte> bytes_;  // [H, bw(out), bw(in)]
+  };
 
   RgLruConfig cfg_;
-  std::vector<Gate> input_gate_, recurrent_gate_;      // [H, bw(out), bw(in)]
+  Gates input_gate_, recurrent_gate_;
   Eigen::RowVectorXf input_bias_, recurrent_bias_;  // [Dr]
   Eigen::RowVectorXf softplus_lambda_;              // [Dr], softplus(Λ), fixed per model
 };

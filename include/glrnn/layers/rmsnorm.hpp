@@ -1,6 +1,6 @@
 #pragma once
 // RMSNorm: y = x * rsqrt(mean(x^2) + eps) * gain. Gemma stores the gain as a deviation from one
-// (gain = 1 + w, recurrentgemma.md §4); HGRN2 stores it directly.
+// (gain = 1 + w, docs/recurrent_gemma.md §4); HGRN2 stores it directly.
 
 #include <cmath>    // std::sqrt
 #include <cstdint>  // std::int64_t
@@ -22,7 +22,7 @@ class RmsNorm {
       : cfg_(cfg), gain_(cfg.width) {
     GLRNN_CHECK(weight.shape == Shape{cfg.width}, ShapeError,
                 "RMSNorm weight has shape " + weight.shape.str() + ", expected [" + std::to_string(cfg.width) + "]");
-    // Precomputed in float32, as the reference adds the 1 in float32 (recurrentgemma.md §4).
+    // Precomputed in float32, as the reference adds the 1 in float32 (docs/recurrent_gemma.md §4).
     for (std::int64_t i = 0; i < cfg.width; ++i) gain_[i] = (cfg.unit_offset ? 1.0f : 0.0f) + weight.data[i];
   }
 

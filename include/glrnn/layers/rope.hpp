@@ -1,5 +1,5 @@
 #pragma once
-// Partial rotary position embedding with rotate-half pairing (recurrentgemma.md §8.1): the first
+// Partial rotary position embedding with rotate-half pairing (docs/recurrent_gemma.md §8.1): the first
 // `rotated` dims of each head turn by pos · inv_freq, element i paired with i + rotated/2; the
 // remaining dims pass through.
 

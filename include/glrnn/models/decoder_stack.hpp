@@ -1,10 +1,10 @@
 #pragma once
-// A decoder language model as a composition of layers: embedding, pre-norm residual blocks whose
-// temporal mixers are any of `Mixers`, final RMSNorm, output head and an optional logit soft cap.
-// RecurrentGemma is DecoderStack<T, RecurrentBlock<T>, LocalAttention<T>>; a user can assemble
-// another stack (other pattern, width or mixers) from the same pieces.
+// A decoder language model as a composition of layers: embedding, residual blocks of any of the
+// given types (in any order), a final norm and an output head (docs/architecture.md §3).
+// RecurrentGemma is DecoderStack<RmsNorm, LinearHead, ResidualBlock<RmsNorm, RecurrentBlock, Mlp>,
+// ResidualBlock<RmsNorm, LocalAttention, Mlp>>; a user can assemble another stack from the same pieces.
 
-#include <algorithm>  // std::min, std::max
+#include <algorithm>  // std::min
 #include <cmath>      // std::tanh
 #include <cstddef>    // std::size_t
 #include <cstdint>    // std::int32_t, std::int64_t
@@ -14,20 +14,43 @@
 #include <vector>     // std::vector
 
 #include "glrnn/layers/embedding.hpp"
+#include "glrnn/layers/layer_interface.hpp"
 #include "glrnn/layers/linear.hpp"
-#include "glrnn/layers/residual_block.hpp"
-#include "glrnn/layers/rmsnorm.hpp"
 
 namespace glrnn {
 
 /// Which logits a forward pass computes: none (the head is skipped), the last position's, or all.
 enum class Logits { None, Last, All };
 
-template <class T, class... Mixers>
-class DecoderStack {
+/// The output head: a linear map to the vocabulary, optionally soft-capped (cap · tanh(z / cap)).
+class LinearHead {
  public:
-  using Block = std::variant<ResidualBlock<T, Mixers>...>;
-  using BlockState = std::variant<typename Mixers::State...>;
+  /// soft_cap 0 disables the cap.
+  LinearHead(Linear projection, float soft_cap = 0.0f) : projection_(std::move(projection)), soft_cap_(soft_cap) {}
+
+  std::int64_t in_features() const { return projection_.in_features(); }
+  std::int64_t vocab_size() const { return projection_.out_features(); }
+
+  void forward(const MatIn& h, MatOut logits, Scratch& scratch) const {
+    projection_.forward(h, logits, scratch);
+    if (soft_cap_ > 0.0f && !scratch.measuring()) {
+      const float cap = soft_cap_;
+      logits = logits.unaryExpr([cap](float z) { return std::tanh(z / cap) * cap; });
+    }
+  }
+
+ private:
+  Linear projection_;
+  float soft_cap_;
+};
+
+template <class FinalNorm, class Head, class... Blocks>
+class DecoderStack {
+  static_assert(is_norm_v<FinalNorm>, "FinalNorm needs forward(MatIn, MatOut) const (layers/layer_interface.hpp)");
+
+ public:
+  using Block = std::variant<Blocks...>;
+  using BlockState = std::variant<typename Blocks::State...>;
 
   /// Everything a sequence carries between calls: one state per block and the next position.
   /// Its size is fixed by the configuration. Copies are explicit (`clone`): a state can be large.
@@ -60,17 +83,15 @@ class DecoderStack {
     State(const State&) = default;
   };
 
-  /// soft_cap: logits become cap * tanh(logits / cap); 0 disables it.
-  DecoderStack(Embedding<T> embedding, std::vector<Block> blocks, RmsNorm final_norm, Linear<T> head,
-               float soft_cap)
+  DecoderStack(Embedding embedding, std::vector<Block> blocks, FinalNorm final_norm, Head head)
       : embedding_(std::move(embedding)), blocks_(std::move(blocks)), final_norm_(std::move(final_norm)),
-        head_(std::move(head)), soft_cap_(soft_cap) {
+        head_(std::move(head)) {
     GLRNN_CHECK(head_.in_features() == hidden(), ShapeError,
                 "output head takes " + std::to_string(head_.in_features()) + " inputs, expected hidden size " +
                     std::to_string(hidden()));
   }
 
-  std::int64_t vocab_size() const { return head_.out_features(); }
+  std::int64_t vocab_size() const { return head_.vocab_size(); }
   std::int64_t hidden() const { return embedding_.hidden(); }
   const std::vector<Block>& blocks() const { return blocks_; }
 
@@ -81,16 +102,28 @@ class DecoderStack {
     return s;
   }
 
-  /// A scratch arena for chunks of up to max_tokens positions; longer inputs are split.
-  Scratch make_scratch(std::int64_t max_tokens) const {
-    GLRNN_CHECK(max_tokens > 0, InputError, "max_tokens must be positive");
-    std::size_t blocks = 0;
-    for (const Block& b : blocks_)
-      blocks = std::max(blocks, std::visit([&](const auto& blk) { return blk.scratch_floats(max_tokens); }, b));
-    const std::size_t tail = 2 * Scratch::floats_for(max_tokens, hidden()) + head_.scratch_floats();
-    const std::size_t positions = Scratch::floats_for(1, 2 * max_tokens);  // forward_batch's int64 positions
-    return Scratch(Scratch::floats_for(max_tokens, hidden()) + positions + std::max(blocks, tail), max_tokens);
+  /// Bytes of one State, from the configuration alone (nothing is allocated).
+  std::size_t state_bytes() const {
+    std::size_t n = 0;
+    for (const Block& b : blocks_) n += std::visit([](const auto& blk) { return blk.state_bytes(); }, b);
+    return n;
   }
+
+  /// Bytes of scratch for chunks (or batches) of up to max_tokens positions: a dry run of both
+  /// forms on a measuring arena (core/buffer.hpp) records the most they hold at once.
+  std::size_t scratch_bytes(std::int64_t max_tokens) const {
+    GLRNN_CHECK(max_tokens > 0, InputError, "max_tokens must be positive");
+    Scratch meter = Scratch::measuring(max_tokens);
+    State state = make_state();
+    const std::vector<std::int32_t> tokens(static_cast<std::size_t>(max_tokens), 0);
+    const MatMap no_logits(nullptr, max_tokens, vocab_size());  // a measuring head writes nothing
+    forward(tokens.data(), max_tokens, state, meter, Logits::All, no_logits);
+    forward_batch(tokens.data(), max_tokens, [&](Eigen::Index) -> State& { return state; }, meter, no_logits);
+    return meter.peak();
+  }
+
+  /// A scratch arena for chunks of up to max_tokens positions; longer inputs are split.
+  Scratch make_scratch(std::int64_t max_tokens) const { return Scratch(scratch_bytes(max_tokens), max_tokens); }
 
   /// Runs tokens[0..n) from state.position on, advancing the state. Logits::Last writes the last
   /// position's logits to row 0 of `logits` ([1, V] at least); Logits::All writes row t for
@@ -111,7 +144,8 @@ class DecoderStack {
       const std::int64_t count = std::min(chunk, n - begin);
       Scratch::Frame frame(scratch);
       MatMap h = scratch.matrix(count, hidden());
-      for (std::int64_t t = 0; t < count; ++t) embedding_.lookup(tokens[begin + t], h.row(t).data());
+      if (!scratch.measuring())
+        for (std::int64_t t = 0; t < count; ++t) embedding_.lookup(tokens[begin + t], h.row(t).data());
       for (std::size_t l = 0; l < blocks_.size(); ++l) {
         std::visit(
             [&](const auto& block) {
@@ -132,7 +166,7 @@ class DecoderStack {
   /// One token for each of B sequences, each with its own state (and position), in one pass: every
   /// weight matrix is read once per step for the whole batch. Writes row b of `logits` ([B, V])
   /// and advances each state by one position. Throws InputError before any work for a token
-  /// outside the vocabulary or a batch larger than the scratch was made for.
+  /// outside the vocabulary, a state given twice or a batch larger than the scratch was made for.
   /// get(b) gives sequence b's State.
   template <class GetState>
   void forward_batch(const std::int32_t* tokens, std::int64_t batch, GetState&& get, Scratch& scratch,
@@ -146,15 +180,15 @@ class DecoderStack {
       GLRNN_CHECK(tokens[b] >= 0 && tokens[b] < embedding_.vocab_size(), InputError,
                   "token id " + std::to_string(tokens[b]) + " of sequence " + std::to_string(b) +
                       " is outside the vocabulary [0, " + std::to_string(embedding_.vocab_size()) + ")");
-      for (std::int64_t other = 0; other < b; ++other)
+      // A dry run lets one state stand for all (its results are not used).
+      for (std::int64_t other = 0; other < b && !scratch.measuring(); ++other)
         GLRNN_CHECK(&get(other) != &get(b), InputError, "the same state appears twice in a batch");
     }
     Scratch::Frame frame(scratch);
     MatMap h = scratch.matrix(batch, hidden());
-    MatMap position_rows = scratch.matrix(1, 2 * batch);  // int64 positions, stored in float slots
-    auto* positions = reinterpret_cast<std::int64_t*>(position_rows.data());
+    std::int64_t* positions = scratch.array<std::int64_t>(static_cast<std::size_t>(batch));
     for (std::int64_t b = 0; b < batch; ++b) {
-      embedding_.lookup(tokens[b], h.row(b).data());
+      if (!scratch.measuring()) embedding_.lookup(tokens[b], h.row(b).data());
       positions[b] = get(b).position;
     }
     for (std::size_t l = 0; l < blocks_.size(); ++l) {
@@ -166,30 +200,22 @@ class DecoderStack {
           },
           blocks_[l]);
     }
-    for (std::int64_t b = 0; b < batch; ++b) ++get(b).position;
+    for (std::int64_t b = 0; b < batch && !scratch.measuring(); ++b) ++get(b).position;
     head(h, logits.topRows(batch), scratch);
   }
-
-  /// Bytes of one State, from the configuration alone.
-  std::size_t state_bytes() const { return make_state().bytes(); }
 
  private:
   void head(const MatIn& h, MatOut logits, Scratch& scratch) const {
     Scratch::Frame frame(scratch);
     MatMap normed = scratch.matrix(h.rows(), hidden());
-    final_norm_.forward(h, normed);
+    if (!scratch.measuring()) final_norm_.forward(h, normed);
     head_.forward(normed, logits, scratch);
-    if (soft_cap_ > 0.0f) {
-      const float cap = soft_cap_;
-      logits = logits.unaryExpr([cap](float z) { return std::tanh(z / cap) * cap; });
-    }
   }
 
-  Embedding<T> embedding_;
+  Embedding embedding_;
   std::vector<Block> blocks_;
-  RmsNorm final_norm_;
-  Linear<T> head_;
-  float soft_cap_;
+  FinalNorm final_norm_;
+  Head head_;
 };
 
 }  // namespace glrnn

@@ -5,14 +5,14 @@
 #include <cstddef>      // std::size_t
 #include <cstdint>      // std::int32_t, std::int64_t, std::uint64_t
 #include <functional>   // std::function
+#include <map>          // std::map
 #include <memory>       // std::shared_ptr, std::unique_ptr
+#include <mutex>        // std::mutex, std::lock_guard
 #include <string>       // std::string
 #include <utility>      // std::move
 #include <vector>       // std::vector
 
 #include "glrnn/core/buffer.hpp"
-#include "glrnn/core/dtype.hpp"
-#include "glrnn/core/quant.hpp"
 #include "glrnn/models/decoder_stack.hpp"
 
 namespace glrnn {
@@ -21,7 +21,8 @@ namespace glrnn {
 struct ModelInfo {
   std::string family;      // "recurrent_gemma"
   std::string path;        // where it was loaded from
-  WeightType weight_type = WeightType::F32;  // storage type of the matrices
+  std::string weights;     // how the matrices are stored: a recipe's name ("bf16", "q4"), or "mixed"
+  double bits_per_weight = 0;  // over every matrix, scales included
   std::int64_t vocab_size = 0;
   std::int64_t hidden_size = 0;
   std::int64_t num_layers = 0;
@@ -29,6 +30,7 @@ struct ModelInfo {
   std::int32_t eos_token_id = -1;
   std::vector<std::int32_t> stop_token_ids;  // eos_token_id plus generation_config.json's eos ids
   std::uint64_t fingerprint = 0;  // identifies the model a saved state belongs to (see load_model)
+  std::size_t state_bytes = 0;    // one sequence's state
 };
 
 /// Called with each named float buffer of a state.
@@ -51,7 +53,8 @@ struct StateConcept {
 struct ModelConcept {
   virtual ~ModelConcept() = default;
   virtual std::unique_ptr<StateConcept> make_state() const = 0;
-  virtual Scratch make_scratch(std::int64_t max_tokens) const = 0;
+  virtual std::size_t state_bytes() const = 0;
+  virtual std::size_t scratch_bytes(std::int64_t max_tokens) const = 0;
   virtual void forward(const std::int32_t* tokens, std::int64_t n, StateConcept& state, Scratch& scratch, Logits mode,
                        MatOut logits) const = 0;
   virtual void forward_batch(const std::int32_t* tokens, std::int64_t batch, State* const* states, Scratch& scratch,
@@ -87,7 +90,14 @@ struct ModelImpl final : ModelConcept {
   std::unique_ptr<StateConcept> make_state() const override {
     return std::make_unique<StateImpl<Net>>(net.make_state(), this);
   }
-  Scratch make_scratch(std::int64_t max_tokens) const override { return net.make_scratch(max_tokens); }
+  std::size_t state_bytes() const override { return net.state_bytes(); }
+  /// The dry run costs a pass over the layers' element-wise work: done once per chunk size.
+  std::size_t scratch_bytes(std::int64_t max_tokens) const override {
+    const std::lock_guard<std::mutex> lock(scratch_sizes_mutex);
+    const auto known = scratch_sizes.find(max_tokens);
+    if (known != scratch_sizes.end()) return known->second;
+    return scratch_sizes[max_tokens] = net.scratch_bytes(max_tokens);
+  }
   void forward(const std::int32_t* tokens, std::int64_t n, StateConcept& state, Scratch& scratch, Logits mode,
                MatOut logits) const override {
     GLRNN_CHECK(state.owner == this, InputError, "this state was made by another model");
@@ -95,6 +105,9 @@ struct ModelImpl final : ModelConcept {
   }
   void forward_batch(const std::int32_t* tokens, std::int64_t batch, State* const* states, Scratch& scratch,
                      MatOut logits) const override;
+
+  mutable std::mutex scratch_sizes_mutex;
+  mutable std::map<std::int64_t, std::size_t> scratch_sizes;
 };
 }  // namespace detail
 
@@ -137,7 +150,7 @@ void detail::ModelImpl<Net>::forward_batch(const std::int32_t* tokens, std::int6
 class Model {
  public:
   /// Wraps any network with the DecoderStack interface; `weights` keeps alive what its views
-  /// point into (a WeightStore for loaded checkpoints).
+  /// point into (a WeightStore for loaded checkpoints, any owner for a hand-built stack).
   template <class Net>
   Model(ModelInfo info, std::shared_ptr<const void> weights, Net net)
       : impl_(std::make_shared<detail::ModelImpl<Net>>(std::move(info), std::move(weights), std::move(net))) {}
@@ -147,11 +160,14 @@ class Model {
 
   /// A fresh state at position 0, allocated once; its size never changes.
   State make_state() const { return State(impl_->make_state()); }
-  /// Bytes of one state.
-  std::size_t state_bytes() const { return make_state().bytes(); }
+  /// Bytes of one state, from the configuration (nothing is allocated).
+  std::size_t state_bytes() const { return impl_->state_bytes(); }
   /// Temporaries for chunks of up to max_tokens positions (longer inputs are split), or for
   /// batches of up to max_tokens sequences.
-  Scratch make_scratch(std::int64_t max_tokens) const { return impl_->make_scratch(max_tokens); }
+  Scratch make_scratch(std::int64_t max_tokens) const {
+    GLRNN_CHECK(max_tokens > 0, InputError, "max_tokens must be positive");
+    return Scratch(impl_->scratch_bytes(max_tokens), max_tokens);
+  }
 
   /// Runs tokens[0..n) from state.position() on; see DecoderStack::forward for `mode` and `logits`.
   void forward(const std::int32_t* tokens, std::int64_t n, State& state, Scratch& scratch, Logits mode,

@@ -1,82 +1,79 @@
 #pragma once
-// load_model(path): a Hugging Face model folder -> Model, with the family taken from config.json's
-// model_type (recurrent_gemma, hgrn2) and the storage type from the safetensors headers.
+// The model families glrnn knows, as one table, and load_model(path): a Hugging Face folder or a
+// converted file -> Model, with the family taken from config.json's model_type. A family is its
+// folder under models/ plus one line in builtin_families() (docs/architecture.md §5); a program
+// can add its own with register_family.
 
 #include <unistd.h>  // sysconf
 
-#include <algorithm>   // std::find
-#include <cstdio>      // std::snprintf
-#include <limits>      // std::numeric_limits
-#include <filesystem>  // std::filesystem::path, is_directory, exists
-#include <map>         // std::map
-#include <memory>      // std::make_shared
-#include <optional>    // std::optional
-#include <string>      // std::string
+#include <algorithm>  // std::find
+#include <cstdio>     // std::snprintf
+#include <limits>     // std::numeric_limits
+#include <map>        // std::map
+#include <memory>     // std::shared_ptr
+#include <mutex>      // std::mutex, std::lock_guard
+#include <optional>   // std::optional
+#include <string>     // std::string
+#include <vector>     // std::vector
 
-#include "glrnn/core/dtype.hpp"
+#include "glrnn/core/cpu.hpp"
 #include "glrnn/core/hash.hpp"
-#include "glrnn/io/converted_file.hpp"
-#include "glrnn/io/json_config.hpp"
-#include "glrnn/io/weight_store.hpp"
-#include "glrnn/models/model.hpp"
+#include "glrnn/models/family.hpp"
 #include "glrnn/models/hgrn2/model.hpp"
+#include "glrnn/models/model_source.hpp"
 #include "glrnn/models/recurrent_gemma/model.hpp"
 
 namespace glrnn {
 
-/// Choices that config.json does not carry.
-struct LoadOptions {
-  /// Round RoPE's inverse frequencies to bfloat16. glrnn computes them in float32, as
-  /// transformers does for a model loaded with dtype=float32 and as the original implementation
-  /// does; a transformers model loaded in bf16 (the default for a bf16 checkpoint) and then cast
-  /// to float32 keeps bf16-rounded frequencies, which moves logits by ~1e-3 after 50 positions.
-  bool rope_bf16_frequencies = false;
-  /// Refuse a model whose per-sequence state needs more bytes than this (0: the machine's
-  /// physical memory). A crafted config.json with a huge attention window would otherwise make
-  /// the first State allocate terabytes.
-  std::uint64_t max_state_bytes = 0;
-  /// Storage of the large matrices. Unset: as stored (bf16 for a bf16 checkpoint, f32 for f32 or
-  /// f16, a converted file's own type); otherwise converted at load.
-  std::optional<WeightType> weight_type;
+namespace detail {
+/// The families built into glrnn: one line each.
+inline std::vector<ModelFamily> builtin_families() {
+  return {make_family<RecurrentGemmaFamily>(), make_family<Hgrn2Family>()};
+}
+
+struct FamilyTable {
+  std::mutex mutex;
+  std::vector<ModelFamily> families = builtin_families();
 };
+inline FamilyTable& family_table() {
+  static FamilyTable table;
+  return table;
+}
+}  // namespace detail
 
+/// Adds a family (for example a user's own stack) to the ones load_model reads. Throws
+/// ConfigError when one of its model_types is taken.
+inline void register_family(ModelFamily family) {
+  detail::FamilyTable& table = detail::family_table();
+  const std::lock_guard<std::mutex> lock(table.mutex);
+  for (const ModelFamily& known : table.families)
+    for (const std::string& type : family.model_types)
+      GLRNN_CHECK(std::find(known.model_types.begin(), known.model_types.end(), type) == known.model_types.end(),
+                  ConfigError, "model_type '" + type + "' already belongs to the family '" + known.name + "'");
+  table.families.push_back(std::move(family));
+}
 
-/// What a model is loaded from: a Hugging Face folder, or a file written by glrnn-convert (a
-/// safetensors file carrying config.json and generation_config.json in its metadata).
-struct ModelSource {
-  JsonConfig config;
-  std::optional<JsonConfig> generation;
-  std::shared_ptr<WeightStore> store;
-  std::optional<WeightType> stored_type;  // a converted file's weight type
+/// The family names and model types load_model reads, for messages: "recurrent_gemma, hgrn2".
+inline std::string supported_model_types() {
+  detail::FamilyTable& table = detail::family_table();
+  const std::lock_guard<std::mutex> lock(table.mutex);
+  std::string names;
+  for (const ModelFamily& f : table.families)
+    for (const std::string& type : f.model_types) names += (names.empty() ? "" : ", ") + type;
+  return names;
+}
 
-  static ModelSource open(const std::string& path) {
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    if (fs::is_directory(path, ec)) {
-      const fs::path generation = fs::path(path) / "generation_config.json";
-      return {JsonConfig::load((fs::path(path) / "config.json").string()),
-              fs::exists(generation, ec) ? std::optional<JsonConfig>(JsonConfig::load(generation.string())) : std::nullopt,
-              std::make_shared<WeightStore>(path), std::nullopt};
-    }
-    GLRNN_CHECK(fs::is_regular_file(path, ec), IoError,
-                "'" + path + "' is neither a model folder (config.json and *.safetensors) nor a converted model file");
-    auto store = std::make_shared<WeightStore>(path);
-    const std::map<std::string, std::string>& meta = store->checkpoint().files().front().metadata();
-    const auto text = [&](const char* key) { const auto it = meta.find(key); return it == meta.end() ? nullptr : &it->second; };
-    GLRNN_CHECK(text(kConvertedConfigKey) != nullptr, FormatError,
-                path + ": a single .safetensors file must be a converted model (glrnn-convert), with '" +
-                    std::string(kConvertedConfigKey) + "' in its metadata; for a Hugging Face checkpoint pass its folder");
-    const auto parse = [&](const char* key) { return JsonConfig::parse(*text(key), path + " metadata '" + key + "'"); };
-    std::optional<WeightType> type;
-    if (const std::string* name = text(kConvertedWeightTypeKey)) {
-      type = parse_weight_type(*name);
-      GLRNN_CHECK(type.has_value(), FormatError, path + ": unknown weight type '" + *name + "' in the metadata");
-    }
-    return {parse(kConvertedConfigKey),
-            text(kConvertedGenerationKey) ? std::optional<JsonConfig>(parse(kConvertedGenerationKey)) : std::nullopt,
-            std::move(store), type};
+/// The family that reads config.json's model_type. Throws ConfigError naming the supported ones.
+inline ModelFamily family_for(const JsonConfig& config) {
+  const std::string type = config.string("model_type");
+  {
+    detail::FamilyTable& table = detail::family_table();
+    const std::lock_guard<std::mutex> lock(table.mutex);
+    for (const ModelFamily& f : table.families)
+      if (std::find(f.model_types.begin(), f.model_types.end(), type) != f.model_types.end()) return f;
   }
-};
+  throw ConfigError(config.where("model_type") + " is '" + type + "'; supported: " + supported_model_types());
+}
 
 namespace detail {
 inline std::uint64_t physical_memory_bytes() {
@@ -115,26 +112,12 @@ inline std::vector<std::int32_t> stop_tokens(const std::optional<JsonConfig>& ge
   return ids;
 }
 
-/// Builds the network with matrices of the given storage type; build(tag, store) is called with a
-/// value of that type as its tag.
-template <class Build>
-Model make_model(ModelInfo info, std::shared_ptr<WeightStore> store, WeightType type, Build&& build) {
-  info.weight_type = type;
-  switch (type) {
-    case WeightType::F32: { auto net = build(float{}, *store); return Model(std::move(info), std::move(store), std::move(net)); }
-    case WeightType::BF16: { auto net = build(bf16{}, *store); return Model(std::move(info), std::move(store), std::move(net)); }
-    case WeightType::Q8_0: { auto net = build(q8_0{}, *store); return Model(std::move(info), std::move(store), std::move(net)); }
-    case WeightType::Q4_0: { auto net = build(q4_0{}, *store); return Model(std::move(info), std::move(store), std::move(net)); }
-  }
-  throw Error("unknown weight type");
-}
-
-/// Identifies a model for saved states: the family, config.json, the load options and every
-/// tensor's name, dtype and shape (the headers, not the data: hashing gigabytes would slow loading).
+/// Identifies a model for saved states: config.json, the load options and every tensor's name,
+/// dtype and shape (the headers, not the data: hashing gigabytes would slow loading).
 inline std::uint64_t fingerprint(const JsonConfig& config, const LoadOptions& options, const WeightStore& store) {
   std::uint64_t h = fnv1a64(config.json().dump());
   h = fnv1a64(options.rope_bf16_frequencies ? "rope_bf16" : "rope_f32", h);
-  if (options.weight_type) h = fnv1a64(weight_type_name(*options.weight_type), h);
+  if (options.weights) h = fnv1a64(options.weights->name, h);
   for (const TensorInfo* t : store.checkpoint().all()) {
     h = fnv1a64(t->name, h);
     h = fnv1a64(dtype_name(t->dtype), h);
@@ -143,43 +126,49 @@ inline std::uint64_t fingerprint(const JsonConfig& config, const LoadOptions& op
   return h;
 }
 
-inline ModelInfo model_info(const std::string& family, const std::string& path, std::int64_t vocab, std::int64_t hidden,
-                            std::int64_t layers, std::int32_t bos, std::int32_t eos, const ModelSource& source,
-                            const LoadOptions& options) {
-  return {family, path, WeightType::F32, vocab, hidden, layers, bos, eos, stop_tokens(source.generation, eos, vocab),
-          fingerprint(source.config, options, *source.store)};
-}
-
-/// The requested type, else a converted file's, else the checkpoint's (bf16 stays bf16).
-inline WeightType weight_type(const ModelSource& source, const LoadOptions& options) {
-  if (options.weight_type) return *options.weight_type;
-  if (source.stored_type) return *source.stored_type;
-  return source.store->matrix_storage() == DType::BF16 ? WeightType::BF16 : WeightType::F32;
+/// The name of how the matrices are stored, and their bits per weight, from what the store served.
+inline std::pair<std::string, double> weights_summary(const WeightStore& store) {
+  std::optional<WeightType> only;
+  bool mixed = false;
+  double bits = 0.0, elements = 0.0;
+  for (const auto& [name, t] : store.served()) {
+    if (!t.format) continue;
+    mixed |= only && *only != *t.format;
+    only = t.format;
+    bits += 8.0 * static_cast<double>(t.nbytes);
+    const FormatInfo& f = format_info(*t.format);
+    elements += static_cast<double>(t.nbytes / f.unit_bytes) * static_cast<double>(f.block_elements);
+  }
+  return {mixed || !only ? "mixed" : std::string(weight_type_name(*only)), elements > 0 ? bits / elements : 0.0};
 }
 }  // namespace detail
 
 /// Builds the model `source` describes (`path` is what ModelInfo reports). The source's store then
-/// lists every tensor the model took (see glrnn-convert).
+/// lists every tensor the model took (see convert_model).
 inline Model load_model(const ModelSource& source, const std::string& path, const LoadOptions& options = {}) {
-  const JsonConfig& json = source.config;
-  const std::string family = json.string("model_type");
-  const WeightType type = detail::weight_type(source, options);
-  if (family == "recurrent_gemma") {
-    RecurrentGemmaConfig c = RecurrentGemmaConfig::from_json(json);
-    c.rope_bf16_frequencies = options.rope_bf16_frequencies;
-    detail::check_state_fits(json, c.state_bytes(), options);
-    return detail::make_model(
-        detail::model_info(family, path, c.vocab_size, c.hidden_size, c.num_layers, c.bos_token_id, c.eos_token_id, source, options),
-        source.store, type, [&](auto tag, WeightStore& s) { return build_recurrent_gemma<decltype(tag)>(c, s); });
-  }
-  if (family == "hgrn2") {
-    const Hgrn2Config c = Hgrn2Config::from_json(json);
-    detail::check_state_fits(json, c.state_bytes(), options);
-    return detail::make_model(
-        detail::model_info(family, path, c.vocab_size, c.hidden_size, c.num_layers, c.bos_token_id, c.eos_token_id, source, options),
-        source.store, type, [&](auto tag, WeightStore& s) { return build_hgrn2<decltype(tag)>(c, s); });
-  }
-  throw ConfigError(json.where("model_type") + " is '" + family + "'; supported: recurrent_gemma, hgrn2");
+  kernel_path();  // a bad GLRNN_KERNELS is reported here, not at the first product
+  const ModelFamily family = family_for(source.config);
+  const auto [config, summary] = family.parse(source.config, options);
+  detail::check_state_fits(source.config, summary.state_bytes, options);
+  TensorReader reader(*source.store, options.weights);
+  const auto info = [&] {
+    ModelInfo i;
+    i.family = family.name;
+    i.path = path;
+    auto [weights, bits] = detail::weights_summary(*source.store);
+    i.weights = options.weights ? options.weights->name : source.stored_weights.value_or(weights);
+    i.bits_per_weight = bits;
+    i.vocab_size = summary.vocab_size;
+    i.hidden_size = summary.hidden_size;
+    i.num_layers = summary.num_layers;
+    i.bos_token_id = summary.bos_token_id;
+    i.eos_token_id = summary.eos_token_id;
+    i.stop_token_ids = detail::stop_tokens(source.generation, summary.eos_token_id, summary.vocab_size);
+    i.fingerprint = detail::fingerprint(source.config, options, *source.store);
+    i.state_bytes = summary.state_bytes;
+    return i;
+  };
+  return family.build(config.get(), reader, info, source.store);
 }
 
 /// Loads a model: a folder holding config.json and model.safetensors (or shards with

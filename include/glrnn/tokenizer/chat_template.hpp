@@ -1,5 +1,5 @@
 #pragma once
-// Gemma's chat turn format (formats.md §4.2):
+// Gemma's chat turn format (docs/formats.md §4.2):
 //   <start_of_turn>user\n{text}<end_of_turn>\n<start_of_turn>model\n
 // The model ends its turn with <end_of_turn>. With a fixed-size state only the new turn is
 // prefilled; the history lives in the state.

@@ -15,9 +15,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "glrnn/io/converted_file.hpp"
-#include "glrnn/io/safetensors.hpp"
-
 #include "glrnn/tokenizer/tokenizer.hpp"
 
 namespace glrnn {
@@ -308,32 +305,25 @@ class TokenizerJsonReader {
 
 }  // namespace detail
 
+/// Parses the text of a tokenizer.json; `source` names it in errors. Throws FormatError naming the
+/// problem.
+inline Tokenizer parse_tokenizer(const std::string& text, const std::string& source) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  GLRNN_CHECK(!j.is_discarded(), FormatError, source + ": not valid JSON");
+  return detail::TokenizerJsonReader(source).read(j);
+}
+
 /// Loads a tokenizer.json, or the tokenizer.json inside a model folder. Throws IoError when the
 /// file cannot be read and FormatError naming the file and the problem otherwise.
 inline Tokenizer load_tokenizer(const std::string& path) {
   std::error_code ec;
-  std::string file = path, text;
-  if (std::filesystem::is_directory(path, ec)) {
-    file = (std::filesystem::path(path) / "tokenizer.json").string();
-  } else if (path.size() >= 12 && path.compare(path.size() - 12, 12, ".safetensors") == 0) {
-    // A converted model file carries its tokenizer.json in the metadata (see glrnn-convert).
-    const SafetensorsFile model(path);
-    const auto it = model.metadata().find(kConvertedTokenizerKey);
-    GLRNN_CHECK(it != model.metadata().end(), FormatError, path + ": no tokenizer in the metadata (convert the model "
-                                                                  "from a folder that has tokenizer.json)");
-    file = path + " metadata '" + kConvertedTokenizerKey + "'";
-    text = it->second;
-  }
-  if (text.empty()) {
-    std::ifstream in(file, std::ios::binary);
-    GLRNN_CHECK(in.good(), IoError, "cannot open '" + file + "'");
-    std::ostringstream content;
-    content << in.rdbuf();
-    text = content.str();
-  }
-  const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  GLRNN_CHECK(!j.is_discarded(), FormatError, file + ": not valid JSON");
-  return detail::TokenizerJsonReader(file).read(j);
+  const std::string file =
+      std::filesystem::is_directory(path, ec) ? (std::filesystem::path(path) / "tokenizer.json").string() : path;
+  std::ifstream in(file, std::ios::binary);
+  GLRNN_CHECK(in.good(), IoError, "cannot open '" + file + "'");
+  std::ostringstream content;
+  content << in.rdbuf();
+  return parse_tokenizer(content.str(), file);
 }
 
 }  // namespace glrnn

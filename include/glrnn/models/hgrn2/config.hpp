@@ -1,6 +1,6 @@
 #pragma once
 // config.json of a flash-linear-attention HGRN2 checkpoint -> typed, validated configuration
-// (formats.md §3.1, hgrn2.md §1).
+// (docs/formats.md §3.1, docs/hgrn2.md §1).
 
 #include <cmath>    // std::floor
 #include <cstddef>  // std::size_t
@@ -47,7 +47,7 @@ struct Hgrn2Config {
     in_range("hidden_size", c.hidden_size, kMaxWidth);
     in_range("num_hidden_layers", c.num_layers, 4096);
     in_range("vocab_size", c.vocab_size, 1 << 24);
-    // expand_ratio wins over num_heads when both are set (hgrn2.md §1).
+    // expand_ratio wins over num_heads when both are set (docs/hgrn2.md §1).
     if (json.has("expand_ratio")) {
       c.key_dim = json.integer("expand_ratio");
       in_range("expand_ratio", c.key_dim, c.hidden_size);
@@ -82,7 +82,7 @@ struct Hgrn2Config {
     if (json.has("intermediate_size")) {
       c.intermediate_size = json.integer("intermediate_size");
     } else {
-      // fla: int(D * hidden_ratio * 2/3) rounded up to a multiple of 256 (hgrn2.md §7)
+      // fla: int(D * hidden_ratio * 2/3) rounded up to a multiple of 256 (docs/hgrn2.md §7)
       const double ratio = json.number_or("hidden_ratio", 4.0);
       GLRNN_CHECK(ratio > 0.0 && ratio < 1e4, ConfigError, json.where("hidden_ratio") + " is out of range");
       const auto raw = static_cast<std::int64_t>(std::floor(static_cast<double>(c.hidden_size) * ratio * 2.0 / 3.0));
@@ -100,7 +100,7 @@ struct Hgrn2Config {
   static Hgrn2Config load(const std::string& path) { return from_json(JsonConfig::load(path)); }
 
   std::int64_t forget_dim() const { return num_heads * key_dim; }
-  /// Every norm of the block and the final norm: plain weight, norm_eps (hgrn2.md §2).
+  /// Every norm of the block and the final norm: plain weight, norm_eps (docs/hgrn2.md §2).
   RmsNormConfig norm() const { return {hidden_size, norm_eps, /*unit_offset=*/false}; }
   MlpConfig mlp() const { return {hidden_size, intermediate_size, Activation::Silu}; }
   Hgrn2MixerConfig mixer() const {
@@ -114,7 +114,7 @@ struct Hgrn2Config {
     m.chunk_size = prefill_chunk;
     return m;
   }
-  /// Bytes of one sequence's state (hgrn2.md §5).
+  /// Bytes of one sequence's state (docs/hgrn2.md §5).
   std::size_t state_bytes() const { return static_cast<std::size_t>(num_layers) * Hgrn2MixerState::bytes(mixer()); }
 };
 

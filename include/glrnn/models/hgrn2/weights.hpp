@@ -1,10 +1,11 @@
 #pragma once
-// The HGRN2 tensor table (fla layout, formats.md §3.2): every tensor name with its shape from the
-// configuration. The only place these names appear. Store: see recurrent_gemma/weights.hpp.
+// The HGRN2 tensor table (fla layout, docs/formats.md §3.2): every tensor name with its shape from
+// the configuration and its role for the weight recipe. The only place these names appear.
 
 #include <cstdint>  // std::int64_t
 #include <string>   // std::string, std::to_string
 
+#include "glrnn/io/tensor_source.hpp"
 #include "glrnn/layers/hgrn2.hpp"
 #include "glrnn/layers/mlp.hpp"
 #include "glrnn/models/hgrn2/config.hpp"
@@ -13,44 +14,40 @@ namespace glrnn::hgrn2 {
 
 inline std::string layer_prefix(std::int64_t layer) { return "model.layers." + std::to_string(layer) + "."; }
 
-template <class T, class Store>
-TensorView<const T> embedding(Store& store, const Hgrn2Config& c) {
-  return store.template matrix<T>("model.embeddings.weight", {c.vocab_size, c.hidden_size});
+/// The embedding, stored as the head's role wants when it is also the head.
+inline WeightMatrix embedding(TensorReader& w, const Hgrn2Config& c) {
+  return w.matrix("model.embeddings.weight", {c.vocab_size, c.hidden_size},
+                  c.tie_word_embeddings ? MatrixRole::Head : MatrixRole::Embedding);
 }
 
 /// lm_head.weight, or the embedding when tie_word_embeddings.
-template <class T, class Store>
-TensorView<const T> output_head(Store& store, const Hgrn2Config& c) {
-  if (c.tie_word_embeddings) return embedding<T>(store, c);
-  return store.template matrix<T>("lm_head.weight", {c.vocab_size, c.hidden_size});
+inline WeightMatrix output_head(TensorReader& w, const Hgrn2Config& c) {
+  if (c.tie_word_embeddings) return embedding(w, c);
+  return w.matrix("lm_head.weight", {c.vocab_size, c.hidden_size}, MatrixRole::Head);
 }
 
-template <class Store>
-TensorView<const float> final_norm(Store& store, const Hgrn2Config& c) {
-  return store.vector("model.norm.weight", {c.hidden_size});
+inline TensorView<const float> final_norm(TensorReader& w, const Hgrn2Config& c) {
+  return w.vector("model.norm.weight", {c.hidden_size});
 }
-template <class Store>
-TensorView<const float> lower_bounds(Store& store, const Hgrn2Config& c) {
-  return store.vector("model.lower_bounds", {c.num_layers, c.hidden_size});
+inline TensorView<const float> lower_bounds(TensorReader& w, const Hgrn2Config& c) {
+  return w.vector("model.lower_bounds", {c.num_layers, c.hidden_size});
 }
-template <class Store>
-TensorView<const float> attn_norm(Store& store, const Hgrn2Config& c, std::int64_t l) {
-  return store.vector(layer_prefix(l) + "attn_norm.weight", {c.hidden_size});
+inline TensorView<const float> attn_norm(TensorReader& w, const Hgrn2Config& c, std::int64_t l) {
+  return w.vector(layer_prefix(l) + "attn_norm.weight", {c.hidden_size});
 }
-template <class Store>
-TensorView<const float> mlp_norm(Store& store, const Hgrn2Config& c, std::int64_t l) {
-  return store.vector(layer_prefix(l) + "mlp_norm.weight", {c.hidden_size});
+inline TensorView<const float> mlp_norm(TensorReader& w, const Hgrn2Config& c, std::int64_t l) {
+  return w.vector(layer_prefix(l) + "mlp_norm.weight", {c.hidden_size});
 }
 
-template <class T, class Store>
-Hgrn2MixerWeights<T> mixer(Store& store, const Hgrn2Config& c, std::int64_t l) {
+inline Hgrn2MixerWeights mixer(TensorReader& store, const Hgrn2Config& c, std::int64_t l) {
   const std::string p = layer_prefix(l) + "attn.";
   const std::int64_t D = c.hidden_size, F = c.forget_dim();
-  Hgrn2MixerWeights<T> w;
-  w.q_proj.weight = store.template matrix<T>(p + "q_proj.weight", {F, D});
-  w.f_proj.weight = store.template matrix<T>(p + "f_proj.weight", {F, D});
-  w.i_proj.weight = store.template matrix<T>(p + "i_proj.weight", {D, D});
-  w.o_proj.weight = store.template matrix<T>(p + "o_proj.weight", {D, D});
+  const MatrixRole role = MatrixRole::Projection;
+  Hgrn2MixerWeights w;
+  w.q_proj.weight = store.matrix(p + "q_proj.weight", {F, D}, role);
+  w.f_proj.weight = store.matrix(p + "f_proj.weight", {F, D}, role);
+  w.i_proj.weight = store.matrix(p + "i_proj.weight", {D, D}, role);
+  w.o_proj.weight = store.matrix(p + "o_proj.weight", {D, D}, role);
   if (c.elementwise_affine) w.g_norm = store.vector(p + "g_norm.weight", {D});
   if (c.use_short_conv) {
     const auto conv = [&](const char* name, std::int64_t channels) {
@@ -65,20 +62,19 @@ Hgrn2MixerWeights<T> mixer(Store& store, const Hgrn2Config& c, std::int64_t l) {
 }
 
 /// SwiGLU weights; older fla checkpoints fuse gate and up into gate_proj [2I, D] (rows [0, I) the
-/// gate, [I, 2I) the up projection; formats.md §3.2), recognised by the absent up_proj.
-template <class T, class Store>
-MlpWeights<T> mlp(Store& store, const Hgrn2Config& c, std::int64_t l) {
+/// gate, [I, 2I) the up projection; docs/formats.md §3.2), recognised by the absent up_proj.
+inline MlpWeights mlp(TensorReader& store, const Hgrn2Config& c, std::int64_t l) {
   const std::string p = layer_prefix(l) + "mlp.";
   const std::int64_t D = c.hidden_size, I = c.intermediate_size;
-  MlpWeights<T> w;
-  w.down_proj.weight = store.template matrix<T>(p + "down_proj.weight", {D, I});
+  MlpWeights w;
+  w.down_proj.weight = store.matrix(p + "down_proj.weight", {D, I}, MatrixRole::MlpOut);
   if (store.has(p + "up_proj.weight")) {
-    w.gate_proj.weight = store.template matrix<T>(p + "gate_proj.weight", {I, D});
-    w.up_proj.weight = store.template matrix<T>(p + "up_proj.weight", {I, D});
+    w.gate_proj.weight = store.matrix(p + "gate_proj.weight", {I, D}, MatrixRole::MlpIn);
+    w.up_proj.weight = store.matrix(p + "up_proj.weight", {I, D}, MatrixRole::MlpIn);
   } else {
-    const TensorView<const T> fused = store.template matrix<T>(p + "gate_proj.weight", {2 * I, D});
-    w.gate_proj.weight = {fused.data, Shape{I, D}};
-    w.up_proj.weight = {fused.row(I), Shape{I, D}};
+    const WeightMatrix fused = store.matrix(p + "gate_proj.weight", {2 * I, D}, MatrixRole::MlpIn);
+    w.gate_proj.weight = {fused.data, fused.type, I, D};
+    w.up_proj.weight = {fused.row(I), fused.type, I, D};
   }
   return w;
 }

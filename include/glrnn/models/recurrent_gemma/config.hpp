@@ -1,6 +1,6 @@
 #pragma once
 // config.json of a Hugging Face RecurrentGemma checkpoint -> typed, validated configuration
-// (formats.md §2.1, recurrentgemma.md §1).
+// (docs/formats.md §2.1, docs/recurrent_gemma.md §1).
 
 #include <cmath>    // std::sqrt
 #include <cstddef>  // std::size_t
@@ -91,14 +91,14 @@ struct RecurrentGemmaConfig {
 
   static RecurrentGemmaConfig load(const std::string& path) { return from_json(JsonConfig::load(path)); }
 
-  /// Width of each MLP branch: intermediate_size is twice it (recurrentgemma.md §1).
+  /// Width of each MLP branch: intermediate_size is twice it (docs/recurrent_gemma.md §1).
   std::int64_t mlp_width() const { return intermediate_size / 2; }
-  /// Block types are tiled: layer l uses block_types[l mod len] (recurrentgemma.md §6).
+  /// Block types are tiled: layer l uses block_types[l mod len] (docs/recurrent_gemma.md §6).
   GriffinBlockType block_type(std::int64_t layer) const {
     return block_types[static_cast<std::size_t>(layer) % block_types.size()];
   }
   std::int64_t rotary_dims() const { return static_cast<std::int64_t>(head_dim * partial_rotary_factor); }
-  /// sqrt(D) rounded to bfloat16, as the reference's bf16 buffer holds it (recurrentgemma.md §3).
+  /// sqrt(D) rounded to bfloat16, as the reference's bf16 buffer holds it (docs/recurrent_gemma.md §3).
   float embedding_scale() const { return round_to_bf16(std::sqrt(static_cast<double>(hidden_size))); }
 
   RmsNormConfig norm() const { return {hidden_size, rms_norm_eps, /*unit_offset=*/true}; }
@@ -108,7 +108,7 @@ struct RecurrentGemmaConfig {
     return {hidden_size, num_heads, num_kv_heads, head_dim, window, rotary_dims(), rope_theta, rope_bf16_frequencies};
   }
 
-  /// Bytes of one sequence's state (recurrentgemma.md §12), from the configuration alone.
+  /// Bytes of one sequence's state (docs/recurrent_gemma.md §12), from the configuration alone.
   std::size_t state_bytes() const {
     std::size_t n = 0;
     for (std::int64_t l = 0; l < num_layers; ++l)
@@ -145,7 +145,7 @@ struct RecurrentGemmaConfig {
                     ") does not divide num_attention_heads (" + std::to_string(num_heads) + ")");
     GLRNN_CHECK(intermediate_size % 2 == 0, ConfigError,
                 json.where("intermediate_size") + " must be even (two MLP branches)");
-    // transformers derives head_dim and ignores a stored value (formats.md §2.1).
+    // transformers derives head_dim and ignores a stored value (docs/formats.md §2.1).
     head_dim = hidden_size / num_heads;
     const double rotated = head_dim * partial_rotary_factor;
     GLRNN_CHECK(partial_rotary_factor > 0.0 && partial_rotary_factor <= 1.0 && rotary_dims() % 2 == 0 &&

@@ -1,12 +1,12 @@
 #pragma once
-// The RecurrentGemma tensor table: every Hugging Face tensor name (formats.md §2.2) with its shape
-// from the configuration, fetched into the layers' weight structs. The only place these names appear.
-// A Store is anything with `matrix<T>(name, shape)` and `vector(name, shape)` returning views: a
-// WeightStore over a checkpoint, or random weights in the benchmarks.
+// The RecurrentGemma tensor table: every Hugging Face tensor name (docs/formats.md §2.2) with its
+// shape from the configuration and its role for the weight recipe, fetched into the layers'
+// weight structs. The only place these names appear.
 
 #include <cstdint>  // std::int64_t
 #include <string>   // std::string, std::to_string
 
+#include "glrnn/io/tensor_source.hpp"
 #include "glrnn/layers/local_attention.hpp"
 #include "glrnn/layers/mlp.hpp"
 #include "glrnn/layers/recurrent_block.hpp"
@@ -16,70 +16,63 @@ namespace glrnn::recurrent_gemma {
 
 inline std::string layer_prefix(std::int64_t layer) { return "model.layers." + std::to_string(layer) + "."; }
 
-template <class T, class Store>
-LinearWeights<T> linear(Store& store, const std::string& name, std::int64_t in, std::int64_t out, bool bias) {
-  return {store.template matrix<T>(name + ".weight", {out, in}), bias ? store.vector(name + ".bias", {out})
-                                                             : TensorView<const float>{}};
+inline LinearWeights linear(TensorReader& w, const std::string& name, std::int64_t in, std::int64_t out, bool bias,
+                            MatrixRole role) {
+  return {w.matrix(name + ".weight", {out, in}, role), bias ? w.vector(name + ".bias", {out}) : TensorView<const float>{}};
 }
 
-template <class T, class Store>
-TensorView<const T> embedding(Store& store, const RecurrentGemmaConfig& c) {
-  return store.template matrix<T>("model.embed_tokens.weight", {c.vocab_size, c.hidden_size});
+/// The embedding, also the output head when tied (an lm_head.weight is then ignored, as
+/// transformers ties it): stored as the head's role wants, the costlier of the two uses.
+inline WeightMatrix embedding(TensorReader& w, const RecurrentGemmaConfig& c) {
+  return w.matrix("model.embed_tokens.weight", {c.vocab_size, c.hidden_size},
+                  c.tie_word_embeddings ? MatrixRole::Head : MatrixRole::Embedding);
 }
 
-/// The output head: the embedding when tied (an lm_head.weight is then ignored, as transformers
-/// ties it), else lm_head.weight.
-template <class T, class Store>
-TensorView<const T> output_head(Store& store, const RecurrentGemmaConfig& c) {
-  if (c.tie_word_embeddings) return embedding<T>(store, c);
-  return store.template matrix<T>("lm_head.weight", {c.vocab_size, c.hidden_size});
+inline WeightMatrix output_head(TensorReader& w, const RecurrentGemmaConfig& c) {
+  if (c.tie_word_embeddings) return embedding(w, c);
+  return w.matrix("lm_head.weight", {c.vocab_size, c.hidden_size}, MatrixRole::Head);
 }
 
-template <class Store>
-TensorView<const float> final_norm(Store& store, const RecurrentGemmaConfig& c) {
-  return store.vector("model.final_norm.weight", {c.hidden_size});
+inline TensorView<const float> final_norm(TensorReader& w, const RecurrentGemmaConfig& c) {
+  return w.vector("model.final_norm.weight", {c.hidden_size});
 }
-template <class Store>
-TensorView<const float> temporal_norm(Store& store, const RecurrentGemmaConfig& c, std::int64_t l) {
-  return store.vector(layer_prefix(l) + "temporal_pre_norm.weight", {c.hidden_size});
+inline TensorView<const float> temporal_norm(TensorReader& w, const RecurrentGemmaConfig& c, std::int64_t l) {
+  return w.vector(layer_prefix(l) + "temporal_pre_norm.weight", {c.hidden_size});
 }
-template <class Store>
-TensorView<const float> channel_norm(Store& store, const RecurrentGemmaConfig& c, std::int64_t l) {
-  return store.vector(layer_prefix(l) + "channel_pre_norm.weight", {c.hidden_size});
+inline TensorView<const float> channel_norm(TensorReader& w, const RecurrentGemmaConfig& c, std::int64_t l) {
+  return w.vector(layer_prefix(l) + "channel_pre_norm.weight", {c.hidden_size});
 }
 
-template <class T, class Store>
-MlpWeights<T> mlp(Store& store, const RecurrentGemmaConfig& c, std::int64_t l) {
+inline MlpWeights mlp(TensorReader& w, const RecurrentGemmaConfig& c, std::int64_t l) {
   const std::string p = layer_prefix(l) + "mlp_block.";
   const std::int64_t D = c.hidden_size, F = c.mlp_width();
-  return {linear<T>(store, p + "gate_proj", D, F, true), linear<T>(store, p + "up_proj", D, F, true),
-          linear<T>(store, p + "down_proj", F, D, true)};
+  return {linear(w, p + "gate_proj", D, F, true, MatrixRole::MlpIn), linear(w, p + "up_proj", D, F, true, MatrixRole::MlpIn),
+          linear(w, p + "down_proj", F, D, true, MatrixRole::MlpOut)};
 }
 
-template <class T, class Store>
-RecurrentBlockWeights<T> recurrent_block(Store& store, const RecurrentGemmaConfig& c, std::int64_t l) {
+inline RecurrentBlockWeights recurrent_block(TensorReader& w, const RecurrentGemmaConfig& c, std::int64_t l) {
   const std::string p = layer_prefix(l) + "temporal_block.";
   const std::int64_t D = c.hidden_size, Dr = c.lru_width, H = c.num_heads, bw = Dr / H;
-  RecurrentBlockWeights<T> w;
-  w.linear_y = linear<T>(store, p + "linear_y", D, Dr, true);
-  w.linear_x = linear<T>(store, p + "linear_x", D, Dr, true);
-  w.linear_out = linear<T>(store, p + "linear_out", Dr, D, true);
-  w.conv_1d = {store.vector(p + "conv_1d.weight", {Dr, 1, c.conv_width}), store.vector(p + "conv_1d.bias", {Dr})};
-  w.rg_lru.input_gate_weight = store.template matrix<dense_storage_t<T>>(p + "rg_lru.input_gate_weight", {H, bw, bw});
-  w.rg_lru.recurrent_gate_weight = store.template matrix<dense_storage_t<T>>(p + "rg_lru.recurrent_gate_weight", {H, bw, bw});
-  w.rg_lru.input_gate_bias = store.vector(p + "rg_lru.input_gate_bias", {H, bw});
-  w.rg_lru.recurrent_gate_bias = store.vector(p + "rg_lru.recurrent_gate_bias", {H, bw});
-  w.rg_lru.recurrent_param = store.vector(p + "rg_lru.recurrent_param", {Dr});
-  return w;
+  RecurrentBlockWeights b;
+  b.linear_y = linear(w, p + "linear_y", D, Dr, true, MatrixRole::Projection);
+  b.linear_x = linear(w, p + "linear_x", D, Dr, true, MatrixRole::Projection);
+  b.linear_out = linear(w, p + "linear_out", Dr, D, true, MatrixRole::Projection);
+  b.conv_1d = {w.vector(p + "conv_1d.weight", {Dr, 1, c.conv_width}), w.vector(p + "conv_1d.bias", {Dr})};
+  b.rg_lru.input_gate_weight = w.matrix(p + "rg_lru.input_gate_weight", {H, bw, bw}, MatrixRole::Dense);
+  b.rg_lru.recurrent_gate_weight = w.matrix(p + "rg_lru.recurrent_gate_weight", {H, bw, bw}, MatrixRole::Dense);
+  b.rg_lru.input_gate_bias = w.vector(p + "rg_lru.input_gate_bias", {H, bw});
+  b.rg_lru.recurrent_gate_bias = w.vector(p + "rg_lru.recurrent_gate_bias", {H, bw});
+  b.rg_lru.recurrent_param = w.vector(p + "rg_lru.recurrent_param", {Dr});
+  return b;
 }
 
-template <class T, class Store>
-LocalAttentionWeights<T> attention(Store& store, const RecurrentGemmaConfig& c, std::int64_t l) {
+inline LocalAttentionWeights attention(TensorReader& w, const RecurrentGemmaConfig& c, std::int64_t l) {
   const std::string p = layer_prefix(l) + "temporal_block.";
   const std::int64_t D = c.hidden_size, q = c.num_heads * c.head_dim, kv = c.num_kv_heads * c.head_dim;
-  // q/k/v carry biases only with attention_bias; o_proj always has one (recurrentgemma.md §8).
-  return {linear<T>(store, p + "q_proj", D, q, c.attention_bias), linear<T>(store, p + "k_proj", D, kv, c.attention_bias),
-          linear<T>(store, p + "v_proj", D, kv, c.attention_bias), linear<T>(store, p + "o_proj", q, D, true)};
+  const MatrixRole role = MatrixRole::Projection;
+  // q/k/v carry biases only with attention_bias; o_proj always has one (docs/recurrent_gemma.md §8).
+  return {linear(w, p + "q_proj", D, q, c.attention_bias, role), linear(w, p + "k_proj", D, kv, c.attention_bias, role),
+          linear(w, p + "v_proj", D, kv, c.attention_bias, role), linear(w, p + "o_proj", q, D, true, role)};
 }
 
 }  // namespace glrnn::recurrent_gemma

@@ -1,9 +1,12 @@
 #pragma once
-// What the glrnn-* programs share: the error convention (one line on stderr, exit 1) and parsing.
+// What command-line programs built on glrnn share (glrnn's own tools and benchmarks use it): the
+// error convention (one line on stderr, exit 1), --version with the kernel path, the loading and
+// sampling flags, and parsing. Needs CLI11; not included by glrnn.hpp.
 
 #include <cstdint>    // std::int32_t
 #include <cstdio>     // std::fprintf
 #include <exception>  // std::exception
+#include <functional> // std::function
 #include <fstream>    // std::ifstream
 #include <sstream>    // std::ostringstream
 #include <string>     // std::string, std::stoll
@@ -11,20 +14,38 @@
 
 #include <CLI/CLI.hpp>
 
+#include "glrnn/core/cpu.hpp"
 #include "glrnn/core/error.hpp"
-#include "glrnn/models/registry.hpp"
+#include "glrnn/core/threading.hpp"
+#include "glrnn/models/family.hpp"
 #include "glrnn/sampling/sampler.hpp"
+#include "glrnn/version.hpp"
 
 namespace glrnn::tools {
+
+/// "glrnn 0.2.0, kernels avx512vnni (this CPU: portable, avx2, avx512, avx512vnni), 2 threads"
+inline std::string version_line() {
+  std::string supported;
+  for (KernelPath p : kKernelPaths)
+    if (cpu_supports(p)) supported += (supported.empty() ? "" : ", ") + std::string(kernel_path_name(p));
+  return std::string("glrnn ") + GLRNN_VERSION_STRING + ", kernels " + std::string(kernel_path_name(kernel_path())) +
+         " (this CPU: " + supported + "), " + std::to_string(num_threads()) + " threads";
+}
+
+/// --version prints version_line() and exits 0.
+inline void add_version_flag(CLI::App& app) {
+  app.set_version_flag("--version", std::function<std::string()>(version_line), "Print the version and the kernel path, then exit");
+}
 
 /// Runs a tool's body. Any failure, a bad flag included, prints one line
 /// "<tool>: error: <what>" on stderr and exits 1; --help prints the usage and exits 0.
 template <class Body>
 int run_tool(const char* tool, CLI::App& app, int argc, char** argv, Body&& body) {
+  add_version_flag(app);
   try {
     try {
       app.parse(argc, argv);
-    } catch (const CLI::Success& e) {  // --help
+    } catch (const CLI::Success& e) {  // --help, --version
       return app.exit(e);
     }
     body();
@@ -59,10 +80,10 @@ inline void add_load_options(CLI::App& app, LoadOptions& options) {
   app.add_option_function<std::string>(
          "--type",
          [&options](const std::string& name) {
-           options.weight_type = parse_weight_type(name);
-           if (!options.weight_type) throw CLI::ValidationError("--type", "'" + name + "' is not one of f32, bf16, int8, q4");
+           options.weights = find_weight_recipe(name);
+           if (!options.weights) throw CLI::ValidationError("--type", "'" + name + "' is not one of " + weight_recipe_names());
          },
-         "Weight storage: f32, bf16, int8 or q4 (converted at load; default: as stored)");
+         "Weight storage: " + weight_recipe_names() + " (converted at load; default: as stored)");
 }
 
 /// A whole file as bytes. Throws IoError.

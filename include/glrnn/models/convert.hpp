@@ -1,9 +1,9 @@
 #pragma once
-// convert_model: a Hugging Face model folder -> one converted model file (see converted_file.hpp).
-// The model is built through a WeightStore at the requested weight type, and exactly the tensors
-// it took are written, as it took them: matrices in the kernels' layout (block formats as U8
-// tensors of packed blocks), everything else float32. Loading the file maps them with no
-// conversion.
+// convert_model: a Hugging Face model folder -> one converted model file (docs/formats.md §6). The
+// model is built through a WeightStore under the requested recipe, and exactly the tensors it took
+// are written, as it took them: matrices in the kernels' layout (packed formats as U8 tensors of
+// units, their formats in the metadata), everything else float32. Loading the file maps them
+// with no conversion.
 
 #include <cstdint>     // std::uint64_t
 #include <filesystem>  // std::filesystem::path, exists
@@ -24,6 +24,7 @@ namespace glrnn {
 struct ConvertStats {
   std::size_t tensors = 0;
   std::uint64_t file_bytes = 0;
+  double bits_per_weight = 0;
 };
 
 namespace detail {
@@ -36,27 +37,31 @@ inline std::string read_text_file(const std::filesystem::path& path) {
 }
 }  // namespace detail
 
-/// Converts the model folder `input` to `output` with matrices of `type`. The file is written
-/// next to `output` and renamed at the end, so a failed conversion never leaves a partial file.
-inline ConvertStats convert_model(const std::string& input, const std::string& output, WeightType type) {
+/// Converts the model folder `input` to `output` with matrices stored as `recipe` says. The file is
+/// written next to `output` and renamed at the end, so a failed conversion never leaves a partial file.
+inline ConvertStats convert_model(const std::string& input, const std::string& output, const WeightRecipe& recipe) {
   namespace fs = std::filesystem;
   std::error_code ec;
   GLRNN_CHECK(fs::is_directory(input, ec), IoError, "'" + input + "' is not a model folder (config.json and *.safetensors)");
   const ModelSource source = ModelSource::open(input);
   LoadOptions options;
-  options.weight_type = type;
+  options.weights = recipe;
   const Model model = load_model(source, input, options);  // fills source.store->served()
 
+  nlohmann::json formats = nlohmann::json::object();
+  std::vector<TensorToWrite> tensors;
+  for (const auto& [name, t] : source.store->served()) {
+    tensors.push_back({name, t.dtype, t.shape, t.data, t.nbytes});
+    if (t.format) formats[name] = std::string(weight_type_name(*t.format));
+  }
   nlohmann::json metadata = {{kConvertedConfigKey, source.config.json().dump()},
-                             {kConvertedWeightTypeKey, std::string(weight_type_name(type))}};
+                             {kConvertedWeightsKey, recipe.name},
+                             {kConvertedFormatsKey, formats.dump()}};
   if (source.generation) metadata[kConvertedGenerationKey] = source.generation->json().dump();
   if (fs::exists(fs::path(input) / "tokenizer.json", ec))
     metadata[kConvertedTokenizerKey] = detail::read_text_file(fs::path(input) / "tokenizer.json");
-
-  std::vector<TensorToWrite> tensors;
-  for (const auto& [name, t] : source.store->served()) tensors.push_back({name, t.dtype, t.shape, t.data, t.nbytes});
   const std::size_t count = tensors.size();
-  return {count, write_safetensors(output, metadata, std::move(tensors))};
+  return {count, write_safetensors(output, metadata, std::move(tensors)), model.info().bits_per_weight};
 }
 
 }  // namespace glrnn

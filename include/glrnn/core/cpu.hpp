@@ -1,0 +1,133 @@
+#pragma once
+// Which instruction set glrnn's kernels run with. Every kernel is compiled for each path in every
+// translation unit (see core/simd.hpp), so a program built with no -march flag runs the same code
+// as one built with -march=native; the path is chosen once, at first use, from CPUID. The
+// environment variable GLRNN_KERNELS (portable, avx2, avx512, avx512vnni) or set_kernel_path()
+// forces one, for tests and comparisons (docs/kernels.md).
+
+#include <array>        // std::array
+#include <atomic>       // std::atomic
+#include <cstdlib>      // std::getenv
+#include <optional>     // std::optional
+#include <string>       // std::string
+#include <string_view>  // std::string_view
+
+#include "glrnn/core/error.hpp"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>  // __get_cpuid, __get_cpuid_count
+#endif
+
+namespace glrnn {
+
+/// The kernel paths, narrowest first.
+///   Portable    plain C++ (what the compiler's flags make of it)
+///   Avx2        AVX2 + FMA + F16C (Haswell, Zen 1-3 and later)
+///   Avx512      AVX-512 F, BW, DQ, VL (Skylake-SP and later, Zen 4)
+///   Avx512Vnni  the same plus VNNI's int8 dot products (Ice Lake, Zen 4 and later)
+enum class KernelPath { Portable, Avx2, Avx512, Avx512Vnni };
+
+constexpr std::array<KernelPath, 4> kKernelPaths = {KernelPath::Portable, KernelPath::Avx2, KernelPath::Avx512,
+                                                    KernelPath::Avx512Vnni};
+
+inline std::string_view kernel_path_name(KernelPath path) {
+  switch (path) {
+    case KernelPath::Portable: return "portable";
+    case KernelPath::Avx2: return "avx2";
+    case KernelPath::Avx512: return "avx512";
+    case KernelPath::Avx512Vnni: return "avx512vnni";
+  }
+  return "?";
+}
+
+inline std::optional<KernelPath> parse_kernel_path(std::string_view name) {
+  for (KernelPath path : kKernelPaths)
+    if (kernel_path_name(path) == name) return path;
+  return std::nullopt;
+}
+
+namespace detail {
+/// The CPU features the paths need, read once from CPUID and XGETBV (the OS must save the
+/// registers a path uses: AVX state for AVX2, and opmask and all 32 zmm registers for AVX-512).
+struct CpuFeatures {
+  bool avx2 = false, avx512 = false, avx512vnni = false;
+};
+
+inline CpuFeatures read_cpu_features() {
+  CpuFeatures f;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return f;
+  const bool fma = ecx & (1u << 12), osxsave = ecx & (1u << 27), avx = ecx & (1u << 28), f16c = ecx & (1u << 29);
+  if (!(osxsave && avx)) return f;
+  unsigned xcr0_lo = 0, xcr0_hi = 0;
+  __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  const bool os_avx = (xcr0_lo & 0x6u) == 0x6u, os_avx512 = (xcr0_lo & 0xe6u) == 0xe6u;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return f;
+  const bool avx2 = ebx & (1u << 5), avx512f = ebx & (1u << 16), avx512dq = ebx & (1u << 17),
+             avx512bw = ebx & (1u << 30), avx512vl = ebx & (1u << 31), vnni = ecx & (1u << 11);
+  f.avx2 = os_avx && avx2 && fma && f16c;
+  f.avx512 = f.avx2 && os_avx512 && avx512f && avx512dq && avx512bw && avx512vl;
+  f.avx512vnni = f.avx512 && vnni;
+#endif
+  return f;
+}
+
+inline const CpuFeatures& cpu_features() {
+  static const CpuFeatures features = read_cpu_features();
+  return features;
+}
+}  // namespace detail
+
+/// Whether this CPU, and its operating system, run `path`.
+inline bool cpu_supports(KernelPath path) {
+  const detail::CpuFeatures& f = detail::cpu_features();
+  switch (path) {
+    case KernelPath::Portable: return true;
+    case KernelPath::Avx2: return f.avx2;
+    case KernelPath::Avx512: return f.avx512;
+    case KernelPath::Avx512Vnni: return f.avx512vnni;
+  }
+  return false;
+}
+
+/// The widest path this CPU runs.
+inline KernelPath best_kernel_path() {
+  KernelPath best = KernelPath::Portable;
+  for (KernelPath path : kKernelPaths)
+    if (cpu_supports(path)) best = path;
+  return best;
+}
+
+namespace detail {
+/// GLRNN_KERNELS if set, else the best path. Throws ConfigError for a name that is not a path or a
+/// path this CPU lacks: a forced comparison must not silently run something else.
+inline KernelPath initial_kernel_path() {
+  const char* forced = std::getenv("GLRNN_KERNELS");
+  if (forced == nullptr || *forced == '\0') return best_kernel_path();
+  const std::optional<KernelPath> path = parse_kernel_path(forced);
+  GLRNN_CHECK(path.has_value(), ConfigError,
+              "GLRNN_KERNELS is '" + std::string(forced) + "'; expected portable, avx2, avx512 or avx512vnni");
+  GLRNN_CHECK(cpu_supports(*path), ConfigError,
+              "GLRNN_KERNELS is '" + std::string(forced) + "', which this CPU does not support (best: " +
+                  std::string(kernel_path_name(best_kernel_path())) + ")");
+  return *path;
+}
+
+inline std::atomic<KernelPath>& kernel_path_slot() {
+  static std::atomic<KernelPath> slot{initial_kernel_path()};
+  return slot;
+}
+}  // namespace detail
+
+/// The path the kernels run with now. Throws ConfigError on first use if GLRNN_KERNELS is invalid.
+inline KernelPath kernel_path() { return detail::kernel_path_slot().load(std::memory_order_relaxed); }
+
+/// Forces a path for every thread (tests, comparisons). Throws InputError if the CPU lacks it.
+inline void set_kernel_path(KernelPath path) {
+  GLRNN_CHECK(cpu_supports(path), InputError,
+              "this CPU does not support the " + std::string(kernel_path_name(path)) + " kernels");
+  detail::kernel_path_slot().store(path, std::memory_order_relaxed);
+}
+
+}  // namespace glrnn

@@ -1,0 +1,201 @@
+#pragma once
+// Vector primitives for each x86 kernel path, compiled in every translation unit whatever its
+// flags: each path's code sits in a region that sets the instruction set for the functions in it
+// (GCC's `#pragma GCC target`, Clang's `#pragma clang attribute`), so no definition here depends on
+// -march, and two translation units built with different flags agree (docs/kernels.md).
+//
+// Each path is a namespace with the same names (F: a vector of float lanes, I: an integer vector
+// of the same width, and the operations on them); a kernel written once against those names is
+// compiled per path by including its "-inl" file inside each region (kernels/*.hpp).
+
+#include <cstddef>  // std::ptrdiff_t
+#include <cstdint>  // std::int8_t, std::int16_t, std::int32_t, std::uint8_t
+#include <cstring>  // std::memcpy
+
+#include "glrnn/core/dtype.hpp"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define GLRNN_X86_KERNELS 1
+#include <immintrin.h>
+#else
+#define GLRNN_X86_KERNELS 0
+#endif
+
+#if GLRNN_X86_KERNELS
+// GCC 12 flags its own _mm512_undefined_*() as uninitialized (GCC bug 105593); the regions
+// silence that so programs built with -Werror are not broken by these headers.
+#if defined(__clang__)
+#define GLRNN_BEGIN_TARGET(isa)                                                             \
+  _Pragma("clang diagnostic push") _Pragma(GLRNN_CLANG_TARGET_PUSH(isa))
+#define GLRNN_CLANG_TARGET_PUSH(isa) GLRNN_STRINGIFY(clang attribute push(__attribute__((target(isa))), apply_to = function))
+#define GLRNN_END_TARGET _Pragma("clang attribute pop") _Pragma("clang diagnostic pop")
+#else
+#define GLRNN_BEGIN_TARGET(isa)                                                                    \
+  _Pragma("GCC push_options") _Pragma(GLRNN_STRINGIFY(GCC target(isa))) _Pragma("GCC diagnostic push") \
+      _Pragma("GCC diagnostic ignored \"-Wuninitialized\"") _Pragma("GCC diagnostic ignored \"-Wmaybe-uninitialized\"")
+#define GLRNN_END_TARGET _Pragma("GCC diagnostic pop") _Pragma("GCC pop_options")
+#endif
+#define GLRNN_STRINGIFY(x) #x
+// Register tiles are arrays indexed by small constant loops: unrolled whatever -O level the
+// including program uses, they stay in registers.
+#if defined(__clang__)
+#define GLRNN_UNROLL _Pragma("unroll")
+#else
+#define GLRNN_UNROLL _Pragma("GCC unroll 16")
+#endif
+#define GLRNN_ISA_AVX2 "avx2,fma,f16c"
+#define GLRNN_ISA_AVX512 "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl"
+#define GLRNN_ISA_AVX512VNNI "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"
+
+// ----------------------------------------------------------------------------------------------
+GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX2)
+namespace glrnn::simd::avx2 {
+
+constexpr int kLanes = 8;  // floats per vector
+using F = __m256;
+using I = __m256i;
+
+inline F zero() { return _mm256_setzero_ps(); }
+inline F set1(float v) { return _mm256_set1_ps(v); }
+inline F load(const float* p) { return _mm256_loadu_ps(p); }
+inline void store(float* p, F v) { _mm256_storeu_ps(p, v); }
+inline F add(F a, F b) { return _mm256_add_ps(a, b); }
+inline F sub(F a, F b) { return _mm256_sub_ps(a, b); }
+inline F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+inline F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+inline F max(F a, F b) { return _mm256_max_ps(a, b); }
+inline F abs(F a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+inline float hsum(F v) {
+  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
+}
+inline float hmax(F v) {
+  const __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 t = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_max_ss(t, _mm_movehdup_ps(t)));
+}
+/// kLanes bf16 -> float (exact: a shift).
+inline F load(const bf16* p) {
+  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(raw), 16));
+}
+inline float half_to_float(f16 h) { return _cvtsh_ss(h.bits); }
+/// Rounds to the nearest integer, ties to even (as std::nearbyint in the default mode).
+inline I round_to_i32(F v) { return _mm256_cvtps_epi32(v); }
+inline F to_floats(I v) { return _mm256_cvtepi32_ps(v); }
+
+inline I loadu_i(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+inline void storeu_i(void* p, I v) { _mm256_storeu_si256(static_cast<__m256i*>(p), v); }
+inline I set1_i32(std::int32_t v) { return _mm256_set1_epi32(v); }
+inline I set1_i8(std::int8_t v) { return _mm256_set1_epi8(v); }
+inline I broadcast_i32(const void* p) {
+  std::int32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return _mm256_set1_epi32(v);
+}
+inline I zero_i() { return _mm256_setzero_si256(); }
+inline I add_i32(I a, I b) { return _mm256_add_epi32(a, b); }
+inline I sub_i32(I a, I b) { return _mm256_sub_epi32(a, b); }
+inline I mul_i32(I a, I b) { return _mm256_mullo_epi32(a, b); }
+inline I xor_i(I a, I b) { return _mm256_xor_si256(a, b); }
+inline I and_i(I a, I b) { return _mm256_and_si256(a, b); }
+/// acc + Σ of 4 adjacent products a[i] * b[i], a unsigned and b signed bytes, per int32 lane.
+/// Without VNNI the pairs pass through int16: they must not exceed 32767 (|a| <= 127 does it).
+inline I dot_u8s8(I acc, I a, I b) {
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1)));
+}
+/// acc + Σ of 2 adjacent int16 products, per int32 lane (exact).
+inline I dot_i16(I acc, I a, I b) { return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b)); }
+/// |w| and sign(w) * x for bytes: turns a signed-by-signed product into the unsigned-by-signed one
+/// dot_u8s8 takes (w = -128 never occurs in glrnn's formats).
+inline I abs_i8(I w) { return _mm256_sign_epi8(w, w); }
+inline I sign_i8(I x, I w) { return _mm256_sign_epi8(x, w); }
+/// The int8 lanes of v widened to int16: lo the first half, hi the second.
+inline void widen_i8(I v, I& lo, I& hi) {
+  lo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(v));
+  hi = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(v, 1));
+}
+
+inline std::int32_t hsum_i32(I v) {
+  const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  const __m128i t = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+  return _mm_cvtsi128_si32(_mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(2, 3, 0, 1))));
+}
+/// Stores the kLanes int32 lanes of v (each within range) as int8 / int16.
+inline void store_i8(std::int8_t* p, I v) {
+  const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_packs_epi16(words, words));
+}
+inline void store_i16(std::int16_t* p, I v) {
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+}
+
+/// Blocks of 32 weights one vector holds.
+constexpr int kBlocksPerVector = 1;
+/// VNNI's dot_u8s8 accumulates in one instruction and cannot overflow; without it products of
+/// int8 pairs pass through int16, so the matrix kernels multiply int16 pairs instead.
+constexpr bool kVnni = false;
+/// The 32 int8 of kBlocksPerVector blocks, the first at p, the next `stride` bytes on.
+inline I load_i8_blocks(const std::int8_t* p, std::ptrdiff_t /*stride*/) { return loadu_i(p); }
+/// A 16-entry int8 table in every 128-bit lane, for lookup_nibble_blocks.
+inline I nibble_table(const std::int8_t* levels) {
+  return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(levels)));
+}
+/// table[index] for the 32 4-bit indices of kBlocksPerVector blocks of 16 bytes (low nibbles are
+/// elements 0-15, high nibbles 16-31), the first at p, the next `stride` bytes on.
+inline I lookup_nibble_blocks(const std::uint8_t* p, std::ptrdiff_t /*stride*/, I table) {
+  const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m256i index = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0f));
+  return _mm256_shuffle_epi8(table, index);
+}
+/// Per lane, the scale of the block the lane belongs to: s[kBlocksPerVector].
+inline F per_block(const float* s) { return _mm256_set1_ps(s[0]); }
+
+/// Transposes kLanes x kLanes 32-bit elements in place: rows[i] lane j <-> rows[j] lane i.
+inline void transpose(F r[kLanes]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; ++i) {
+    u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int j = 0; j < 4; ++j) {
+    r[j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x20);
+    r[4 + j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x31);
+  }
+}
+inline void transpose(I r[kLanes]) {
+  F f[kLanes];
+  for (int i = 0; i < kLanes; ++i) f[i] = _mm256_castsi256_ps(r[i]);
+  transpose(f);
+  for (int i = 0; i < kLanes; ++i) r[i] = _mm256_castps_si256(f[i]);
+}
+
+}  // namespace glrnn::simd::avx2
+GLRNN_END_TARGET
+
+// ----------------------------------------------------------------------------------------------
+// AVX-512 with and without VNNI: the same primitives but dot_u8s8, so one text serves both.
+GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX512)
+namespace glrnn::simd::avx512 {
+#define GLRNN_SIMD_VNNI 0
+#include "glrnn/core/simd_avx512-inl.hpp"
+#undef GLRNN_SIMD_VNNI
+}  // namespace glrnn::simd::avx512
+GLRNN_END_TARGET
+
+GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX512VNNI)
+namespace glrnn::simd::avx512vnni {
+#define GLRNN_SIMD_VNNI 1
+#include "glrnn/core/simd_avx512-inl.hpp"
+#undef GLRNN_SIMD_VNNI
+}  // namespace glrnn::simd::avx512vnni
+GLRNN_END_TARGET
+
+#endif  // GLRNN_X86_KERNELS

@@ -1,0 +1,112 @@
+// AVX-512 primitives (see core/simd.hpp), included twice: inside the AVX-512 region with
+// GLRNN_SIMD_VNNI 0 and inside the AVX-512 VNNI region with GLRNN_SIMD_VNNI 1. No include guard
+// and no includes: the enclosing header provides both.
+
+constexpr int kLanes = 16;
+using F = __m512;
+using I = __m512i;
+
+inline F zero() { return _mm512_setzero_ps(); }
+inline F set1(float v) { return _mm512_set1_ps(v); }
+inline F load(const float* p) { return _mm512_loadu_ps(p); }
+inline void store(float* p, F v) { _mm512_storeu_ps(p, v); }
+inline F add(F a, F b) { return _mm512_add_ps(a, b); }
+inline F sub(F a, F b) { return _mm512_sub_ps(a, b); }
+inline F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+inline F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+inline F max(F a, F b) { return _mm512_max_ps(a, b); }
+inline F abs(F a) { return _mm512_abs_ps(a); }
+inline float hsum(F v) { return _mm512_reduce_add_ps(v); }
+inline float hmax(F v) { return _mm512_reduce_max_ps(v); }
+inline F load(const bf16* p) {
+  const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));
+}
+inline float half_to_float(f16 h) { return _cvtsh_ss(h.bits); }
+inline I round_to_i32(F v) { return _mm512_cvtps_epi32(v); }
+inline F to_floats(I v) { return _mm512_cvtepi32_ps(v); }
+
+inline I loadu_i(const void* p) { return _mm512_loadu_si512(p); }
+inline void storeu_i(void* p, I v) { _mm512_storeu_si512(p, v); }
+inline I set1_i32(std::int32_t v) { return _mm512_set1_epi32(v); }
+inline I set1_i8(std::int8_t v) { return _mm512_set1_epi8(v); }
+inline I broadcast_i32(const void* p) {
+  std::int32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return _mm512_set1_epi32(v);
+}
+inline I zero_i() { return _mm512_setzero_si512(); }
+inline I add_i32(I a, I b) { return _mm512_add_epi32(a, b); }
+inline I sub_i32(I a, I b) { return _mm512_sub_epi32(a, b); }
+inline I mul_i32(I a, I b) { return _mm512_mullo_epi32(a, b); }
+inline I xor_i(I a, I b) { return _mm512_xor_si512(a, b); }
+inline I and_i(I a, I b) { return _mm512_and_si512(a, b); }
+#if GLRNN_SIMD_VNNI
+inline I dot_u8s8(I acc, I a, I b) { return _mm512_dpbusd_epi32(acc, a, b); }
+inline I dot_i16(I acc, I a, I b) { return _mm512_dpwssd_epi32(acc, a, b); }
+#else
+inline I dot_u8s8(I acc, I a, I b) {
+  return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(a, b), _mm512_set1_epi16(1)));
+}
+inline I dot_i16(I acc, I a, I b) { return _mm512_add_epi32(acc, _mm512_madd_epi16(a, b)); }
+#endif
+inline I abs_i8(I w) { return _mm512_abs_epi8(w); }
+inline I sign_i8(I x, I w) { return _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x); }
+inline void widen_i8(I v, I& lo, I& hi) {
+  lo = _mm512_cvtepi8_epi16(_mm512_castsi512_si256(v));
+  hi = _mm512_cvtepi8_epi16(_mm512_extracti64x4_epi64(v, 1));
+}
+
+inline std::int32_t hsum_i32(I v) { return _mm512_reduce_add_epi32(v); }
+inline void store_i8(std::int8_t* p, I v) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtsepi32_epi8(v)); }
+inline void store_i16(std::int16_t* p, I v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtsepi32_epi16(v)); }
+
+constexpr int kBlocksPerVector = 2;
+constexpr bool kVnni = GLRNN_SIMD_VNNI;
+inline I load_i8_blocks(const std::int8_t* p, std::ptrdiff_t stride) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))),
+                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + stride)), 1);
+}
+inline I nibble_table(const std::int8_t* levels) {
+  return _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(levels)));
+}
+inline I lookup_nibble_blocks(const std::uint8_t* p, std::ptrdiff_t stride, I table) {
+  const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + stride));
+  const __m256i first = _mm256_set_m128i(_mm_srli_epi16(a, 4), a), second = _mm256_set_m128i(_mm_srli_epi16(b, 4), b);
+  const __m512i index = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(first), second, 1), _mm512_set1_epi8(0x0f));
+  return _mm512_shuffle_epi8(table, index);
+}
+inline F per_block(const float* s) { return _mm512_insertf32x8(_mm512_set1_ps(s[0]), _mm256_set1_ps(s[1]), 1); }
+
+inline void transpose(F r[kLanes]) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {  // u[4i + j]: column 4L + j of rows 4i .. 4i+3, in 128-bit lane L
+    u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int j = 0; j < 4; ++j) {
+    t[j] = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
+    t[4 + j] = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd);
+    t[8 + j] = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+    t[12 + j] = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xdd);
+  }
+  for (int j = 0; j < 4; ++j) {
+    r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+    r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
+    r[4 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0x88);
+    r[12 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0xdd);
+  }
+}
+inline void transpose(I r[kLanes]) {
+  F f[kLanes];
+  for (int i = 0; i < kLanes; ++i) f[i] = _mm512_castsi512_ps(r[i]);
+  transpose(f);
+  for (int i = 0; i < kLanes; ++i) r[i] = _mm512_castps_si512(f[i]);
+}

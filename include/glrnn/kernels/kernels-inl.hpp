@@ -1,0 +1,401 @@
+// The SIMD kernels, written once against the primitives of core/simd.hpp and compiled for each x86
+// path: kernels/kernels.hpp includes this file inside each path's target region, in namespace
+// glrnn::kernels::<path> after `using namespace glrnn::simd::<path>`. No include guard and no
+// includes. The layouts and the arithmetic are described in docs/kernels.md §3-4.
+
+// ---- reading stored units --------------------------------------------------------------------
+
+/// kLanes weights of a float format as float32.
+template <class Format>
+inline F load_units(const typename Format::Unit* p) {
+  if constexpr (Format::kLayout == UnitLayout::Float32 || Format::kLayout == UnitLayout::Bfloat16) {
+    return load(p);
+  } else {
+    float t[kLanes];
+    Format::dequantize(p, kLanes, t);
+    return load(t);
+  }
+}
+
+/// The f16 scale of an integer unit, through F16C where the layout has one.
+template <class Format>
+inline float unit_scale(const typename Format::Unit& u) {
+  if constexpr (Format::kLayout == UnitLayout::Int8 || Format::kLayout == UnitLayout::Nibbles) return half_to_float(u.scale);
+  else return Format::scale(u);
+}
+
+/// The int8 weights of kBlocksPerVector consecutive blocks of an integer format. `count` < that
+/// reads only `count` blocks (the rest is zero), so a row's last block is never read past.
+template <class Format>
+inline I unpack_blocks(const typename Format::Unit* w, int count = kBlocksPerVector) {
+  if (count == kBlocksPerVector) {
+    if constexpr (Format::kLayout == UnitLayout::Int8) return load_i8_blocks(w[0].q, sizeof(w[0]));
+    if constexpr (Format::kLayout == UnitLayout::Nibbles)
+      return lookup_nibble_blocks(w[0].q, sizeof(w[0]), nibble_table(Format::kLevels));
+  }
+  alignas(64) std::int8_t q[kBlocksPerVector * kQuantBlock] = {};
+  for (int j = 0; j < count; ++j) Format::unpack(w[j], q + j * kQuantBlock);
+  return loadu_i(q);
+}
+
+// ---- one row of weights against one row of activations (decode) --------------------------------
+
+/// Σ w[i] x[i] for a float format; four independent accumulators keep the FMA units busy.
+template <class Format>
+inline float dot_float(const typename Format::Unit* w, const float* x, std::int64_t n) {
+  F acc[4] = {zero(), zero(), zero(), zero()};
+  std::int64_t i = 0;
+  for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
+    GLRNN_UNROLL
+    for (int k = 0; k < 4; ++k) acc[k] = fma(load_units<Format>(w + i + k * kLanes), load(x + i + k * kLanes), acc[k]);
+  }
+  for (; i + kLanes <= n; i += kLanes) acc[0] = fma(load_units<Format>(w + i), load(x + i), acc[0]);
+  float sum = hsum(add(add(acc[0], acc[1]), add(acc[2], acc[3])));
+  for (; i < n; ++i) {
+    float wi;
+    Format::dequantize(w + i, 1, &wi);
+    sum += wi * x[i];
+  }
+  return sum;
+}
+
+/// Σ w[i] x[i] over `blocks` blocks of an integer format against quantized activations. |w| and
+/// sign(w)·x make the signed product the unsigned-by-signed one the int8 dot instructions take.
+template <class Format>
+inline float dot_blocks(const typename Format::Unit* w, const std::int8_t* xq, const float* xs, std::int64_t blocks) {
+  constexpr int kB = kBlocksPerVector;
+  const auto step = [&](std::int64_t k, int count, F acc) {
+    const I wq = unpack_blocks<Format>(w + k, count);
+    const I x = loadu_i(xq + k * kQuantBlock);
+    const I products = dot_u8s8(zero_i(), abs_i8(wq), sign_i8(x, wq));
+    float s[kB] = {};
+    for (int j = 0; j < count; ++j) s[j] = unit_scale<Format>(w[k + j]) * xs[k + j];
+    return fma(to_floats(products), per_block(s), acc);
+  };
+  F acc0 = zero(), acc1 = zero();  // two chains: consecutive blocks overlap in flight
+  std::int64_t k = 0;
+  for (; k + 2 * kB <= blocks; k += 2 * kB) {
+    acc0 = step(k, kB, acc0);
+    acc1 = step(k + kB, kB, acc1);
+  }
+  for (; k < blocks; k += kB) acc0 = step(k, static_cast<int>(std::min<std::int64_t>(kB, blocks - k)), acc0);
+  return hsum(add(acc0, acc1));
+}
+
+// ---- quantizing activations ----------------------------------------------------------------
+
+/// x[n] (n a multiple of 32) -> int8 blocks with scale max|x| / 127, rounded to nearest (ties to
+/// even, as the portable path's std::nearbyint), the blocks' sums, and optionally int16 copies.
+inline void quantize_row(const float* x, std::int64_t n, std::int8_t* q, std::int16_t* q16, float* scale,
+                         std::int32_t* sum) {
+  constexpr int kVectors = kQuantBlock / kLanes;
+  for (std::int64_t b = 0; b < n / kQuantBlock; ++b) {
+    const float* xb = x + b * kQuantBlock;
+    F v[kVectors];
+    F amax = zero();
+    GLRNN_UNROLL
+    for (int j = 0; j < kVectors; ++j) {
+      v[j] = load(xb + j * kLanes);
+      amax = max(amax, abs(v[j]));
+    }
+    const float d = hmax(amax) / 127.0f, inv = d > 0.0f ? 1.0f / d : 0.0f;
+    I total = zero_i();
+    GLRNN_UNROLL
+    for (int j = 0; j < kVectors; ++j) {
+      const I ints = round_to_i32(mul(v[j], set1(inv)));
+      total = add_i32(total, ints);
+      store_i8(q + b * kQuantBlock + j * kLanes, ints);
+      if (q16) store_i16(q16 + b * kQuantBlock + j * kLanes, ints);
+    }
+    scale[b] = d;
+    sum[b] = hsum_i32(total);
+  }
+}
+
+// ---- matrix products: packed panels of weights, register tiles of activations ------------------
+// Y[M, N] = X[M, K] · W[N, K]^T, N split by the caller. A panel holds kNr rows of W for a slab of
+// K, laid out so one vector load gives one K position of all kNr rows; each of kMr rows of X is
+// broadcast against it (docs/kernels.md §4).
+
+constexpr int kFloatNr = 2 * kLanes;
+constexpr int kFloatMr = kLanes == 16 ? 12 : 6;  // 2·kMr accumulators + 3 fit the register file
+constexpr std::int64_t kFloatKc = 256;
+constexpr std::size_t kFloatPanelBytes = kFloatKc * kFloatNr * sizeof(float);
+
+/// c[0, cols) = (accumulate ? c : 0) + the kFloatNr lanes of a, b.
+inline void write_tile_row(float* c, F a, F b, std::int64_t cols, bool accumulate) {
+  if (cols == 2 * kLanes) {
+    if (accumulate) {
+      a = add(a, load(c));
+      b = add(b, load(c + kLanes));
+    }
+    store(c, a);
+    store(c + kLanes, b);
+    return;
+  }
+  alignas(64) float t[2 * kLanes];
+  store(t, a);
+  store(t + kLanes, b);
+  for (std::int64_t j = 0; j < cols; ++j) c[j] = accumulate ? c[j] + t[j] : t[j];
+}
+
+/// Rows [0, rows) of a row-major matrix of a float format (row r at w + r·ld units), columns
+/// [k0, k0 + kc) -> panel[k][kFloatNr] as float32, by kLanes x kLanes transposes; rows from `rows` on are 0.
+template <class Format>
+inline void pack_float_rows(const typename Format::Unit* w, std::int64_t ld, std::int64_t rows, std::int64_t k0,
+                            std::int64_t kc, float* panel) {
+  std::int64_t k = 0;
+  for (; k + kLanes <= kc; k += kLanes) {
+    for (int h = 0; h < 2; ++h) {
+      F v[kLanes];
+      for (int r = 0; r < kLanes; ++r) {
+        const std::int64_t row = h * kLanes + r;
+        v[r] = row < rows ? load_units<Format>(w + row * ld + k0 + k) : zero();
+      }
+      transpose(v);
+      for (int j = 0; j < kLanes; ++j) store(panel + (k + j) * kFloatNr + h * kLanes, v[j]);
+    }
+  }
+  for (; k < kc; ++k)
+    for (std::int64_t r = 0; r < kFloatNr; ++r) {
+      float value = 0.0f;
+      if (r < rows) Format::dequantize(w + r * ld + k0 + k, 1, &value);
+      panel[k * kFloatNr + r] = value;
+    }
+}
+
+/// Columns [0, cols) of rows [k0, k0 + kc) of a row-major float32 matrix laid out [K, N] (row k at
+/// b + k·ld) -> the same panel layout: already K-major, so a copy.
+inline void pack_float_cols(const float* b, std::int64_t ld, std::int64_t cols, std::int64_t k0, std::int64_t kc,
+                            float* panel) {
+  for (std::int64_t k = 0; k < kc; ++k) {
+    const float* src = b + (k0 + k) * ld;
+    float* dst = panel + k * kFloatNr;
+    if (cols == kFloatNr) {
+      store(dst, load(src));
+      store(dst + kLanes, load(src + kLanes));
+    } else {
+      for (std::int64_t j = 0; j < kFloatNr; ++j) dst[j] = j < cols ? src[j] : 0.0f;
+    }
+  }
+}
+
+/// C[MR, cols] (+)= X[MR, kc] · panel: one register tile.
+template <int MR>
+inline void float_tile(const float* x, std::int64_t ldx, const float* panel, std::int64_t kc, float* c, std::int64_t ldc,
+                       std::int64_t cols, bool accumulate) {
+  F acc0[MR], acc1[MR];
+  GLRNN_UNROLL
+  for (int m = 0; m < MR; ++m) acc0[m] = acc1[m] = zero();
+  for (std::int64_t k = 0; k < kc; ++k) {
+    const F b0 = load(panel + k * kFloatNr), b1 = load(panel + k * kFloatNr + kLanes);
+    GLRNN_UNROLL
+    for (int m = 0; m < MR; ++m) {
+      const F a = set1(x[m * ldx + k]);
+      acc0[m] = fma(a, b0, acc0[m]);
+      acc1[m] = fma(a, b1, acc1[m]);
+    }
+  }
+  GLRNN_UNROLL
+  for (int m = 0; m < MR; ++m) write_tile_row(c + m * ldc, acc0[m], acc1[m], cols, accumulate);
+}
+
+template <int MR = kFloatMr>
+inline void float_tile_rows(int rows, const float* x, std::int64_t ldx, const float* panel, std::int64_t kc, float* c,
+                            std::int64_t ldc, std::int64_t cols, bool accumulate) {
+  if constexpr (MR > 1) {
+    if (rows < MR) return float_tile_rows<MR - 1>(rows, x, ldx, panel, kc, c, ldc, cols, accumulate);
+  }
+  float_tile<MR>(x, ldx, panel, kc, c, ldc, cols, accumulate);
+}
+
+/// Y[0..M)[n_lo, n_hi) (+)= X · B^T for B of `Format` with rows [n_lo, n_hi) at w + n·ldw units
+/// (b_rows_are_n) or, for float32 B laid out [K, N], columns [n_lo, n_hi) of rows at w + k·ldw.
+template <class Format>
+inline void gemm_float(const typename Format::Unit* w, std::int64_t ldw, bool b_rows_are_n, std::int64_t n_lo,
+                       std::int64_t n_hi, std::int64_t K, const float* x, std::int64_t ldx, std::int64_t M, float* y,
+                       std::int64_t ldy, bool accumulate, float* panel) {
+  for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += kFloatNr) {
+    const std::int64_t cols = std::min<std::int64_t>(kFloatNr, n_hi - n0);
+    for (std::int64_t k0 = 0; k0 < K; k0 += kFloatKc) {
+      const std::int64_t kc = std::min(kFloatKc, K - k0);
+      if (b_rows_are_n) {
+        pack_float_rows<Format>(w + n0 * ldw, ldw, cols, k0, kc, panel);
+      } else if constexpr (std::is_same_v<typename Format::Unit, float>) {
+        pack_float_cols(w + n0, ldw, cols, k0, kc, panel);
+      }
+      for (std::int64_t m0 = 0; m0 < M; m0 += kFloatMr)
+        float_tile_rows(static_cast<int>(std::min<std::int64_t>(kFloatMr, M - m0)), x + m0 * ldx + k0, ldx, panel, kc,
+                        y + m0 * ldy + n0, ldy, cols, accumulate || k0 > 0);
+    }
+  }
+}
+
+// Integer panels: per block of 32, kUnits units of 4 bytes (VNNI: dot_u8s8 over 4-byte groups,
+// weights + 128 as unsigned bytes) or of 2 int16 (no VNNI: dot_i16 over pairs), each as two
+// vectors of kLanes rows, then the kIntNr rows' scales.
+constexpr int kIntNr = 2 * kLanes;
+constexpr int kIntMr = kLanes == 16 ? 6 : 3;  // 4·kMr accumulators (int and float) + 5 fit
+constexpr int kUnits = kVnni ? kQuantBlock / 4 : kQuantBlock / 2;
+constexpr std::size_t kIntBlockBytes = kUnits * 2 * sizeof(I) + kIntNr * sizeof(float);
+constexpr std::int64_t kIntKcBlocks = 8;
+constexpr std::size_t kIntPanelBytes = kIntKcBlocks * kIntBlockBytes;
+
+/// Blocks [b0, b0 + nb) of rows [0, rows) of an integer format (row r at w + r·ld units) -> panel.
+template <class Format>
+inline void pack_int_rows(const typename Format::Unit* w, std::int64_t ld, std::int64_t rows, std::int64_t b0,
+                          std::int64_t nb, std::uint8_t* panel) {
+  for (std::int64_t b = 0; b < nb; b += kBlocksPerVector) {
+    const int count = static_cast<int>(std::min<std::int64_t>(kBlocksPerVector, nb - b));
+    for (int h = 0; h < 2; ++h) {
+      I v[kLanes];
+      for (int r = 0; r < kLanes; ++r) {
+        const std::int64_t row = h * kLanes + r;
+        v[r] = row < rows ? unpack_blocks<Format>(w + row * ld + b0 + b, count) : zero_i();
+        if constexpr (kVnni) v[r] = xor_i(v[r], set1_i8(-128));  // w + 128, unsigned
+      }
+      // Output vector j of a transpose holds unit j of the vector's units for kLanes rows; the
+      // units of consecutive blocks follow each other.
+      const auto store_unit = [&](std::int64_t unit, I value) {
+        const std::int64_t block = b + unit / kUnits;
+        if (block < nb) storeu_i(panel + block * kIntBlockBytes + ((unit % kUnits) * 2 + h) * sizeof(I), value);
+      };
+      if constexpr (kVnni) {
+        transpose(v);
+        for (int j = 0; j < kLanes; ++j) store_unit(j, v[j]);
+      } else {
+        I lo[kLanes], hi[kLanes];
+        for (int r = 0; r < kLanes; ++r) widen_i8(v[r], lo[r], hi[r]);
+        transpose(lo);
+        transpose(hi);
+        for (int j = 0; j < kLanes; ++j) {
+          store_unit(j, lo[j]);
+          store_unit(kLanes + j, hi[j]);
+        }
+      }
+      for (int j = 0; j < count; ++j)
+        for (int r = 0; r < kLanes; ++r) {
+          const std::int64_t row = h * kLanes + r;
+          const float s = row < rows ? unit_scale<Format>(w[row * ld + b0 + b + j]) : 0.0f;
+          std::memcpy(panel + (b + j) * kIntBlockBytes + kUnits * 2 * sizeof(I) + row * sizeof(float), &s, sizeof s);
+        }
+    }
+  }
+}
+
+/// C[MR, cols] (+)= rows m0.. of X · panel, blocks [b0, b0 + nb).
+template <int MR>
+inline void int_tile(const QuantizedRows& x, std::int64_t m0, std::int64_t b0, std::int64_t nb, const std::uint8_t* panel,
+                     float* c, std::int64_t ldc, std::int64_t cols, bool accumulate) {
+  F f0[MR], f1[MR];
+  GLRNN_UNROLL
+  for (int m = 0; m < MR; ++m) f0[m] = f1[m] = zero();
+  for (std::int64_t b = 0; b < nb; ++b) {
+    const std::uint8_t* p = panel + b * kIntBlockBytes;
+    const std::int64_t block = b0 + b;
+    I i0[MR], i1[MR];
+    GLRNN_UNROLL
+    for (int m = 0; m < MR; ++m) {
+      // With weights + 128 the sums gain 128 Σx; starting from its negative removes it.
+      i0[m] = i1[m] = kVnni ? set1_i32(-128 * x.row_sum(m0 + m)[block]) : zero_i();
+    }
+    for (int u = 0; u < kUnits; ++u) {
+      const I w0 = loadu_i(p + (2 * u) * sizeof(I)), w1 = loadu_i(p + (2 * u + 1) * sizeof(I));
+      GLRNN_UNROLL
+      for (int m = 0; m < MR; ++m) {
+        if constexpr (kVnni) {
+          const I xb = broadcast_i32(x.row_q(m0 + m) + block * kQuantBlock + 4 * u);
+          i0[m] = dot_u8s8(i0[m], w0, xb);
+          i1[m] = dot_u8s8(i1[m], w1, xb);
+        } else {
+          const I xb = broadcast_i32(x.row_q16(m0 + m) + block * kQuantBlock + 2 * u);
+          i0[m] = dot_i16(i0[m], w0, xb);
+          i1[m] = dot_i16(i1[m], w1, xb);
+        }
+      }
+    }
+    const float* sw = reinterpret_cast<const float*>(p + kUnits * 2 * sizeof(I));
+    const F s0 = load(sw), s1 = load(sw + kLanes);
+    GLRNN_UNROLL
+    for (int m = 0; m < MR; ++m) {
+      const F sx = set1(x.row_scale(m0 + m)[block]);
+      f0[m] = fma(to_floats(i0[m]), mul(s0, sx), f0[m]);
+      f1[m] = fma(to_floats(i1[m]), mul(s1, sx), f1[m]);
+    }
+  }
+  GLRNN_UNROLL
+  for (int m = 0; m < MR; ++m) write_tile_row(c + m * ldc, f0[m], f1[m], cols, accumulate);
+}
+
+template <int MR = kIntMr>
+inline void int_tile_rows(int rows, const QuantizedRows& x, std::int64_t m0, std::int64_t b0, std::int64_t nb,
+                          const std::uint8_t* panel, float* c, std::int64_t ldc, std::int64_t cols, bool accumulate) {
+  if constexpr (MR > 1) {
+    if (rows < MR) return int_tile_rows<MR - 1>(rows, x, m0, b0, nb, panel, c, ldc, cols, accumulate);
+  }
+  int_tile<MR>(x, m0, b0, nb, panel, c, ldc, cols, accumulate);
+}
+
+/// Y[0..x.rows)[n_lo, n_hi) = X · W^T for W of an integer format, `blocks` blocks per row.
+template <class Format>
+inline void gemm_int(const typename Format::Unit* w, std::int64_t blocks, std::int64_t n_lo, std::int64_t n_hi,
+                     const QuantizedRows& x, float* y, std::int64_t ldy, std::uint8_t* panel) {
+  for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += kIntNr) {
+    const std::int64_t cols = std::min<std::int64_t>(kIntNr, n_hi - n0);
+    for (std::int64_t b0 = 0; b0 < blocks; b0 += kIntKcBlocks) {
+      const std::int64_t nb = std::min(kIntKcBlocks, blocks - b0);
+      pack_int_rows<Format>(w + n0 * blocks, blocks, cols, b0, nb, panel);
+      for (std::int64_t m0 = 0; m0 < x.rows; m0 += kIntMr)
+        int_tile_rows(static_cast<int>(std::min<std::int64_t>(kIntMr, x.rows - m0)), x, m0, b0, nb, panel, y + m0 * ldy + n0,
+                      ldy, cols, b0 > 0);
+    }
+  }
+}
+
+// ---- this path's entries in the kernel tables (kernels/kernels.hpp) -------------------------
+
+template <class Format>
+inline FormatKernels format_kernels() {
+  using Unit = typename Format::Unit;
+  FormatKernels k{};
+  if constexpr (Format::kActivations == Activations::Float32) {
+    k.matvec = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y) {
+      const Unit* base = static_cast<const Unit*>(w.data);
+      for (std::int64_t r = lo; r < hi; ++r) y[r] = dot_float<Format>(base + r * w.cols, x.x, w.cols);
+    };
+    k.gemm = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y,
+                std::int64_t ldy, void* work) {
+      gemm_float<Format>(static_cast<const Unit*>(w.data), w.cols, true, lo, hi, w.cols, x.x, x.ldx, x.rows, y, ldy,
+                         false, static_cast<float*>(work));
+    };
+    k.work_bytes = [](std::int64_t) { return kFloatPanelBytes; };
+    k.rows_per_panel = kFloatNr;
+  } else {
+    k.matvec = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y) {
+      const std::int64_t blocks = w.cols / kQuantBlock;
+      const Unit* base = static_cast<const Unit*>(w.data);
+      for (std::int64_t r = lo; r < hi; ++r) y[r] = dot_blocks<Format>(base + r * blocks, x.q.row_q(0), x.q.row_scale(0), blocks);
+    };
+    k.gemm = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y,
+                std::int64_t ldy, void* work) {
+      gemm_int<Format>(static_cast<const Unit*>(w.data), w.cols / kQuantBlock, lo, hi, x.q, y, ldy,
+                       static_cast<std::uint8_t*>(work));
+    };
+    k.work_bytes = [](std::int64_t) { return kIntPanelBytes; };
+    k.rows_per_panel = kIntNr;
+    k.wants_q16 = !kVnni;
+  }
+  return k;
+}
+
+inline PathKernels path_kernels() {
+  PathKernels k{};
+  k.quantize_row = &quantize_row;
+  k.gemm_f32 = [](const float* a, std::int64_t lda, const float* b, std::int64_t ldb, bool b_rows_are_n, float* c,
+                  std::int64_t ldc, std::int64_t M, std::int64_t K, std::int64_t n_lo, std::int64_t n_hi, bool accumulate,
+                  void* work) {
+    gemm_float<F32Format>(b, ldb, b_rows_are_n, n_lo, n_hi, K, a, lda, M, c, ldc, accumulate, static_cast<float*>(work));
+  };
+  k.gemm_f32_work_bytes = [](std::int64_t) { return kFloatPanelBytes; };
+  return k;
+}

@@ -1,0 +1,268 @@
+#pragma once
+// The products of glrnn, with the instruction set chosen at run time (core/cpu.hpp). For every
+// weight format and every kernel path there is one table entry (docs/kernels.md): a matrix-vector
+// kernel for one row of activations (decode: bound by reading the weights once) and a packed-panel
+// matrix kernel for several (prompts and batches: bound by arithmetic). The integer formats
+// multiply activations quantized once per product. matmul() splits the work between threads;
+// product() runs the float32 products that are not with weights (HGRN2's chunks, attention).
+
+#include <algorithm>    // std::min, std::max
+#include <array>        // std::array
+#include <cstddef>      // std::size_t
+#include <cstdint>      // std::int64_t
+#include <cstring>      // std::memcpy
+#include <type_traits>  // std::is_same_v
+
+#include "glrnn/core/buffer.hpp"
+#include "glrnn/core/cpu.hpp"
+#include "glrnn/core/simd.hpp"
+#include "glrnn/core/threading.hpp"
+#include "glrnn/formats/registry.hpp"
+#include "glrnn/kernels/portable.hpp"
+
+namespace glrnn::kernels {
+
+/// Rows of activations as the kernels take them: float32, and quantized for the integer formats.
+struct ActivationRows {
+  const float* x = nullptr;  // [rows, cols] at stride ldx
+  std::int64_t ldx = 0, rows = 0;
+  QuantizedRows q;
+};
+
+/// One weight format's kernels on one path.
+struct FormatKernels {
+  /// y[r] = W.row(r) · x.row(0) for r in [lo, hi).
+  void (*matvec)(const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y) = nullptr;
+  /// y[m·ldy + r] = W.row(r) · x.row(m) for every row m of x and r in [lo, hi); `work` holds
+  /// work_bytes(cols) bytes of this thread's own.
+  void (*gemm)(const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y,
+               std::int64_t ldy, void* work) = nullptr;
+  std::size_t (*work_bytes)(std::int64_t cols) = nullptr;
+  std::int64_t rows_per_panel = 1;  // gemm's unit of rows: threads split a product into these
+  bool wants_q16 = false;           // gemm multiplies int16 copies of the activations
+};
+
+/// A path's kernels that do not depend on a weight format.
+struct PathKernels {
+  void (*quantize_row)(const float* x, std::int64_t n, std::int8_t* q, std::int16_t* q16, float* scale,
+                       std::int32_t* sum) = nullptr;
+  /// C[0..M)[n_lo, n_hi) (+)= A · B^T (B [N, K], b_rows_are_n) or A · B (B [K, N]).
+  void (*gemm_f32)(const float* a, std::int64_t lda, const float* b, std::int64_t ldb, bool b_rows_are_n, float* c,
+                   std::int64_t ldc, std::int64_t M, std::int64_t K, std::int64_t n_lo, std::int64_t n_hi,
+                   bool accumulate, void* work) = nullptr;
+  std::size_t (*gemm_f32_work_bytes)(std::int64_t K) = nullptr;
+};
+
+namespace portable {
+
+/// Σ w[i] x[i] for any float format, dequantizing a chunk at a time.
+template <class Format>
+float dot_units(const typename Format::Unit* w, const float* x, std::int64_t n) {
+  if constexpr (std::is_same_v<typename Format::Unit, float>) {
+    return dot_f32(w, x, n);
+  } else {
+    constexpr std::int64_t kChunk = 256;
+    float row[kChunk];
+    float sum = 0.0f;
+    for (std::int64_t i = 0; i < n; i += kChunk) {
+      const std::int64_t len = std::min(kChunk, n - i);
+      Format::dequantize(w + i, len, row);
+      sum += dot_f32(row, x + i, len);
+    }
+    return sum;
+  }
+}
+
+template <class Format>
+FormatKernels format_kernels() {
+  using Unit = typename Format::Unit;
+  FormatKernels k{};
+  k.work_bytes = &row_space_bytes<Format>;
+  if constexpr (Format::kActivations == Activations::Float32) {
+    k.matvec = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y) {
+      for (std::int64_t r = lo; r < hi; ++r) y[r] = dot_units<Format>(static_cast<const Unit*>(w.data) + r * w.cols, x.x, w.cols);
+    };
+    k.gemm = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y,
+                std::int64_t ldy, void* work) {
+      float* row = static_cast<float*>(work);
+      for (std::int64_t r = lo; r < hi; ++r) {
+        Format::dequantize(static_cast<const Unit*>(w.data) + r * w.cols, w.cols, row);
+        for (std::int64_t m = 0; m < x.rows; ++m) y[m * ldy + r] = dot_f32(row, x.x + m * x.ldx, w.cols);
+      }
+    };
+  } else {
+    k.matvec = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y) {
+      const std::int64_t blocks = w.cols / kQuantBlock;
+      std::int8_t q[kQuantBlock];
+      for (std::int64_t r = lo; r < hi; ++r) {
+        const Unit* row = static_cast<const Unit*>(w.data) + r * blocks;
+        float sum = 0.0f;
+        for (std::int64_t b = 0; b < blocks; ++b) {
+          Format::unpack(row[b], q);
+          const float s = Format::scale(row[b]);
+          sum += dot_i8(q, &s, x.q.row_q(0) + b * kQuantBlock, x.q.row_scale(0) + b, 1);
+        }
+        y[r] = sum;
+      }
+    };
+    k.gemm = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y,
+                std::int64_t ldy, void* work) {
+      const std::int64_t blocks = w.cols / kQuantBlock;
+      auto* q = static_cast<std::int8_t*>(work);
+      float* s = reinterpret_cast<float*>(q + w.cols);
+      for (std::int64_t r = lo; r < hi; ++r) {
+        unpack_row<Format>(static_cast<const Unit*>(w.data) + r * blocks, blocks, q, s);
+        for (std::int64_t m = 0; m < x.rows; ++m) y[m * ldy + r] = dot_i8(q, s, x.q.row_q(m), x.q.row_scale(m), blocks);
+      }
+    };
+  }
+  return k;
+}
+
+inline PathKernels path_kernels() {
+  PathKernels k{};
+  k.quantize_row = &quantize_row;
+  k.gemm_f32 = [](const float* a, std::int64_t lda, const float* b, std::int64_t ldb, bool b_rows_are_n, float* c,
+                  std::int64_t ldc, std::int64_t M, std::int64_t K, std::int64_t n_lo, std::int64_t n_hi, bool accumulate,
+                  void*) { gemm_f32(a, lda, b, ldb, b_rows_are_n, c, ldc, M, K, n_lo, n_hi, accumulate); };
+  k.gemm_f32_work_bytes = [](std::int64_t) { return std::size_t{0}; };
+  return k;
+}
+
+}  // namespace portable
+}  // namespace glrnn::kernels
+
+#if GLRNN_X86_KERNELS
+GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX2)
+namespace glrnn::kernels::avx2 {
+using namespace glrnn::simd::avx2;
+#include "glrnn/kernels/kernels-inl.hpp"
+}  // namespace glrnn::kernels::avx2
+GLRNN_END_TARGET
+
+GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX512)
+namespace glrnn::kernels::avx512 {
+using namespace glrnn::simd::avx512;
+#include "glrnn/kernels/kernels-inl.hpp"
+}  // namespace glrnn::kernels::avx512
+GLRNN_END_TARGET
+
+GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX512VNNI)
+namespace glrnn::kernels::avx512vnni {
+using namespace glrnn::simd::avx512vnni;
+#include "glrnn/kernels/kernels-inl.hpp"
+}  // namespace glrnn::kernels::avx512vnni
+GLRNN_END_TARGET
+#endif
+
+namespace glrnn::kernels {
+
+namespace detail {
+constexpr std::size_t kPaths = kKernelPaths.size();
+
+template <class Format>
+std::array<FormatKernels, kPaths> format_kernels_per_path() {
+#if GLRNN_X86_KERNELS
+  return {portable::format_kernels<Format>(), avx2::format_kernels<Format>(), avx512::format_kernels<Format>(),
+          avx512vnni::format_kernels<Format>()};
+#else
+  return {portable::format_kernels<Format>(), {}, {}, {}};
+#endif
+}
+}  // namespace detail
+
+/// The kernels of `type` on `path` (a path the CPU supports: see cpu_supports).
+inline const FormatKernels& format_kernels(WeightType type, KernelPath path) {
+  static const std::array<std::array<FormatKernels, detail::kPaths>, kWeightTypeCount> table = {
+#define GLRNN_FORMAT_KERNELS(value, Format) detail::format_kernels_per_path<Format>(),
+      GLRNN_WEIGHT_FORMATS(GLRNN_FORMAT_KERNELS)
+#undef GLRNN_FORMAT_KERNELS
+  };
+  return table[static_cast<std::size_t>(type)][static_cast<std::size_t>(path)];
+}
+
+inline const PathKernels& path_kernels(KernelPath path) {
+#if GLRNN_X86_KERNELS
+  static const std::array<PathKernels, detail::kPaths> table = {portable::path_kernels(), avx2::path_kernels(),
+                                                                avx512::path_kernels(), avx512vnni::path_kernels()};
+#else
+  static const std::array<PathKernels, detail::kPaths> table = {portable::path_kernels(), {}, {}, {}};
+#endif
+  return table[static_cast<std::size_t>(path)];
+}
+
+/// The rows of x quantized to int8 blocks in `scratch` (valid while the caller's Frame lasts).
+inline QuantizedRows quantize_rows(const MatIn& x, bool with_q16, KernelPath path, Scratch& scratch) {
+  const std::int64_t rows = x.rows(), cols = x.cols(), blocks = cols / kQuantBlock;
+  QuantizedRows q;
+  q.rows = rows;
+  q.cols = cols;
+  q.q_stride = cols;
+  q.block_stride = blocks;
+  std::int8_t* values = scratch.array<std::int8_t>(static_cast<std::size_t>(rows * cols));
+  std::int16_t* values16 = with_q16 ? scratch.array<std::int16_t>(static_cast<std::size_t>(rows * cols)) : nullptr;
+  float* scales = scratch.array<float>(static_cast<std::size_t>(rows * blocks));
+  std::int32_t* sums = scratch.array<std::int32_t>(static_cast<std::size_t>(rows * blocks));
+  q.q = values;
+  q.q16 = values16;
+  q.scale = scales;
+  q.sum = sums;
+  if (scratch.measuring()) return q;
+  const auto quantize = path_kernels(path).quantize_row;
+  parallel_for(0, rows, cols * 4, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t r = lo; r < hi; ++r)
+      quantize(x.row(r).data(), cols, values + r * cols, values16 ? values16 + r * cols : nullptr, scales + r * blocks,
+               sums + r * blocks);
+  });
+  return q;
+}
+
+/// Y[T, out] = X[T, in] · W[out, in]^T: one row of X (decode) takes the matrix-vector kernel,
+/// several the packed-panel kernel; rows of W are split between threads.
+inline void matmul(const WeightMatrix& w, const MatIn& x, MatOut y, Scratch& scratch) {
+  GLRNN_CHECK(x.cols() == w.cols && y.cols() == w.rows && y.rows() == x.rows(), ShapeError,
+              "matmul: [" + std::to_string(x.rows()) + ", " + std::to_string(x.cols()) + "] times [" +
+                  std::to_string(w.rows) + ", " + std::to_string(w.cols) + "]^T into [" + std::to_string(y.rows()) +
+                  ", " + std::to_string(y.cols()) + "]");
+  const KernelPath path = kernel_path();
+  const FormatKernels& k = format_kernels(w.type, path);
+  const std::int64_t M = x.rows(), N = w.rows, K = w.cols;
+  Scratch::Frame frame(scratch);
+  ActivationRows act{x.data(), x.outerStride(), M, {}};
+  if (format_info(w.type).activations == Activations::Int8Blocks) act.q = quantize_rows(x, k.wants_q16 && M > 1, path, scratch);
+  if (M == 1) {
+    if (scratch.measuring()) return;
+    float* out = y.data();
+    parallel_for(0, N, K, [&](std::int64_t lo, std::int64_t hi) { k.matvec(w, act, lo, hi, out); });
+    return;
+  }
+  const std::int64_t panels = (N + k.rows_per_panel - 1) / k.rows_per_panel;
+  const std::size_t work = (k.work_bytes(K) + Scratch::kAlign - 1) / Scratch::kAlign * Scratch::kAlign;
+  // Work space for as many threads as the machine has, so a later set_num_threads still fits.
+  const int threads = std::max(num_threads(), glrnn::detail::hardware_threads());
+  std::byte* space = scratch.array<std::byte>(work * static_cast<std::size_t>(threads));
+  if (scratch.measuring()) return;
+  float* out = y.data();
+  const std::int64_t ldy = y.outerStride();
+  parallel_chunks(0, panels, M * k.rows_per_panel * K, std::min(num_threads(), threads),
+                  [&](int thread, std::int64_t lo, std::int64_t hi) {
+                    k.gemm(w, act, lo * k.rows_per_panel, std::min(N, hi * k.rows_per_panel), out, ldy,
+                           space + work * static_cast<std::size_t>(thread));
+                  });
+}
+
+/// C[M, N] (+)= A[M, K] · B^T for B [N, K] (b_transposed), or A · B for B [K, N]: float32
+/// products between activations, on the calling thread.
+inline void product(const MatIn& a, const MatIn& b, bool b_transposed, MatOut c, bool accumulate, Scratch& scratch) {
+  const std::int64_t M = a.rows(), K = a.cols(), N = b_transposed ? b.rows() : b.cols();
+  GLRNN_CHECK((b_transposed ? b.cols() : b.rows()) == K && c.rows() == M && c.cols() == N, ShapeError,
+              "product: shapes do not match");
+  const PathKernels& k = path_kernels(kernel_path());
+  Scratch::Frame frame(scratch);
+  std::byte* work = scratch.array<std::byte>(k.gemm_f32_work_bytes(K));
+  if (scratch.measuring() || M == 0 || N == 0) return;
+  k.gemm_f32(a.data(), a.outerStride(), b.data(), b.outerStride(), b_transposed, c.data(), c.outerStride(), M, K, 0, N,
+             accumulate, work);
+}
+
+}  // namespace glrnn::kernels

@@ -1,0 +1,98 @@
+#pragma once
+// The portable kernel path: plain C++ for any CPU, what runs where no x86 path does (and what a
+// test can force everywhere). Independent accumulators let a compiler vectorise it without
+// -ffast-math; each weight row is unpacked once and used for every row of activations.
+
+#include <algorithm>  // std::max, std::min
+#include <cmath>      // std::fabs, std::nearbyint
+#include <cstdint>    // std::int8_t, std::int32_t, std::int64_t
+#include <cstring>    // std::memcpy
+
+#include "glrnn/formats/format.hpp"
+
+namespace glrnn::kernels::portable {
+
+constexpr int kLanes = 16;
+
+inline float dot_f32(const float* w, const float* x, std::int64_t n) {
+  float acc[kLanes] = {};
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) acc[j] += w[i + j] * x[i + j];
+  float sum = 0.0f;
+  for (float a : acc) sum += a;
+  for (; i < n; ++i) sum += w[i] * x[i];
+  return sum;
+}
+
+/// Σ over blocks of (int32 Σ q_w q_x) · scale_w · scale_x, with the blocks' weights given unpacked.
+inline float dot_i8(const std::int8_t* w, const float* w_scale, const std::int8_t* xq, const float* x_scale,
+                    std::int64_t blocks) {
+  float sum = 0.0f;
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    std::int32_t s = 0;
+    for (std::int64_t i = 0; i < kQuantBlock; ++i) s += w[b * kQuantBlock + i] * xq[b * kQuantBlock + i];
+    sum += w_scale[b] * x_scale[b] * static_cast<float>(s);
+  }
+  return sum;
+}
+
+/// x[n] (n a multiple of 32) -> int8 blocks, scale max|x| / 127, rounded to nearest, ties to even.
+inline void quantize_row(const float* x, std::int64_t n, std::int8_t* q, std::int16_t* q16, float* scale,
+                         std::int32_t* sum) {
+  for (std::int64_t b = 0; b < n / kQuantBlock; ++b) {
+    const float* xb = x + b * kQuantBlock;
+    float amax = 0.0f;
+    for (std::int64_t i = 0; i < kQuantBlock; ++i) amax = std::max(amax, std::fabs(xb[i]));
+    const float d = amax / 127.0f, inv = d > 0.0f ? 1.0f / d : 0.0f;
+    std::int32_t total = 0;
+    for (std::int64_t i = 0; i < kQuantBlock; ++i) {
+      const auto v = static_cast<std::int32_t>(std::nearbyint(xb[i] * inv));
+      total += v;
+      q[b * kQuantBlock + i] = static_cast<std::int8_t>(v);
+      if (q16) q16[b * kQuantBlock + i] = static_cast<std::int16_t>(v);
+    }
+    scale[b] = d;
+    sum[b] = total;
+  }
+}
+
+/// Bytes of work space one call of a format's kernels needs for rows of `cols` weights: the row
+/// unpacked (float32, or int8 values and the block scales).
+template <class Format>
+std::size_t row_space_bytes(std::int64_t cols) {
+  if constexpr (Format::kActivations == Activations::Float32) return static_cast<std::size_t>(cols) * sizeof(float);
+  else return static_cast<std::size_t>(cols) + static_cast<std::size_t>(cols / kQuantBlock) * sizeof(float);
+}
+
+/// Unpacks row `w` of an integer format: int8 values to q, block scales to s.
+template <class Format>
+void unpack_row(const typename Format::Unit* w, std::int64_t blocks, std::int8_t* q, float* s) {
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    Format::unpack(w[b], q + b * kQuantBlock);
+    s[b] = Format::scale(w[b]);
+  }
+}
+
+/// C[M, N) (+)= A[M, K] · B^T (B rows are the N outputs, ldb apart) or A · B (B is [K, N]), for
+/// the columns [n_lo, n_hi).
+inline void gemm_f32(const float* a, std::int64_t lda, const float* b, std::int64_t ldb, bool b_rows_are_n, float* c,
+                     std::int64_t ldc, std::int64_t M, std::int64_t K, std::int64_t n_lo, std::int64_t n_hi,
+                     bool accumulate) {
+  for (std::int64_t m = 0; m < M; ++m) {
+    float* cm = c + m * ldc;
+    if (b_rows_are_n) {
+      for (std::int64_t n = n_lo; n < n_hi; ++n) cm[n] = (accumulate ? cm[n] : 0.0f) + dot_f32(b + n * ldb, a + m * lda, K);
+    } else {
+      if (!accumulate)
+        for (std::int64_t n = n_lo; n < n_hi; ++n) cm[n] = 0.0f;
+      for (std::int64_t k = 0; k < K; ++k) {
+        const float akm = a[m * lda + k];
+        const float* bk = b + k * ldb;
+        for (std::int64_t n = n_lo; n < n_hi; ++n) cm[n] += akm * bk[n];
+      }
+    }
+  }
+}
+
+}  // namespace glrnn::kernels::portable

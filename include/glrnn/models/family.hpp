@@ -1,0 +1,87 @@
+#pragma once
+// A model family (RecurrentGemma, HGRN2, a user's own) as one entry of the table that load_model,
+// glrnn-convert and the benchmarks read (models/registry.hpp; docs/architecture.md §5). A family
+// is a struct with
+//   static constexpr const char* kName;                 // "recurrent_gemma"
+//   static std::vector<std::string> model_types();      // config.json model_type values it reads
+//   using Config = ...;                                 // its typed, validated configuration
+//   static Config parse(const JsonConfig&, const LoadOptions&);         // throws ConfigError
+//   static ModelSummary summary(const Config&);         // state size from the configuration alone
+//   static Network build(const Config&, TensorReader&); // its tensor table, through the recipe
+// and make_family<Family>() turns it into the entry.
+
+#include <cstddef>     // std::size_t
+#include <cstdint>     // std::int32_t, std::int64_t, std::uint64_t
+#include <functional>  // std::function
+#include <memory>      // std::shared_ptr, std::make_shared
+#include <optional>    // std::optional
+#include <string>      // std::string
+#include <utility>     // std::move, std::pair
+#include <vector>      // std::vector
+
+#include "glrnn/formats/recipe.hpp"
+#include "glrnn/io/json_config.hpp"
+#include "glrnn/io/tensor_source.hpp"
+#include "glrnn/models/model.hpp"
+
+namespace glrnn {
+
+/// Choices that config.json does not carry.
+struct LoadOptions {
+  /// Round RoPE's inverse frequencies to bfloat16. glrnn computes them in float32, as
+  /// transformers does for a model loaded with dtype=float32 and as the original implementation
+  /// does; a transformers model loaded in bf16 (the default for a bf16 checkpoint) and then cast
+  /// to float32 keeps bf16-rounded frequencies, which moves logits by 1e-3 to 2e-3 after 50
+  /// positions (docs/recurrent_gemma.md §13.3).
+  bool rope_bf16_frequencies = false;
+  /// Refuse a model whose per-sequence state needs more bytes than this (0: the machine's
+  /// physical memory). A crafted config.json with a huge attention window would otherwise make
+  /// the first State allocate terabytes.
+  std::uint64_t max_state_bytes = 0;
+  /// How to store the matrices (formats/recipe.hpp). Unset: as stored (bf16 for a bf16
+  /// checkpoint, f32 for f32 or f16, a converted file's own formats); otherwise converted at load.
+  std::optional<WeightRecipe> weights;
+};
+
+/// What load_model needs to know of a configuration before it builds anything.
+struct ModelSummary {
+  std::int64_t vocab_size = 0;
+  std::int64_t hidden_size = 0;
+  std::int64_t num_layers = 0;
+  std::int32_t bos_token_id = -1;
+  std::int32_t eos_token_id = -1;
+  std::size_t state_bytes = 0;  // one sequence's state, from the configuration alone
+};
+
+struct ModelFamily {
+  std::string name;
+  std::vector<std::string> model_types;
+  /// config.json -> the family's configuration (type-erased) and its summary. Throws ConfigError.
+  std::function<std::pair<std::shared_ptr<const void>, ModelSummary>(const JsonConfig&, const LoadOptions&)> parse;
+  /// Builds the network from its tensors as a Model that keeps `owner` (what the tensors live in)
+  /// alive; `info` is asked for once the tensors have been read.
+  std::function<Model(const void* config, TensorReader& tensors, const std::function<ModelInfo()>& info,
+                      std::shared_ptr<const void> owner)>
+      build;
+};
+
+template <class Family>
+ModelFamily make_family() {
+  using Config = typename Family::Config;
+  ModelFamily f;
+  f.name = Family::kName;
+  f.model_types = Family::model_types();
+  f.parse = [](const JsonConfig& json, const LoadOptions& options) {
+    auto config = std::make_shared<const Config>(Family::parse(json, options));
+    const ModelSummary summary = Family::summary(*config);
+    return std::pair<std::shared_ptr<const void>, ModelSummary>(std::move(config), summary);
+  };
+  f.build = [](const void* config, TensorReader& tensors, const std::function<ModelInfo()>& info,
+               std::shared_ptr<const void> owner) {
+    auto net = Family::build(*static_cast<const Config*>(config), tensors);
+    return Model(info(), std::move(owner), std::move(net));
+  };
+  return f;
+}
+
+}  // namespace glrnn

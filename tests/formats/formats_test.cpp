@@ -1,0 +1,72 @@
+// The weight formats: quantization error bounds, the registration list and the recipes made from it.
+
+#include <algorithm>  // std::max
+#include <cmath>      // std::fabs
+#include <vector>     // std::vector
+
+#include <catch2/catch.hpp>
+
+#include "glrnn/formats/recipe.hpp"
+#include "glrnn/formats/registry.hpp"
+#include "glrnn/sampling/sampler.hpp"
+
+namespace {
+std::vector<float> uniform_values(std::size_t n, std::uint64_t seed, float scale) {
+  glrnn::Rng rng(seed);
+  std::vector<float> v(n);
+  for (float& x : v) x = scale * static_cast<float>(2.0 * rng.uniform() - 1.0);
+  return v;
+}
+}  // namespace
+
+TEST_CASE("Quantized blocks reconstruct within their rounding bounds", "[formats]") {
+  const std::vector<float> x = uniform_values(32 * 64, 11, 0.05f);
+  for (std::size_t b = 0; b < x.size() / 32; ++b) {
+    const float* xb = x.data() + b * 32;
+    float amax = 0.0f;
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xb[i]));
+    glrnn::q8_block b8;
+    glrnn::q4_block b4;
+    glrnn::Int8Format::quantize(xb, 32, &b8);
+    glrnn::Q4Format::quantize(xb, 32, &b4);
+    float q8[32], q4[32];
+    glrnn::Int8Format::dequantize(&b8, 32, q8);
+    glrnn::Q4Format::dequantize(&b4, 32, q4);
+    for (int i = 0; i < 32; ++i) {
+      // int8: half a step of amax/127, plus the f16 rounding of the scale (2^-11 relative) at 127 steps.
+      CHECK(std::fabs(q8[i] - xb[i]) <= amax / 127.0f * (0.5f + 127.0f * 0x1p-11f) + 1e-9f);
+      // 4-bit: the widest gap between levels is 24/127 of the range (at the ends), so half of
+      // it, with the scale refit allowed to stretch the grid up to 10%.
+      CHECK(std::fabs(q4[i] - xb[i]) <= amax * 1.1f * 12.0f / 113.0f + 1e-9f);
+    }
+  }
+  const float zeros[32] = {};
+  float out[32];
+  glrnn::q4_block z4;
+  glrnn::Q4Format::quantize(zeros, 32, &z4);
+  glrnn::Q4Format::dequantize(&z4, 32, out);
+  CHECK(out[7] == 0.0f);
+  glrnn::q8_block z8;
+  glrnn::Int8Format::quantize(zeros, 32, &z8);
+  glrnn::Int8Format::dequantize(&z8, 32, out);
+  CHECK(out[31] == 0.0f);
+}
+
+TEST_CASE("Every registered format has a name, a row size and a recipe of its own", "[formats]") {
+  for (glrnn::WeightType t : glrnn::kWeightTypes) {
+    const glrnn::FormatInfo& f = glrnn::format_info(t);
+    CAPTURE(std::string(f.name));
+    CHECK(glrnn::parse_weight_type(f.name) == t);
+    CHECK(f.row_bytes(64) == static_cast<std::size_t>(64 / f.block_elements) * f.unit_bytes);
+    const std::optional<glrnn::WeightRecipe> recipe = glrnn::find_weight_recipe(f.name);
+    REQUIRE(recipe.has_value());
+    CHECK(recipe->format_for(glrnn::MatrixRole::Projection) == t);
+    // Matrices used densely stay in a float format.
+    CHECK(glrnn::format_info(recipe->format_for(glrnn::MatrixRole::Dense)).activations == glrnn::Activations::Float32);
+  }
+  CHECK(glrnn::format_info(glrnn::WeightType::Int8).row_bytes(64) == 68);  // 8.5 bits per weight
+  CHECK(glrnn::format_info(glrnn::WeightType::Q4).row_bytes(64) == 36);    // 4.5 bits per weight
+  CHECK_FALSE(glrnn::parse_weight_type("q5").has_value());
+  CHECK_FALSE(glrnn::find_weight_recipe("q5").has_value());
+  CHECK(glrnn::weight_recipe_names().find("int8") != std::string::npos);
+}

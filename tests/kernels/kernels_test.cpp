@@ -1,0 +1,224 @@
+// Every kernel path this CPU runs, forced one after the other, against the scalar references of the
+// formats (formats/*.hpp): products of every format with one row (decode), a few rows (batches,
+// the register tiles' edges) and many (prompts), the quantization of activations, and the float32
+// products between activations. Integer sums must be bit-exact on every path; float sums may differ
+// only by their order of summation.
+
+#include <cfloat>   // FLT_EPSILON
+#include <cmath>    // std::fabs, std::nearbyint
+#include <cstdint>  // std::int64_t
+#include <string>   // std::string
+#include <vector>   // std::vector
+
+#include <catch2/catch.hpp>
+
+#include "glrnn/kernels/kernels.hpp"
+#include "glrnn/sampling/sampler.hpp"
+#include "support/random_weights.hpp"
+
+namespace {
+
+using glrnn::KernelPath;
+using glrnn::RowMatrixXf;
+
+/// The paths to test: every one this CPU supports. Restores the active path when it ends.
+struct EveryPath {
+  KernelPath saved = glrnn::kernel_path();
+  ~EveryPath() { glrnn::set_kernel_path(saved); }
+  std::vector<KernelPath> paths() const {
+    std::vector<KernelPath> out;
+    for (KernelPath p : glrnn::kKernelPaths)
+      if (glrnn::cpu_supports(p)) out.push_back(p);
+    return out;
+  }
+};
+
+/// Y = X · W^T through matmul, with a scratch measured for it.
+RowMatrixXf multiply(const glrnn::WeightMatrix& w, const RowMatrixXf& x) {
+  RowMatrixXf y(x.rows(), w.rows);
+  glrnn::Scratch scratch = glrnn::test::measured_scratch(x.rows(), [&](glrnn::Scratch& meter) { glrnn::kernels::matmul(w, x, y, meter); });
+  glrnn::kernels::matmul(w, x, y, scratch);
+  return y;
+}
+
+/// The activations as the integer formats' kernels see them, by the portable (reference) path.
+struct Quantized {
+  std::vector<std::int8_t> q;
+  std::vector<float> scale;
+};
+Quantized quantize_portable(const float* x, std::int64_t n) {
+  Quantized out{std::vector<std::int8_t>(static_cast<std::size_t>(n)), std::vector<float>(static_cast<std::size_t>(n / 32))};
+  std::vector<std::int32_t> sum(out.scale.size());
+  glrnn::kernels::portable::quantize_row(x, n, out.q.data(), nullptr, out.scale.data(), sum.data());
+  return out;
+}
+
+/// reference[m][r] in double, and the bound on a float32 evaluation's error: a sum of n terms in
+/// any order is within n·eps·Σ|term| of the exact sum (Higham's bound, times 2 for the rounding of
+/// each product). The integer formats' kernels convert exact int32 partial sums of at most 4
+/// products to float and scale each, so their terms number K/4 and are bounded by Σ|w x| too.
+template <class Format>
+void reference(const glrnn::WeightMatrix& w, const RowMatrixXf& x, RowMatrixXf& expected, RowMatrixXf& bound) {
+  using Unit = typename Format::Unit;
+  const std::int64_t K = w.cols;
+  expected.resize(x.rows(), w.rows);
+  bound.resize(x.rows(), w.rows);
+  for (Eigen::Index m = 0; m < x.rows(); ++m) {
+    const Quantized xq = quantize_portable(x.row(m).data(), Format::kActivations == glrnn::Activations::Int8Blocks ? K : 0);
+    for (std::int64_t r = 0; r < w.rows; ++r) {
+      const Unit* row = reinterpret_cast<const Unit*>(w.row(r));
+      double exact = 0.0, magnitude = 0.0;
+      if constexpr (Format::kActivations == glrnn::Activations::Float32) {
+        exact = Format::reference_dot(row, x.row(m).data(), K);
+        std::vector<float> wr(static_cast<std::size_t>(K));
+        w.dequantize_row(r, wr.data());
+        for (std::int64_t k = 0; k < K; ++k) magnitude += std::fabs(static_cast<double>(wr[k]) * x(m, k));
+        bound(m, r) = static_cast<float>(2.0 * K * FLT_EPSILON * magnitude + 1e-30);
+      } else {
+        exact = Format::reference_dot(row, xq.q.data(), xq.scale.data(), K);
+        std::int8_t q[32];
+        for (std::int64_t b = 0; b < K / 32; ++b) {
+          Format::unpack(row[b], q);
+          double block = 0.0;
+          for (int i = 0; i < 32; ++i) block += std::fabs(static_cast<double>(q[i]) * xq.q[static_cast<std::size_t>(32 * b + i)]);
+          magnitude += block * std::fabs(Format::scale(row[b]) * xq.scale[static_cast<std::size_t>(b)]);  // q4 scales may be negative
+        }
+        bound(m, r) = static_cast<float>(2.0 * (K / 4 + 4) * FLT_EPSILON * magnitude + 1e-30);
+      }
+      expected(m, r) = static_cast<float>(exact);
+    }
+  }
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("Every kernel path multiplies like the format's scalar reference", "[kernels]", glrnn::F32Format,
+                   glrnn::Bf16Format, glrnn::Int8Format, glrnn::Q4Format) {
+  EveryPath every;
+  glrnn::test::RandomWeights rw(21);
+  const glrnn::WeightType type = *glrnn::parse_weight_type(TestType::kName);
+  const bool blocks = TestType::kBlockElements > 1;
+  for (std::int64_t cols : {32, 96, 288, 544, 37}) {  // 288: an odd count of blocks; 37: no whole vector
+    if (blocks && cols % 32) continue;
+    for (std::int64_t rows : {1, 5, 33, 70}) {  // past one and two register panels, and not a multiple of either
+      const glrnn::WeightMatrix w = rw.weight({rows, cols}, 0.1f, type);
+      for (std::int64_t tokens : {1, 2, 5, 16, 17, 40}) {  // matrix-vector; tile edges of the matrix kernel
+        const RowMatrixXf x = rw.matrix(tokens, cols);
+        RowMatrixXf expected, bound;
+        reference<TestType>(w, x, expected, bound);
+        for (KernelPath path : every.paths()) {
+          glrnn::set_kernel_path(path);
+          const RowMatrixXf y = multiply(w, x);
+          CAPTURE(std::string(glrnn::kernel_path_name(path)), rows, cols, tokens);
+          CHECK(((y - expected).cwiseAbs().array() <= bound.array()).all());
+        }
+      }
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("Every kernel path sums exactly where the sums are exact", "[kernels]", glrnn::F32Format,
+                   glrnn::Bf16Format, glrnn::Int8Format, glrnn::Q4Format) {
+  // Weights of scale 1 and integer activations whose blocks reach 127 (so they quantize with scale
+  // 1 and their own values): every product is an integer and every sum stays below 2^24, so float32
+  // holds it exactly and every path must give the same bits as the reference.
+  EveryPath every;
+  glrnn::Rng rng(5);
+  const glrnn::WeightType type = *glrnn::parse_weight_type(TestType::kName);
+  const std::int64_t rows = 45, cols = 544;
+  std::vector<float> values(static_cast<std::size_t>(rows * cols));
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if constexpr (std::is_same_v<TestType, glrnn::Q4Format>) {
+      values[i] = TestType::kLevels[i % 32 == 0 ? 0 : rng.next() % 16];  // -127 in each block: its scale is 1
+    } else {
+      values[i] = static_cast<float>(i % 32 == 0 ? -127 : static_cast<int>(rng.next() % 255) - 127);
+    }
+  }
+  const glrnn::FormatInfo& format = glrnn::format_info(type);
+  std::vector<std::byte> stored(static_cast<std::size_t>(rows) * format.row_bytes(cols));
+  for (std::int64_t r = 0; r < rows; ++r) format.quantize(values.data() + r * cols, cols, stored.data() + r * format.row_bytes(cols));
+  const glrnn::WeightMatrix w{stored.data(), type, rows, cols};
+  RowMatrixXf x(17, cols), exact(17, rows);
+  for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(i % 32 == 5 ? 127 : static_cast<int>(rng.next() % 255) - 127);
+  for (Eigen::Index m = 0; m < x.rows(); ++m)
+    for (std::int64_t r = 0; r < rows; ++r) {
+      double sum = 0.0;
+      for (std::int64_t k = 0; k < cols; ++k) sum += static_cast<double>(values[static_cast<std::size_t>(r * cols + k)]) * x(m, k);
+      exact(m, r) = static_cast<float>(sum);
+    }
+  for (KernelPath path : every.paths()) {
+    glrnn::set_kernel_path(path);
+    CAPTURE(std::string(glrnn::kernel_path_name(path)));
+    CHECK(multiply(w, x) == exact);
+    CHECK(multiply(w, x.topRows(1)) == exact.topRows(1));
+  }
+}
+
+TEST_CASE("Every kernel path quantizes activations to the same bits", "[kernels]") {
+  EveryPath every;
+  glrnn::test::RandomWeights rw(9);
+  RowMatrixXf x = rw.matrix(3, 256, 2.0f);
+  for (int i = 0; i < 32; ++i) x(2, i) = i == 0 ? 127.0f : static_cast<float>(i % 7) - 2.5f;  // scale 1: ties at .5
+  x.row(1).segment(64, 32).setZero();                                                         // a block of zeros
+  const auto quantized = [&] {
+    std::vector<std::int8_t> q(static_cast<std::size_t>(x.size()));
+    std::vector<std::int16_t> q16(q.size());
+    std::vector<float> scale(q.size() / 32);
+    std::vector<std::int32_t> sum(scale.size());
+    const auto quantize = glrnn::kernels::path_kernels(glrnn::kernel_path()).quantize_row;
+    for (Eigen::Index r = 0; r < x.rows(); ++r)
+      quantize(x.row(r).data(), x.cols(), q.data() + r * x.cols(), q16.data() + r * x.cols(), scale.data() + r * x.cols() / 32,
+               sum.data() + r * x.cols() / 32);
+    return std::make_tuple(q, q16, scale, sum);
+  };
+  glrnn::set_kernel_path(KernelPath::Portable);
+  const auto reference = quantized();
+  CHECK(std::get<0>(reference)[2 * 256 + 1] == -2);  // -1.5 rounds to even
+  CHECK(std::get<0>(reference)[2 * 256 + 5] == 2);   // 2.5 rounds to even
+  for (KernelPath path : every.paths()) {
+    glrnn::set_kernel_path(path);
+    CAPTURE(std::string(glrnn::kernel_path_name(path)));
+    CHECK(quantized() == reference);
+  }
+}
+
+TEST_CASE("Every kernel path computes float32 products between activations", "[kernels]") {
+  EveryPath every;
+  glrnn::test::RandomWeights rw(4);
+  for (std::int64_t M : {1, 5, 17})
+    for (std::int64_t N : {3, 33, 64})
+      for (std::int64_t K : {7, 64, 300})
+        for (bool b_transposed : {true, false}) {
+          const RowMatrixXf a = rw.matrix(M, K), b = b_transposed ? rw.matrix(N, K) : rw.matrix(K, N);
+          const RowMatrixXf bt = b_transposed ? RowMatrixXf(b) : RowMatrixXf(b.transpose());
+          const RowMatrixXf expected = (a.cast<double>() * bt.cast<double>().transpose()).cast<float>();
+          // As above: a sum of K products, with |a|, |b| ~ N(0, 1).
+          const float bound = 2.0f * K * FLT_EPSILON * static_cast<float>((a.cwiseAbs() * bt.cwiseAbs().transpose()).maxCoeff());
+          for (KernelPath path : every.paths()) {
+            glrnn::set_kernel_path(path);
+            CAPTURE(std::string(glrnn::kernel_path_name(path)), M, N, K, b_transposed);
+            RowMatrixXf c = RowMatrixXf::Constant(M, N, 1.0f);
+            glrnn::Scratch scratch = glrnn::test::measured_scratch(M, [&](glrnn::Scratch& meter) {
+              glrnn::kernels::product(a, b, b_transposed, c, true, meter);
+            });
+            glrnn::kernels::product(a, b, b_transposed, c, /*accumulate=*/true, scratch);
+            CHECK((c.array() - 1.0f - expected.array()).abs().maxCoeff() <= bound + 2 * FLT_EPSILON);
+          }
+        }
+}
+
+TEST_CASE("Kernel paths: names, CPU support and forcing", "[kernels]") {
+  EveryPath every;
+  CHECK(glrnn::cpu_supports(KernelPath::Portable));
+  CHECK(glrnn::cpu_supports(glrnn::best_kernel_path()));
+  for (KernelPath p : glrnn::kKernelPaths) CHECK(glrnn::parse_kernel_path(glrnn::kernel_path_name(p)) == p);
+  CHECK_FALSE(glrnn::parse_kernel_path("sse2").has_value());
+  for (KernelPath p : glrnn::kKernelPaths) {
+    if (glrnn::cpu_supports(p)) {
+      glrnn::set_kernel_path(p);
+      CHECK(glrnn::kernel_path() == p);
+    } else {
+      CHECK_THROWS_AS(glrnn::set_kernel_path(p), glrnn::InputError);
+    }
+  }
+}
