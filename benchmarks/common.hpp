@@ -89,6 +89,7 @@ class RandomStore final : public glrnn::TensorSource {
       for (std::int64_t r = lo; r < hi; ++r) std::memcpy(data + r * row_bytes, data + (r % kDistinctRows) * row_bytes, row_bytes);
     });
     matrices_[name] = data;
+    matrix_shapes_[name] = {rows, cols};
     const bool packed = f.file_dtype == glrnn::DType::U8;
     tensors_.push_back({name, f.file_dtype, packed ? glrnn::Shape{rows, static_cast<std::int64_t>(row_bytes)} : shape, data,
                         bytes_[name]});
@@ -103,6 +104,23 @@ class RandomStore final : public glrnn::TensorSource {
   }
   bool has(const std::string&) const override { return true; }  // every optional tensor exists (split MLP layout)
 
+  /// Storage bits per weight over every matrix, scales included.
+  double bits_per_weight() const {
+    double bits = 0.0, elements = 0.0;
+    for (const auto& [name, shape] : matrix_shapes_) {
+      bits += 8.0 * static_cast<double>(bytes_.at(name));
+      elements += static_cast<double>(shape.first * shape.second);
+    }
+    return elements > 0 ? bits / elements : 0.0;
+  }
+  /// Weights a prompt position multiplies: every matrix but the embedding and the output head
+  /// (the [vocab, hidden] ones; a prefill computes no logits but the last).
+  std::int64_t multiplied_elements(const glrnn::ModelInfo& info) const {
+    std::int64_t n = 0;
+    for (const auto& [name, shape] : matrix_shapes_)
+      if (shape.first != info.vocab_size || shape.second != info.hidden_size) n += shape.first * shape.second;
+    return n;
+  }
   /// Bytes of all distinct tensors: what one decode step reads (the tied embedding counts once,
   /// as the output head reads it whole while the lookup reads one row).
   std::size_t total_bytes() const {
@@ -129,40 +147,9 @@ class RandomStore final : public glrnn::TensorSource {
   std::deque<std::unique_ptr<std::uint64_t[]>> buffers_;
   std::map<std::string, std::size_t> bytes_;
   std::map<std::string, const void*> matrices_;
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> matrix_shapes_;  // [rows, cols]
   std::vector<glrnn::TensorToWrite> tensors_;
 };
-
-/// Read bandwidth in GB/s with `threads` threads: summing a buffer far larger than the last-level
-/// cache, split over the threads like the decode kernels, each thread reading `streams` parts of
-/// its share side by side (1: a plain streaming sum; several streams per thread read more on some
-/// machines). The best of 5 passes, so that the ratio of decode to it errs low.
-inline double measure_read_bandwidth(int threads, int streams) {
-  const int configured = glrnn::num_threads();
-  glrnn::set_num_threads(threads);
-  constexpr int kMaxStreams = 8, kLanes = 16;
-  GLRNN_CHECK(streams >= 1 && streams <= kMaxStreams, glrnn::InputError, "1 to 8 streams");
-  using Lanes = Eigen::Array<float, kLanes, 1>;
-  const std::int64_t n = std::int64_t{1} << 28;  // 1 GiB of floats
-  std::vector<float> buffer(static_cast<std::size_t>(n), 1.0f);
-  double best = 0.0;
-  volatile float sink = 0.0f;
-  for (int rep = 0; rep < 5; ++rep) {
-    const Clock::time_point t0 = Clock::now();
-    float partial[64] = {};
-    glrnn::parallel_for(0, n, 1 << 20, [&](std::int64_t lo, std::int64_t hi) {
-      const std::int64_t len = (hi - lo) / streams / kLanes * kLanes;
-      Lanes acc[kMaxStreams];
-      for (Lanes& a : acc) a.setZero();
-      for (std::int64_t i = 0; i < len; i += kLanes)
-        for (int s = 0; s < streams; ++s) acc[s] += Eigen::Map<const Lanes>(buffer.data() + lo + s * len + i);
-      for (const Lanes& a : acc) partial[lo * 64 / n] += a.sum();
-    });
-    best = std::max(best, static_cast<double>(n) * sizeof(float) / seconds_since(t0) / 1e9);
-    for (float p : partial) sink = sink + p;
-  }
-  glrnn::set_num_threads(configured);
-  return best;
-}
 
 /// A model of the geometry in config_path (any family of the table) whose weights come from
 /// `store` in the formats `recipe` gives; with a chunk, HGRN2's prefill chunk (0: sequential).

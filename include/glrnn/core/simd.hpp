@@ -37,7 +37,8 @@
 #endif
 #define GLRNN_STRINGIFY(x) #x
 // Register tiles are arrays indexed by small constant loops: unrolled whatever -O level the
-// including program uses, they stay in registers.
+// including program uses, they stay in registers. The transposes are inlined for the same reason.
+#define GLRNN_ALWAYS_INLINE inline __attribute__((always_inline))
 #if defined(__clang__)
 #define GLRNN_UNROLL _Pragma("unroll")
 #else
@@ -149,31 +150,46 @@ inline I lookup_nibble_blocks(const std::uint8_t* p, std::ptrdiff_t /*stride*/, 
   const __m256i index = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0f));
   return _mm256_shuffle_epi8(table, index);
 }
+/// Asks for the cache line at p to be brought in (a hint; never faults).
+inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
 /// Per lane, the scale of the block the lane belongs to: s[kBlocksPerVector].
 inline F per_block(const float* s) { return _mm256_set1_ps(s[0]); }
+/// The f16 at the start of each of kLanes units `stride` bytes apart (a block's scale), as floats.
+inline F gather_unit_scales(const void* first, int stride) {
+  const __m256i offsets = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
+  const __m256i words = _mm256_and_si256(_mm256_i32gather_epi32(static_cast<const int*>(first), offsets, 1), _mm256_set1_epi32(0xffff));
+  return _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1)));
+}
+/// Of kLanes per-block values, the ones step `step` needs in its lanes (blocks step·kBlocksPerVector ..).
+inline F step_lanes(F values, int step) { return _mm256_permutevar8x32_ps(values, _mm256_set1_epi32(step)); }
 
 /// Transposes kLanes x kLanes 32-bit elements in place: rows[i] lane j <-> rows[j] lane i.
-inline void transpose(F r[kLanes]) {
+GLRNN_ALWAYS_INLINE void transpose(F r[kLanes]) {
   __m256 t[8], u[8];
+  GLRNN_UNROLL
   for (int i = 0; i < 4; ++i) {
     t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
     t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
   }
+  GLRNN_UNROLL
   for (int i = 0; i < 2; ++i) {
     u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
     u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
     u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
     u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
   }
+  GLRNN_UNROLL
   for (int j = 0; j < 4; ++j) {
     r[j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x20);
     r[4 + j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x31);
   }
 }
-inline void transpose(I r[kLanes]) {
+GLRNN_ALWAYS_INLINE void transpose(I r[kLanes]) {
   F f[kLanes];
+  GLRNN_UNROLL
   for (int i = 0; i < kLanes; ++i) f[i] = _mm256_castsi256_ps(r[i]);
   transpose(f);
+  GLRNN_UNROLL
   for (int i = 0; i < kLanes; ++i) r[i] = _mm256_castps_si256(f[i]);
 }
 

@@ -71,32 +71,51 @@ inline I nibble_table(const std::int8_t* levels) {
   return _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(levels)));
 }
 inline I lookup_nibble_blocks(const std::uint8_t* p, std::ptrdiff_t stride, I table) {
-  const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + stride));
-  const __m256i first = _mm256_set_m128i(_mm_srli_epi16(a, 4), a), second = _mm256_set_m128i(_mm_srli_epi16(b, 4), b);
-  const __m512i index = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(first), second, 1), _mm512_set1_epi8(0x0f));
+  // [a, a, b, b] in the four 128-bit lanes, the second copy of each shifted down by a nibble.
+  const __m512i pairs = _mm512_inserti64x4(
+      _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))),
+      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + stride))), 1);
+  const __m512i shifts = _mm512_setr_epi64(0, 0, 0x0004000400040004, 0x0004000400040004, 0, 0, 0x0004000400040004,
+                                           0x0004000400040004);
+  const __m512i index = _mm512_and_si512(_mm512_srlv_epi16(pairs, shifts), _mm512_set1_epi8(0x0f));
   return _mm512_shuffle_epi8(table, index);
 }
+inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
 inline F per_block(const float* s) { return _mm512_insertf32x8(_mm512_set1_ps(s[0]), _mm256_set1_ps(s[1]), 1); }
+inline F gather_unit_scales(const void* first, int stride) {
+  const __m512i offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             _mm512_set1_epi32(stride));
+  return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(offsets, first, 1)));
+}
+inline F step_lanes(F values, int step) {
+  // Lanes 0-7 take value 2·step, lanes 8-15 value 2·step + 1.
+  const __m512i index = _mm512_add_epi32(_mm512_set1_epi32(2 * step),
+                                         _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+  return _mm512_permutexvar_ps(index, values);
+}
 
-inline void transpose(F r[kLanes]) {
+GLRNN_ALWAYS_INLINE void transpose(F r[kLanes]) {
   __m512 t[16], u[16];
+  GLRNN_UNROLL
   for (int i = 0; i < 8; ++i) {
     t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
     t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
   }
+  GLRNN_UNROLL
   for (int i = 0; i < 4; ++i) {  // u[4i + j]: column 4L + j of rows 4i .. 4i+3, in 128-bit lane L
     u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
     u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
     u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
     u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
   }
+  GLRNN_UNROLL
   for (int j = 0; j < 4; ++j) {
     t[j] = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
     t[4 + j] = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd);
     t[8 + j] = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
     t[12 + j] = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xdd);
   }
+  GLRNN_UNROLL
   for (int j = 0; j < 4; ++j) {
     r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
     r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
@@ -104,9 +123,11 @@ inline void transpose(F r[kLanes]) {
     r[12 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0xdd);
   }
 }
-inline void transpose(I r[kLanes]) {
+GLRNN_ALWAYS_INLINE void transpose(I r[kLanes]) {
   F f[kLanes];
+  GLRNN_UNROLL
   for (int i = 0; i < kLanes; ++i) f[i] = _mm512_castsi512_ps(r[i]);
   transpose(f);
+  GLRNN_UNROLL
   for (int i = 0; i < kLanes; ++i) r[i] = _mm512_castps_si512(f[i]);
 }

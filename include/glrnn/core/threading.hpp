@@ -25,14 +25,23 @@ inline int hardware_threads() {
   return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 #endif
 }
+/// The count before any set_num_threads: OpenMP's for the thread that first asks (OMP_NUM_THREADS,
+/// or all cores).
+inline int default_threads() {
+#ifdef _OPENMP
+  return std::max(1, omp_get_max_threads());
+#else
+  return 1;
+#endif
+}
 inline std::atomic<int>& thread_count_slot() {
-  static std::atomic<int> slot{hardware_threads()};
+  static std::atomic<int> slot{default_threads()};
   return slot;
 }
 }  // namespace detail
 
 /// Threads every glrnn call uses, whichever thread makes it. n <= 0 means all cores. Without
-/// OpenMP every call runs on the calling thread alone.
+/// OpenMP every call runs on the calling thread alone. Until it is called, OMP_NUM_THREADS holds.
 inline void set_num_threads(int n) {
   detail::thread_count_slot().store(n <= 0 ? detail::hardware_threads() : n, std::memory_order_relaxed);
 }
@@ -48,23 +57,32 @@ inline int num_threads() {
 /// Calls body(thread, lo, hi) on disjoint sub-ranges covering [begin, end), on at most
 /// max_threads threads (thread in [0, that)). Runs serially when the work (`cost_per_item` times
 /// the range) is too small to repay waking threads, which is most of the time for tiny models.
+/// The range is cut into a few chunks per thread that the threads take as they finish: on a
+/// shared machine one core is often slower, and equal halves would leave the other waiting.
 template <class Body>
 void parallel_chunks(std::int64_t begin, std::int64_t end, std::int64_t cost_per_item, int max_threads, Body&& body) {
   const std::int64_t n = end - begin;
   if (n <= 0) return;
-  constexpr std::int64_t kMinCostPerThread = 1 << 15;
+  constexpr std::int64_t kMinCostPerThread = 1 << 16, kChunksPerThread = 8;
+  const std::int64_t work = n * std::max<std::int64_t>(cost_per_item, 1);
   const int threads = static_cast<int>(std::min<std::int64_t>(
-      {static_cast<std::int64_t>(std::max(1, max_threads)), n, std::max<std::int64_t>(1, n * cost_per_item / kMinCostPerThread)}));
+      {static_cast<std::int64_t>(std::max(1, max_threads)), n, std::max<std::int64_t>(1, work / kMinCostPerThread)}));
   if (threads <= 1) {
     body(0, begin, end);
     return;
   }
 #ifdef _OPENMP
+  const std::int64_t chunks = std::min<std::int64_t>(n, std::max<std::int64_t>(threads, std::min<std::int64_t>(
+                                                                threads * kChunksPerThread, work / kMinCostPerThread)));
+  std::atomic<std::int64_t> next{0};
 #pragma omp parallel num_threads(threads)
   {
-    const std::int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const std::int64_t lo = begin + n * t / nt, hi = begin + n * (t + 1) / nt;
-    if (lo < hi) body(static_cast<int>(t), lo, hi);
+    const int t = omp_get_thread_num();
+    for (std::int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < chunks;
+         c = next.fetch_add(1, std::memory_order_relaxed)) {
+      const std::int64_t lo = begin + n * c / chunks, hi = begin + n * (c + 1) / chunks;
+      if (lo < hi) body(t, lo, hi);
+    }
   }
 #else
   body(0, begin, end);

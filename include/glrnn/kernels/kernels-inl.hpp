@@ -61,25 +61,32 @@ inline float dot_float(const typename Format::Unit* w, const float* x, std::int6
 
 /// Σ w[i] x[i] over `blocks` blocks of an integer format against quantized activations. |w| and
 /// sign(w)·x make the signed product the unsigned-by-signed one the int8 dot instructions take.
+/// Blocks go in groups of kLanes: their scales are gathered and converted at once, and each step
+/// takes its blocks' lanes by a permute (per-block scalar conversions cost more than the dots).
 template <class Format>
 inline float dot_blocks(const typename Format::Unit* w, const std::int8_t* xq, const float* xs, std::int64_t blocks) {
-  constexpr int kB = kBlocksPerVector;
-  const auto step = [&](std::int64_t k, int count, F acc) {
+  constexpr int kB = kBlocksPerVector, kGroup = kLanes, kSteps = kGroup / kB;
+  constexpr bool kGather = Format::kLayout == UnitLayout::Int8 || Format::kLayout == UnitLayout::Nibbles;
+  const auto dot = [&](std::int64_t k, int count) {
     const I wq = unpack_blocks<Format>(w + k, count);
-    const I x = loadu_i(xq + k * kQuantBlock);
-    const I products = dot_u8s8(zero_i(), abs_i8(wq), sign_i8(x, wq));
+    return to_floats(dot_u8s8(zero_i(), abs_i8(wq), sign_i8(loadu_i(xq + k * kQuantBlock), wq)));
+  };
+  F acc[4] = {zero(), zero(), zero(), zero()};  // independent chains: consecutive blocks overlap in flight
+  std::int64_t k = 0;
+  if constexpr (kGather) {
+    for (; k + kGroup <= blocks; k += kGroup) {
+      const F scales = mul(gather_unit_scales(w + k, sizeof(w[0])), load(xs + k));
+      GLRNN_UNROLL
+      for (int j = 0; j < kSteps; ++j) acc[j % 4] = fma(dot(k + j * kB, kB), step_lanes(scales, j), acc[j % 4]);
+    }
+  }
+  for (; k < blocks; k += kB) {
+    const int count = static_cast<int>(std::min<std::int64_t>(kB, blocks - k));
     float s[kB] = {};
     for (int j = 0; j < count; ++j) s[j] = unit_scale<Format>(w[k + j]) * xs[k + j];
-    return fma(to_floats(products), per_block(s), acc);
-  };
-  F acc0 = zero(), acc1 = zero();  // two chains: consecutive blocks overlap in flight
-  std::int64_t k = 0;
-  for (; k + 2 * kB <= blocks; k += 2 * kB) {
-    acc0 = step(k, kB, acc0);
-    acc1 = step(k + kB, kB, acc1);
+    acc[0] = fma(dot(k, count), per_block(s), acc[0]);
   }
-  for (; k < blocks; k += kB) acc0 = step(k, static_cast<int>(std::min<std::int64_t>(kB, blocks - k)), acc0);
-  return hsum(add(acc0, acc1));
+  return hsum(add(add(acc[0], acc[1]), add(acc[2], acc[3])));
 }
 
 // ---- quantizing activations ----------------------------------------------------------------
@@ -112,6 +119,15 @@ inline void quantize_row(const float* x, std::int64_t n, std::int8_t* q, std::in
   }
 }
 
+/// Prefetches `bytes` from each of `rows` rows `ld_bytes` apart: the slab a pack reads next. A
+/// pack reads many rows side by side, more streams than the hardware prefetchers follow, so
+/// without this it waits on memory.
+inline void prefetch_rows(const void* first, std::int64_t rows, std::size_t ld_bytes, std::size_t bytes) {
+  const auto* p = static_cast<const std::uint8_t*>(first);
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::size_t b = 0; b < bytes; b += 64) prefetch(p + r * ld_bytes + b);
+}
+
 // ---- matrix products: packed panels of weights, register tiles of activations ------------------
 // Y[M, N] = X[M, K] · W[N, K]^T, N split by the caller. A panel holds kNr rows of W for a slab of
 // K, laid out so one vector load gives one K position of all kNr rows; each of kMr rows of X is
@@ -122,20 +138,17 @@ constexpr int kFloatMr = kLanes == 16 ? 12 : 6;  // 2·kMr accumulators + 3 fit 
 constexpr std::int64_t kFloatKc = 256;
 constexpr std::size_t kFloatPanelBytes = kFloatKc * kFloatNr * sizeof(float);
 
-/// c[0, cols) = (accumulate ? c : 0) + the kFloatNr lanes of a, b.
-inline void write_tile_row(float* c, F a, F b, std::int64_t cols, bool accumulate) {
-  if (cols == 2 * kLanes) {
-    if (accumulate) {
-      a = add(a, load(c));
-      b = add(b, load(c + kLanes));
-    }
-    store(c, a);
-    store(c + kLanes, b);
+/// c[0, cols) = (accumulate ? c : 0) + the V·kLanes lanes of v.
+template <int V>
+inline void write_tile_row(float* c, const F* v, std::int64_t cols, bool accumulate) {
+  if (cols == V * kLanes) {
+    GLRNN_UNROLL
+    for (int h = 0; h < V; ++h) store(c + h * kLanes, accumulate ? add(v[h], load(c + h * kLanes)) : v[h]);
     return;
   }
-  alignas(64) float t[2 * kLanes];
-  store(t, a);
-  store(t + kLanes, b);
+  alignas(64) float t[V * kLanes];
+  GLRNN_UNROLL
+  for (int h = 0; h < V; ++h) store(t + h * kLanes, v[h]);
   for (std::int64_t j = 0; j < cols; ++j) c[j] = accumulate ? c[j] + t[j] : t[j];
 }
 
@@ -148,11 +161,13 @@ inline void pack_float_rows(const typename Format::Unit* w, std::int64_t ld, std
   for (; k + kLanes <= kc; k += kLanes) {
     for (int h = 0; h < 2; ++h) {
       F v[kLanes];
+      GLRNN_UNROLL
       for (int r = 0; r < kLanes; ++r) {
         const std::int64_t row = h * kLanes + r;
         v[r] = row < rows ? load_units<Format>(w + row * ld + k0 + k) : zero();
       }
       transpose(v);
+      GLRNN_UNROLL
       for (int j = 0; j < kLanes; ++j) store(panel + (k + j) * kFloatNr + h * kLanes, v[j]);
     }
   }
@@ -197,7 +212,10 @@ inline void float_tile(const float* x, std::int64_t ldx, const float* panel, std
     }
   }
   GLRNN_UNROLL
-  for (int m = 0; m < MR; ++m) write_tile_row(c + m * ldc, acc0[m], acc1[m], cols, accumulate);
+  for (int m = 0; m < MR; ++m) {
+    const F pair[2] = {acc0[m], acc1[m]};
+    write_tile_row<2>(c + m * ldc, pair, cols, accumulate);
+  }
 }
 
 template <int MR = kFloatMr>
@@ -215,11 +233,18 @@ template <class Format>
 inline void gemm_float(const typename Format::Unit* w, std::int64_t ldw, bool b_rows_are_n, std::int64_t n_lo,
                        std::int64_t n_hi, std::int64_t K, const float* x, std::int64_t ldx, std::int64_t M, float* y,
                        std::int64_t ldy, bool accumulate, float* panel) {
+  using Unit = typename Format::Unit;
   for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += kFloatNr) {
     const std::int64_t cols = std::min<std::int64_t>(kFloatNr, n_hi - n0);
     for (std::int64_t k0 = 0; k0 < K; k0 += kFloatKc) {
       const std::int64_t kc = std::min(kFloatKc, K - k0);
       if (b_rows_are_n) {
+        // The next slab: further along these rows, or the start of the next panel's.
+        const bool last = k0 + kFloatKc >= K;
+        const std::int64_t next_n = last ? n0 + kFloatNr : n0, next_k = last ? 0 : k0 + kFloatKc;
+        if (next_n < n_hi)
+          prefetch_rows(w + next_n * ldw + next_k, std::min<std::int64_t>(kFloatNr, n_hi - next_n), ldw * sizeof(Unit),
+                        static_cast<std::size_t>(std::min(kFloatKc, K - next_k)) * sizeof(Unit));
         pack_float_rows<Format>(w + n0 * ldw, ldw, cols, k0, kc, panel);
       } else if constexpr (std::is_same_v<typename Format::Unit, float>) {
         pack_float_cols(w + n0, ldw, cols, k0, kc, panel);
@@ -234,10 +259,11 @@ inline void gemm_float(const typename Format::Unit* w, std::int64_t ldw, bool b_
 // Integer panels: per block of 32, kUnits units of 4 bytes (VNNI: dot_u8s8 over 4-byte groups,
 // weights + 128 as unsigned bytes) or of 2 int16 (no VNNI: dot_i16 over pairs), each as two
 // vectors of kLanes rows, then the kIntNr rows' scales.
-constexpr int kIntNr = 2 * kLanes;
-constexpr int kIntMr = kLanes == 16 ? 6 : 3;  // 4·kMr accumulators (int and float) + 5 fit
+constexpr int kIntVectors = kLanes == 16 ? 4 : 2;  // vectors of kLanes rows in a panel
+constexpr int kIntNr = kIntVectors * kLanes;
+constexpr int kIntMr = 3;  // 2·kMr·kIntVectors accumulators (int and float) + a few fit the registers
 constexpr int kUnits = kVnni ? kQuantBlock / 4 : kQuantBlock / 2;
-constexpr std::size_t kIntBlockBytes = kUnits * 2 * sizeof(I) + kIntNr * sizeof(float);
+constexpr std::size_t kIntBlockBytes = kUnits * kIntVectors * sizeof(I) + kIntNr * sizeof(float);
 constexpr std::int64_t kIntKcBlocks = 8;
 constexpr std::size_t kIntPanelBytes = kIntKcBlocks * kIntBlockBytes;
 
@@ -247,8 +273,9 @@ inline void pack_int_rows(const typename Format::Unit* w, std::int64_t ld, std::
                           std::int64_t nb, std::uint8_t* panel) {
   for (std::int64_t b = 0; b < nb; b += kBlocksPerVector) {
     const int count = static_cast<int>(std::min<std::int64_t>(kBlocksPerVector, nb - b));
-    for (int h = 0; h < 2; ++h) {
+    for (int h = 0; h < kIntVectors; ++h) {
       I v[kLanes];
+      GLRNN_UNROLL
       for (int r = 0; r < kLanes; ++r) {
         const std::int64_t row = h * kLanes + r;
         v[r] = row < rows ? unpack_blocks<Format>(w + row * ld + b0 + b, count) : zero_i();
@@ -258,16 +285,19 @@ inline void pack_int_rows(const typename Format::Unit* w, std::int64_t ld, std::
       // units of consecutive blocks follow each other.
       const auto store_unit = [&](std::int64_t unit, I value) {
         const std::int64_t block = b + unit / kUnits;
-        if (block < nb) storeu_i(panel + block * kIntBlockBytes + ((unit % kUnits) * 2 + h) * sizeof(I), value);
+        if (block < nb) storeu_i(panel + block * kIntBlockBytes + ((unit % kUnits) * kIntVectors + h) * sizeof(I), value);
       };
       if constexpr (kVnni) {
         transpose(v);
+        GLRNN_UNROLL
         for (int j = 0; j < kLanes; ++j) store_unit(j, v[j]);
       } else {
         I lo[kLanes], hi[kLanes];
+        GLRNN_UNROLL
         for (int r = 0; r < kLanes; ++r) widen_i8(v[r], lo[r], hi[r]);
         transpose(lo);
         transpose(hi);
+        GLRNN_UNROLL
         for (int j = 0; j < kLanes; ++j) {
           store_unit(j, lo[j]);
           store_unit(kLanes + j, hi[j]);
@@ -277,7 +307,7 @@ inline void pack_int_rows(const typename Format::Unit* w, std::int64_t ld, std::
         for (int r = 0; r < kLanes; ++r) {
           const std::int64_t row = h * kLanes + r;
           const float s = row < rows ? unit_scale<Format>(w[row * ld + b0 + b + j]) : 0.0f;
-          std::memcpy(panel + (b + j) * kIntBlockBytes + kUnits * 2 * sizeof(I) + row * sizeof(float), &s, sizeof s);
+          std::memcpy(panel + (b + j) * kIntBlockBytes + kUnits * kIntVectors * sizeof(I) + row * sizeof(float), &s, sizeof s);
         }
     }
   }
@@ -287,44 +317,53 @@ inline void pack_int_rows(const typename Format::Unit* w, std::int64_t ld, std::
 template <int MR>
 inline void int_tile(const QuantizedRows& x, std::int64_t m0, std::int64_t b0, std::int64_t nb, const std::uint8_t* panel,
                      float* c, std::int64_t ldc, std::int64_t cols, bool accumulate) {
-  F f0[MR], f1[MR];
+  constexpr int V = kIntVectors;
+  F f[MR][V];
   GLRNN_UNROLL
-  for (int m = 0; m < MR; ++m) f0[m] = f1[m] = zero();
+  for (int m = 0; m < MR; ++m) {
+    GLRNN_UNROLL
+    for (int h = 0; h < V; ++h) f[m][h] = zero();
+  }
   for (std::int64_t b = 0; b < nb; ++b) {
     const std::uint8_t* p = panel + b * kIntBlockBytes;
     const std::int64_t block = b0 + b;
-    I i0[MR], i1[MR];
+    I acc[MR][V];
     GLRNN_UNROLL
     for (int m = 0; m < MR; ++m) {
       // With weights + 128 the sums gain 128 Σx; starting from its negative removes it.
-      i0[m] = i1[m] = kVnni ? set1_i32(-128 * x.row_sum(m0 + m)[block]) : zero_i();
+      const I start = kVnni ? set1_i32(-128 * x.row_sum(m0 + m)[block]) : zero_i();
+      GLRNN_UNROLL
+      for (int h = 0; h < V; ++h) acc[m][h] = start;
     }
+    // Unrolled: a loop over the units makes GCC copy every accumulator between registers each turn.
+    GLRNN_UNROLL
     for (int u = 0; u < kUnits; ++u) {
-      const I w0 = loadu_i(p + (2 * u) * sizeof(I)), w1 = loadu_i(p + (2 * u + 1) * sizeof(I));
+      I w[V];
+      GLRNN_UNROLL
+      for (int h = 0; h < V; ++h) w[h] = loadu_i(p + (u * V + h) * sizeof(I));
       GLRNN_UNROLL
       for (int m = 0; m < MR; ++m) {
         if constexpr (kVnni) {
           const I xb = broadcast_i32(x.row_q(m0 + m) + block * kQuantBlock + 4 * u);
-          i0[m] = dot_u8s8(i0[m], w0, xb);
-          i1[m] = dot_u8s8(i1[m], w1, xb);
+          GLRNN_UNROLL
+          for (int h = 0; h < V; ++h) acc[m][h] = dot_u8s8(acc[m][h], w[h], xb);
         } else {
           const I xb = broadcast_i32(x.row_q16(m0 + m) + block * kQuantBlock + 2 * u);
-          i0[m] = dot_i16(i0[m], w0, xb);
-          i1[m] = dot_i16(i1[m], w1, xb);
+          GLRNN_UNROLL
+          for (int h = 0; h < V; ++h) acc[m][h] = dot_i16(acc[m][h], w[h], xb);
         }
       }
     }
-    const float* sw = reinterpret_cast<const float*>(p + kUnits * 2 * sizeof(I));
-    const F s0 = load(sw), s1 = load(sw + kLanes);
+    const float* sw = reinterpret_cast<const float*>(p + kUnits * V * sizeof(I));
     GLRNN_UNROLL
     for (int m = 0; m < MR; ++m) {
       const F sx = set1(x.row_scale(m0 + m)[block]);
-      f0[m] = fma(to_floats(i0[m]), mul(s0, sx), f0[m]);
-      f1[m] = fma(to_floats(i1[m]), mul(s1, sx), f1[m]);
+      GLRNN_UNROLL
+      for (int h = 0; h < V; ++h) f[m][h] = fma(to_floats(acc[m][h]), mul(load(sw + h * kLanes), sx), f[m][h]);
     }
   }
   GLRNN_UNROLL
-  for (int m = 0; m < MR; ++m) write_tile_row(c + m * ldc, f0[m], f1[m], cols, accumulate);
+  for (int m = 0; m < MR; ++m) write_tile_row<V>(c + m * ldc, f[m], cols, accumulate);
 }
 
 template <int MR = kIntMr>
@@ -340,10 +379,16 @@ inline void int_tile_rows(int rows, const QuantizedRows& x, std::int64_t m0, std
 template <class Format>
 inline void gemm_int(const typename Format::Unit* w, std::int64_t blocks, std::int64_t n_lo, std::int64_t n_hi,
                      const QuantizedRows& x, float* y, std::int64_t ldy, std::uint8_t* panel) {
+  using Unit = typename Format::Unit;
   for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += kIntNr) {
     const std::int64_t cols = std::min<std::int64_t>(kIntNr, n_hi - n0);
     for (std::int64_t b0 = 0; b0 < blocks; b0 += kIntKcBlocks) {
       const std::int64_t nb = std::min(kIntKcBlocks, blocks - b0);
+      const bool last = b0 + kIntKcBlocks >= blocks;
+      const std::int64_t next_n = last ? n0 + kIntNr : n0, next_b = last ? 0 : b0 + kIntKcBlocks;
+      if (next_n < n_hi)
+        prefetch_rows(w + next_n * blocks + next_b, std::min<std::int64_t>(kIntNr, n_hi - next_n), blocks * sizeof(Unit),
+                      static_cast<std::size_t>(std::min(kIntKcBlocks, blocks - next_b)) * sizeof(Unit));
       pack_int_rows<Format>(w + n0 * blocks, blocks, cols, b0, nb, panel);
       for (std::int64_t m0 = 0; m0 < x.rows; m0 += kIntMr)
         int_tile_rows(static_cast<int>(std::min<std::int64_t>(kIntMr, x.rows - m0)), x, m0, b0, nb, panel, y + m0 * ldy + n0,
