@@ -150,14 +150,19 @@ inline I lookup_nibble_blocks(const std::uint8_t* p, std::ptrdiff_t /*stride*/, 
   const __m256i index = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0f));
   return _mm256_shuffle_epi8(table, index);
 }
-/// Asks for the cache line at p to be brought in (a hint; never faults).
-inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
+/// Asks for the cache line at p to be brought into L2 (a hint; never faults).
+inline void prefetch_l2(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1); }
 /// Per lane, the scale of the block the lane belongs to: s[kBlocksPerVector].
 inline F per_block(const float* s) { return _mm256_set1_ps(s[0]); }
-/// The f16 at the start of each of kLanes units `stride` bytes apart (a block's scale), as floats.
-inline F gather_unit_scales(const void* first, int stride) {
-  const __m256i offsets = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
-  const __m256i words = _mm256_and_si256(_mm256_i32gather_epi32(static_cast<const int*>(first), offsets, 1), _mm256_set1_epi32(0xffff));
+/// The f16 at the start of each of `count` (<= kLanes) units `stride` bytes apart (a block's
+/// scale), as floats; lanes from `count` on are 0 and nothing past the units is read.
+inline F gather_unit_scales(const void* first, int stride, int count = kLanes) {
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i offsets = _mm256_mullo_epi32(lanes, _mm256_set1_epi32(stride));
+  const __m256i valid = _mm256_cmpgt_epi32(_mm256_set1_epi32(count), lanes);
+  const __m256i gathered =
+      _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), static_cast<const int*>(first), offsets, valid, 1);
+  const __m256i words = _mm256_and_si256(gathered, _mm256_set1_epi32(0xffff));
   return _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1)));
 }
 /// Of kLanes per-block values, the ones step `step` needs in its lanes (blocks step·kBlocksPerVector ..).

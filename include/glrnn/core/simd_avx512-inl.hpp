@@ -80,12 +80,13 @@ inline I lookup_nibble_blocks(const std::uint8_t* p, std::ptrdiff_t stride, I ta
   const __m512i index = _mm512_and_si512(_mm512_srlv_epi16(pairs, shifts), _mm512_set1_epi8(0x0f));
   return _mm512_shuffle_epi8(table, index);
 }
-inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
+inline void prefetch_l2(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1); }
 inline F per_block(const float* s) { return _mm512_insertf32x8(_mm512_set1_ps(s[0]), _mm256_set1_ps(s[1]), 1); }
-inline F gather_unit_scales(const void* first, int stride) {
+inline F gather_unit_scales(const void* first, int stride, int count = kLanes) {
   const __m512i offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                              _mm512_set1_epi32(stride));
-  return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(offsets, first, 1)));
+  const __mmask16 valid = static_cast<__mmask16>((1u << count) - 1u);
+  return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_mask_i32gather_epi32(_mm512_setzero_si512(), valid, offsets, first, 1)));
 }
 inline F step_lanes(F values, int step) {
   // Lanes 0-7 take value 2·step, lanes 8-15 value 2·step + 1.

@@ -119,13 +119,14 @@ inline void quantize_row(const float* x, std::int64_t n, std::int8_t* q, std::in
   }
 }
 
-/// Prefetches `bytes` from each of `rows` rows `ld_bytes` apart: the slab a pack reads next. A
-/// pack reads many rows side by side, more streams than the hardware prefetchers follow, so
-/// without this it waits on memory.
-inline void prefetch_rows(const void* first, std::int64_t rows, std::size_t ld_bytes, std::size_t bytes) {
+/// Prefetches slice `part` of `parts` of the `bytes` at `first` into L2. A pack reads many rows
+/// side by side, more streams than the hardware prefetchers follow; but a panel's rows are one
+/// contiguous region, so while one panel is packed and multiplied the next is fetched in order.
+inline void prefetch_slice(const void* first, std::size_t bytes, std::int64_t part, std::int64_t parts) {
   const auto* p = static_cast<const std::uint8_t*>(first);
-  for (std::int64_t r = 0; r < rows; ++r)
-    for (std::size_t b = 0; b < bytes; b += 64) prefetch(p + r * ld_bytes + b);
+  const std::size_t lo = bytes * static_cast<std::size_t>(part) / static_cast<std::size_t>(parts) / 64 * 64,
+                    hi = bytes * static_cast<std::size_t>(part + 1) / static_cast<std::size_t>(parts);
+  for (std::size_t b = lo; b < hi; b += 64) prefetch_l2(p + b);
 }
 
 // ---- matrix products: packed panels of weights, register tiles of activations ------------------
@@ -157,13 +158,15 @@ inline void write_tile_row(float* c, const F* v, std::int64_t cols, bool accumul
 template <class Format>
 inline void pack_float_rows(const typename Format::Unit* w, std::int64_t ld, std::int64_t rows, std::int64_t k0,
                             std::int64_t kc, float* panel) {
-  std::int64_t k = 0;
-  for (; k + kLanes <= kc; k += kLanes) {
-    for (int h = 0; h < 2; ++h) {
+  const std::int64_t whole = kc / kLanes * kLanes;
+  // kLanes rows across the slab, then the next kLanes (see pack_int_rows).
+  for (int h = 0; h < 2; ++h) {
+    for (std::int64_t k = 0; k < whole; k += kLanes) {
       F v[kLanes];
       GLRNN_UNROLL
       for (int r = 0; r < kLanes; ++r) {
         const std::int64_t row = h * kLanes + r;
+        prefetch_l2(w + row * ld + k0 + k + 4 * kLanes);  // as in pack_int_rows
         v[r] = row < rows ? load_units<Format>(w + row * ld + k0 + k) : zero();
       }
       transpose(v);
@@ -171,6 +174,7 @@ inline void pack_float_rows(const typename Format::Unit* w, std::int64_t ld, std
       for (int j = 0; j < kLanes; ++j) store(panel + (k + j) * kFloatNr + h * kLanes, v[j]);
     }
   }
+  std::int64_t k = whole;
   for (; k < kc; ++k)
     for (std::int64_t r = 0; r < kFloatNr; ++r) {
       float value = 0.0f;
@@ -239,12 +243,10 @@ inline void gemm_float(const typename Format::Unit* w, std::int64_t ldw, bool b_
     for (std::int64_t k0 = 0; k0 < K; k0 += kFloatKc) {
       const std::int64_t kc = std::min(kFloatKc, K - k0);
       if (b_rows_are_n) {
-        // The next slab: further along these rows, or the start of the next panel's.
-        const bool last = k0 + kFloatKc >= K;
-        const std::int64_t next_n = last ? n0 + kFloatNr : n0, next_k = last ? 0 : k0 + kFloatKc;
-        if (next_n < n_hi)
-          prefetch_rows(w + next_n * ldw + next_k, std::min<std::int64_t>(kFloatNr, n_hi - next_n), ldw * sizeof(Unit),
-                        static_cast<std::size_t>(std::min(kFloatKc, K - next_k)) * sizeof(Unit));
+        const std::int64_t next_rows = std::min<std::int64_t>(kFloatNr, n_hi - n0 - kFloatNr);
+        if (next_rows > 0)
+          prefetch_slice(w + (n0 + kFloatNr) * ldw, static_cast<std::size_t>(next_rows * ldw) * sizeof(Unit), k0 / kFloatKc,
+                         (K + kFloatKc - 1) / kFloatKc);
         pack_float_rows<Format>(w + n0 * ldw, ldw, cols, k0, kc, panel);
       } else if constexpr (std::is_same_v<typename Format::Unit, float>) {
         pack_float_cols(w + n0, ldw, cols, k0, kc, panel);
@@ -271,13 +273,24 @@ constexpr std::size_t kIntPanelBytes = kIntKcBlocks * kIntBlockBytes;
 template <class Format>
 inline void pack_int_rows(const typename Format::Unit* w, std::int64_t ld, std::int64_t rows, std::int64_t b0,
                           std::int64_t nb, std::uint8_t* panel) {
-  for (std::int64_t b = 0; b < nb; b += kBlocksPerVector) {
-    const int count = static_cast<int>(std::min<std::int64_t>(kBlocksPerVector, nb - b));
-    for (int h = 0; h < kIntVectors; ++h) {
+  // kLanes rows across the slab, then the next kLanes: few enough streams through memory for the
+  // hardware prefetchers to follow.
+  for (int h = 0; h < kIntVectors; ++h) {
+    if (h * kLanes >= rows) {  // a short last panel: zero rows and scales
+      for (std::int64_t b = 0; b < nb; ++b) {
+        for (int u = 0; u < kUnits; ++u) storeu_i(panel + b * kIntBlockBytes + (u * kIntVectors + h) * sizeof(I), zero_i());
+        store(reinterpret_cast<float*>(panel + b * kIntBlockBytes + kUnits * kIntVectors * sizeof(I)) + h * kLanes, zero());
+      }
+      continue;
+    }
+    for (std::int64_t b = 0; b < nb; b += kBlocksPerVector) {
+      const int count = static_cast<int>(std::min<std::int64_t>(kBlocksPerVector, nb - b));
       I v[kLanes];
       GLRNN_UNROLL
       for (int r = 0; r < kLanes; ++r) {
         const std::int64_t row = h * kLanes + r;
+        // A few blocks ahead along this row: the line the pack reads a few turns from now.
+        prefetch_l2(w + row * ld + b0 + b + 4 * kBlocksPerVector);
         v[r] = row < rows ? unpack_blocks<Format>(w + row * ld + b0 + b, count) : zero_i();
         if constexpr (kVnni) v[r] = xor_i(v[r], set1_i8(-128));  // w + 128, unsigned
       }
@@ -303,12 +316,15 @@ inline void pack_int_rows(const typename Format::Unit* w, std::int64_t ld, std::
           store_unit(kLanes + j, hi[j]);
         }
       }
-      for (int j = 0; j < count; ++j)
-        for (int r = 0; r < kLanes; ++r) {
-          const std::int64_t row = h * kLanes + r;
-          const float s = row < rows ? unit_scale<Format>(w[row * ld + b0 + b + j]) : 0.0f;
-          std::memcpy(panel + (b + j) * kIntBlockBytes + kUnits * kIntVectors * sizeof(I) + row * sizeof(float), &s, sizeof s);
+      const int valid_rows = static_cast<int>(std::min<std::int64_t>(rows - h * kLanes, kLanes));
+      for (int j = 0; j < count; ++j) {
+        float* scales = reinterpret_cast<float*>(panel + (b + j) * kIntBlockBytes + kUnits * kIntVectors * sizeof(I)) + h * kLanes;
+        if constexpr (Format::kLayout == UnitLayout::Int8 || Format::kLayout == UnitLayout::Nibbles) {
+          store(scales, gather_unit_scales(w + h * kLanes * ld + b0 + b + j, static_cast<int>(ld * sizeof(w[0])), valid_rows));
+        } else {
+          for (int r = 0; r < kLanes; ++r) scales[r] = r < valid_rows ? Format::scale(w[(h * kLanes + r) * ld + b0 + b + j]) : 0.0f;
         }
+      }
     }
   }
 }
@@ -384,11 +400,10 @@ inline void gemm_int(const typename Format::Unit* w, std::int64_t blocks, std::i
     const std::int64_t cols = std::min<std::int64_t>(kIntNr, n_hi - n0);
     for (std::int64_t b0 = 0; b0 < blocks; b0 += kIntKcBlocks) {
       const std::int64_t nb = std::min(kIntKcBlocks, blocks - b0);
-      const bool last = b0 + kIntKcBlocks >= blocks;
-      const std::int64_t next_n = last ? n0 + kIntNr : n0, next_b = last ? 0 : b0 + kIntKcBlocks;
-      if (next_n < n_hi)
-        prefetch_rows(w + next_n * blocks + next_b, std::min<std::int64_t>(kIntNr, n_hi - next_n), blocks * sizeof(Unit),
-                      static_cast<std::size_t>(std::min(kIntKcBlocks, blocks - next_b)) * sizeof(Unit));
+      const std::int64_t next_rows = std::min<std::int64_t>(kIntNr, n_hi - n0 - kIntNr);
+      if (next_rows > 0)
+        prefetch_slice(w + (n0 + kIntNr) * blocks, static_cast<std::size_t>(next_rows * blocks) * sizeof(Unit),
+                       b0 / kIntKcBlocks, (blocks + kIntKcBlocks - 1) / kIntKcBlocks);
       pack_int_rows<Format>(w + n0 * blocks, blocks, cols, b0, nb, panel);
       for (std::int64_t m0 = 0; m0 < x.rows; m0 += kIntMr)
         int_tile_rows(static_cast<int>(std::min<std::int64_t>(kIntMr, x.rows - m0)), x, m0, b0, nb, panel, y + m0 * ldy + n0,
