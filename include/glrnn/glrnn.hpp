@@ -44,6 +44,7 @@
 #include "glrnn/models/recurrent_gemma/weights.hpp"
 #include "glrnn/models/registry.hpp"
 
+#include "glrnn/sampling/logprobs.hpp"
 #include "glrnn/sampling/sampler.hpp"
 
 #include "glrnn/tokenizer/bpe.hpp"
