@@ -58,5 +58,6 @@
 #include "glrnn/generate/generate.hpp"
 #include "glrnn/generate/perplexity.hpp"
 #include "glrnn/generate/session.hpp"
+#include "glrnn/generate/state_cache.hpp"
 #include "glrnn/generate/state_file.hpp"
 #include "glrnn/generate/stats.hpp"
