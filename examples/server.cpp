@@ -102,6 +102,7 @@ int main(int argc, char** argv) {
       if (!listening) return;  // woken by main below: the server has already stopped
       std::fprintf(stderr, "glrnn-server: %s, stopping\n", signal == SIGINT ? "SIGINT" : "SIGTERM");
       scheduler.stop();  // running requests end with a 503 error; the cache is written out
+      for (int i = 0; i < 300 && api.open_streams() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
       while (listening) {  // stop() only takes once listen() runs; retry until it returned
         http.stop();
         std::this_thread::sleep_for(std::chrono::milliseconds(10));

@@ -5,6 +5,7 @@
 // malformed request line) included. With an API key every path but /health wants
 // "Authorization: Bearer KEY".
 
+#include <atomic>   // std::atomic
 #include <chrono>   // std::chrono
 #include <cstdint>  // std::int64_t, std::uint64_t
 #include <cstdio>   // std::snprintf
@@ -14,11 +15,12 @@
 #include <string>   // std::string
 #include <vector>   // std::vector
 
-#include <httplib.h>
-#include <nlohmann/json.hpp>
-
+// glrnn (Eigen) first: httplib.h includes <resolv.h>, whose _res macro is a parameter name in Eigen.
 #include <glrnn/models/model.hpp>
 #include <glrnn/tokenizer/tokenizer.hpp>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
 
 #include "api_error.hpp"
 #include "chat_format.hpp"
@@ -42,6 +44,9 @@ class HttpApi {
   HttpApi(const Model& model, const Tokenizer& tokenizer, const ChatFormat& format, Scheduler& scheduler, ApiOptions options)
       : model_(&model), tokenizer_(&tokenizer), format_(&format), scheduler_(&scheduler), options_(std::move(options)),
         json_(tokenizer), created_(unix_time()), random_(std::random_device{}()) {}
+
+  /// Streamed responses still being written (shutdown lets them end before closing the server).
+  int open_streams() const { return open_streams_; }
 
   void install(httplib::Server& server) {
     server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
@@ -185,6 +190,7 @@ class HttpApi {
   void stream(httplib::Response& res, const std::shared_ptr<Job>& job, const ResponseHeader& header, bool include_usage) {
     res.set_header("Cache-Control", "no-cache");
     auto opened = std::make_shared<bool>(false);
+    ++open_streams_;
     res.set_chunked_content_provider(
         "text/event-stream",
         [this, job, header, include_usage, opened](std::size_t, httplib::DataSink& sink) {
@@ -209,8 +215,9 @@ class HttpApi {
           sink.done();
           return true;
         },
-        [job](bool success) {
+        [this, job](bool success) {
           if (!success) job->cancel();
+          --open_streams_;
         });
   }
 
@@ -226,6 +233,7 @@ class HttpApi {
   ApiOptions options_;
   OpenAiJson json_;
   std::int64_t created_;
+  std::atomic<int> open_streams_{0};
   std::mutex random_mutex_;
   std::mt19937_64 random_;  // response ids and the seeds of requests that give none
 };
