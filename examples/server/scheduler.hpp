@@ -6,18 +6,22 @@
 //      delays the running streams by one chunk per step and never freezes them;
 //   3. sample one token for every decoding sequence, publish it, and advance them all with one
 //      BatchDecoder step.
-// A sequence's state is cached when its prompt has been run and again when its reply has ended,
-// keyed by exactly the ids the next request will have: the prompt followed by the reply as that
-// request renders it (Job::reply_tail). Usually the generated ids are a prefix of those and only
-// the turn's closing tokens are run; when they are not (a stop string cut the text, the reply
-// does not tokenize back to its own ids) the key is built from the longest cached prefix of it.
-// Either way a later turn restores a state that a server reading the whole history would have.
+// A sequence's state is cached when its prompt has been run (one token short of its end, so
+// that the same prompt again still has a token to run for its logits) and again when its reply
+// has ended, keyed by exactly the ids the next request will have: the prompt followed by the
+// reply as that request renders it (Job::reply_tail). Usually the generated ids are a prefix of
+// those and only the turn's closing tokens are run; when they are not (a stop string cut the
+// text, the reply does not tokenize back to its own ids) the key is built from the prompt's
+// cached state. Either way a later turn restores the state a server reading the whole history
+// would have computed.
 
 #include <algorithm>           // std::min, std::equal, std::find
 #include <chrono>              // std::chrono::steady_clock
 #include <condition_variable>  // std::condition_variable
 #include <cstdint>             // std::int32_t, std::int64_t
 #include <deque>               // std::deque
+#include <exception>           // std::exception
+#include <limits>              // std::numeric_limits
 #include <memory>              // std::shared_ptr, std::unique_ptr
 #include <mutex>               // std::mutex, std::lock_guard, std::unique_lock
 #include <optional>            // std::optional
@@ -137,9 +141,18 @@ class Scheduler {
         if (stopping_) break;
         take_admissible(admitted);
       }
-      for (std::shared_ptr<Job>& job : admitted) start(std::move(job));
-      prefill_some();
-      decode_step();
+      try {
+        for (std::shared_ptr<Job>& job : admitted) start(std::move(job));
+        prefill_some();
+        decode_step();
+      } catch (const std::exception& e) {
+        // A failure the checks upstream did not foresee ends the requests in flight, not the
+        // server: the states of a half-run step cannot be trusted.
+        const ApiError error(500, "internal_error", std::string("generation failed: ") + e.what());
+        fail_running(error);
+        for (std::shared_ptr<Job>& job : admitted)
+          if (job) job->fail(error);  // admitted but not started when it happened
+      }
       running_.erase(std::remove_if(running_.begin(), running_.end(), [](const auto& s) { return s->done; }), running_.end());
       publish_metrics();
     }
@@ -224,21 +237,25 @@ class Scheduler {
       }
       const auto n = std::min<std::int64_t>(budget, static_cast<std::int64_t>(seq->pending.size() - seq->pending_done));
       const bool last = seq->pending_done + static_cast<std::size_t>(n) == seq->pending.size();
-      const Logits mode = last && seq->phase == Phase::Prefill ? Logits::Last : Logits::None;
-      model_.forward(seq->pending.data() + seq->pending_done, n, seq->state, scratch_, mode,
-                     MatMap(seq->logits.data(), 1, seq->logits.size()));
-      seq->tokens.insert(seq->tokens.end(), seq->pending.begin() + static_cast<std::ptrdiff_t>(seq->pending_done),
-                         seq->pending.begin() + static_cast<std::ptrdiff_t>(seq->pending_done) + n);
-      seq->pending_done += static_cast<std::size_t>(n);
       budget -= n;
-      counters_.prefilled_tokens += n;
-      if (seq->phase == Phase::Close) counters_.closing_tokens += n;
-      if (!last) continue;
-      if (cache_) cache_->insert(seq->tokens, seq->state);
       if (seq->phase == Phase::Close) {
+        run_pending(*seq, n, Logits::None);
+        counters_.closing_tokens += n;
+        if (!last) continue;
+        cache_->insert(seq->tokens, seq->state);
         seq->done = true;
         continue;
       }
+      if (!last) {
+        run_pending(*seq, n, Logits::None);
+        continue;
+      }
+      // The prompt's state is cached one token short of its end: a request with the same prompt
+      // (a retry, another sample) then runs one token instead of its whole last turn, and the
+      // last token is run anyway for its logits.
+      run_pending(*seq, n - 1, Logits::None);
+      if (cache_) cache_->insert(seq->tokens, seq->state);
+      run_pending(*seq, 1, Logits::Last);
       for (std::int64_t c = 1; c < seq->job->params().n; ++c) {
         auto choice = std::make_unique<Sequence>();
         choice->job = seq->job;
@@ -253,6 +270,16 @@ class Scheduler {
     }
     for (auto& s : spawned) running_.push_back(std::move(s));
     counters_.prefill_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+  /// Runs the next n pending tokens of a sequence in one forward pass.
+  void run_pending(Sequence& seq, std::int64_t n, Logits mode) {
+    if (n == 0) return;
+    const std::int32_t* first = seq.pending.data() + seq.pending_done;
+    model_.forward(first, n, seq.state, scratch_, mode, MatMap(seq.logits.data(), 1, seq.logits.size()));
+    seq.tokens.insert(seq.tokens.end(), first, first + n);
+    seq.pending_done += static_cast<std::size_t>(n);
+    counters_.prefilled_tokens += n;
   }
 
   void begin_decoding(Sequence& seq, std::int64_t choice) {
@@ -286,6 +313,8 @@ class Scheduler {
         continue;
       }
       const GenerationParams& params = job.params();
+      if (tokenizer_->vocab_size() < model_.vocab_size())  // ids past the tokenizer's (padding rows) have no text
+        seq->logits.tail(model_.vocab_size() - tokenizer_->vocab_size()).setConstant(-std::numeric_limits<float>::infinity());
       const std::int32_t token = seq->sampler->sample(seq->logits, seq->history, seq->generated);
       ChoiceDelta delta;
       delta.index = seq->choice;
@@ -347,9 +376,9 @@ class Scheduler {
       if (cache_->contains(key)) return;
       State restored;
       const std::size_t cached = cache_->restore(key, key.size(), restored);
-      // Without the prompt's own state this would re-read the history: the next request does
-      // that if it comes, and the work stays bounded by the reply here.
-      if (cached < job.prompt().size()) return;
+      // Without the prompt's own state (kept one token short) this would re-read the history:
+      // the next request does that if it comes; here the work stays bounded by the reply.
+      if (cached + 1 < job.prompt().size()) return;
       seq.state = std::move(restored);
       seq.tokens.assign(key.begin(), key.begin() + static_cast<std::ptrdiff_t>(cached));
     }
@@ -382,6 +411,15 @@ class Scheduler {
     if (cache_) shared_.cache = cache_->stats();
   }
 
+  /// Ends every running sequence; their jobs fail with `error` (one that had ended stays as it was).
+  void fail_running(const ApiError& error) {
+    for (auto& seq : running_) {
+      seq->job->fail(error);
+      seq->done = true;
+    }
+    reserved_ = 0;
+  }
+
   void shut_down() {
     const ApiError stopping(503, "server_shutting_down", "the server is shutting down");
     std::deque<std::shared_ptr<Job>> queued;
@@ -390,8 +428,23 @@ class Scheduler {
       queued.swap(queue_);
     }
     for (auto& job : queued) job->fail(stopping);
-    for (auto& seq : running_) seq->job->fail(stopping);  // a job that had ended stays as it was
-    running_.clear();
+    // Replies that have ended but are not cached yet are a few tokens from it: finish them, so
+    // the last turn of every conversation is in the directory for the next start.
+    for (auto& seq : running_) {
+      if (seq->phase == Phase::Close) continue;
+      seq->job->fail(stopping);
+      seq->done = true;
+    }
+    reserved_ = 0;
+    try {
+      for (;;) {
+        running_.erase(std::remove_if(running_.begin(), running_.end(), [](const auto& s) { return s->done; }), running_.end());
+        if (running_.empty()) break;
+        prefill_some();
+      }
+    } catch (const std::exception&) {
+      running_.clear();  // what was cached stays; the rest is lost, as without the cache
+    }
     if (cache_) cache_->flush();
     publish_metrics();
   }

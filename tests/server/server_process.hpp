@@ -13,6 +13,8 @@
 #include <cstdio>      // std::sscanf
 #include <fstream>     // std::ifstream
 #include <functional>  // std::function
+#include <map>         // std::map
+#include <sstream>     // std::istringstream
 #include <stdexcept>   // std::runtime_error
 #include <string>      // std::string
 #include <thread>      // std::this_thread
@@ -209,20 +211,30 @@ inline std::string streamed_finish(const StreamResult& r, std::int64_t index = 0
   return "";
 }
 
-/// A value from GET /metrics ("glrnn_<name> <value>" lines).
-inline double metric(const ServerProcess& server, const std::string& name) {
+/// GET /metrics as name -> value ("glrnn_<name> <value>" lines), all from one snapshot.
+inline std::map<std::string, double> metrics(const ServerProcess& server) {
   const HttpResult r = get(server, "/metrics");
-  const std::string key = "\nglrnn_" + name + " ";
-  const std::size_t at = ("\n" + r.raw).find(key);
-  if (at == std::string::npos) throw std::runtime_error("no metric " + name);
-  return std::stod(r.raw.substr(at + key.size() - 1));
+  std::map<std::string, double> values;
+  std::istringstream lines(r.raw);
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind("glrnn_", 0) == 0) values[line.substr(6, line.find(' ') - 6)] = std::stod(line.substr(line.find(' ') + 1));
+  return values;
+}
+
+/// One value from GET /metrics.
+inline double metric(const ServerProcess& server, const std::string& name) {
+  const std::map<std::string, double> values = metrics(server);
+  const auto it = values.find(name);
+  if (it == values.end()) throw std::runtime_error("no metric " + name);
+  return it->second;
 }
 
 /// Waits (up to 20 s) until no request is queued or running, the point after which /metrics
 /// holds every counter of the requests before; false if that never came.
 inline bool wait_idle(const ServerProcess& server) {
   for (int i = 0; i < 1000; ++i) {
-    if (metric(server, "sequences_running") == 0 && metric(server, "queue_length") == 0) return true;
+    const std::map<std::string, double> m = metrics(server);
+    if (m.at("sequences_running") == 0 && m.at("queue_length") == 0) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;

@@ -245,8 +245,12 @@ TEST_CASE("glrnn-server: 8 concurrent streaming requests each equal its sequenti
 TEST_CASE("glrnn-server: n = 3 gives three choices from one prefill", "[server]") {
   ServerProcess server({"-m", demo(), "-t", "1"});
   const std::string prompt = "He looked at the old house and";
-  const double prompt_before = glrnn::test::metric(server, "prompt_tokens_total");
-  const double prefill_before = glrnn::test::metric(server, "prefill_tokens_total") - glrnn::test::metric(server, "reply_close_tokens_total");
+  // Prompt tokens run = tokens run in chunks minus those run to cache the replies.
+  const auto prompt_tokens_run = [&] {
+    const std::map<std::string, double> m = glrnn::test::metrics(server);
+    return m.at("prefill_tokens_total") - m.at("reply_close_tokens_total");
+  };
+  const double prompt_before = glrnn::test::metric(server, "prompt_tokens_total"), run_before = prompt_tokens_run();
   const HttpResult sampled = post(server, "/v1/completions",
                                   {{"prompt", prompt}, {"n", 3}, {"max_tokens", 12}, {"temperature", 1.0}, {"seed", 5}, {"ignore_eos", true}});
   REQUIRE(sampled.status == 200);
@@ -259,9 +263,9 @@ TEST_CASE("glrnn-server: n = 3 gives three choices from one prefill", "[server]"
   CHECK((choices[0]["text"] != choices[1]["text"] || choices[1]["text"] != choices[2]["text"]));
   const std::int64_t prompt_tokens = sampled.body["usage"]["prompt_tokens"];
   CHECK(sampled.body["usage"]["completion_tokens"] == 36);
+  REQUIRE(glrnn::test::wait_idle(server));
   CHECK(glrnn::test::metric(server, "prompt_tokens_total") - prompt_before == prompt_tokens);
-  CHECK(glrnn::test::metric(server, "prefill_tokens_total") - glrnn::test::metric(server, "reply_close_tokens_total") -
-            prefill_before == prompt_tokens);  // the prompt ran once for the three
+  CHECK(prompt_tokens_run() - run_before == prompt_tokens);  // the prompt ran once for the three
 
   const json greedy = {{"messages", json::array({user(prompt)})}, {"n", 3}, {"max_tokens", 12}, {"temperature", 0}};
   const HttpResult three = post(server, "/v1/chat/completions", greedy);
@@ -502,13 +506,22 @@ TEST_CASE("glrnn-server: a client that disconnects mid-stream frees its slot, an
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20));
   CHECK(glrnn::test::wait_idle(server));
 
-  // One request runs, one waits, the third is refused.
+  // One request runs, one waits, the third is refused. The second is sent once the first has
+  // left the queue for the slot (sent together, the second would find the queue full).
   std::atomic<bool> stop_reading{false};
   std::vector<std::thread> streams;
-  for (int i = 0; i < 2; ++i)
+  const auto until = [&](double queued, double running) {
+    for (int i = 0; i < 500; ++i) {
+      const std::map<std::string, double> m = glrnn::test::metrics(server);  // one snapshot
+      if (m.at("queue_length") == queued && m.at("sequences_running") == running) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  };
+  for (int i = 0; i < 2; ++i) {
     streams.emplace_back([&] { post_stream(server, "/v1/completions", endless, [&](const json&) { return !stop_reading; }); });
-  for (int i = 0; i < 500 && !(glrnn::test::metric(server, "queue_length") == 1 && glrnn::test::metric(server, "sequences_running") == 1); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    REQUIRE(until(i, 1));
+  }
   const HttpResult busy = post(server, "/v1/completions", {{"prompt", "x"}, {"max_tokens", 2}});
   CHECK(busy.status == 503);
   CHECK(busy.body["error"]["code"] == "server_busy");
