@@ -12,6 +12,7 @@
 #include <atomic>      // std::atomic
 #include <cstdio>      // popen, pclose, fgets
 #include <filesystem>  // std::filesystem
+#include <fstream>     // std::ifstream
 #include <mutex>       // std::mutex
 #include <string>      // std::string
 #include <thread>      // std::thread
@@ -584,4 +585,31 @@ TEST_CASE("glrnn-server: tokenize, detokenize, models, health and metrics", "[se
   const HttpResult metrics = get(server, "/metrics");
   for (const char* name : {"cache_hits_total", "cache_bytes", "queue_length", "decode_tokens_per_second", "prefill_tokens_total"})
     CHECK(metrics.raw.find(std::string("# TYPE glrnn_") + name) != std::string::npos);
+}
+
+TEST_CASE("glrnn-server: a long prompt is prefilled in chunks between decode steps, so running streams keep flowing", "[server]") {
+  ServerProcess server({"-m", demo(), "-t", "1", "--parallel", "2", "--prefill-chunk", "16", "--max-tokens", "1000000"});
+  std::ifstream file(glrnn::test::data_path("eval-public.txt"));
+  std::string document;
+  for (std::string line; document.size() < 2500 && std::getline(file, line);) document += line + "\n";
+
+  std::atomic<int> events{0};
+  std::atomic<bool> stop_reading{false};
+  std::thread running([&] {
+    post_stream(server, "/v1/completions",
+                {{"prompt", "The old man said"}, {"max_tokens", 1000000}, {"ignore_eos", true}, {"stream", true}},
+                [&](const json&) { return ++events, !stop_reading; });
+  });
+  while (events < 3) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const int before = events;
+  const HttpResult long_prompt = post(server, "/v1/completions", {{"prompt", document}, {"max_tokens", 1}});
+  const int during = events - before;
+  stop_reading = true;
+  running.join();
+  REQUIRE(long_prompt.status == 200);
+  const std::int64_t prompt_tokens = long_prompt.body["usage"]["prompt_tokens"];
+  INFO(prompt_tokens << " prompt tokens, " << during << " tokens streamed meanwhile");
+  CHECK(prompt_tokens > 400);
+  // One decode step per 16-token chunk: the stream got a token for (nearly) every chunk.
+  CHECK(during >= prompt_tokens / 16 / 2);
 }
