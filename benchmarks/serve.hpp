@@ -8,6 +8,7 @@
 
 #include <fcntl.h>     // open, O_WRONLY
 #include <signal.h>    // kill, SIGTERM
+#include <sys/prctl.h> // prctl, PR_SET_PDEATHSIG
 #include <sys/wait.h>  // waitpid
 #include <unistd.h>    // fork, execv, pipe, dup2, read
 
@@ -50,6 +51,7 @@ class ServerChild {
     GLRNN_CHECK(pipe(out) == 0, IoError, "pipe() failed");
     pid_ = fork();
     if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGTERM);  // the benchmark failing never leaves a server behind
       dup2(out[1], 1);
       const int null = ::open("/dev/null", O_WRONLY);
       dup2(null, 2);  // one log line per request would only slow the clients' machine

@@ -74,13 +74,14 @@ int main(int argc, char** argv) {
     for (std::int32_t id : format.stop_tokens()) stop_tokens.push_back(id);
     glrnn::server::Scheduler scheduler(model, tokenizer, scheduling, stop_tokens);
 
-    httplib::Server http;
+    glrnn::server::HttpServer http;
     // One thread per open connection: every slot and queued request must be able to wait.
     const auto workers = static_cast<std::size_t>(std::min<std::int64_t>(scheduling.parallel + scheduling.max_queue + 8, 1024));
     http.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
     http.set_payload_max_length(static_cast<std::size_t>(max_body_mib * 1024 * 1024));
     http.set_keep_alive_max_count(1000);
     http.set_keep_alive_timeout(2);  // an idle connection also delays shutdown by this much
+    http.set_tcp_nodelay(true);      // each streamed token leaves at once
     http.set_logger([](const httplib::Request& req, const httplib::Response& res) {
       std::fprintf(stderr, "glrnn-server: %s %s %d\n", req.method.c_str(), req.path.c_str(), res.status);
     });
@@ -88,6 +89,7 @@ int main(int argc, char** argv) {
     api.install(http);
     const bool bound = port == 0 ? (port = http.bind_to_any_port(host)) > 0 : http.bind_to_port(host, port);
     GLRNN_CHECK(bound, glrnn::IoError, "cannot listen on " + host + ":" + std::to_string(port));
+    http.set_listen_backlog(static_cast<int>(workers));
     std::printf("glrnn-server: listening on http://%s:%d (model %s, %lld slots)\n", host.c_str(), port, alias.c_str(),
                 static_cast<long long>(scheduling.parallel));
     std::fflush(stdout);

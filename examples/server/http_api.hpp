@@ -5,6 +5,8 @@
 // malformed request line) included. With an API key every path but /health wants
 // "Authorization: Bearer KEY".
 
+#include <sys/socket.h>  // listen
+
 #include <atomic>   // std::atomic
 #include <chrono>   // std::chrono
 #include <cstdint>  // std::int64_t, std::uint64_t
@@ -30,6 +32,14 @@
 #include "scheduler.hpp"
 
 namespace glrnn::server {
+
+/// httplib's server, with a listen backlog fit for many clients connecting at once: httplib
+/// listens with a backlog of 5, and a connection beyond it waits for its SYN to be resent, a
+/// second later. Linux takes a second listen() on the socket as a new backlog.
+class HttpServer : public httplib::Server {
+ public:
+  bool set_listen_backlog(int backlog) { return ::listen(svr_sock_, backlog) == 0; }
+};
 
 struct ApiOptions {
   std::string model_name;

@@ -6,6 +6,7 @@
 #include <fcntl.h>      // open
 #include <poll.h>       // poll
 #include <signal.h>     // kill, SIGTERM, SIGKILL
+#include <sys/prctl.h>  // prctl, PR_SET_PDEATHSIG
 #include <sys/wait.h>   // waitpid, WIFEXITED, WEXITSTATUS
 #include <unistd.h>     // fork, execv, pipe, dup2, read, close
 
@@ -44,6 +45,7 @@ class ServerProcess {
     if (pipe(out) != 0) throw std::runtime_error("pipe failed");
     pid_ = fork();
     if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGTERM);  // a test that aborts takes its server with it
       const int err = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(out[1], 1);
       dup2(err, 2);
