@@ -8,6 +8,7 @@
 //   context    decode cost and memory against the context length, next to a transformer baseline.
 //   soak       a million tokens in one state with a real model: tok/s and RSS every 100k tokens.
 //   startup    start-up time of a converted file of a real geometry against a Hugging Face folder.
+//   serve      glrnn-server under concurrent multi-turn chat clients: tok/s, latencies, the cache.
 
 #include <algorithm>  // std::sort
 #include <cstdio>     // std::printf
@@ -19,6 +20,7 @@
 #include "context.hpp"
 #include "decode.hpp"
 #include "prefill.hpp"
+#include "serve.hpp"
 #include "soak.hpp"
 #include "startup.hpp"
 #include "tokenizer.hpp"
@@ -109,7 +111,30 @@ int main(int argc, char** argv) {
   startup->add_option("-t,--threads", threads, "Threads; 0 = all cores")->capture_default_str();
   startup->add_flag("--json", json, "Print one JSON object instead of a table");
 
+  CLI::App* serve = app.add_subcommand("serve", "glrnn-server under C concurrent clients holding multi-turn chats");
+  ServeOptions serve_options;
+  serve_options.model = "models/griffin-demo";
+  std::string serve_clients = "1,8,32";
+  serve->add_option("--server", serve_options.server, "glrnn-server executable (default: ../examples/glrnn-server next to this one)");
+  serve->add_option("-m,--model", serve_options.model, "Model folder")->capture_default_str();
+  serve->add_option("--clients", serve_clients, "Concurrent clients, comma-separated")->capture_default_str();
+  serve->add_option("--turns", serve_options.turns, "Turns per conversation")->capture_default_str()->check(CLI::PositiveNumber);
+  serve->add_option("--max-tokens", serve_options.max_tokens, "Longest reply")->capture_default_str()->check(CLI::PositiveNumber);
+  serve->add_option("--parallel", serve_options.parallel, "The server's slots")->capture_default_str()->check(CLI::PositiveNumber);
+  serve->add_option("-t,--threads", serve_options.threads, "The server's threads; 0 = all cores")->capture_default_str();
+  serve->add_flag("--json", json, "Print one JSON object instead of a table");
+
   return glrnn::tools::run_tool("glrnn-bench", app, argc, argv, [&] {
+    if (serve->parsed()) {
+      if (serve_options.server.empty())
+        serve_options.server = (std::filesystem::canonical("/proc/self/exe").parent_path() / "../examples/glrnn-server").string();
+      for (std::int32_t n : glrnn::tools::parse_token_ids(serve_clients)) {
+        GLRNN_CHECK(n > 0, glrnn::InputError, "client counts must be positive");
+        serve_options.clients.push_back(n);
+      }
+      bench_serve(serve_options, json);
+      return;
+    }
     if (context->parsed()) {
       glrnn::set_num_threads(threads);
       std::vector<std::string> configs;

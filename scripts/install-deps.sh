@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian/Ubuntu packages needed to build glrnn, its programs and its tests.
+# Installs the Debian/Ubuntu packages needed to build glrnn, its programs and its tests:
+# libcpp-httplib-dev for glrnn-server, nodejs and npm for its test with the openai client.
 # Does nothing (and needs no network) when they are all installed already.
 set -euo pipefail
 
-packages=(cmake g++ make libeigen3-dev nlohmann-json3-dev libcli11-dev catch2)
+packages=(cmake g++ make libeigen3-dev nlohmann-json3-dev libcli11-dev catch2 libcpp-httplib-dev)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -12,9 +13,14 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+# Node.js counts as installed when its commands are there, whichever package brought them (a
+# NodeSource nodejs bundles npm and conflicts with Debian's npm package).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 
 if [[ ${#missing[@]} -eq 0 ]]; then
-  echo "install-deps: all build packages are installed (${packages[*]})"
+  echo "install-deps: all build packages are installed (${packages[*]}, node and npm)"
   exit 0
 fi
 

@@ -58,6 +58,7 @@
 #include "glrnn/models/recurrent_gemma/weights.hpp"
 #include "glrnn/models/registry.hpp"
 
+#include "glrnn/sampling/logprobs.hpp"
 #include "glrnn/sampling/sampler.hpp"
 
 #include "glrnn/tokenizer/bpe.hpp"
@@ -72,5 +73,6 @@
 #include "glrnn/generate/model_tokenizer.hpp"
 #include "glrnn/generate/perplexity.hpp"
 #include "glrnn/generate/session.hpp"
+#include "glrnn/generate/state_cache.hpp"
 #include "glrnn/generate/state_file.hpp"
 #include "glrnn/generate/stats.hpp"

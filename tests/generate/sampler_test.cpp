@@ -1,5 +1,6 @@
 // Token choice: greedy, the filters, and seeded reproducibility.
 
+#include <limits>  // std::numeric_limits
 #include <set>     // std::set
 #include <vector>  // std::vector
 
@@ -58,6 +59,23 @@ TEST_CASE("Sampler", "[sampling]") {
     glrnn::Sampler s(p, 6);
     CHECK(s.sample(logits, {1, 3}) == 2);  // 3 / 2 = 1.5 < 2
   }
+  SECTION("presence and frequency penalties lower the generated tokens, as OpenAI defines them") {
+    glrnn::SamplerParams p;
+    p.temperature = 0.0f;
+    p.presence_penalty = 1.5f;  // tokens 1 and 3 tie at 3; a generated one drops to 1.5, below token 2
+    glrnn::Sampler s(p, 6);
+    CHECK(s.sample(logits, {}, {1}) == 3);
+    CHECK(s.sample(logits, {}, {1, 3, 3}) == 2);  // presence counts once however often
+    p.presence_penalty = 0.0f;
+    p.frequency_penalty = 0.6f;  // token 1 generated twice: 3 - 1.2 = 1.8 < 2; token 3 once: 2.4
+    glrnn::Sampler f(p, 6);
+    CHECK(f.sample(logits, {}, {1, 1, 3}) == 3);
+    CHECK(f.sample(logits, {}, {1, 1, 3, 3}) == 2);
+    CHECK(f.sample(logits) == 1);  // the counts of the previous call are gone
+    p.frequency_penalty = -1.0f;   // negative values encourage repetition
+    glrnn::Sampler r(p, 6);
+    CHECK(r.sample(logits, {}, {4, 4, 4, 4, 4}) == 4);
+  }
   SECTION("the same seed gives the same tokens") {
     glrnn::SamplerParams p;
     p.temperature = 1.0f;
@@ -79,5 +97,8 @@ TEST_CASE("Sampler", "[sampling]") {
     p = {};
     p.temperature = -1.0f;
     CHECK_THROWS_WITH(glrnn::Sampler(p, 6), Catch::Contains("temperature"));
+    p = {};
+    p.frequency_penalty = std::numeric_limits<float>::infinity();
+    CHECK_THROWS_WITH(glrnn::Sampler(p, 6), Catch::Contains("frequency"));
   }
 }

@@ -1,10 +1,12 @@
 #pragma once
 // Choosing the next token from logits: greedy, or sampling after the transformers chain of
 // processors (repetition penalty, temperature, top-k, top-p, min-p), with an explicitly seeded
-// RNG so a seed reproduces a run on every platform. Buffers are sized once per vocabulary.
+// RNG so a seed reproduces a run on every platform. OpenAI's presence and frequency penalties
+// come right after the repetition penalty, as vLLM applies them. Buffers are sized once per
+// vocabulary.
 
 #include <algorithm>  // std::partial_sort, std::sort, std::max_element
-#include <cmath>      // std::exp
+#include <cmath>      // std::exp, std::isfinite
 #include <cstdint>    // std::int32_t, std::int64_t, std::uint64_t
 #include <numeric>    // std::iota
 #include <string>     // std::to_string
@@ -22,6 +24,8 @@ struct SamplerParams {
   float top_p = 0.95f;             // 1: off
   float min_p = 0.0f;              // 0: off
   float repetition_penalty = 1.0f; // 1: off; > 1 discourages tokens in `recent`
+  float presence_penalty = 0.0f;   // 0: off; subtracted once from every token in `generated`
+  float frequency_penalty = 0.0f;  // 0: off; subtracted once per occurrence in `generated`
   std::uint64_t seed = 0;
 
   /// Throws InputError for values outside their ranges.
@@ -32,6 +36,8 @@ struct SamplerParams {
     GLRNN_CHECK(min_p >= 0.0f && min_p <= 1.0f, InputError, "min-p must be in [0, 1], got " + std::to_string(min_p));
     GLRNN_CHECK(repetition_penalty > 0.0f, InputError,
                 "repetition penalty must be > 0, got " + std::to_string(repetition_penalty));
+    GLRNN_CHECK(std::isfinite(presence_penalty) && std::isfinite(frequency_penalty), InputError,
+                "presence and frequency penalties must be finite");
   }
 };
 
@@ -72,12 +78,15 @@ class Sampler {
     params.validate();
     candidates_.reserve(static_cast<std::size_t>(vocab_size));
     adjusted_.resize(vocab_size);
+    counts_.assign(static_cast<std::size_t>(vocab_size), 0);
   }
 
   const SamplerParams& params() const { return params_; }
 
-  /// Picks a token from logits [V]; `recent` are the tokens the repetition penalty applies to.
-  std::int32_t sample(const Eigen::Ref<const Eigen::VectorXf>& logits, const std::vector<std::int32_t>& recent = {}) {
+  /// Picks a token from logits [V]; `recent` are the tokens the repetition penalty applies to,
+  /// `generated` those the presence and frequency penalties count (OpenAI: the output so far).
+  std::int32_t sample(const Eigen::Ref<const Eigen::VectorXf>& logits, const std::vector<std::int32_t>& recent = {},
+                      const std::vector<std::int32_t>& generated = {}) {
     GLRNN_CHECK(logits.size() == adjusted_.size(), InputError, "logits size does not match the sampler's vocabulary");
     adjusted_ = logits;
     if (params_.repetition_penalty != 1.0f) {
@@ -86,6 +95,18 @@ class Sampler {
         if (t < 0 || t >= adjusted_.size()) continue;
         float& z = adjusted_[t];
         z = z > 0.0f ? z / params_.repetition_penalty : z * params_.repetition_penalty;
+      }
+    }
+    if (params_.presence_penalty != 0.0f || params_.frequency_penalty != 0.0f) {
+      // OpenAI: logit -= count * frequency_penalty + (count > 0) * presence_penalty. Counted in a
+      // vocabulary-sized buffer that is zeroed again on the way out, so nothing allocates.
+      for (std::int32_t t : generated)
+        if (t >= 0 && t < adjusted_.size()) ++counts_[static_cast<std::size_t>(t)];
+      for (std::int32_t t : generated) {
+        if (t < 0 || t >= adjusted_.size() || counts_[static_cast<std::size_t>(t)] == 0) continue;
+        std::int32_t& count = counts_[static_cast<std::size_t>(t)];
+        adjusted_[t] -= static_cast<float>(count) * params_.frequency_penalty + params_.presence_penalty;
+        count = 0;
       }
     }
     if (params_.temperature <= 0.0f) return argmax(adjusted_);
@@ -150,6 +171,7 @@ class Sampler {
   Rng rng_;
   std::vector<Candidate> candidates_;
   Eigen::VectorXf adjusted_;
+  std::vector<std::int32_t> counts_;  // [V], all zero between calls
 };
 
 }  // namespace glrnn

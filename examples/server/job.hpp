@@ -1,0 +1,158 @@
+#pragma once
+// A generation request as the scheduler sees it, and the channel its results come back through:
+// the HTTP thread that made the job waits on it; the scheduler thread publishes text deltas,
+// usage and the end. Both sides hold it by shared_ptr, so whichever is done last frees it.
+
+#include <atomic>              // std::atomic
+#include <chrono>              // std::chrono::milliseconds
+#include <condition_variable>  // std::condition_variable
+#include <cstdint>             // std::int32_t, std::int64_t
+#include <functional>          // std::function
+#include <mutex>               // std::mutex, std::lock_guard, std::unique_lock
+#include <optional>            // std::optional
+#include <string>              // std::string
+#include <utility>             // std::move
+#include <vector>              // std::vector
+
+#include <glrnn/sampling/logprobs.hpp>
+#include <glrnn/sampling/sampler.hpp>
+
+#include "api_error.hpp"
+
+namespace glrnn::server {
+
+struct GenerationParams {
+  SamplerParams sampling;           // choice i samples with seed + i
+  std::int64_t max_tokens = 16;
+  std::int64_t n = 1;               // choices, all continuing one prefill
+  std::vector<std::string> stop;    // stop strings
+  std::int64_t logprobs = -1;       // -1: none; otherwise the number of alternatives per token
+  bool ignore_eos = false;          // do not stop at the end-of-sequence or end-of-turn tokens
+};
+
+/// One generated token's log-probability and the most likely alternatives.
+struct TokenInfo {
+  std::int32_t id = -1;
+  float logprob = 0.0f;
+  std::vector<TokenLogprob> top;
+};
+
+/// What one step added to one choice. finish_reason is "stop" or "length" on its last delta.
+struct ChoiceDelta {
+  std::int64_t index = 0;
+  std::string text;
+  std::vector<TokenInfo> tokens;
+  std::string finish_reason;
+};
+
+struct Usage {
+  std::int64_t prompt_tokens = 0, cached_tokens = 0, completion_tokens = 0;
+};
+
+/// The ids that follow the prompt when the reply with this text is sent back in the next request
+/// (a chat's rendering of the assistant turn). Unset for plain completions.
+using ReplyTail = std::function<std::vector<std::int32_t>(const std::string& reply_text)>;
+
+class Job {
+ public:
+  enum class Status { Running, Finished, Failed };
+
+  Job(std::vector<std::int32_t> prompt, GenerationParams params, ReplyTail reply_tail = {})
+      : prompt_(std::move(prompt)), params_(std::move(params)), reply_tail_(std::move(reply_tail)) {
+    choices_left = params_.n;
+  }
+
+  const std::vector<std::int32_t>& prompt() const { return prompt_; }
+  const GenerationParams& params() const { return params_; }
+  const ReplyTail& reply_tail() const { return reply_tail_; }
+
+  // --- the HTTP thread --------------------------------------------------------------------------
+
+  /// Waits up to `timeout` for news; moves the deltas published so far into `out`.
+  Status wait(std::vector<ChoiceDelta>& out, std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait_for(lock, timeout, [&] { return !pending_.empty() || status_ != Status::Running; });
+    return take(out);
+  }
+
+  /// Waits for the end; moves every delta into `out`.
+  Status wait_until_done(std::vector<ChoiceDelta>& out) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [&] { return status_ != Status::Running; });
+    return take(out);
+  }
+
+  /// The client went away: the scheduler drops the job at its next step.
+  void cancel() { cancelled_ = true; }
+  bool cancelled() const { return cancelled_; }
+
+  Usage usage() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return usage_;
+  }
+  /// Why the job failed (after Status::Failed).
+  ApiError error() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return error_.value_or(ApiError(500, "internal_error", "the job has not failed"));
+  }
+
+  // --- the scheduler thread -----------------------------------------------------------------
+
+  void admitted(std::int64_t cached_tokens) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    usage_.prompt_tokens = static_cast<std::int64_t>(prompt_.size());
+    usage_.cached_tokens = cached_tokens;
+  }
+
+  /// One sampled token's delta (possibly without text: a byte of a character, a stop token).
+  void publish(ChoiceDelta delta) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++usage_.completion_tokens;
+      if (delta.text.empty() && delta.tokens.empty() && delta.finish_reason.empty()) return;
+      pending_.push_back(std::move(delta));
+    }
+    changed_.notify_all();
+  }
+
+  void finish() { end(Status::Finished, std::nullopt); }
+  void fail(ApiError error) { end(Status::Failed, std::move(error)); }
+  bool ended() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return status_ != Status::Running;
+  }
+
+  /// Choices still decoding; the scheduler's own count.
+  std::int64_t choices_left = 0;
+
+ private:
+  Status take(std::vector<ChoiceDelta>& out) {
+    for (ChoiceDelta& d : pending_) out.push_back(std::move(d));
+    pending_.clear();
+    return status_;
+  }
+
+  void end(Status status, std::optional<ApiError> error) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (status_ != Status::Running) return;
+      status_ = status;
+      error_ = std::move(error);
+    }
+    changed_.notify_all();
+  }
+
+  const std::vector<std::int32_t> prompt_;
+  const GenerationParams params_;
+  const ReplyTail reply_tail_;
+  std::atomic<bool> cancelled_{false};
+
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<ChoiceDelta> pending_;
+  Usage usage_;
+  Status status_ = Status::Running;
+  std::optional<ApiError> error_;
+};
+
+}  // namespace glrnn::server

@@ -1,0 +1,61 @@
+#pragma once
+// GET /metrics: the scheduler's counters in Prometheus' text format (version 0.0.4).
+
+#include <unistd.h>  // sysconf
+
+#include <cstdint>  // std::int64_t
+#include <cstdio>   // std::FILE, std::fopen, std::fscanf
+#include <string>   // std::string
+
+#include "scheduler.hpp"
+
+namespace glrnn::server {
+
+/// This process's resident set size in bytes (0 where /proc is missing).
+inline std::int64_t resident_bytes() {
+  std::FILE* statm = std::fopen("/proc/self/statm", "r");
+  if (!statm) return 0;
+  long long pages_total = 0, pages_resident = 0;
+  const bool ok = std::fscanf(statm, "%lld %lld", &pages_total, &pages_resident) == 2;
+  std::fclose(statm);
+  return ok ? pages_resident * sysconf(_SC_PAGESIZE) : 0;
+}
+
+inline std::string prometheus_text(const SchedulerMetrics& m) {
+  std::string out;
+  const auto metric = [&](const char* name, const char* type, const char* help, double value) {
+    char line[160];
+    out += std::string("# HELP glrnn_") + name + " " + help + "\n# TYPE glrnn_" + name + " " + type + "\n";
+    std::snprintf(line, sizeof line, "glrnn_%s %.17g\n", name, value);
+    out += line;
+  };
+  const auto d = [](std::int64_t v) { return static_cast<double>(v); };
+  metric("requests_total", "counter", "Generation requests accepted.", d(m.requests));
+  metric("requests_rejected_total", "counter", "Generation requests refused with 503 (queue full).", d(m.rejected));
+  metric("prompt_tokens_total", "counter", "Prompt tokens received.", d(m.prompt_tokens));
+  metric("prompt_tokens_cached_total", "counter", "Prompt tokens restored from the state cache, not run.", d(m.cached_tokens));
+  metric("prefill_tokens_total", "counter", "Tokens run in prefill chunks (prompts and reply closes).", d(m.prefilled_tokens));
+  metric("reply_close_tokens_total", "counter", "Tokens run after replies to cache them as the next turn renders them.",
+         d(m.closing_tokens));
+  metric("tokens_generated_total", "counter", "Tokens sampled.", d(m.generated_tokens));
+  metric("prefill_tokens_per_second", "gauge", "Prefill throughput over the time spent prefilling.",
+         m.prefill_seconds > 0 ? d(m.prefilled_tokens) / m.prefill_seconds : 0.0);
+  metric("decode_tokens_per_second", "gauge", "Generated tokens over the time spent in decode steps.",
+         m.decode_seconds > 0 ? d(m.generated_tokens) / m.decode_seconds : 0.0);
+  metric("queue_length", "gauge", "Requests waiting for a slot.", d(m.queued));
+  metric("sequences_running", "gauge", "Slots in use (prefilling, decoding or caching a reply).", d(m.running));
+  metric("cache_lookups_total", "counter", "State cache lookups.", d(m.cache.lookups));
+  metric("cache_hits_total", "counter", "State cache lookups that restored a prefix.", d(m.cache.hits));
+  metric("cache_entries", "gauge", "States held in memory.", d(m.cache.memory_entries));
+  metric("cache_bytes", "gauge", "Bytes of states held in memory.", d(m.cache.memory_bytes));
+  metric("cache_disk_entries", "gauge", "States in the cache directory.", d(m.cache.disk_entries));
+  metric("cache_disk_bytes", "gauge", "Bytes of state files in the cache directory.", d(m.cache.disk_bytes));
+  metric("cache_disk_writes_total", "counter", "States written to the cache directory.", d(m.cache.disk_writes));
+  metric("cache_disk_reads_total", "counter", "States read back from the cache directory.", d(m.cache.disk_reads));
+  metric("cache_disk_skipped_total", "counter", "Cache files skipped: another model's, damaged, or not their key.",
+         d(m.cache.disk_skipped));
+  metric("resident_memory_bytes", "gauge", "Resident set size of the server.", d(resident_bytes()));
+  return out;
+}
+
+}  // namespace glrnn::server

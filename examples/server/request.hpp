@@ -1,0 +1,305 @@
+#pragma once
+// Reading the bodies of the OpenAI endpoints into what the scheduler runs, refusing anything
+// else with a 400 that names the field. As OpenAI does, an unknown field is an error; fields
+// OpenAI defines that the server does not implement are accepted only with their neutral value
+// (no tools, no logit_bias, text output), so a request is never silently answered differently
+// from what it asked. null means "not given" everywhere.
+
+#include <cmath>             // std::isfinite
+#include <cstdint>           // std::int32_t, std::int64_t
+#include <initializer_list>  // std::initializer_list
+#include <limits>            // std::numeric_limits
+#include <optional>          // std::optional
+#include <string>            // std::string
+#include <vector>            // std::vector
+
+#include <nlohmann/json.hpp>
+
+#include "api_error.hpp"
+#include "chat_format.hpp"
+#include "job.hpp"
+
+namespace glrnn::server {
+
+/// The server's limits on what one request may ask (flags of glrnn-server).
+struct RequestLimits {
+  std::int64_t max_tokens = 4096;          // also the default when a request gives none
+  std::int64_t max_n = 8;
+  std::int64_t max_prompt_tokens = 32768;
+  std::int64_t vocab_size = 0;             // token ids in a prompt are checked against it
+  std::size_t max_stop_strings = 16, max_stop_bytes = 1024;
+};
+
+/// A chat or text completion request, read.
+struct CompletionRequest {
+  GenerationParams params;
+  bool seeded = false;                  // the request gave a seed (else the server picks one)
+  bool stream = false, include_usage = false;
+  std::vector<ChatMessage> messages;    // chat
+  std::string prompt;                   // completions, as text ...
+  std::vector<std::int32_t> prompt_ids; // ... or as token ids
+};
+
+namespace detail {
+
+using json = nlohmann::json;
+
+inline std::string shown(const json& value) {
+  std::string text = dump_json(value);
+  return text.size() > 40 ? text.substr(0, 37) + "..." : text;
+}
+
+/// The field, or nullptr when absent or null.
+inline const json* field(const json& body, const char* name) {
+  const auto it = body.find(name);
+  return it == body.end() || it->is_null() ? nullptr : &*it;
+}
+
+inline void refuse_unknown(const json& body, std::initializer_list<const char*> known) {
+  for (const auto& item : body.items()) {
+    bool found = false;
+    for (const char* name : known) found |= item.key() == name;
+    if (!found) throw invalid_value(item.key(), "Unrecognized request argument supplied: " + item.key(), "unknown_parameter");
+  }
+}
+
+inline std::optional<double> number(const json& body, const char* name, double lo, double hi, bool lo_open = false) {
+  const json* v = field(body, name);
+  if (!v) return std::nullopt;
+  const bool ok = v->is_number() && std::isfinite(v->get<double>()) && (lo_open ? v->get<double>() > lo : v->get<double>() >= lo) &&
+                  v->get<double>() <= hi;
+  if (!ok)
+    throw invalid_value(name, "'" + std::string(name) + "' must be a number in " + (lo_open ? "(" : "[") + shown(lo) + ", " +
+                                  shown(hi) + "], got " + shown(*v));
+  return v->get<double>();
+}
+
+inline std::optional<std::int64_t> integer(const json& body, const char* name, std::int64_t lo, std::int64_t hi) {
+  const json* v = field(body, name);
+  if (!v) return std::nullopt;
+  const bool fits = v->is_number_integer() &&
+                    !(v->is_number_unsigned() && v->get<std::uint64_t>() > static_cast<std::uint64_t>(hi));
+  if (!fits || v->get<std::int64_t>() < lo || v->get<std::int64_t>() > hi)
+    throw invalid_value(name, "'" + std::string(name) + "' must be an integer in [" + std::to_string(lo) + ", " +
+                                  std::to_string(hi) + "], got " + shown(*v));
+  return v->get<std::int64_t>();
+}
+
+inline std::optional<bool> boolean(const json& body, const char* name) {
+  const json* v = field(body, name);
+  if (!v) return std::nullopt;
+  if (!v->is_boolean()) throw invalid_value(name, "'" + std::string(name) + "' must be true or false, got " + shown(*v), "invalid_type");
+  return v->get<bool>();
+}
+
+inline std::optional<std::string> string(const json& body, const char* name) {
+  const json* v = field(body, name);
+  if (!v) return std::nullopt;
+  if (!v->is_string()) throw invalid_value(name, "'" + std::string(name) + "' must be a string, got " + shown(*v), "invalid_type");
+  return v->get<std::string>();
+}
+
+/// An OpenAI field the server does not implement: only its neutral values pass.
+template <class Neutral>
+void neutral_only(const json& body, const char* name, Neutral&& is_neutral) {
+  const json* v = field(body, name);
+  if (v && !is_neutral(*v))
+    throw invalid_value(name, "'" + std::string(name) + "' is not supported by this server (got " + shown(*v) + ")", "unsupported_parameter");
+}
+
+inline json parse_object(const std::string& body) {
+  json parsed;
+  try {
+    parsed = json::parse(body);  // also refuses strings that are not UTF-8
+  } catch (const json::parse_error& e) {
+    throw ApiError(400, "invalid_json", std::string("the body is not valid JSON: ") + e.what());
+  }
+  if (!parsed.is_object()) throw ApiError(400, "invalid_json", "the body must be a JSON object, got " + shown(parsed));
+  return parsed;
+}
+
+/// The fields both completion endpoints share.
+inline CompletionRequest read_common(const json& body, const RequestLimits& limits) {
+  CompletionRequest r;
+  GenerationParams& p = r.params;
+  // OpenAI's defaults: temperature 1 and no filter.
+  p.sampling.temperature = static_cast<float>(number(body, "temperature", 0.0, 2.0).value_or(1.0));
+  p.sampling.top_p = static_cast<float>(number(body, "top_p", 0.0, 1.0, /*lo_open=*/true).value_or(1.0));
+  p.sampling.top_k = std::max<std::int64_t>(0, integer(body, "top_k", -1, std::numeric_limits<std::int32_t>::max()).value_or(0));
+  p.sampling.min_p = static_cast<float>(number(body, "min_p", 0.0, 1.0).value_or(0.0));
+  p.sampling.presence_penalty = static_cast<float>(number(body, "presence_penalty", -2.0, 2.0).value_or(0.0));
+  p.sampling.frequency_penalty = static_cast<float>(number(body, "frequency_penalty", -2.0, 2.0).value_or(0.0));
+  p.sampling.repetition_penalty = static_cast<float>(number(body, "repetition_penalty", 0.0, 10.0, true).value_or(1.0));
+  if (const auto seed = integer(body, "seed", std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max())) {
+    p.sampling.seed = static_cast<std::uint64_t>(*seed);
+    r.seeded = true;
+  }
+  p.max_tokens = integer(body, "max_tokens", 1, limits.max_tokens).value_or(limits.max_tokens);
+  p.n = integer(body, "n", 1, limits.max_n).value_or(1);
+  p.ignore_eos = boolean(body, "ignore_eos").value_or(false);
+  if (const json* stop = field(body, "stop")) {
+    const bool ok = stop->is_string() || (stop->is_array() && stop->size() <= limits.max_stop_strings);
+    if (!ok) throw invalid_value("stop", "'stop' must be a string or an array of at most " + std::to_string(limits.max_stop_strings) + " strings");
+    for (const json& s : stop->is_string() ? json::array({*stop}) : *stop) {
+      if (!s.is_string() || s.get<std::string>().empty() || s.get<std::string>().size() > limits.max_stop_bytes)
+        throw invalid_value("stop", "each stop string must be a non-empty string of at most " + std::to_string(limits.max_stop_bytes) +
+                                        " bytes, got " + shown(s));
+      p.stop.push_back(s.get<std::string>());
+    }
+  }
+  r.stream = boolean(body, "stream").value_or(false);
+  if (const json* options = field(body, "stream_options")) {
+    if (!options->is_object()) throw invalid_value("stream_options", "'stream_options' must be an object");
+    refuse_unknown(*options, {"include_usage"});
+    r.include_usage = boolean(*options, "include_usage").value_or(false);
+  }
+  string(body, "model");  // any name: the server has one model
+  string(body, "user");
+  neutral_only(body, "logit_bias", [](const json& v) { return v.is_object() && v.empty(); });
+  return r;
+}
+
+/// A message's content: a string, or text parts joined with newlines.
+inline std::string message_content(const json& message, std::size_t index) {
+  const std::string where = "messages[" + std::to_string(index) + "].content";
+  const json* content = field(message, "content");
+  if (!content) throw invalid_value(where, where + " is missing");
+  if (content->is_string()) return content->get<std::string>();
+  if (!content->is_array()) throw invalid_value(where, where + " must be a string or an array of text parts", "invalid_type");
+  std::string text;
+  for (const json& part : *content) {
+    if (!part.is_object() || part.value("type", json()) != "text" || !part.contains("text") || !part["text"].is_string())
+      throw invalid_value(where, where + ": only parts {\"type\": \"text\", \"text\": ...} are supported, got " + shown(part));
+    text += (text.empty() ? "" : "\n") + part["text"].get<std::string>();
+  }
+  return text;
+}
+
+}  // namespace detail
+
+/// POST /v1/chat/completions. Throws ApiError.
+inline CompletionRequest parse_chat_request(const std::string& text, const RequestLimits& limits) {
+  using detail::json;
+  const json body = detail::parse_object(text);
+  detail::refuse_unknown(body, {"messages", "model", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k",
+                                "min_p", "seed", "stop", "n", "presence_penalty", "frequency_penalty", "repetition_penalty",
+                                "logprobs", "top_logprobs", "stream", "stream_options", "ignore_eos", "user", "logit_bias",
+                                "metadata", "store", "service_tier", "parallel_tool_calls", "tools", "tool_choice", "functions",
+                                "function_call", "response_format", "modalities", "audio", "prediction", "reasoning_effort",
+                                "web_search_options"});
+  CompletionRequest r = detail::read_common(body, limits);
+  if (const auto n = detail::integer(body, "max_completion_tokens", 1, limits.max_tokens)) r.params.max_tokens = *n;
+  if (detail::boolean(body, "logprobs").value_or(false)) r.params.logprobs = detail::integer(body, "top_logprobs", 0, 20).value_or(0);
+  else if (detail::field(body, "top_logprobs")) throw invalid_value("top_logprobs", "'top_logprobs' needs 'logprobs': true");
+  const auto empty_list = [](const json& v) { return v.is_array() && v.empty(); };
+  const auto no_call = [](const json& v) { return v == "none" || v == "auto"; };
+  detail::neutral_only(body, "tools", empty_list);
+  detail::neutral_only(body, "functions", empty_list);
+  detail::neutral_only(body, "tool_choice", no_call);
+  detail::neutral_only(body, "function_call", no_call);
+  detail::neutral_only(body, "response_format", [](const json& v) { return v == json{{"type", "text"}}; });
+  detail::neutral_only(body, "modalities", [](const json& v) { return v == json::array({"text"}); });
+  for (const char* unsupported : {"audio", "prediction", "reasoning_effort", "web_search_options"})
+    detail::neutral_only(body, unsupported, [](const json&) { return false; });
+  // metadata, store, service_tier and parallel_tool_calls change nothing here: accepted, ignored.
+
+  const json* messages = detail::field(body, "messages");
+  if (!messages || !messages->is_array() || messages->empty())
+    throw invalid_value("messages", "'messages' must be a non-empty array of messages");
+  for (std::size_t i = 0; i < messages->size(); ++i) {
+    const json& m = (*messages)[i];
+    const std::string where = "messages[" + std::to_string(i) + "]";
+    if (!m.is_object()) throw invalid_value(where, where + " must be an object", "invalid_type");
+    detail::refuse_unknown(m, {"role", "content", "name", "refusal", "tool_calls"});
+    detail::string(m, "name");
+    detail::neutral_only(m, "tool_calls", [](const json& v) { return v.is_array() && v.empty(); });
+    detail::neutral_only(m, "refusal", [](const json&) { return false; });
+    std::string role = detail::string(m, "role").value_or("");
+    if (role == "developer") role = "system";  // OpenAI's newer name for the system role
+    if (role != "system" && role != "user" && role != "assistant")
+      throw invalid_value(where + ".role", where + ".role must be 'system', 'developer', 'user' or 'assistant', got " +
+                                               detail::shown(m.value("role", json())));
+    r.messages.push_back({role, detail::message_content(m, i)});
+  }
+  return r;
+}
+
+/// POST /v1/completions. Throws ApiError.
+inline CompletionRequest parse_completion_request(const std::string& text, const RequestLimits& limits) {
+  using detail::json;
+  const json body = detail::parse_object(text);
+  detail::refuse_unknown(body, {"prompt", "model", "max_tokens", "temperature", "top_p", "top_k", "min_p", "seed", "stop", "n",
+                                "presence_penalty", "frequency_penalty", "repetition_penalty", "logprobs", "stream",
+                                "stream_options", "ignore_eos", "user", "logit_bias", "echo", "suffix", "best_of"});
+  CompletionRequest r = detail::read_common(body, limits);
+  if (const auto top = detail::integer(body, "logprobs", 0, 5)) r.params.logprobs = *top;
+  detail::neutral_only(body, "echo", [](const json& v) { return v == false; });
+  detail::neutral_only(body, "suffix", [](const json& v) { return v == ""; });
+  detail::neutral_only(body, "best_of", [](const json& v) { return v == 1; });
+
+  const json* prompt = detail::field(body, "prompt");
+  if (!prompt) throw invalid_value("prompt", "'prompt' is required");
+  const bool one_string = prompt->is_array() && prompt->size() == 1 && (*prompt)[0].is_string();
+  if (prompt->is_string() || one_string) {
+    r.prompt = (one_string ? (*prompt)[0] : *prompt).get<std::string>();
+    if (r.prompt.empty()) throw invalid_value("prompt", "'prompt' is empty");
+    return r;
+  }
+  if (!prompt->is_array() || prompt->empty())
+    throw invalid_value("prompt", "'prompt' must be a non-empty string or array of token ids (one prompt per request)");
+  for (const json& id : *prompt) {
+    if (!id.is_number_integer() || id.get<std::int64_t>() < 0 || id.get<std::int64_t>() >= limits.vocab_size)
+      throw invalid_value("prompt", "prompt token " + detail::shown(id) + " is not an id in [0, " + std::to_string(limits.vocab_size) + ")");
+    r.prompt_ids.push_back(static_cast<std::int32_t>(id.get<std::int64_t>()));
+  }
+  return r;
+}
+
+/// POST /tokenize: {"content": text, "add_special": false, "with_pieces": false} or, to see a
+/// chat's rendering, {"messages": [...], "add_generation_prompt": true}.
+struct TokenizeRequest {
+  std::string content;
+  std::vector<ChatMessage> messages;
+  bool chat = false, add_special = false, with_pieces = false, add_generation_prompt = true;
+};
+
+inline TokenizeRequest parse_tokenize_request(const std::string& text, const RequestLimits& limits) {
+  using detail::json;
+  const json body = detail::parse_object(text);
+  detail::refuse_unknown(body, {"content", "messages", "add_special", "with_pieces", "add_generation_prompt"});
+  TokenizeRequest r;
+  r.add_special = detail::boolean(body, "add_special").value_or(false);
+  r.with_pieces = detail::boolean(body, "with_pieces").value_or(false);
+  r.add_generation_prompt = detail::boolean(body, "add_generation_prompt").value_or(true);
+  if (detail::field(body, "messages")) {
+    json chat = body;
+    chat.erase("add_special");
+    chat.erase("with_pieces");
+    chat.erase("add_generation_prompt");
+    r.messages = parse_chat_request(dump_json(chat), limits).messages;
+    r.chat = true;
+    return r;
+  }
+  const auto content = detail::string(body, "content");
+  if (!content) throw invalid_value("content", "give 'content' (a string) or 'messages'");
+  r.content = *content;
+  return r;
+}
+
+/// POST /detokenize: {"tokens": [ids]}; every id must be in the vocabulary.
+inline std::vector<std::int32_t> parse_detokenize_request(const std::string& text, const RequestLimits& limits) {
+  using detail::json;
+  const json body = detail::parse_object(text);
+  detail::refuse_unknown(body, {"tokens"});
+  const json* tokens = detail::field(body, "tokens");
+  if (!tokens || !tokens->is_array()) throw invalid_value("tokens", "'tokens' must be an array of token ids", "invalid_type");
+  std::vector<std::int32_t> ids;
+  for (const json& id : *tokens) {
+    if (!id.is_number_integer() || id.get<std::int64_t>() < 0 || id.get<std::int64_t>() >= limits.vocab_size)
+      throw invalid_value("tokens", "token " + detail::shown(id) + " is not an id in [0, " + std::to_string(limits.vocab_size) + ")");
+    ids.push_back(static_cast<std::int32_t>(id.get<std::int64_t>()));
+  }
+  return ids;
+}
+
+}  // namespace glrnn::server

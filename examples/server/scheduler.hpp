@@ -1,0 +1,476 @@
+#pragma once
+// Continuous batching with a state cache. One thread owns the model and loops:
+//   1. admit queued jobs into free slots, each starting from the longest cached prefix of its
+//      prompt (at most all but the last token, whose logits are needed);
+//   2. run up to `prefill_chunk` prompt tokens, oldest sequence first, so that a long prompt
+//      delays the running streams by one chunk per step and never freezes them;
+//   3. sample one token for every decoding sequence, publish it, and advance them all with one
+//      BatchDecoder step.
+// A sequence's state is cached when its prompt has been run (one token short of its end, so
+// that the same prompt again still has a token to run for its logits) and again when its reply
+// has ended, keyed by exactly the ids the next request will have: the prompt followed by the
+// reply as that request renders it (Job::reply_tail). Usually the generated ids are a prefix of
+// those and only the turn's closing tokens are run; when they are not (a stop string cut the
+// text, the reply does not tokenize back to its own ids) the key is built from the prompt's
+// cached state. Either way a later turn restores the state a server reading the whole history
+// would have computed.
+
+#include <algorithm>           // std::min, std::equal, std::find
+#include <chrono>              // std::chrono::steady_clock
+#include <condition_variable>  // std::condition_variable
+#include <cstdint>             // std::int32_t, std::int64_t
+#include <deque>               // std::deque
+#include <exception>           // std::exception
+#include <limits>              // std::numeric_limits
+#include <memory>              // std::shared_ptr, std::unique_ptr
+#include <mutex>               // std::mutex, std::lock_guard, std::unique_lock
+#include <optional>            // std::optional
+#include <string>              // std::string
+#include <thread>              // std::thread
+#include <utility>             // std::move
+#include <vector>              // std::vector
+
+#include <glrnn/core/threading.hpp>
+#include <glrnn/generate/batch.hpp>
+#include <glrnn/generate/state_cache.hpp>
+#include <glrnn/models/model.hpp>
+#include <glrnn/sampling/logprobs.hpp>
+#include <glrnn/sampling/sampler.hpp>
+#include <glrnn/tokenizer/stream_decoder.hpp>
+
+#include "job.hpp"
+#include "stop_strings.hpp"
+
+namespace glrnn::server {
+
+struct SchedulerOptions {
+  std::int64_t parallel = 8;         // sequences decoded together (a request with n choices takes n)
+  std::int64_t max_queue = 64;       // requests waiting for slots; more get 503
+  std::int64_t prefill_chunk = 128;  // prompt tokens run between two decode steps
+  int threads = 0;                   // 0: all cores
+  bool cache = true;
+  StateCacheOptions cache_options;
+};
+
+/// Counters for /metrics, copied out after every step.
+struct SchedulerMetrics {
+  std::int64_t requests = 0, rejected = 0;
+  std::int64_t prompt_tokens = 0, cached_tokens = 0;  // prompts received, and the part restored
+  std::int64_t prefilled_tokens = 0;                  // tokens run in chunks (prompts and reply closes)
+  std::int64_t closing_tokens = 0;                    // of those, run after replies to cache them
+  std::int64_t generated_tokens = 0;
+  double prefill_seconds = 0.0, decode_seconds = 0.0;
+  std::int64_t queued = 0, running = 0;
+  StateCacheStats cache;
+};
+
+class Scheduler {
+ public:
+  /// stop_tokens: ids that end a reply (the model's end-of-sequence ids, <end_of_turn>).
+  Scheduler(Model model, const Tokenizer& tokenizer, SchedulerOptions options, std::vector<std::int32_t> stop_tokens)
+      : model_(std::move(model)), tokenizer_(&tokenizer), options_(std::move(options)), stop_tokens_(std::move(stop_tokens)),
+        decoder_(model_, options_.parallel), scratch_(model_.make_scratch(options_.prefill_chunk)) {
+    if (options_.cache) cache_.emplace(model_, options_.cache_options);
+    publish_metrics();
+    thread_ = std::thread([this] { run(); });
+  }
+  ~Scheduler() { stop(); }
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  /// Queues a job; false when the queue is full or the server is stopping.
+  bool submit(std::shared_ptr<Job> job) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stopping_ || static_cast<std::int64_t>(queue_.size()) >= options_.max_queue) {
+        ++shared_.rejected;
+        return false;
+      }
+      queue_.push_back(std::move(job));
+      ++shared_.requests;
+      shared_.queued = static_cast<std::int64_t>(queue_.size());
+    }
+    wake_.notify_one();
+    return true;
+  }
+
+  /// Ends every queued and running job (they fail with 503), writes the cache to its directory
+  /// and stops the thread. Idempotent.
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  SchedulerMetrics metrics() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return shared_;
+  }
+
+ private:
+  enum class Phase { Prefill, Decode, Close };
+
+  /// One slot: a prompt being run, a choice being decoded, or a reply's close being run.
+  struct Sequence {
+    std::shared_ptr<Job> job;
+    std::int64_t choice = 0;
+    Phase phase = Phase::Prefill;
+    State state;
+    std::vector<std::int32_t> tokens;   // every token run into `state`, in order: its cache key
+    std::vector<std::int32_t> pending;  // to run in chunks before the next phase
+    std::size_t pending_done = 0;
+    Eigen::VectorXf logits;             // [V] after the last token run
+    std::optional<Sampler> sampler;
+    std::optional<StreamDecoder> text;
+    std::optional<StopStrings> stop;
+    std::vector<std::int32_t> history, generated;  // prompt + reply (repetition penalty), reply
+    std::string reply;                             // the text the client received
+    bool done = false;
+  };
+
+  void run() {
+    set_num_threads(options_.threads);  // OpenMP's thread count is per thread: set it in this one
+    for (;;) {
+      std::vector<std::shared_ptr<Job>> admitted;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return stopping_ || !queue_.empty() || !running_.empty(); });
+        if (stopping_) break;
+        take_admissible(admitted);
+      }
+      try {
+        for (std::shared_ptr<Job>& job : admitted) start(std::move(job));
+        prefill_some();
+        decode_step();
+      } catch (const std::exception& e) {
+        // A failure the checks upstream did not foresee ends the requests in flight, not the
+        // server: the states of a half-run step cannot be trusted.
+        const ApiError error(500, "internal_error", std::string("generation failed: ") + e.what());
+        fail_running(error);
+        for (std::shared_ptr<Job>& job : admitted)
+          if (job) job->fail(error);  // admitted but not started when it happened
+      }
+      running_.erase(std::remove_if(running_.begin(), running_.end(), [](const auto& s) { return s->done; }), running_.end());
+      publish_metrics();
+    }
+    shut_down();
+  }
+
+  std::int64_t free_slots() const {
+    return options_.parallel - static_cast<std::int64_t>(running_.size()) - reserved_;
+  }
+
+  /// A job whose prompt extends a reply that is still being closed and cached waits for it, so
+  /// the next turn of a chat never misses its own history.
+  bool waits_for_close(const Job& job) const {
+    const std::vector<std::int32_t>& prompt = job.prompt();
+    for (const auto& s : running_) {
+      if (s->phase != Phase::Close) continue;
+      // The key it will be cached under: what it has run and what it has still to run.
+      const auto rest = s->pending.begin() + static_cast<std::ptrdiff_t>(s->pending_done);
+      const std::size_t length = s->tokens.size() + static_cast<std::size_t>(s->pending.end() - rest);
+      if (length <= prompt.size() && std::equal(s->tokens.begin(), s->tokens.end(), prompt.begin()) &&
+          std::equal(rest, s->pending.end(), prompt.begin() + static_cast<std::ptrdiff_t>(s->tokens.size())))
+        return true;
+    }
+    return false;
+  }
+
+  /// First come, first served: a job that does not fit holds back those behind it. Called with
+  /// the lock held.
+  void take_admissible(std::vector<std::shared_ptr<Job>>& admitted) {
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      Job& job = **it;
+      if (job.cancelled()) {
+        job.finish();
+        it = queue_.erase(it);
+        continue;
+      }
+      if (job.params().n > free_slots()) break;
+      if (waits_for_close(job)) {
+        ++it;
+        continue;
+      }
+      reserved_ += job.params().n;
+      admitted.push_back(std::move(*it));
+      it = queue_.erase(it);
+    }
+    shared_.queued = static_cast<std::int64_t>(queue_.size());
+  }
+
+  void start(std::shared_ptr<Job> job) {
+    const std::vector<std::int32_t>& prompt = job->prompt();
+    --reserved_;
+    if (prompt.empty()) {  // the HTTP layer refuses these; never index before the start
+      reserved_ -= job->params().n - 1;
+      job->fail(ApiError(400, "invalid_value", "the prompt has no tokens", "prompt"));
+      return;
+    }
+    auto seq = std::make_unique<Sequence>();
+    const std::size_t cached = cache_ ? cache_->restore(prompt, prompt.size() - 1, seq->state) : 0;
+    if (cached == 0) seq->state = model_.make_state();
+    seq->tokens.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(cached));
+    seq->pending.assign(prompt.begin() + static_cast<std::ptrdiff_t>(cached), prompt.end());
+    seq->logits = Eigen::VectorXf::Zero(model_.vocab_size());
+    job->admitted(static_cast<std::int64_t>(cached));
+    counters_.prompt_tokens += static_cast<std::int64_t>(prompt.size());
+    counters_.cached_tokens += static_cast<std::int64_t>(cached);
+    seq->job = std::move(job);
+    running_.push_back(std::move(seq));
+  }
+
+  void prefill_some() {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::int64_t budget = options_.prefill_chunk;
+    std::vector<std::unique_ptr<Sequence>> spawned;  // the other choices of prompts done now
+    for (auto& seq : running_) {
+      if (budget == 0) break;
+      if (seq->phase == Phase::Decode || seq->done) continue;
+      if (seq->phase == Phase::Prefill && (seq->job->cancelled() || stopping())) {
+        reserved_ -= seq->job->params().n - 1;
+        seq->job->finish();
+        seq->done = true;
+        continue;
+      }
+      const auto n = std::min<std::int64_t>(budget, static_cast<std::int64_t>(seq->pending.size() - seq->pending_done));
+      const bool last = seq->pending_done + static_cast<std::size_t>(n) == seq->pending.size();
+      budget -= n;
+      if (seq->phase == Phase::Close) {
+        run_pending(*seq, n, Logits::None);
+        counters_.closing_tokens += n;
+        if (!last) continue;
+        cache_->insert(seq->tokens, seq->state);
+        seq->done = true;
+        continue;
+      }
+      if (!last) {
+        run_pending(*seq, n, Logits::None);
+        continue;
+      }
+      // The prompt's state is cached one token short of its end: a request with the same prompt
+      // (a retry, another sample) then runs one token instead of its whole last turn, and the
+      // last token is run anyway for its logits.
+      run_pending(*seq, n - 1, Logits::None);
+      if (cache_) cache_->insert(seq->tokens, seq->state);
+      run_pending(*seq, 1, Logits::Last);
+      for (std::int64_t c = 1; c < seq->job->params().n; ++c) {
+        auto choice = std::make_unique<Sequence>();
+        choice->job = seq->job;
+        choice->state = seq->state.clone();
+        choice->tokens = seq->tokens;
+        choice->logits = seq->logits;
+        begin_decoding(*choice, c);
+        spawned.push_back(std::move(choice));
+      }
+      reserved_ -= seq->job->params().n - 1;
+      begin_decoding(*seq, 0);
+    }
+    for (auto& s : spawned) running_.push_back(std::move(s));
+    counters_.prefill_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+  /// Runs the next n pending tokens of a sequence in one forward pass.
+  void run_pending(Sequence& seq, std::int64_t n, Logits mode) {
+    if (n == 0) return;
+    const std::int32_t* first = seq.pending.data() + seq.pending_done;
+    model_.forward(first, n, seq.state, scratch_, mode, MatMap(seq.logits.data(), 1, seq.logits.size()));
+    seq.tokens.insert(seq.tokens.end(), first, first + n);
+    seq.pending_done += static_cast<std::size_t>(n);
+    counters_.prefilled_tokens += n;
+  }
+
+  void begin_decoding(Sequence& seq, std::int64_t choice) {
+    const GenerationParams& params = seq.job->params();
+    SamplerParams sampling = params.sampling;
+    sampling.seed += static_cast<std::uint64_t>(choice);
+    seq.choice = choice;
+    seq.phase = Phase::Decode;
+    seq.sampler.emplace(sampling, model_.vocab_size());
+    seq.text.emplace(*tokenizer_, /*skip_special=*/true);
+    seq.stop.emplace(params.stop);
+    seq.history = seq.job->prompt();
+    seq.pending.clear();
+    seq.pending_done = 0;
+  }
+
+  bool is_stop_token(std::int32_t token) const {
+    return std::find(stop_tokens_.begin(), stop_tokens_.end(), token) != stop_tokens_.end();
+  }
+
+  void decode_step() {
+    const auto t0 = std::chrono::steady_clock::now();
+    step_tokens_.clear();
+    step_states_.clear();
+    step_sequences_.clear();
+    for (auto& seq : running_) {
+      if (seq->phase != Phase::Decode || seq->done) continue;
+      Job& job = *seq->job;
+      if (job.cancelled() || stopping()) {
+        end_choice(*seq, -1, /*keep=*/false);
+        continue;
+      }
+      const GenerationParams& params = job.params();
+      if (tokenizer_->vocab_size() < model_.vocab_size())  // ids past the tokenizer's (padding rows) have no text
+        seq->logits.tail(model_.vocab_size() - tokenizer_->vocab_size()).setConstant(-std::numeric_limits<float>::infinity());
+      const std::int32_t token = seq->sampler->sample(seq->logits, seq->history, seq->generated);
+      ChoiceDelta delta;
+      delta.index = seq->choice;
+      seq->generated.push_back(token);
+      seq->history.push_back(token);
+      ++counters_.generated_tokens;
+      if (!params.ignore_eos && is_stop_token(token)) {
+        delta.text = seq->stop->push(seq->text->flush());
+        delta.text += seq->stop->flush();
+        delta.finish_reason = "stop";
+      } else {
+        if (params.logprobs >= 0)
+          delta.tokens.push_back({token, token_logprob(seq->logits, token), top_logprobs(seq->logits, params.logprobs)});
+        delta.text = seq->stop->push(seq->text->push(token));
+        if (!seq->stop->stopped() && static_cast<std::int64_t>(seq->generated.size()) >= params.max_tokens) {
+          delta.text += seq->stop->push(seq->text->flush());
+          delta.text += seq->stop->flush();
+          delta.finish_reason = seq->stop->stopped() ? "stop" : "length";
+        }
+        if (seq->stop->stopped()) delta.finish_reason = "stop";
+      }
+      seq->reply += delta.text;
+      const bool finished = !delta.finish_reason.empty();
+      job.publish(std::move(delta));
+      if (finished) {
+        end_choice(*seq, token, /*keep=*/true);
+        continue;
+      }
+      step_tokens_.push_back(token);
+      step_states_.push_back(&seq->state);
+      step_sequences_.push_back(seq.get());
+      seq->tokens.push_back(token);
+    }
+    if (!step_tokens_.empty()) {
+      const RowMatrixXf& rows = decoder_.step(step_tokens_, step_states_);
+      for (std::size_t r = 0; r < step_sequences_.size(); ++r)
+        step_sequences_[r]->logits = rows.row(static_cast<Eigen::Index>(r)).transpose();
+      counters_.decode_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+  }
+
+  /// A choice has its last token (not run). With `keep`, the state is brought to the key the
+  /// next request will have and cached (phase Close); otherwise the slot is freed.
+  void end_choice(Sequence& seq, std::int32_t last, bool keep) {
+    Job& job = *seq.job;
+    if (--job.choices_left == 0) job.finish();
+    seq.done = true;
+    if (!keep || !cache_) return;
+    std::vector<std::int32_t> key;
+    if (job.reply_tail()) {
+      key = job.prompt();
+      for (std::int32_t id : job.reply_tail()(seq.reply)) key.push_back(id);
+    } else {
+      key = seq.tokens;  // completions: the text continues after the reply's tokens, a stop token left out
+      if (!is_stop_token(last) || job.params().ignore_eos) key.push_back(last);
+    }
+    const bool extends = key.size() >= seq.tokens.size() && std::equal(seq.tokens.begin(), seq.tokens.end(), key.begin());
+    if (!extends) {
+      if (cache_->contains(key)) return;
+      State restored;
+      const std::size_t cached = cache_->restore(key, key.size(), restored);
+      // Without the prompt's own state (kept one token short) this would re-read the history:
+      // the next request does that if it comes; here the work stays bounded by the reply.
+      if (cached + 1 < job.prompt().size()) return;
+      seq.state = std::move(restored);
+      seq.tokens.assign(key.begin(), key.begin() + static_cast<std::ptrdiff_t>(cached));
+    }
+    seq.pending.assign(key.begin() + static_cast<std::ptrdiff_t>(seq.tokens.size()), key.end());
+    seq.pending_done = 0;
+    if (seq.pending.empty()) {
+      cache_->insert(seq.tokens, seq.state);
+      return;
+    }
+    seq.phase = Phase::Close;
+    seq.done = false;
+    seq.sampler.reset();
+    seq.text.reset();
+    seq.stop.reset();
+  }
+
+  bool stopping() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return stopping_;
+  }
+
+  void publish_metrics() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const std::int64_t requests = shared_.requests, rejected = shared_.rejected, queued = shared_.queued;
+    shared_ = counters_;
+    shared_.requests = requests;
+    shared_.rejected = rejected;
+    shared_.queued = queued;
+    shared_.running = static_cast<std::int64_t>(running_.size());
+    if (cache_) shared_.cache = cache_->stats();
+  }
+
+  /// Ends every running sequence; their jobs fail with `error` (one that had ended stays as it was).
+  void fail_running(const ApiError& error) {
+    for (auto& seq : running_) {
+      seq->job->fail(error);
+      seq->done = true;
+    }
+    reserved_ = 0;
+  }
+
+  void shut_down() {
+    const ApiError stopping(503, "server_shutting_down", "the server is shutting down");
+    std::deque<std::shared_ptr<Job>> queued;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queued.swap(queue_);
+    }
+    for (auto& job : queued) job->fail(stopping);
+    // Replies that have ended but are not cached yet are a few tokens from it: finish them, so
+    // the last turn of every conversation is in the directory for the next start.
+    for (auto& seq : running_) {
+      if (seq->phase == Phase::Close) continue;
+      seq->job->fail(stopping);
+      seq->done = true;
+    }
+    reserved_ = 0;
+    try {
+      for (;;) {
+        running_.erase(std::remove_if(running_.begin(), running_.end(), [](const auto& s) { return s->done; }), running_.end());
+        if (running_.empty()) break;
+        prefill_some();
+      }
+    } catch (const std::exception&) {
+      running_.clear();  // what was cached stays; the rest is lost, as without the cache
+    }
+    if (cache_) cache_->flush();
+    publish_metrics();
+  }
+
+  Model model_;
+  const Tokenizer* tokenizer_;
+  SchedulerOptions options_;
+  std::vector<std::int32_t> stop_tokens_;
+  BatchDecoder decoder_;
+  Scratch scratch_;
+  std::optional<StateCache> cache_;
+
+  // The scheduler thread's own.
+  std::vector<std::unique_ptr<Sequence>> running_;  // in admission order
+  std::int64_t reserved_ = 0;                       // slots promised to admitted jobs' later choices
+  SchedulerMetrics counters_;
+  std::vector<std::int32_t> step_tokens_;
+  std::vector<State*> step_states_;
+  std::vector<Sequence*> step_sequences_;
+
+  mutable std::mutex mutex_;  // guards what follows
+  std::condition_variable wake_;
+  std::deque<std::shared_ptr<Job>> queue_;
+  bool stopping_ = false;
+  SchedulerMetrics shared_;
+  std::thread thread_;
+};
+
+}  // namespace glrnn::server

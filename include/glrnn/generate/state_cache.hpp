@@ -1,0 +1,302 @@
+#pragma once
+// A cache of sequence states keyed by the token ids that produced them. A fixed-size state stands
+// for its whole prefix, so a program that meets a prefix again (the history of a chat, a shared
+// document) restores the longest cached prefix of its tokens and runs only the tokens after it.
+//
+// Memory is bounded: past max_memory_bytes the least recently used entries leave. With a
+// directory they are written there as state files (generate/state_file.hpp, written under a
+// temporary name and renamed, so a file is complete or absent) and come back from there, also in
+// a later process: the directory is indexed on construction. A file's name carries the model
+// fingerprint and the key's hash; a file of another model, a damaged one or one whose tokens are
+// not the key is skipped, never an error. Not thread-safe: one owner calls it.
+
+#include <algorithm>      // std::equal, std::min, std::sort
+#include <cstdint>        // std::int32_t, std::int64_t, std::uint64_t
+#include <cstdio>         // std::snprintf, std::sscanf
+#include <cstring>        // std::memcpy
+#include <filesystem>     // std::filesystem
+#include <list>           // std::list
+#include <string>         // std::string
+#include <string_view>    // std::string_view
+#include <unordered_map>  // std::unordered_map
+#include <utility>        // std::move
+#include <vector>         // std::vector
+
+#include "glrnn/core/error.hpp"
+#include "glrnn/core/hash.hpp"
+#include "glrnn/generate/state_file.hpp"
+#include "glrnn/models/model.hpp"
+
+namespace glrnn {
+
+struct StateCacheOptions {
+  std::size_t max_memory_bytes = std::size_t{1} << 30;  // states and their keys held in memory
+  std::string directory;                                 // empty: no disk tier
+  std::size_t max_disk_bytes = 0;                        // 0: no limit
+};
+
+struct StateCacheStats {
+  std::int64_t lookups = 0, hits = 0, restored_tokens = 0;
+  std::int64_t memory_entries = 0, memory_bytes = 0;
+  std::int64_t disk_entries = 0, disk_bytes = 0;
+  std::int64_t disk_writes = 0, disk_reads = 0;
+  std::int64_t disk_skipped = 0;  // files found unusable: another model's, damaged, or not the key
+};
+
+class StateCache {
+ public:
+  /// Indexes `options.directory` (created when missing). Throws IoError when it cannot be made.
+  StateCache(Model model, StateCacheOptions options) : model_(std::move(model)), options_(std::move(options)) {
+    if (!options_.directory.empty()) index_directory();
+  }
+
+  const StateCacheStats& stats() const { return stats_; }
+
+  /// Keeps a copy of `state`, the state after running `tokens` from a fresh one. Throws
+  /// InputError when the state's position is not the number of tokens.
+  void insert(const std::vector<std::int32_t>& tokens, const State& state) {
+    GLRNN_CHECK(state.valid() && state.position() == static_cast<std::int64_t>(tokens.size()), InputError,
+                "a cached state must have run exactly its key's " + std::to_string(tokens.size()) + " tokens");
+    if (tokens.empty()) return;
+    const std::uint64_t hash = prefix_hash(tokens, tokens.size());
+    const auto found = memory_.find(hash);
+    if (found != memory_.end() && found->second->tokens == tokens) {
+      lru_.splice(lru_.begin(), lru_, found->second);  // the same prefix gives the same state
+      return;
+    }
+    const auto disk = disk_.find(hash);
+    const bool on_disk = disk != disk_.end() && disk->second.length == tokens.size();
+    add_to_memory(Entry{hash, tokens, state.clone(), on_disk});
+  }
+
+  /// The length of the longest cached prefix of tokens[0, max_length), with `out` set to a copy of
+  /// its state; 0, with `out` untouched, when there is none.
+  std::size_t restore(const std::vector<std::int32_t>& tokens, std::size_t max_length, State& out) {
+    ++stats_.lookups;
+    const std::vector<std::uint64_t> hashes = prefix_hashes(tokens, std::min(max_length, tokens.size()));
+    for (std::size_t length = hashes.size(); length > 0; --length) {
+      const std::uint64_t hash = hashes[length - 1];
+      const auto found = memory_.find(hash);
+      if (found != memory_.end() && is_prefix(found->second->tokens, tokens, length)) {
+        lru_.splice(lru_.begin(), lru_, found->second);
+        out = found->second->state.clone();
+        return hit(length);
+      }
+      const auto disk = disk_.find(hash);
+      if (disk != disk_.end() && disk->second.length == length && load_from_disk(hash, tokens, out)) return hit(length);
+    }
+    return 0;
+  }
+
+  /// Whether exactly `tokens` is cached, in memory or on disk (the disk entry not yet verified).
+  bool contains(const std::vector<std::int32_t>& tokens) const {
+    if (tokens.empty()) return false;
+    const std::uint64_t hash = prefix_hash(tokens, tokens.size());
+    const auto found = memory_.find(hash);
+    if (found != memory_.end() && found->second->tokens == tokens) return true;
+    const auto disk = disk_.find(hash);
+    return disk != disk_.end() && disk->second.length == tokens.size();
+  }
+
+  /// Writes every entry held only in memory to the directory (e.g. before the process ends), so a
+  /// later process finds them all. Does nothing without a directory.
+  void flush() {
+    if (options_.directory.empty()) return;
+    for (Entry& entry : lru_)
+      if (!entry.on_disk) entry.on_disk = write_to_disk(entry);
+  }
+
+ private:
+  struct Entry {
+    std::uint64_t hash;
+    std::vector<std::int32_t> tokens;
+    State state;
+    bool on_disk;  // a file in the directory holds it too
+    std::size_t bytes() const { return state.bytes() + tokens.size() * sizeof(std::int32_t); }
+  };
+  struct DiskEntry {
+    std::string path;
+    std::size_t length;  // tokens in the key
+    std::size_t bytes;
+    std::list<std::uint64_t>::iterator lru;
+  };
+  static constexpr const char* kTokensKey = "glrnn.state_cache.tokens";  // the key, as little-endian int32
+
+  static std::uint64_t extend(std::uint64_t hash, std::int32_t token) {
+    char bytes[sizeof token];
+    std::memcpy(bytes, &token, sizeof token);
+    return fnv1a64(std::string_view(bytes, sizeof bytes), hash);
+  }
+  static std::uint64_t prefix_hash(const std::vector<std::int32_t>& tokens, std::size_t length) {
+    std::uint64_t hash = fnv1a64({});
+    for (std::size_t i = 0; i < length; ++i) hash = extend(hash, tokens[i]);
+    return hash;
+  }
+  /// hashes[i] is the hash of tokens[0, i].
+  static std::vector<std::uint64_t> prefix_hashes(const std::vector<std::int32_t>& tokens, std::size_t length) {
+    std::vector<std::uint64_t> hashes(length);
+    std::uint64_t hash = fnv1a64({});
+    for (std::size_t i = 0; i < length; ++i) hashes[i] = hash = extend(hash, tokens[i]);
+    return hashes;
+  }
+  static bool is_prefix(const std::vector<std::int32_t>& key, const std::vector<std::int32_t>& tokens, std::size_t length) {
+    return key.size() == length && std::equal(key.begin(), key.end(), tokens.begin());
+  }
+
+  std::size_t hit(std::size_t length) {
+    ++stats_.hits;
+    stats_.restored_tokens += static_cast<std::int64_t>(length);
+    return length;
+  }
+
+  void add_to_memory(Entry entry) {
+    const auto old = memory_.find(entry.hash);
+    if (old != memory_.end()) remove_from_memory(old->second);
+    stats_.memory_bytes += static_cast<std::int64_t>(entry.bytes());
+    ++stats_.memory_entries;
+    lru_.push_front(std::move(entry));
+    memory_[lru_.front().hash] = lru_.begin();
+    while (!lru_.empty() && static_cast<std::size_t>(stats_.memory_bytes) > options_.max_memory_bytes) {
+      Entry& last = lru_.back();
+      if (!last.on_disk && !options_.directory.empty()) write_to_disk(last);
+      remove_from_memory(std::prev(lru_.end()));
+    }
+  }
+
+  void remove_from_memory(std::list<Entry>::iterator it) {
+    stats_.memory_bytes -= static_cast<std::int64_t>(it->bytes());
+    --stats_.memory_entries;
+    memory_.erase(it->hash);
+    lru_.erase(it);
+  }
+
+  std::string file_name(std::uint64_t hash, std::size_t length) const {
+    char name[80];
+    std::snprintf(name, sizeof name, "%016llx-%016llx-%zu.state", static_cast<unsigned long long>(model_.info().fingerprint),
+                  static_cast<unsigned long long>(hash), length);
+    return name;
+  }
+
+  /// Writes the entry as a state file; false (and the entry stays memory-only) when it cannot.
+  bool write_to_disk(Entry& entry) {
+    if (entry.tokens.size() * sizeof(std::int32_t) > detail::kMaxStateString) return false;  // longer than a state file value
+    const std::filesystem::path path = std::filesystem::path(options_.directory) / file_name(entry.hash, entry.tokens.size());
+    const std::string temporary = path.string() + ".tmp";
+    StateMetadata metadata;
+    metadata[kTokensKey].assign(reinterpret_cast<const char*>(entry.tokens.data()), entry.tokens.size() * sizeof(std::int32_t));
+    std::error_code ec;
+    try {
+      save_state(model_, entry.state, temporary, metadata);
+    } catch (const Error&) {
+      std::filesystem::remove(temporary, ec);  // a full disk loses a cache entry, never a request
+      return false;
+    }
+    std::filesystem::rename(temporary, path, ec);
+    if (ec) {
+      std::filesystem::remove(temporary, ec);
+      return false;
+    }
+    ++stats_.disk_writes;
+    add_to_disk(entry.hash, path.string(), entry.tokens.size(), std::filesystem::file_size(path, ec));
+    return true;
+  }
+
+  void add_to_disk(std::uint64_t hash, std::string path, std::size_t length, std::size_t bytes) {
+    const auto old = disk_.find(hash);
+    if (old != disk_.end()) forget_disk(old);
+    disk_lru_.push_front(hash);
+    disk_[hash] = DiskEntry{std::move(path), length, bytes, disk_lru_.begin()};
+    stats_.disk_bytes += static_cast<std::int64_t>(bytes);
+    ++stats_.disk_entries;
+    while (options_.max_disk_bytes > 0 && static_cast<std::size_t>(stats_.disk_bytes) > options_.max_disk_bytes &&
+           disk_lru_.size() > 1) {
+      const auto last = disk_.find(disk_lru_.back());
+      std::error_code ec;
+      std::filesystem::remove(last->second.path, ec);
+      const auto in_memory = memory_.find(last->first);
+      if (in_memory != memory_.end()) in_memory->second->on_disk = false;
+      forget_disk(last);
+    }
+  }
+
+  void forget_disk(std::unordered_map<std::uint64_t, DiskEntry>::iterator it) {
+    stats_.disk_bytes -= static_cast<std::int64_t>(it->second.bytes);
+    --stats_.disk_entries;
+    disk_lru_.erase(it->second.lru);
+    disk_.erase(it);
+  }
+
+  /// Loads the file of `hash` when it holds this model's state for tokens[0, its length); it then
+  /// moves to memory and `out` gets a copy. An unusable file leaves the index and is skipped.
+  bool load_from_disk(std::uint64_t hash, const std::vector<std::int32_t>& tokens, State& out) {
+    const auto it = disk_.find(hash);
+    State state = model_.make_state();
+    StateMetadata metadata;
+    try {
+      metadata = load_state(model_, state, it->second.path);
+    } catch (const Error&) {  // another model's state, a damaged or vanished file
+      ++stats_.disk_skipped;
+      forget_disk(it);
+      return false;
+    }
+    const std::size_t length = it->second.length;
+    const std::string& key = metadata[kTokensKey];
+    if (key.size() != length * sizeof(std::int32_t) || state.position() != static_cast<std::int64_t>(length) ||
+        std::memcmp(key.data(), tokens.data(), key.size()) != 0) {
+      ++stats_.disk_skipped;  // another key with the same hash, or a file renamed by hand
+      return false;
+    }
+    ++stats_.disk_reads;
+    disk_lru_.splice(disk_lru_.begin(), disk_lru_, it->second.lru);
+    out = state.clone();
+    add_to_memory(Entry{hash, std::vector<std::int32_t>(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(length)),
+                        std::move(state), true});
+    return true;
+  }
+
+  /// Finds this model's files, oldest first into the LRU order, and removes the temporary files
+  /// of writes that a crash interrupted.
+  void index_directory() {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::create_directories(options_.directory, ec);
+    GLRNN_CHECK(fs::is_directory(options_.directory, ec), IoError,
+                "cannot create the state cache directory '" + options_.directory + "'");
+    char prefix[20];
+    std::snprintf(prefix, sizeof prefix, "%016llx-", static_cast<unsigned long long>(model_.info().fingerprint));
+    struct Found {
+      fs::file_time_type time;
+      std::uint64_t hash;
+      std::size_t length, bytes;
+      std::string path;
+    };
+    std::vector<Found> found;
+    for (const fs::directory_entry& file : fs::directory_iterator(options_.directory, ec)) {
+      const std::string name = file.path().filename().string();
+      if (name.rfind(prefix, 0) != 0 || !file.is_regular_file(ec)) continue;  // another model's or not ours
+      if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0) {
+        fs::remove(file.path(), ec);
+        continue;
+      }
+      unsigned long long hash = 0;
+      std::size_t length = 0;
+      int used = 0;
+      if (std::sscanf(name.c_str() + 17, "%16llx-%zu.state%n", &hash, &length, &used) != 2 ||
+          static_cast<std::size_t>(used) != name.size() - 17 || length == 0)
+        continue;
+      found.push_back({file.last_write_time(ec), hash, length, static_cast<std::size_t>(file.file_size(ec)), file.path().string()});
+    }
+    std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) { return a.time < b.time; });
+    for (Found& f : found) add_to_disk(f.hash, std::move(f.path), f.length, f.bytes);
+  }
+
+  Model model_;
+  StateCacheOptions options_;
+  StateCacheStats stats_;
+  std::list<Entry> lru_;  // most recently used first
+  std::unordered_map<std::uint64_t, std::list<Entry>::iterator> memory_;
+  std::list<std::uint64_t> disk_lru_;  // hashes, most recently used first
+  std::unordered_map<std::uint64_t, DiskEntry> disk_;
+};
+
+}  // namespace glrnn

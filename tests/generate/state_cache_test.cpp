@@ -1,0 +1,164 @@
+// The state cache: the longest cached prefix comes back and continues bit-identically; memory is
+// bounded by LRU; evicted states go to the directory and come back, also in a new cache (a
+// restart); files of another model or damaged ones are skipped without an error.
+
+#include <filesystem>  // std::filesystem
+#include <string>      // std::string
+#include <vector>      // std::vector
+
+#include <catch2/catch.hpp>
+
+#include "glrnn/glrnn.hpp"
+#include "support/reference.hpp"
+#include "support/safetensors_builder.hpp"
+
+namespace {
+
+std::vector<std::int32_t> cache_test_tokens(std::int32_t first, int n, std::int32_t salt, std::int32_t vocab) {
+  std::vector<std::int32_t> t{first};
+  for (int i = 1; i < n; ++i) t.push_back(3 + (i * 97 + salt) % (vocab - 3));
+  return t;
+}
+
+/// The state after running tokens[0, n) from a fresh one.
+glrnn::State cached_state_after(const glrnn::Model& model, const std::vector<std::int32_t>& tokens, std::size_t n) {
+  glrnn::Session session(model);
+  session.prefill(std::vector<std::int32_t>(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(n)));
+  return session.state().clone();
+}
+
+/// The logits after running `more` on a copy of `state`.
+Eigen::VectorXf cached_logits_after(const glrnn::Model& model, const glrnn::State& state, const std::vector<std::int32_t>& more) {
+  glrnn::Session session(model);
+  session.state() = state.clone();
+  return session.prefill(more);
+}
+
+std::vector<std::int32_t> key_prefix(const std::vector<std::int32_t>& tokens, std::size_t n) {
+  return {tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(n)};
+}
+
+std::size_t cache_files_in(const std::string& dir, const std::string& ending) {
+  std::size_t n = 0;
+  for (const auto& f : std::filesystem::directory_iterator(dir)) {
+    const std::string name = f.path().filename().string();
+    n += name.size() >= ending.size() && name.compare(name.size() - ending.size(), ending.size(), ending) == 0;
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("State cache: the longest cached prefix is restored and continues exactly", "[generate]") {
+  const glrnn::Model model = glrnn::load_model(glrnn::test::data_path("recurrentgemma-tiny"));
+  const auto vocab = static_cast<std::int32_t>(model.vocab_size());
+  const std::vector<std::int32_t> tokens = cache_test_tokens(model.info().bos_token_id, 30, 13, vocab);
+  glrnn::StateCache cache(model, {});
+  cache.insert(key_prefix(tokens, 8), cached_state_after(model, tokens, 8));
+  cache.insert(key_prefix(tokens, 20), cached_state_after(model, tokens, 20));
+
+  glrnn::State out;
+  CHECK(cache.restore(tokens, tokens.size(), out) == 20);
+  CHECK(out.position() == 20);
+  const std::vector<std::int32_t> rest(tokens.begin() + 20, tokens.end());
+  CHECK((cached_logits_after(model, out, rest) - cached_logits_after(model, cached_state_after(model, tokens, 20), rest)).cwiseAbs().maxCoeff() == 0.0f);
+  CHECK(cache.restore(tokens, 19, out) == 8);  // at most max_length tokens
+  CHECK(out.position() == 8);
+  CHECK(cache.restore(cache_test_tokens(model.info().bos_token_id, 30, 14, vocab), 30, out) == 0);
+  CHECK(out.position() == 8);  // untouched by a miss
+  CHECK(cache.contains(key_prefix(tokens, 20)));
+  CHECK_FALSE(cache.contains(key_prefix(tokens, 19)));
+  CHECK(cache.stats().lookups == 3);
+  CHECK(cache.stats().hits == 2);
+  CHECK(cache.stats().restored_tokens == 28);
+  CHECK(cache.stats().memory_entries == 2);
+  CHECK_THROWS_WITH(cache.insert(key_prefix(tokens, 9), cached_state_after(model, tokens, 8)), Catch::Contains("9 tokens"));
+}
+
+TEST_CASE("State cache: memory is bounded by LRU and evicted states come back from disk", "[generate]") {
+  const glrnn::Model model = glrnn::load_model(glrnn::test::data_path("recurrentgemma-tiny"));
+  const auto vocab = static_cast<std::int32_t>(model.vocab_size());
+  const std::int32_t bos = model.info().bos_token_id;
+  std::vector<std::vector<std::int32_t>> keys;
+  for (std::int32_t salt = 0; salt < 3; ++salt) keys.push_back(cache_test_tokens(bos, 12, salt, vocab));
+  const std::size_t entry_bytes = model.state_bytes() + 12 * sizeof(std::int32_t);
+  glrnn::State out;
+
+  SECTION("without a directory the least recently used entry is dropped") {
+    glrnn::StateCache cache(model, {2 * entry_bytes, "", 0});
+    cache.insert(keys[0], cached_state_after(model, keys[0], 12));
+    cache.insert(keys[1], cached_state_after(model, keys[1], 12));
+    CHECK(cache.restore(keys[0], 12, out) == 12);  // keys[0] is now the most recent
+    cache.insert(keys[2], cached_state_after(model, keys[2], 12));
+    CHECK(cache.stats().memory_entries == 2);
+    CHECK(cache.restore(keys[1], 12, out) == 0);
+    CHECK(cache.restore(keys[0], 12, out) == 12);
+  }
+  SECTION("with a directory evicted states are written, read back, and survive a new cache") {
+    const std::string dir = glrnn::test::make_temp_dir("state-cache");
+    {
+      glrnn::StateCache cache(model, {entry_bytes, dir, 0});
+      for (const auto& key : keys) cache.insert(key, cached_state_after(model, key, 12));
+      CHECK(cache.stats().memory_entries == 1);
+      CHECK(cache.stats().disk_writes == 2);
+      CHECK(cache_files_in(dir, ".state") == 2);
+      CHECK(cache.restore(keys[0], 12, out) == 12);  // from disk
+      CHECK(cache.stats().disk_reads == 1);
+      const std::vector<std::int32_t> more{5, 6, 7};
+      CHECK((cached_logits_after(model, out, more) - cached_logits_after(model, cached_state_after(model, keys[0], 12), more)).cwiseAbs().maxCoeff() == 0.0f);
+      cache.flush();  // what is only in memory goes to disk too
+      CHECK(cache_files_in(dir, ".state") == 3);
+    }
+    CHECK(cache_files_in(dir, ".tmp") == 0);
+    glrnn::StateCache restarted(model, {0, dir, 0});
+    CHECK(restarted.stats().disk_entries == 3);
+    for (const auto& key : keys) CHECK(restarted.restore(key, 12, out) == 12);
+    CHECK(restarted.stats().memory_entries == 0);  // a limit of 0 keeps nothing in memory
+
+    SECTION("the disk limit removes the oldest files") {
+      glrnn::StateCache limited(model, {0, dir, 2 * std::filesystem::file_size(std::filesystem::directory_iterator(dir)->path())});
+      CHECK(limited.stats().disk_entries == 2);
+      CHECK(cache_files_in(dir, ".state") == 2);
+    }
+  }
+}
+
+TEST_CASE("State cache: another model's, damaged or misnamed files are skipped, not errors", "[generate]") {
+  const glrnn::Model model = glrnn::load_model(glrnn::test::data_path("recurrentgemma-tiny"));
+  const glrnn::Model other = glrnn::load_model(glrnn::test::data_path("hgrn2-tiny"));
+  const auto vocab = static_cast<std::int32_t>(std::min(model.vocab_size(), other.vocab_size()));
+  const std::vector<std::int32_t> key = cache_test_tokens(model.info().bos_token_id, 10, 3, vocab);
+  const std::string dir = glrnn::test::make_temp_dir("state-cache-foreign");
+  std::string file;
+  {
+    glrnn::StateCache cache(model, {0, dir, 0});
+    cache.insert(key, cached_state_after(model, key, 10));
+    REQUIRE(cache_files_in(dir, ".state") == 1);
+    file = std::filesystem::directory_iterator(dir)->path().string();
+  }
+  // The file is replaced in each section; the cache must then miss without throwing.
+  const auto skipped = [&] {
+    glrnn::State out;
+    glrnn::StateCache cache(model, {0, dir, 0});
+    CHECK(cache.stats().disk_entries == 1);
+    CHECK(cache.restore(key, key.size(), out) == 0);
+    CHECK_FALSE(out.valid());
+    CHECK(cache.stats().disk_skipped == 1);
+  };
+  SECTION("another model's state under this model's name") {
+    glrnn::State foreign = cached_state_after(other, key, 10);
+    glrnn::save_state(other, foreign, file);
+    skipped();
+    glrnn::StateCache others(other, {0, dir, 0});  // another model's cache ignores this model's files
+    CHECK(others.stats().disk_entries == 0);
+  }
+  SECTION("a damaged file") {
+    std::filesystem::resize_file(file, std::filesystem::file_size(file) / 2);
+    skipped();
+  }
+  SECTION("a file whose tokens are not its key") {
+    glrnn::State state = cached_state_after(model, key, 10);
+    glrnn::save_state(model, state, file);  // no tokens in the metadata
+    skipped();
+  }
+}

@@ -1,0 +1,58 @@
+// The official openai client against glrnn-server (run by openai_client_test.sh): lists the
+// models, streams a chat completion and checks it against the same request unstreamed, makes a
+// text completion, and sees a bad request come back as the client's 400 error.
+import OpenAI from 'openai';
+
+const fail = (message) => {
+  console.error(`openai client test: FAILED: ${message}`);
+  process.exit(1);
+};
+
+const client = new OpenAI({ baseURL: process.argv[2], apiKey: 'not-needed' });
+
+const models = [];
+for await (const model of await client.models.list()) models.push(model.id);
+if (models.length !== 1 || models[0] !== 'griffin-demo') fail(`models.list() gave ${JSON.stringify(models)}`);
+
+const request = {
+  model: models[0],
+  messages: [{ role: 'user', content: 'He looked at the old house and' }],
+  max_tokens: 16,
+  temperature: 0,
+};
+const stream = await client.chat.completions.create({ ...request, stream: true, stream_options: { include_usage: true } });
+let text = '';
+let chunks = 0;
+let finish = null;
+let usage = null;
+for await (const chunk of stream) {
+  ++chunks;
+  if (chunk.object !== 'chat.completion.chunk') fail(`a chunk of object ${chunk.object}`);
+  if (chunk.usage) usage = chunk.usage;
+  for (const choice of chunk.choices) {
+    text += choice.delta?.content ?? '';
+    if (choice.finish_reason) finish = choice.finish_reason;
+  }
+}
+if (chunks < 3 || text.length === 0) fail(`the stream had ${chunks} chunks and text ${JSON.stringify(text)}`);
+if (finish !== 'stop' && finish !== 'length') fail(`finish_reason ${finish}`);
+if (!usage || usage.prompt_tokens <= 0 || typeof usage.prompt_tokens_details?.cached_tokens !== 'number') {
+  fail(`usage ${JSON.stringify(usage)}`);
+}
+
+const whole = await client.chat.completions.create(request);
+if (whole.choices[0].message.content !== text) {
+  fail(`unstreamed ${JSON.stringify(whole.choices[0].message.content)} != streamed ${JSON.stringify(text)}`);
+}
+
+const completion = await client.completions.create({ model: models[0], prompt: 'The president', max_tokens: 5, temperature: 0 });
+if (completion.choices.length !== 1 || typeof completion.choices[0].text !== 'string') fail(`completion ${JSON.stringify(completion)}`);
+
+try {
+  await client.chat.completions.create({ ...request, temperature: 5 });
+  fail('temperature 5 was accepted');
+} catch (error) {
+  if (!(error instanceof OpenAI.APIError) || error.status !== 400) fail(`a bad request gave ${error}`);
+}
+
+console.log(`openai client test: ok (model ${models[0]}, ${chunks} chunks, ${JSON.stringify(text)}, finish ${finish})`);
