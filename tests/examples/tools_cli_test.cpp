@@ -5,6 +5,7 @@
 
 #include <algorithm>  // std::count
 #include <cstdio>   // popen, pclose, fgets
+#include <cstdlib>  // std::strtod
 #include <fstream>  // std::ifstream
 #include <string>   // std::string
 #include <vector>   // std::vector
@@ -210,7 +211,12 @@ TEST_CASE("glrnn-perplexity matches the demo models' eval perplexity", "[cli][pa
 
   const CliResult plain = run_tool("perplexity", "--model " + model + " --file " + glrnn::test::data_path("eval-public.txt") + " --window 256");
   REQUIRE(plain.exit_code == 0);
-  CHECK(plain.out.substr(plain.out.rfind("perplexity: ")).find("perplexity: ") == 0);  // last line
+  // The last line of stdout is "perplexity: X" (scripts read it).
+  std::string printed = plain.out;
+  while (!printed.empty() && printed.back() == '\n') printed.pop_back();
+  const std::string last_line = printed.substr(printed.rfind('\n') + 1);  // npos + 1 = 0: a single line
+  CHECK(last_line.rfind("perplexity: ", 0) == 0);
+  CHECK(std::strtod(last_line.c_str() + std::string("perplexity: ").size(), nullptr) > 1.0);
   CHECK(run_tool("perplexity", "--model " + model + " --file /nonexistent.txt").exit_code == 1);
 }
 

@@ -49,10 +49,51 @@ inline const std::vector<WeightRecipe>& weight_recipes() {
   return recipes;
 }
 
-inline std::optional<WeightRecipe> find_weight_recipe(std::string_view name) {
+inline std::string_view matrix_role_name(MatrixRole role) {
+  switch (role) {
+    case MatrixRole::Embedding: return "embedding";
+    case MatrixRole::Head: return "head";
+    case MatrixRole::Projection: return "projection";
+    case MatrixRole::MlpIn: return "mlp_in";
+    case MatrixRole::MlpOut: return "mlp_out";
+    case MatrixRole::Dense: return "dense";
+  }
+  return "?";
+}
+
+/// A recipe by name ("q4"), or a spec: a recipe's name followed by overrides of roles,
+/// "q4,head=int8,mlp_out=int8" (roles: embedding, head, projection, mlp_in, mlp_out, dense).
+/// Empty for anything else.
+inline std::optional<WeightRecipe> find_weight_recipe(std::string_view spec) {
+  const std::size_t comma = spec.find(',');
+  const std::string_view base = spec.substr(0, comma);
+  std::optional<WeightRecipe> recipe;
   for (const WeightRecipe& r : weight_recipes())
-    if (r.name == name) return r;
-  return std::nullopt;
+    if (r.name == base) recipe = r;
+  if (!recipe || comma == std::string_view::npos) return recipe;
+  std::string_view rest = spec.substr(comma + 1);
+  while (true) {
+    const std::size_t next = rest.find(','), equals = rest.find('=');
+    const std::string_view item = rest.substr(0, next);
+    if (equals == std::string_view::npos || equals >= item.size()) return std::nullopt;
+    const std::optional<WeightType> format = parse_weight_type(item.substr(equals + 1));
+    bool known_role = false;
+    for (std::size_t r = 0; r < kMatrixRoles; ++r)
+      if (matrix_role_name(static_cast<MatrixRole>(r)) == item.substr(0, equals)) {
+        if (!format) return std::nullopt;
+        // A dense matrix (RG-LRU's gates) is read element by element: float formats only.
+        if (static_cast<MatrixRole>(r) == MatrixRole::Dense && format_info(*format).activations != Activations::Float32)
+          return std::nullopt;
+        recipe->formats[r] = *format;
+        known_role = true;
+      }
+    if (!known_role) return std::nullopt;
+    if (next == std::string_view::npos) break;
+    rest = rest.substr(next + 1);
+  }
+  recipe->name = std::string(spec);
+  recipe->description = "as given";
+  return recipe;
 }
 
 /// "f32, bf16, int8, q4, ...", for messages and --help.

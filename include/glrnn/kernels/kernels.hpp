@@ -169,26 +169,43 @@ std::array<FormatKernels, kPaths> format_kernels_per_path() {
   return {portable::format_kernels<Format>(), {}, {}, {}};
 #endif
 }
+
+/// Every format's kernels on every path. A template of nothing, so that a program can compile the
+/// kernels in one translation unit of its choice (glrnn/instantiations.hpp).
+template <class = void>
+const std::array<std::array<FormatKernels, kPaths>, kWeightTypeCount>& format_kernel_table() {
+  static const std::array<std::array<FormatKernels, kPaths>, kWeightTypeCount> table = {
+#define GLRNN_FORMAT_KERNELS(value, Format) format_kernels_per_path<Format>(),
+      GLRNN_WEIGHT_FORMATS(GLRNN_FORMAT_KERNELS)
+#undef GLRNN_FORMAT_KERNELS
+  };
+  return table;
+}
+
+template <class = void>
+const std::array<PathKernels, kPaths>& path_kernel_table() {
+#if GLRNN_X86_KERNELS
+  static const std::array<PathKernels, kPaths> table = {portable::path_kernels(), avx2::path_kernels(),
+                                                        avx512::path_kernels(), avx512vnni::path_kernels()};
+#else
+  static const std::array<PathKernels, kPaths> table = {portable::path_kernels(), {}, {}, {}};
+#endif
+  return table;
+}
+
+#if defined(GLRNN_EXTERN_INSTANTIATIONS)
+extern template const std::array<std::array<FormatKernels, kPaths>, kWeightTypeCount>& format_kernel_table<void>();
+extern template const std::array<PathKernels, kPaths>& path_kernel_table<void>();
+#endif
 }  // namespace detail
 
 /// The kernels of `type` on `path` (a path the CPU supports: see cpu_supports).
 inline const FormatKernels& format_kernels(WeightType type, KernelPath path) {
-  static const std::array<std::array<FormatKernels, detail::kPaths>, kWeightTypeCount> table = {
-#define GLRNN_FORMAT_KERNELS(value, Format) detail::format_kernels_per_path<Format>(),
-      GLRNN_WEIGHT_FORMATS(GLRNN_FORMAT_KERNELS)
-#undef GLRNN_FORMAT_KERNELS
-  };
-  return table[static_cast<std::size_t>(type)][static_cast<std::size_t>(path)];
+  return detail::format_kernel_table()[static_cast<std::size_t>(type)][static_cast<std::size_t>(path)];
 }
 
 inline const PathKernels& path_kernels(KernelPath path) {
-#if GLRNN_X86_KERNELS
-  static const std::array<PathKernels, detail::kPaths> table = {portable::path_kernels(), avx2::path_kernels(),
-                                                                avx512::path_kernels(), avx512vnni::path_kernels()};
-#else
-  static const std::array<PathKernels, detail::kPaths> table = {portable::path_kernels(), {}, {}, {}};
-#endif
-  return table[static_cast<std::size_t>(path)];
+  return detail::path_kernel_table()[static_cast<std::size_t>(path)];
 }
 
 /// The rows of x quantized to int8 blocks in `scratch` (valid while the caller's Frame lasts).

@@ -26,10 +26,16 @@
 namespace glrnn {
 
 namespace detail {
-/// The families built into glrnn: one line each.
-inline std::vector<ModelFamily> builtin_families() {
+/// The families built into glrnn: one line each. A template of nothing, so that a program can
+/// compile the families (and with them every layer) in one translation unit of its choice
+/// (glrnn/instantiations.hpp).
+template <class = void>
+std::vector<ModelFamily> builtin_families() {
   return {make_family<RecurrentGemmaFamily>(), make_family<Hgrn2Family>()};
 }
+#if defined(GLRNN_EXTERN_INSTANTIATIONS)
+extern template std::vector<ModelFamily> builtin_families<void>();
+#endif
 
 struct FamilyTable {
   std::mutex mutex;

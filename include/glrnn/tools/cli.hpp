@@ -81,9 +81,13 @@ inline void add_load_options(CLI::App& app, LoadOptions& options) {
          "--type",
          [&options](const std::string& name) {
            options.weights = find_weight_recipe(name);
-           if (!options.weights) throw CLI::ValidationError("--type", "'" + name + "' is not one of " + weight_recipe_names());
+           if (!options.weights)
+             throw CLI::ValidationError("--type", "'" + name + "' is not one of " + weight_recipe_names() +
+                                                      " nor a spec such as q4,head=int8");
          },
-         "Weight storage: " + weight_recipe_names() + " (converted at load; default: as stored)");
+         "Weight storage: " + weight_recipe_names() +
+             ", or a spec such as q4,head=int8 (roles: embedding, head, projection, mlp_in, mlp_out, dense); "
+             "converted at load; default: as stored");
 }
 
 /// A whole file as bytes. Throws IoError.

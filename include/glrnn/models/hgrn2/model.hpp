@@ -6,6 +6,7 @@
 #include <utility>  // std::move
 #include <vector>   // std::vector
 
+#include "glrnn/layers/residual_block.hpp"
 #include "glrnn/models/decoder_stack.hpp"
 #include "glrnn/models/family.hpp"
 #include "glrnn/models/hgrn2/config.hpp"

@@ -7,6 +7,7 @@
 #include <utility>  // std::move
 #include <vector>   // std::vector
 
+#include "glrnn/layers/residual_block.hpp"
 #include "glrnn/models/decoder_stack.hpp"
 #include "glrnn/models/family.hpp"
 #include "glrnn/models/recurrent_gemma/config.hpp"
