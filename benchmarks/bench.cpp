@@ -31,11 +31,11 @@ int main(int argc, char** argv) {
   CLI::App app{"glrnn benchmarks with random weights of a real geometry."};
   app.require_subcommand(1);
   CLI::App* decode = app.add_subcommand("decode", "Decode tok/s, bytes per token and GB/s against measured bandwidth");
-  std::string config_path, types = "bf16,int8,q4", decode_prompts = "512,2048";
+  std::string config_path, types = "bf16,int8,q4,q5", decode_prompts = "512,2048";
   int threads = 0, steps = 16;
   bool json = false;
   decode->add_option("--config", config_path, "config.json of the geometry")->required();
-  decode->add_option("--types", types, "Weight types, comma-separated: f32, bf16, int8, q4")->capture_default_str();
+  decode->add_option("--types", types, "Weight types (recipes), comma-separated: " + glrnn::weight_recipe_names())->capture_default_str();
   decode->add_option("-t,--threads", threads, "Threads; 0 = all cores")->capture_default_str();
   decode->add_option("--steps", steps, "Timed decode steps (the median is reported)")->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
   int batch_steps = 5;
   std::string batch_type = "bf16";
   batch->add_option("--config", batch_config, "config.json of the geometry")->required();
-  batch->add_option("--type", batch_type, "Weight type (a recipe): f32, bf16, int8, q4, ...")->capture_default_str();
+  batch->add_option("--type", batch_type, "Weight type (a recipe): " + glrnn::weight_recipe_names())->capture_default_str();
   batch->add_option("--batch", sizes_text, "Batch sizes, comma-separated")->capture_default_str();
   batch->add_option("--steps", batch_steps, "Timed steps per size (the median is reported)")->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
   std::string startup_config, startup_type = "int8", startup_dir;
   int startup_reps = 3;
   startup->add_option("--config", startup_config, "config.json of the geometry")->required();
-  startup->add_option("--type", startup_type, "Weight type to convert to: f32, bf16, int8, q4")->capture_default_str();
+  startup->add_option("--type", startup_type, "Weight type (a recipe) to convert to: " + glrnn::weight_recipe_names())->capture_default_str();
   startup->add_option("--dir", startup_dir, "Scratch folder for the checkpoint and the converted file "
                                             "(needs about 3x the bf16 size of the model)")->required();
   startup->add_option("-r,--repetitions", startup_reps, "Timed starts (the median is reported)")->capture_default_str()

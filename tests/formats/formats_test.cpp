@@ -27,17 +27,24 @@ TEST_CASE("Quantized blocks reconstruct within their rounding bounds", "[formats
     for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xb[i]));
     glrnn::q8_block b8;
     glrnn::q4_block b4;
+    glrnn::q5_block b5;
     glrnn::Int8Format::quantize(xb, 32, &b8);
     glrnn::Q4Format::quantize(xb, 32, &b4);
-    float q8[32], q4[32];
+    glrnn::Q5Format::quantize(xb, 32, &b5);
+    float q8[32], q4[32], q5[32];
     glrnn::Int8Format::dequantize(&b8, 32, q8);
     glrnn::Q4Format::dequantize(&b4, 32, q4);
+    glrnn::Q5Format::dequantize(&b5, 32, q5);
     for (int i = 0; i < 32; ++i) {
       // int8: half a step of amax/127, plus the f16 rounding of the scale (2^-11 relative) at 127 steps.
       CHECK(std::fabs(q8[i] - xb[i]) <= amax / 127.0f * (0.5f + 127.0f * 0x1p-11f) + 1e-9f);
       // 4-bit: the widest gap between levels is 24/127 of the range (at the ends), so half of
       // it, with the scale refit allowed to stretch the grid up to 10%.
       CHECK(std::fabs(q4[i] - xb[i]) <= amax * 1.1f * 12.0f / 113.0f + 1e-9f);
+      // 5-bit: half an even step of amax/15 or less inside the grid, but the grid reaches one
+      // level less far up (15) than down (-16), so a weight at the short end may be clipped by up
+      // to a whole step: one step, stretched likewise.
+      CHECK(std::fabs(q5[i] - xb[i]) <= amax * 1.1f / 15.0f + 1e-9f);
     }
   }
   const float zeros[32] = {};
@@ -52,6 +59,24 @@ TEST_CASE("Quantized blocks reconstruct within their rounding bounds", "[formats
   CHECK(out[31] == 0.0f);
 }
 
+TEST_CASE("q5 keeps every weight of a block that is already on its grid, in its documented layout", "[formats]") {
+  // Weights 0.25 * (i - 16) for every index i, in a shuffled order so the fifth bits vary.
+  float x[32];
+  for (int i = 0; i < 32; ++i) x[i] = 0.25f * static_cast<float>((i * 13) % 32 - 16);
+  glrnn::q5_block b;
+  glrnn::Q5Format::quantize(x, 32, &b);
+  float back[32];
+  glrnn::Q5Format::dequantize(&b, 32, back);
+  for (int i = 0; i < 32; ++i) CHECK(back[i] == x[i]);
+  // Element 1 is index 13: low nibble 13 in byte 1, fifth bit 0; element 17 is (17 * 13) % 32 = 29:
+  // high nibble of byte 1 holds 29 & 15, and bit 17 of the fifth bits is set.
+  CHECK(glrnn::to_float(b.scale) == 0.25f);
+  CHECK((b.q[1] & 0x0f) == 13);
+  CHECK((b.q[1] >> 4) == (29 & 15));
+  CHECK((b.fifth_bits[2] >> 1 & 1) == 1);
+  CHECK((b.fifth_bits[0] >> 1 & 1) == 0);
+}
+
 TEST_CASE("Every registered format has a name, a row size and a recipe of its own", "[formats]") {
   for (glrnn::WeightType t : glrnn::kWeightTypes) {
     const glrnn::FormatInfo& f = glrnn::format_info(t);
@@ -60,13 +85,13 @@ TEST_CASE("Every registered format has a name, a row size and a recipe of its ow
     CHECK(f.row_bytes(64) == static_cast<std::size_t>(64 / f.block_elements) * f.unit_bytes);
     const std::optional<glrnn::WeightRecipe> recipe = glrnn::find_weight_recipe(f.name);
     REQUIRE(recipe.has_value());
-    CHECK(recipe->format_for(glrnn::MatrixRole::Projection) == t);
-    // Matrices used densely stay in a float format.
-    CHECK(glrnn::format_info(recipe->format_for(glrnn::MatrixRole::Dense)).activations == glrnn::Activations::Float32);
+    for (std::size_t role = 0; role < glrnn::kMatrixRoles; ++role)
+      CHECK(recipe->format_for(static_cast<glrnn::MatrixRole>(role)) == t);
   }
   CHECK(glrnn::format_info(glrnn::WeightType::Int8).row_bytes(64) == 68);  // 8.5 bits per weight
   CHECK(glrnn::format_info(glrnn::WeightType::Q4).row_bytes(64) == 36);    // 4.5 bits per weight
-  CHECK_FALSE(glrnn::parse_weight_type("q5").has_value());
-  CHECK_FALSE(glrnn::find_weight_recipe("q5").has_value());
+  CHECK(glrnn::format_info(glrnn::WeightType::Q5).row_bytes(64) == 44);    // 5.5 bits per weight
+  CHECK_FALSE(glrnn::parse_weight_type("q3").has_value());
+  CHECK_FALSE(glrnn::find_weight_recipe("q3").has_value());
   CHECK(glrnn::weight_recipe_names().find("int8") != std::string::npos);
 }

@@ -7,7 +7,10 @@
 #include <cfloat>   // FLT_EPSILON
 #include <cmath>    // std::fabs, std::nearbyint
 #include <cstdint>  // std::int64_t
+#include <iterator>  // std::size
 #include <string>   // std::string
+#include <tuple>    // std::tuple
+#include <type_traits>  // std::false_type, std::void_t
 #include <vector>   // std::vector
 
 #include <catch2/catch.hpp>
@@ -90,10 +93,21 @@ void reference(const glrnn::WeightMatrix& w, const RowMatrixXf& x, RowMatrixXf& 
   }
 }
 
+// Every registered format's traits (formats/registry.hpp), so a new format is tested here unasked.
+template <class First, class... Formats>
+using AfterFirst = std::tuple<Formats...>;
+#define GLRNN_FORMAT_TRAITS(value, Format) , glrnn::Format
+using EveryFormat = AfterFirst<void GLRNN_WEIGHT_FORMATS(GLRNN_FORMAT_TRAITS)>;
+#undef GLRNN_FORMAT_TRAITS
+
+template <class Format, class = void>
+struct HasLevels : std::false_type {};
+template <class Format>
+struct HasLevels<Format, std::void_t<decltype(Format::kLevels)>> : std::true_type {};
+
 }  // namespace
 
-TEMPLATE_TEST_CASE("Every kernel path multiplies like the format's scalar reference", "[kernels]", glrnn::F32Format,
-                   glrnn::Bf16Format, glrnn::Int8Format, glrnn::Q4Format) {
+TEMPLATE_LIST_TEST_CASE("Every kernel path multiplies like the format's scalar reference", "[kernels]", EveryFormat) {
   EveryPath every;
   glrnn::test::RandomWeights rw(21);
   const glrnn::WeightType type = *glrnn::parse_weight_type(TestType::kName);
@@ -117,8 +131,7 @@ TEMPLATE_TEST_CASE("Every kernel path multiplies like the format's scalar refere
   }
 }
 
-TEMPLATE_TEST_CASE("Every kernel path sums exactly where the sums are exact", "[kernels]", glrnn::F32Format,
-                   glrnn::Bf16Format, glrnn::Int8Format, glrnn::Q4Format) {
+TEMPLATE_LIST_TEST_CASE("Every kernel path sums exactly where the sums are exact", "[kernels]", EveryFormat) {
   // Weights of scale 1 and integer activations whose blocks reach 127 (so they quantize with scale
   // 1 and their own values): every product is an integer and every sum stays below 2^24, so float32
   // holds it exactly and every path must give the same bits as the reference.
@@ -128,8 +141,9 @@ TEMPLATE_TEST_CASE("Every kernel path sums exactly where the sums are exact", "[
   const std::int64_t rows = 45, cols = 544;
   std::vector<float> values(static_cast<std::size_t>(rows * cols));
   for (std::size_t i = 0; i < values.size(); ++i) {
-    if constexpr (std::is_same_v<TestType, glrnn::Q4Format>) {
-      values[i] = TestType::kLevels[i % 32 == 0 ? 0 : rng.next() % 16];  // -127 in each block: its scale is 1
+    if constexpr (HasLevels<TestType>::value) {
+      // The lowest level in each block (q4's -127, q5's -16) makes its scale 1.
+      values[i] = TestType::kLevels[i % 32 == 0 ? 0 : rng.next() % std::size(TestType::kLevels)];
     } else {
       values[i] = static_cast<float>(i % 32 == 0 ? -127 : static_cast<int>(rng.next() % 255) - 127);
     }

@@ -150,6 +150,18 @@ inline I lookup_nibble_blocks(const std::uint8_t* p, std::ptrdiff_t /*stride*/, 
   const __m256i index = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0f));
   return _mm256_shuffle_epi8(table, index);
 }
+/// 0xff in byte j where bit j of the little-endian 32-bit word at p is set, for
+/// kBlocksPerVector blocks `stride` bytes apart (q5's fifth bits).
+inline I fifth_bit_mask(const std::uint8_t* p, std::ptrdiff_t /*stride*/) {
+  std::uint32_t bits;
+  std::memcpy(&bits, p, sizeof bits);
+  // Byte j takes byte j / 8 of the word, then keeps bit j % 8.
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(bits)),
+      _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ULL));
+  return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+}
 /// Asks for the cache line at p to be brought into L2 (a hint; never faults).
 inline void prefetch_l2(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1); }
 /// Per lane, the scale of the block the lane belongs to: s[kBlocksPerVector].

@@ -80,6 +80,12 @@ inline I lookup_nibble_blocks(const std::uint8_t* p, std::ptrdiff_t stride, I ta
   const __m512i index = _mm512_and_si512(_mm512_srlv_epi16(pairs, shifts), _mm512_set1_epi8(0x0f));
   return _mm512_shuffle_epi8(table, index);
 }
+inline I fifth_bit_mask(const std::uint8_t* p, std::ptrdiff_t stride) {
+  std::uint32_t first, second;
+  std::memcpy(&first, p, sizeof first);
+  std::memcpy(&second, p + stride, sizeof second);
+  return _mm512_movm_epi8((static_cast<std::uint64_t>(second) << 32) | first);
+}
 inline void prefetch_l2(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1); }
 inline F per_block(const float* s) { return _mm512_insertf32x8(_mm512_set1_ps(s[0]), _mm256_set1_ps(s[1]), 1); }
 inline F gather_unit_scales(const void* first, int stride, int count = kLanes) {

@@ -36,8 +36,15 @@ enum class UnitLayout {
   Int8,      // f16 scale, then 32 int8 weights
   Nibbles,   // f16 scale, then 16 bytes: element i in the low nibble of byte i, i + 16 in the high one,
              // each an index into the format's kLevels
+  NibblesFifthBit,  // f16 scale, 4 bytes of fifth bits (bit i: element i's), then 16 bytes as Nibbles;
+                    // the 5-bit index i stands for the weight i - 16
   Other,
 };
+
+/// Whether a unit starts with its block's f16 scale, which the kernels then read directly.
+constexpr bool leads_with_f16_scale(UnitLayout layout) {
+  return layout == UnitLayout::Int8 || layout == UnitLayout::Nibbles || layout == UnitLayout::NibblesFifthBit;
+}
 
 /// Rows of activations quantized for the integer formats: per row, int8 values and, per block of
 /// 32, the scale and the sum of the block's int8 values (the kernels that add 128 to make an
@@ -71,6 +78,21 @@ double reference_block_dot(const typename Format::Unit* w, const std::int8_t* xq
     sum += static_cast<double>(Format::scale(w[b])) * static_cast<double>(xscale[b]) * s;
   }
   return sum;
+}
+
+/// quantize() and dequantize() of a block format from its quantize_block(), unpack() and scale().
+template <class Format>
+void quantize_blocks(const float* x, std::int64_t n, typename Format::Unit* out) {
+  for (std::int64_t b = 0; b < n / kQuantBlock; ++b) out[b] = Format::quantize_block(x + b * kQuantBlock);
+}
+template <class Format>
+void dequantize_blocks(const typename Format::Unit* in, std::int64_t n, float* out) {
+  std::int8_t q[kQuantBlock];
+  for (std::int64_t b = 0; b < n / kQuantBlock; ++b) {
+    Format::unpack(in[b], q);
+    const float d = Format::scale(in[b]);
+    for (std::int64_t i = 0; i < kQuantBlock; ++i) out[b * kQuantBlock + i] = d * q[i];
+  }
 }
 
 }  // namespace glrnn

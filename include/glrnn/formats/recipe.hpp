@@ -1,8 +1,7 @@
 #pragma once
 // Weight recipes: which format each kind of matrix is stored in. `--type` names a recipe; every
-// format is one (all matrices in it), and a mixed recipe keeps the matrices that cost quality most
-// in a wider format (docs/kernels.md §5). The matrices used densely rather than as linear maps
-// (RG-LRU's block-diagonal gates) stay float.
+// format is one (all matrices in it), and a spec overrides the format of some kinds of matrix
+// (docs/kernels.md §5).
 
 #include <array>        // std::array
 #include <optional>     // std::optional
@@ -21,7 +20,7 @@ enum class MatrixRole {
   Projection,  // a temporal mixer's input and output projections
   MlpIn,       // an MLP's gate and up projections
   MlpOut,      // an MLP's down projection
-  Dense,       // small matrices used densely (kept in a float format)
+  Dense,       // block-diagonal matrices used a block at a time (RG-LRU's gates)
 };
 constexpr std::size_t kMatrixRoles = 6;
 
@@ -33,15 +32,13 @@ struct WeightRecipe {
   WeightType format_for(MatrixRole role) const { return formats[static_cast<std::size_t>(role)]; }
 };
 
-/// Every recipe: one per format, in the order of the registration list, then the mixed ones.
+/// Every recipe: one per format, in the order of the registration list.
 inline const std::vector<WeightRecipe>& weight_recipes() {
   static const std::vector<WeightRecipe> recipes = [] {
     std::vector<WeightRecipe> list;
     for (WeightType t : kWeightTypes) {
-      const bool float_format = format_info(t).activations == Activations::Float32;
       WeightRecipe r{std::string(weight_type_name(t)), "every matrix " + std::string(weight_type_name(t)), {}};
       r.formats.fill(t);
-      r.formats[static_cast<std::size_t>(MatrixRole::Dense)] = float_format ? t : WeightType::BF16;
       list.push_back(r);
     }
     return list;
@@ -81,9 +78,6 @@ inline std::optional<WeightRecipe> find_weight_recipe(std::string_view spec) {
     for (std::size_t r = 0; r < kMatrixRoles; ++r)
       if (matrix_role_name(static_cast<MatrixRole>(r)) == item.substr(0, equals)) {
         if (!format) return std::nullopt;
-        // A dense matrix (RG-LRU's gates) is read element by element: float formats only.
-        if (static_cast<MatrixRole>(r) == MatrixRole::Dense && format_info(*format).activations != Activations::Float32)
-          return std::nullopt;
         recipe->formats[r] = *format;
         known_role = true;
       }
@@ -96,7 +90,7 @@ inline std::optional<WeightRecipe> find_weight_recipe(std::string_view spec) {
   return recipe;
 }
 
-/// "f32, bf16, int8, q4, ...", for messages and --help.
+/// "f32, bf16, int8, q4, q5", for messages and --help.
 inline std::string weight_recipe_names() {
   std::string names;
   for (const WeightRecipe& r : weight_recipes()) names += (names.empty() ? "" : ", ") + r.name;

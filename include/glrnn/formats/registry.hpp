@@ -18,13 +18,15 @@
 #include "glrnn/formats/format.hpp"
 #include "glrnn/formats/int8.hpp"
 #include "glrnn/formats/q4.hpp"
+#include "glrnn/formats/q5.hpp"
 
 /// X(enum value, traits struct), in the order of WeightType.
 #define GLRNN_WEIGHT_FORMATS(X) \
   X(F32, F32Format)             \
   X(BF16, Bf16Format)           \
   X(Int8, Int8Format)           \
-  X(Q4, Q4Format)
+  X(Q4, Q4Format)               \
+  X(Q5, Q5Format)
 
 namespace glrnn {
 
@@ -103,7 +105,7 @@ inline std::optional<WeightType> parse_weight_type(std::string_view name) {
   return std::nullopt;
 }
 
-/// "f32, bf16, int8, q4", for messages and --help.
+/// "f32, bf16, int8, q4, q5", for messages and --help.
 inline std::string weight_type_names() {
   std::string names;
   for (WeightType t : kWeightTypes) names += (names.empty() ? "" : ", ") + std::string(weight_type_name(t));

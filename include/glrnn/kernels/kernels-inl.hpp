@@ -20,7 +20,7 @@ inline F load_units(const typename Format::Unit* p) {
 /// The f16 scale of an integer unit, through F16C where the layout has one.
 template <class Format>
 inline float unit_scale(const typename Format::Unit& u) {
-  if constexpr (Format::kLayout == UnitLayout::Int8 || Format::kLayout == UnitLayout::Nibbles) return half_to_float(u.scale);
+  if constexpr (leads_with_f16_scale(Format::kLayout)) return half_to_float(u.scale);
   else return Format::scale(u);
 }
 
@@ -32,6 +32,13 @@ inline I unpack_blocks(const typename Format::Unit* w, int count = kBlocksPerVec
     if constexpr (Format::kLayout == UnitLayout::Int8) return load_i8_blocks(w[0].q, sizeof(w[0]));
     if constexpr (Format::kLayout == UnitLayout::Nibbles)
       return lookup_nibble_blocks(w[0].q, sizeof(w[0]), nibble_table(Format::kLevels));
+    if constexpr (Format::kLayout == UnitLayout::NibblesFifthBit) {
+      // The low four bits looked up as i - 16 (0xf0 | low); a set fifth bit clears the 0xf0.
+      static_assert(Format::kLevels[0] == -16 && Format::kLevels[31] == 15, "the layout's levels are i - 16");
+      static constexpr std::int8_t kLow[16] = {-16, -15, -14, -13, -12, -11, -10, -9, -8, -7, -6, -5, -4, -3, -2, -1};
+      const I low = lookup_nibble_blocks(w[0].q, sizeof(w[0]), nibble_table(kLow));
+      return xor_i(low, and_i(fifth_bit_mask(w[0].fifth_bits, sizeof(w[0])), set1_i8(-16)));
+    }
   }
   alignas(64) std::int8_t q[kBlocksPerVector * kQuantBlock] = {};
   for (int j = 0; j < count; ++j) Format::unpack(w[j], q + j * kQuantBlock);
@@ -66,7 +73,7 @@ inline float dot_float(const typename Format::Unit* w, const float* x, std::int6
 template <class Format>
 inline float dot_blocks(const typename Format::Unit* w, const std::int8_t* xq, const float* xs, std::int64_t blocks) {
   constexpr int kB = kBlocksPerVector, kGroup = kLanes, kSteps = kGroup / kB;
-  constexpr bool kGather = Format::kLayout == UnitLayout::Int8 || Format::kLayout == UnitLayout::Nibbles;
+  constexpr bool kGather = leads_with_f16_scale(Format::kLayout);
   const auto dot = [&](std::int64_t k, int count) {
     const I wq = unpack_blocks<Format>(w + k, count);
     return to_floats(dot_u8s8(zero_i(), abs_i8(wq), sign_i8(loadu_i(xq + k * kQuantBlock), wq)));
@@ -319,7 +326,7 @@ inline void pack_int_rows(const typename Format::Unit* w, std::int64_t ld, std::
       const int valid_rows = static_cast<int>(std::min<std::int64_t>(rows - h * kLanes, kLanes));
       for (int j = 0; j < count; ++j) {
         float* scales = reinterpret_cast<float*>(panel + (b + j) * kIntBlockBytes + kUnits * kIntVectors * sizeof(I)) + h * kLanes;
-        if constexpr (Format::kLayout == UnitLayout::Int8 || Format::kLayout == UnitLayout::Nibbles) {
+        if constexpr (leads_with_f16_scale(Format::kLayout)) {
           store(scales, gather_unit_scales(w + h * kLanes * ld + b0 + b + j, static_cast<int>(ld * sizeof(w[0])), valid_rows));
         } else {
           for (int r = 0; r < kLanes; ++r) scales[r] = r < valid_rows ? Format::scale(w[(h * kLanes + r) * ld + b0 + b + j]) : 0.0f;
