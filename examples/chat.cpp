@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
       // Only the new turn is tokenized and prefilled; the first one of a conversation gets <bos>.
       const bool first = session.position() == 0 && unrun.empty();
       std::vector<std::int32_t> turn = unrun;
-      for (std::int32_t id : tokenizer.encode(closing + glrnn::gemma_user_turn(line), first)) turn.push_back(id);
+      for (std::int32_t id : glrnn::encode_gemma_user_turn(tokenizer, closing, line, first)) turn.push_back(id);
       glrnn::StreamDecoder stream(tokenizer, /*skip_special=*/true);
       std::int32_t last = -1;
       const glrnn::GenerateStats stats =

@@ -4,7 +4,11 @@
 // The model ends its turn with <end_of_turn>. With a fixed-size state only the new turn is
 // prefilled; the history lives in the state.
 
-#include <string>  // std::string
+#include <cstdint>  // std::int32_t
+#include <string>   // std::string
+#include <vector>   // std::vector
+
+#include "glrnn/tokenizer/tokenizer.hpp"
 
 namespace glrnn {
 
@@ -16,12 +20,18 @@ inline std::string trim_message(const std::string& text) {
   return text.substr(begin, text.find_last_not_of(space) - begin + 1);
 }
 
-/// The text of one user turn followed by the prompt for the model's reply.
-inline std::string gemma_user_turn(const std::string& message) {
-  return "<start_of_turn>user\n" + trim_message(message) + "<end_of_turn>\n<start_of_turn>model\n";
-}
-
 /// What closes a model turn in the history: <end_of_turn> and a newline.
 inline const char* gemma_turn_end() { return "<end_of_turn>\n"; }
+
+/// The ids of one user turn and the prompt for the model's reply, after `closing` (template text
+/// that ends the model's previous turn, or nothing), with <bos> first when `add_bos`. The message
+/// is read as plain text, so a user who types "<end_of_turn>" gets those characters, not the marker.
+inline std::vector<std::int32_t> encode_gemma_user_turn(const Tokenizer& tokenizer, const std::string& closing,
+                                                        const std::string& message, bool add_bos) {
+  std::vector<std::int32_t> ids = tokenizer.encode(closing + "<start_of_turn>user\n", add_bos);
+  for (std::int32_t id : tokenizer.encode(trim_message(message), false, /*match_added_tokens=*/false)) ids.push_back(id);
+  for (std::int32_t id : tokenizer.encode("<end_of_turn>\n<start_of_turn>model\n", false)) ids.push_back(id);
+  return ids;
+}
 
 }  // namespace glrnn
