@@ -20,6 +20,12 @@ using namespace glrnn::simd::avx2;
 #include "probes-inl.hpp"
 }  // namespace glrnn::bench::avx2
 GLRNN_END_TARGET
+GLRNN_BEGIN_TARGET(GLRNN_ISA_AVXVNNI)
+namespace glrnn::bench::avxvnni {
+using namespace glrnn::simd::avxvnni;
+#include "probes-inl.hpp"
+}  // namespace glrnn::bench::avxvnni
+GLRNN_END_TARGET
 GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX512)
 namespace glrnn::bench::avx512 {
 using namespace glrnn::simd::avx512;
@@ -50,6 +56,9 @@ inline Probes for_path(KernelPath path) {
 #if GLRNN_X86_KERNELS
     case KernelPath::Avx2:
       return {avx2::probe_read_sum, avx2::probe_fma, avx2::probe_int8, avx2::kFmaFlopsPerRound, avx2::kInt8OpsPerRound};
+    case KernelPath::AvxVnni:
+      return {avxvnni::probe_read_sum, avxvnni::probe_fma, avxvnni::probe_int8, avxvnni::kFmaFlopsPerRound,
+              avxvnni::kInt8OpsPerRound};
     case KernelPath::Avx512:
       return {avx512::probe_read_sum, avx512::probe_fma, avx512::probe_int8, avx512::kFmaFlopsPerRound,
               avx512::kInt8OpsPerRound};

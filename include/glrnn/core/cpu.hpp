@@ -2,7 +2,7 @@
 // Which instruction set glrnn's kernels run with. Every kernel is compiled for each path in every
 // translation unit (see core/simd.hpp), so a program built with no -march flag runs the same code
 // as one built with -march=native; the path is chosen once, at first use, from CPUID. The
-// environment variable GLRNN_KERNELS (portable, avx2, avx512, avx512vnni) or set_kernel_path()
+// environment variable GLRNN_KERNELS (portable, avx2, avxvnni, avx512, avx512vnni) or set_kernel_path()
 // forces one, for tests and comparisons (docs/kernels.md).
 
 #include <array>        // std::array
@@ -23,17 +23,20 @@ namespace glrnn {
 /// The kernel paths, narrowest first.
 ///   Portable    plain C++ (what the compiler's flags make of it)
 ///   Avx2        AVX2 + FMA + F16C (Haswell, Zen 1-3 and later)
+///   AvxVnni     the same plus AVX-VNNI's 256-bit int8 dot products (Alder Lake, Sierra Forest
+///               and later: Intel CPUs with VNNI but no AVX-512)
 ///   Avx512      AVX-512 F, BW, DQ, VL (Skylake-SP and later, Zen 4)
 ///   Avx512Vnni  the same plus VNNI's int8 dot products (Ice Lake, Zen 4 and later)
-enum class KernelPath { Portable, Avx2, Avx512, Avx512Vnni };
+enum class KernelPath { Portable, Avx2, AvxVnni, Avx512, Avx512Vnni };
 
-constexpr std::array<KernelPath, 4> kKernelPaths = {KernelPath::Portable, KernelPath::Avx2, KernelPath::Avx512,
-                                                    KernelPath::Avx512Vnni};
+constexpr std::array<KernelPath, 5> kKernelPaths = {KernelPath::Portable, KernelPath::Avx2, KernelPath::AvxVnni,
+                                                    KernelPath::Avx512, KernelPath::Avx512Vnni};
 
 inline std::string_view kernel_path_name(KernelPath path) {
   switch (path) {
     case KernelPath::Portable: return "portable";
     case KernelPath::Avx2: return "avx2";
+    case KernelPath::AvxVnni: return "avxvnni";
     case KernelPath::Avx512: return "avx512";
     case KernelPath::Avx512Vnni: return "avx512vnni";
   }
@@ -50,7 +53,7 @@ namespace detail {
 /// The CPU features the paths need, read once from CPUID and XGETBV (the OS must save the
 /// registers a path uses: AVX state for AVX2, and opmask and all 32 zmm registers for AVX-512).
 struct CpuFeatures {
-  bool avx2 = false, avx512 = false, avx512vnni = false;
+  bool avx2 = false, avxvnni = false, avx512 = false, avx512vnni = false;
 };
 
 inline CpuFeatures read_cpu_features() {
@@ -69,6 +72,7 @@ inline CpuFeatures read_cpu_features() {
   f.avx2 = os_avx && avx2 && fma && f16c;
   f.avx512 = f.avx2 && os_avx512 && avx512f && avx512dq && avx512bw && avx512vl;
   f.avx512vnni = f.avx512 && vnni;
+  if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) f.avxvnni = f.avx2 && (eax & (1u << 4));
 #endif
   return f;
 }
@@ -85,6 +89,7 @@ inline bool cpu_supports(KernelPath path) {
   switch (path) {
     case KernelPath::Portable: return true;
     case KernelPath::Avx2: return f.avx2;
+    case KernelPath::AvxVnni: return f.avxvnni;
     case KernelPath::Avx512: return f.avx512;
     case KernelPath::Avx512Vnni: return f.avx512vnni;
   }
@@ -107,7 +112,7 @@ inline KernelPath initial_kernel_path() {
   if (forced == nullptr || *forced == '\0') return best_kernel_path();
   const std::optional<KernelPath> path = parse_kernel_path(forced);
   GLRNN_CHECK(path.has_value(), ConfigError,
-              "GLRNN_KERNELS is '" + std::string(forced) + "'; expected portable, avx2, avx512 or avx512vnni");
+              "GLRNN_KERNELS is '" + std::string(forced) + "'; expected portable, avx2, avxvnni, avx512 or avx512vnni");
   GLRNN_CHECK(cpu_supports(*path), ConfigError,
               "GLRNN_KERNELS is '" + std::string(forced) + "', which this CPU does not support (best: " +
                   std::string(kernel_path_name(best_kernel_path())) + ")");

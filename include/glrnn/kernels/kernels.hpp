@@ -140,6 +140,13 @@ using namespace glrnn::simd::avx2;
 }  // namespace glrnn::kernels::avx2
 GLRNN_END_TARGET
 
+GLRNN_BEGIN_TARGET(GLRNN_ISA_AVXVNNI)
+namespace glrnn::kernels::avxvnni {
+using namespace glrnn::simd::avxvnni;
+#include "glrnn/kernels/kernels-inl.hpp"
+}  // namespace glrnn::kernels::avxvnni
+GLRNN_END_TARGET
+
 GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX512)
 namespace glrnn::kernels::avx512 {
 using namespace glrnn::simd::avx512;
@@ -163,10 +170,10 @@ constexpr std::size_t kPaths = kKernelPaths.size();
 template <class Format>
 std::array<FormatKernels, kPaths> format_kernels_per_path() {
 #if GLRNN_X86_KERNELS
-  return {portable::format_kernels<Format>(), avx2::format_kernels<Format>(), avx512::format_kernels<Format>(),
-          avx512vnni::format_kernels<Format>()};
+  return {portable::format_kernels<Format>(), avx2::format_kernels<Format>(), avxvnni::format_kernels<Format>(),
+          avx512::format_kernels<Format>(), avx512vnni::format_kernels<Format>()};
 #else
-  return {portable::format_kernels<Format>(), {}, {}, {}};
+  return {portable::format_kernels<Format>(), {}, {}, {}, {}};
 #endif
 }
 
@@ -186,9 +193,10 @@ template <class = void>
 const std::array<PathKernels, kPaths>& path_kernel_table() {
 #if GLRNN_X86_KERNELS
   static const std::array<PathKernels, kPaths> table = {portable::path_kernels(), avx2::path_kernels(),
-                                                        avx512::path_kernels(), avx512vnni::path_kernels()};
+                                                        avxvnni::path_kernels(), avx512::path_kernels(),
+                                                        avx512vnni::path_kernels()};
 #else
-  static const std::array<PathKernels, kPaths> table = {portable::path_kernels(), {}, {}, {}};
+  static const std::array<PathKernels, kPaths> table = {portable::path_kernels(), {}, {}, {}, {}};
 #endif
   return table;
 }

@@ -23,7 +23,7 @@
 
 namespace glrnn::tools {
 
-/// "glrnn 0.2.0, kernels avx512vnni (this CPU: portable, avx2, avx512, avx512vnni), 2 threads"
+/// "glrnn 0.2.0, kernels avx512vnni (this CPU: portable, avx2, avxvnni, avx512, avx512vnni), 2 threads"
 inline std::string version_line() {
   std::string supported;
   for (KernelPath p : kKernelPaths)
