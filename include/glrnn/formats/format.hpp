@@ -49,12 +49,15 @@ constexpr bool leads_with_f16_scale(UnitLayout layout) {
 /// Rows of activations quantized for the integer formats: per row, int8 values and, per block of
 /// 32, the scale and the sum of the block's int8 values (the kernels that add 128 to make an
 /// operand unsigned subtract 128 times it). q16 holds the same values widened to int16 for the
-/// kernels that multiply pairs of int16 (CPUs without VNNI); it is null where unused.
+/// kernels that multiply pairs of int16 (CPUs without VNNI), and lane_offset, for one row, -128
+/// times the sum of each 4 consecutive values (VNNI's matrix-vector kernels); each is null where
+/// unused.
 struct QuantizedRows {
-  const std::int8_t* q = nullptr;     // [rows, cols] at stride q_stride
-  const std::int16_t* q16 = nullptr;  // [rows, cols] at stride q_stride, or null
-  const float* scale = nullptr;       // [rows, cols / 32] at stride block_stride
-  const std::int32_t* sum = nullptr;  // [rows, cols / 32] at stride block_stride
+  const std::int8_t* q = nullptr;             // [rows, cols] at stride q_stride
+  const std::int16_t* q16 = nullptr;          // [rows, cols] at stride q_stride, or null
+  const float* scale = nullptr;               // [rows, cols / 32] at stride block_stride
+  const std::int32_t* sum = nullptr;          // [rows, cols / 32] at stride block_stride
+  const std::int32_t* lane_offset = nullptr;  // [cols / 4] for row 0, or null
   std::int64_t rows = 0, cols = 0, q_stride = 0, block_stride = 0;
 
   const std::int8_t* row_q(std::int64_t r) const { return q + r * q_stride; }

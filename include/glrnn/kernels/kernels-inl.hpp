@@ -24,22 +24,41 @@ inline float unit_scale(const typename Format::Unit& u) {
   else return Format::scale(u);
 }
 
-/// The int8 weights of kBlocksPerVector consecutive blocks of an integer format. `count` < that
-/// reads only `count` blocks (the rest is zero), so a row's last block is never read past.
-template <class Format>
+/// `levels` + 128 as unsigned bytes, for lookups that give the weights + 128 directly.
+template <std::size_t N>
+struct Plus128 {
+  std::int8_t v[N] = {};
+  constexpr explicit Plus128(const std::int8_t (&levels)[N]) {
+    for (std::size_t i = 0; i < N; ++i) v[i] = static_cast<std::int8_t>(levels[i] ^ -128);
+  }
+};
+
+/// The int8 weights of kBlocksPerVector consecutive blocks of an integer format, or with kPlus128
+/// the weights + 128 as unsigned bytes (VNNI's unsigned operand; glrnn's formats never hold -128).
+/// `count` < kBlocksPerVector reads only `count` blocks (the rest is zero), so a row's last block
+/// is never read past; that case never adds 128.
+template <class Format, bool kPlus128 = false>
 inline I unpack_blocks(const typename Format::Unit* w, int count = kBlocksPerVector) {
   if (count == kBlocksPerVector) {
-    if constexpr (Format::kLayout == UnitLayout::Int8) return load_i8_blocks(w[0].q, sizeof(w[0]));
-    if constexpr (Format::kLayout == UnitLayout::Nibbles)
-      return lookup_nibble_blocks(w[0].q, sizeof(w[0]), nibble_table(Format::kLevels));
+    if constexpr (Format::kLayout == UnitLayout::Int8) {
+      const I q = load_i8_blocks(w[0].q, sizeof(w[0]));
+      return kPlus128 ? xor_i(q, set1_i8(-128)) : q;
+    }
+    if constexpr (Format::kLayout == UnitLayout::Nibbles) {
+      static constexpr Plus128 kShifted{Format::kLevels};
+      return lookup_nibble_blocks(w[0].q, sizeof(w[0]), nibble_table(kPlus128 ? kShifted.v : Format::kLevels));
+    }
     if constexpr (Format::kLayout == UnitLayout::NibblesFifthBit) {
-      // The low four bits looked up as i - 16 (0xf0 | low); a set fifth bit clears the 0xf0.
+      // The low four bits looked up as i - 16 (0xf0 | low); a set fifth bit clears the 0xf0. With
+      // 128 added they look up as 0x70 | low and the same XOR gives 0x80 | low.
       static_assert(Format::kLevels[0] == -16 && Format::kLevels[31] == 15, "the layout's levels are i - 16");
       static constexpr std::int8_t kLow[16] = {-16, -15, -14, -13, -12, -11, -10, -9, -8, -7, -6, -5, -4, -3, -2, -1};
-      const I low = lookup_nibble_blocks(w[0].q, sizeof(w[0]), nibble_table(kLow));
+      static constexpr Plus128 kLowShifted{kLow};
+      const I low = lookup_nibble_blocks(w[0].q, sizeof(w[0]), nibble_table(kPlus128 ? kLowShifted.v : kLow));
       return xor_i(low, and_i(fifth_bit_mask(w[0].fifth_bits, sizeof(w[0])), set1_i8(-16)));
     }
   }
+  static_assert(!kPlus128 || leads_with_f16_scale(Format::kLayout), "weights + 128 only for the known layouts");
   alignas(64) std::int8_t q[kBlocksPerVector * kQuantBlock] = {};
   for (int j = 0; j < count; ++j) Format::unpack(w[j], q + j * kQuantBlock);
   return loadu_i(q);
@@ -79,17 +98,30 @@ inline float dot_float(const typename Format::Unit* w, const float* x, std::int6
   return sum;
 }
 
-/// Σ w[i] x[i] over `blocks` blocks of an integer format against quantized activations. |w| and
-/// sign(w)·x make the signed product the unsigned-by-signed one the int8 dot instructions take.
-/// Blocks go in groups of kLanes: their scales are gathered and converted at once, and each step
-/// takes its blocks' lanes by a permute (per-block scalar conversions cost more than the dots).
+/// Σ w[i] x[i] over `blocks` blocks of an integer format against quantized activations. The int8
+/// dot instructions multiply unsigned by signed bytes. With VNNI the weights + 128 are the unsigned
+/// operand and each int32 lane starts from `lane_offsets` (-128 times the sum of its 4 activations),
+/// which leaves the exact Σ w x of its 4 products; otherwise |w| and sign(w)·x make the signed
+/// product an unsigned-by-signed one (two more operations per vector). Blocks go in groups of
+/// kLanes: their scales are gathered and converted at once, and each step takes its blocks' lanes
+/// by a permute (per-block scalar conversions cost more than the dots).
 template <class Format>
-inline float dot_blocks(const typename Format::Unit* w, const std::int8_t* xq, const float* xs, std::int64_t blocks) {
+inline float dot_blocks(const typename Format::Unit* w, const std::int8_t* xq, const float* xs,
+                        const std::int32_t* lane_offsets, std::int64_t blocks) {
   constexpr int kB = kBlocksPerVector, kGroup = kLanes, kSteps = kGroup / kB;
-  constexpr bool kGather = leads_with_f16_scale(Format::kLayout);
-  const auto dot = [&](std::int64_t k, int count) {
+  constexpr bool kGather = leads_with_f16_scale(Format::kLayout), kPlus128 = kVnni && kGather;
+  constexpr int kLanesPerBlock = kQuantBlock / 4;
+  const auto signed_dot = [&](std::int64_t k, int count) {
     const I wq = unpack_blocks<Format>(w + k, count);
     return to_floats(dot_u8s8(zero_i(), abs_i8(wq), sign_i8(loadu_i(xq + k * kQuantBlock), wq)));
+  };
+  const auto dot = [&](std::int64_t k) {
+    if constexpr (kPlus128) {
+      const I start = loadu_i(lane_offsets + k * kLanesPerBlock);
+      return to_floats(dot_u8s8(start, unpack_blocks<Format, true>(w + k), loadu_i(xq + k * kQuantBlock)));
+    } else {
+      return signed_dot(k, kB);
+    }
   };
   F acc[4] = {zero(), zero(), zero(), zero()};  // independent chains: consecutive blocks overlap in flight
   std::int64_t k = 0;
@@ -98,14 +130,14 @@ inline float dot_blocks(const typename Format::Unit* w, const std::int8_t* xq, c
       prefetch_ahead(w + k, kGroup * sizeof(w[0]));
       const F scales = mul(gather_unit_scales(w + k, sizeof(w[0])), load(xs + k));
       GLRNN_UNROLL
-      for (int j = 0; j < kSteps; ++j) acc[j % 4] = fma(dot(k + j * kB, kB), step_lanes(scales, j), acc[j % 4]);
+      for (int j = 0; j < kSteps; ++j) acc[j % 4] = fma(dot(k + j * kB), step_lanes(scales, j), acc[j % 4]);
     }
   }
   for (; k < blocks; k += kB) {
     const int count = static_cast<int>(std::min<std::int64_t>(kB, blocks - k));
     float s[kB] = {};
     for (int j = 0; j < count; ++j) s[j] = unit_scale<Format>(w[k + j]) * xs[k + j];
-    acc[0] = fma(dot(k, count), per_block(s), acc[0]);
+    acc[0] = fma(signed_dot(k, count), per_block(s), acc[0]);
   }
   return hsum(add(add(acc[0], acc[1]), add(acc[2], acc[3])));
 }
@@ -138,6 +170,15 @@ inline void quantize_row(const float* x, std::int64_t n, std::int8_t* q, std::in
     scale[b] = d;
     sum[b] = hsum_i32(total);
   }
+}
+
+/// out[i] = -128 · (q[4i] + q[4i+1] + q[4i+2] + q[4i+3]) for the whole vectors of n int8 values:
+/// the start of each int32 lane of a VNNI dot product whose weights carry + 128. dot_blocks reads
+/// them for its groups of kLanes blocks only, so a last half vector is not needed.
+inline void lane_offsets(const std::int8_t* q, std::int64_t n, std::int32_t* out) {
+  const I plus128 = set1_i8(-128);  // 0x80: 128 as the unsigned operand
+  for (std::int64_t i = 0; i + 4 * kLanes <= n; i += 4 * kLanes)
+    storeu_i(out + i / 4, sub_i32(zero_i(), dot_u8s8(zero_i(), plus128, loadu_i(q + i))));
 }
 
 /// Prefetches slice `part` of `parts` of the `bytes` at `first` into L2. A pack reads many rows
@@ -455,7 +496,9 @@ inline FormatKernels format_kernels() {
     k.matvec = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y) {
       const std::int64_t blocks = w.cols / kQuantBlock;
       const Unit* base = static_cast<const Unit*>(w.data);
-      for (std::int64_t r = lo; r < hi; ++r) y[r] = dot_blocks<Format>(base + r * blocks, x.q.row_q(0), x.q.row_scale(0), blocks);
+      const std::int8_t* xq = x.q.row_q(0);
+      const float* xs = x.q.row_scale(0);
+      for (std::int64_t r = lo; r < hi; ++r) y[r] = dot_blocks<Format>(base + r * blocks, xq, xs, x.q.lane_offset, blocks);
     };
     k.gemm = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y,
                 std::int64_t ldy, void* work) {
@@ -465,6 +508,7 @@ inline FormatKernels format_kernels() {
     k.work_bytes = [](std::int64_t) { return kIntPanelBytes; };
     k.rows_per_panel = kIntNr;
     k.wants_q16 = !kVnni;
+    k.wants_lane_offsets = kVnni && leads_with_f16_scale(Format::kLayout);
   }
   return k;
 }
@@ -472,6 +516,7 @@ inline FormatKernels format_kernels() {
 inline PathKernels path_kernels() {
   PathKernels k{};
   k.quantize_row = &quantize_row;
+  k.lane_offsets = &lane_offsets;
   k.gemm_f32 = [](const float* a, std::int64_t lda, const float* b, std::int64_t ldb, bool b_rows_are_n, float* c,
                   std::int64_t ldc, std::int64_t M, std::int64_t K, std::int64_t n_lo, std::int64_t n_hi, bool accumulate,
                   void* work) {

@@ -40,12 +40,15 @@ struct FormatKernels {
   std::size_t (*work_bytes)(std::int64_t cols) = nullptr;
   std::int64_t rows_per_panel = 1;  // gemm's unit of rows: threads split a product into these
   bool wants_q16 = false;           // gemm multiplies int16 copies of the activations
+  bool wants_lane_offsets = false;  // matvec starts its int32 lanes from QuantizedRows::lane_offset
 };
 
 /// A path's kernels that do not depend on a weight format.
 struct PathKernels {
   void (*quantize_row)(const float* x, std::int64_t n, std::int8_t* q, std::int16_t* q16, float* scale,
                        std::int32_t* sum) = nullptr;
+  /// See QuantizedRows::lane_offset; null on paths whose kernels do not use it.
+  void (*lane_offsets)(const std::int8_t* q, std::int64_t n, std::int32_t* out) = nullptr;
   /// C[0..M)[n_lo, n_hi) (+)= A · B^T (B [N, K], b_rows_are_n) or A · B (B [K, N]).
   void (*gemm_f32)(const float* a, std::int64_t lda, const float* b, std::int64_t ldb, bool b_rows_are_n, float* c,
                    std::int64_t ldc, std::int64_t M, std::int64_t K, std::int64_t n_lo, std::int64_t n_hi,
@@ -216,8 +219,10 @@ inline const PathKernels& path_kernels(KernelPath path) {
   return detail::path_kernel_table()[static_cast<std::size_t>(path)];
 }
 
-/// The rows of x quantized to int8 blocks in `scratch` (valid while the caller's Frame lasts).
-inline QuantizedRows quantize_rows(const MatIn& x, bool with_q16, KernelPath path, Scratch& scratch) {
+/// The rows of x quantized to int8 blocks in `scratch` (valid while the caller's Frame lasts),
+/// with the extras the kernels want (see QuantizedRows; lane offsets are for one row).
+inline QuantizedRows quantize_rows(const MatIn& x, bool with_q16, bool with_lane_offsets, KernelPath path,
+                                   Scratch& scratch) {
   const std::int64_t rows = x.rows(), cols = x.cols(), blocks = cols / kQuantBlock;
   QuantizedRows q;
   q.rows = rows;
@@ -228,10 +233,12 @@ inline QuantizedRows quantize_rows(const MatIn& x, bool with_q16, KernelPath pat
   std::int16_t* values16 = with_q16 ? scratch.array<std::int16_t>(static_cast<std::size_t>(rows * cols)) : nullptr;
   float* scales = scratch.array<float>(static_cast<std::size_t>(rows * blocks));
   std::int32_t* sums = scratch.array<std::int32_t>(static_cast<std::size_t>(rows * blocks));
+  std::int32_t* offsets = with_lane_offsets ? scratch.array<std::int32_t>(static_cast<std::size_t>(cols / 4)) : nullptr;
   q.q = values;
   q.q16 = values16;
   q.scale = scales;
   q.sum = sums;
+  q.lane_offset = offsets;
   if (scratch.measuring()) return q;
   const auto quantize = path_kernels(path).quantize_row;
   parallel_for(0, rows, cols * 4, [&](std::int64_t lo, std::int64_t hi) {
@@ -239,6 +246,7 @@ inline QuantizedRows quantize_rows(const MatIn& x, bool with_q16, KernelPath pat
       quantize(x.row(r).data(), cols, values + r * cols, values16 ? values16 + r * cols : nullptr, scales + r * blocks,
                sums + r * blocks);
   });
+  if (offsets) path_kernels(path).lane_offsets(values, cols, offsets);
   return q;
 }
 
@@ -254,7 +262,8 @@ inline void matmul(const WeightMatrix& w, const MatIn& x, MatOut y, Scratch& scr
   const std::int64_t M = x.rows(), N = w.rows, K = w.cols;
   Scratch::Frame frame(scratch);
   ActivationRows act{x.data(), x.outerStride(), M, {}};
-  if (format_info(w.type).activations == Activations::Int8Blocks) act.q = quantize_rows(x, k.wants_q16 && M > 1, path, scratch);
+  if (format_info(w.type).activations == Activations::Int8Blocks)
+    act.q = quantize_rows(x, k.wants_q16 && M > 1, k.wants_lane_offsets && M == 1, path, scratch);
   if (M == 1) {
     if (scratch.measuring()) return;
     float* out = y.data();
