@@ -2,7 +2,7 @@
 # The README's test command: installs the build packages, builds everything (library tests,
 # programs, benchmarks) in Release into build/ and runs the fast tier of the tests (CTest label
 # `fast`): every test but the slow parity runs, the sanitizer builds and the fuzzers, which
-# .ci/run adds (README, "Tests"). About 7 minutes on 2 cores from a fresh clone.
+# .ci/run adds (README, "Tests"). 4 to 6.5 minutes on 2 cores from a fresh clone.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
