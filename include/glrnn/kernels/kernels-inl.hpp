@@ -35,8 +35,8 @@ struct Plus128 {
 
 /// The int8 weights of kBlocksPerVector consecutive blocks of an integer format, or with kPlus128
 /// the weights + 128 as unsigned bytes (VNNI's unsigned operand; glrnn's formats never hold -128).
-/// `count` < kBlocksPerVector reads only `count` blocks (the rest is zero), so a row's last block
-/// is never read past; that case never adds 128.
+/// `count` < kBlocksPerVector reads only `count` blocks (the rest is weight 0), so a row's last
+/// block is never read past.
 template <class Format, bool kPlus128 = false>
 inline I unpack_blocks(const typename Format::Unit* w, int count = kBlocksPerVector) {
   if (count == kBlocksPerVector) {
@@ -58,10 +58,9 @@ inline I unpack_blocks(const typename Format::Unit* w, int count = kBlocksPerVec
       return xor_i(low, and_i(fifth_bit_mask(w[0].fifth_bits, sizeof(w[0])), set1_i8(-16)));
     }
   }
-  static_assert(!kPlus128 || leads_with_f16_scale(Format::kLayout), "weights + 128 only for the known layouts");
   alignas(64) std::int8_t q[kBlocksPerVector * kQuantBlock] = {};
   for (int j = 0; j < count; ++j) Format::unpack(w[j], q + j * kQuantBlock);
-  return loadu_i(q);
+  return kPlus128 ? xor_i(loadu_i(q), set1_i8(-128)) : loadu_i(q);
 }
 
 // ---- one row of weights against one row of activations (decode) --------------------------------
@@ -353,8 +352,8 @@ inline void pack_int_rows(const typename Format::Unit* w, std::int64_t ld, std::
         const std::int64_t row = h * kLanes + r;
         // A few blocks ahead along this row: the line the pack reads a few turns from now.
         prefetch_l2(w + row * ld + b0 + b + 4 * kBlocksPerVector);
-        v[r] = row < rows ? unpack_blocks<Format>(w + row * ld + b0 + b, count) : zero_i();
-        if constexpr (kVnni) v[r] = xor_i(v[r], set1_i8(-128));  // w + 128, unsigned
+        // VNNI multiplies w + 128 as unsigned bytes; a missing row is weight 0 either way.
+        v[r] = row < rows ? unpack_blocks<Format, kVnni>(w + row * ld + b0 + b, count) : set1_i8(kVnni ? -128 : 0);
       }
       // Output vector j of a transpose holds unit j of the vector's units for kLanes rows; the
       // units of consecutive blocks follow each other.
@@ -516,7 +515,7 @@ inline FormatKernels format_kernels() {
 inline PathKernels path_kernels() {
   PathKernels k{};
   k.quantize_row = &quantize_row;
-  k.lane_offsets = &lane_offsets;
+  if constexpr (kVnni) k.lane_offsets = &lane_offsets;
   k.gemm_f32 = [](const float* a, std::int64_t lda, const float* b, std::int64_t ldb, bool b_rows_are_n, float* c,
                   std::int64_t ldc, std::int64_t M, std::int64_t K, std::int64_t n_lo, std::int64_t n_hi, bool accumulate,
                   void* work) {
