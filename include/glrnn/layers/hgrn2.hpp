@@ -6,12 +6,8 @@
 //   o_t = (dk^-0.5 q_t)^T S_t                    (the updated state is read)
 // then one RMSNorm over all heads (eps 1e-5, docs/hgrn2.md §3) and o_proj.
 //
-// Prefill runs chunk-parallel (the chunk form of gated linear attention): within a chunk of C
-// positions the outputs are matrix products (intra-chunk causal attention with decay, plus the
-// state carried in), and the state passes from chunk to chunk. Every exponential it evaluates has
-// a non-positive argument: between sub-blocks the decay is split at the position just before the
-// query sub-block, and the diagonal sub-blocks are evaluated element by element. So it is as
-// stable as the sequential form, which single-position steps use.
+// The recurrence, with its chunk-parallel prefill, is the shared gated-linear-attention one
+// (layers/gla_recurrence.hpp, docs/gla.md §1).
 
 #include <algorithm>  // std::min, std::max
 #include <cmath>      // std::exp, std::log, std::log1p, std::sqrt
@@ -21,6 +17,8 @@
 
 #include "glrnn/core/math.hpp"
 #include "glrnn/layers/conv1d.hpp"
+#include "glrnn/layers/forget_gate.hpp"
+#include "glrnn/layers/gla_recurrence.hpp"
 #include "glrnn/layers/linear.hpp"
 #include "glrnn/layers/rmsnorm.hpp"
 
@@ -93,21 +91,14 @@ class Hgrn2Mixer {
         i_proj_(cfg.hidden, cfg.hidden, w.i_proj, "attn.i_proj"),
         o_proj_(cfg.hidden, cfg.hidden, w.o_proj, "attn.o_proj"),
         g_norm_(make_g_norm(cfg, w.g_norm)),
-        lower_bound_(std::move(lower_bound)),
-        scale_(static_cast<float>(1.0 / std::sqrt(static_cast<double>(cfg.key_dim)))) {
+        forget_(std::move(lower_bound), cfg.forget_dim()),
+        recurrence_(recurrence_config(cfg)) {
     GLRNN_CHECK(cfg.heads > 0 && cfg.key_dim > 0 && cfg.heads * cfg.value_dim == cfg.hidden, ConfigError,
                 "HGRN2 needs heads x value_dim == hidden");
-    GLRNN_CHECK(lower_bound_.size() == 0 || lower_bound_.size() == cfg.forget_dim(), ShapeError,
-                "HGRN2 lower bound has " + std::to_string(lower_bound_.size()) + " values, expected " +
-                    std::to_string(cfg.forget_dim()));
     if (cfg.short_conv) {
       convs_.emplace_back(cfg.conv(cfg.forget_dim()), w.q_conv);
       convs_.emplace_back(cfg.conv(cfg.forget_dim()), w.f_conv);
       convs_.emplace_back(cfg.conv(cfg.hidden), w.i_conv);
-    }
-    if (lower_bound_.size() > 0) {
-      log_bound_ = lower_bound_.array().log();
-      log_open_ = (-lower_bound_.array()).log1p();
     }
   }
 
@@ -139,7 +130,7 @@ class Hgrn2Mixer {
         },
         [&](const MatMap& q, const MatMap& g, const MatMap& k, const MatMap& v, MatMap& o) {
           if (scratch.measuring()) return;
-          for (Eigen::Index b = 0; b < u.rows(); ++b) step(q, g, k, v, b, get(b), o);
+          for (Eigen::Index b = 0; b < u.rows(); ++b) recurrence_.step(q, g, k, v, b, get(b).state, o);
         });
   }
 
@@ -152,13 +143,7 @@ class Hgrn2Mixer {
           });
         },
         [&](const MatMap& q, const MatMap& g, const MatMap& k, const MatMap& v, MatMap& o) {
-          const std::int64_t len = u.rows();
-          if (chunk_size > 0 && len > 1) {
-            for (std::int64_t c0 = 0; c0 < len; c0 += chunk_size)
-              chunk(q, g, k, v, c0, std::min(chunk_size, len - c0), state, o, scratch);
-          } else if (!scratch.measuring()) {
-            for (std::int64_t t = 0; t < len; ++t) step(q, g, k, v, t, state, o);
-          }
+          recurrence_.forward(q, g, k, v, state.state, o, scratch, chunk_size);
         });
   }
 
@@ -210,93 +195,29 @@ class Hgrn2Mixer {
     for (Eigen::Index t = 0; t < g.rows(); ++t) {
       for (Eigen::Index a = 0; a < g.cols(); ++a) {
         const float f = g(t, a);
-        if (lower_bound_.size() == 0) {
-          g(t, a) = log_sigmoid(f);
-          k(t, a) = 1.0f - sigmoid(f);
-        } else {
-          // log(lb + (1 - lb) sigmoid(f)) in log space, as fla computes it
-          g(t, a) = log_add_exp(log_bound_[a], log_open_[a] + log_sigmoid(f));
-          k(t, a) = 1.0f - std::exp(g(t, a));
-        }
+        g(t, a) = forget_.log_forget(f, a);
+        // Without a floor fla takes 1 - sigmoid(f) directly, not 1 - exp(logsigmoid(f)).
+        k(t, a) = forget_.bounded() ? 1.0f - std::exp(g(t, a)) : 1.0f - sigmoid(f);
       }
     }
   }
 
-  /// One position of the recurrence, every head.
-  void step(const MatMap& q, const MatMap& g, const MatMap& k, const MatMap& v, std::int64_t t, State& state,
-            MatMap& o) const {
-    const std::int64_t dk = cfg_.key_dim, dv = cfg_.value_dim;
-    for (std::int64_t h = 0; h < cfg_.heads; ++h) {
-      auto s = state.state.middleRows(h * dk, dk);
-      s.array().colwise() *= g.row(t).segment(h * dk, dk).transpose().array().exp();
-      s.noalias() += k.row(t).segment(h * dk, dk).transpose() * v.row(t).segment(h * dv, dv);
-      o.row(t).segment(h * dv, dv).noalias() = scale_ * (q.row(t).segment(h * dk, dk) * s);
-    }
-  }
-
-  /// Positions c0 .. c0+n-1 in matrix form, every head (see the file comment).
-  void chunk(const MatMap& q, const MatMap& g, const MatMap& k, const MatMap& v, std::int64_t c0, std::int64_t n,
-             State& state, MatMap& o, Scratch& scratch) const {
-    constexpr std::int64_t kBlock = 16;  // sub-block of the intra-chunk attention
-    const std::int64_t dk = cfg_.key_dim, dv = cfg_.value_dim;
-    Scratch::Frame frame(scratch);
-    MatMap cum = scratch.matrix(n, dk);      // cumulative log decay within the chunk
-    MatMap scaled_q = scratch.matrix(n, dk);
-    MatMap scaled_k = scratch.matrix(n, dk);
-    MatMap keys_t = scratch.matrix(dk, n);   // scaled_k transposed, for the state update
-    MatMap attn = scratch.matrix(n, n);      // intra-chunk causal attention with decay
-    const bool measuring = scratch.measuring();
-    for (std::int64_t h = 0; h < cfg_.heads; ++h) {
-      const auto qh = q.block(c0, h * dk, n, dk);
-      const auto kh = k.block(c0, h * dk, n, dk);
-      const auto vh = v.block(c0, h * dv, n, dv);
-      auto oh = o.block(c0, h * dv, n, dv);
-      auto s = state.state.middleRows(h * dk, dk);
-      if (!measuring) {
-        cum.row(0) = g.block(c0, h * dk, 1, dk);
-        for (std::int64_t i = 1; i < n; ++i) cum.row(i) = cum.row(i - 1) + g.block(c0 + i, h * dk, 1, dk);
-        // The state carried in, decayed to each position.
-        scaled_q.array() = qh.array() * cum.array().exp();
-        attn.setZero();
-      }
-      kernels::product(scaled_q, s, /*b_transposed=*/false, oh, false, scratch);
-
-      for (std::int64_t i0 = 0; i0 < n; i0 += kBlock) {
-        const std::int64_t i1 = std::min(n, i0 + kBlock);
-        if (i0 > 0) {
-          // Keys before the block: split the decay at position i0-1, so both factors are <= 1.
-          if (!measuring) {
-            const auto ref = cum.row(i0 - 1);
-            scaled_q.middleRows(i0, i1 - i0).array() =
-                qh.middleRows(i0, i1 - i0).array() * (cum.middleRows(i0, i1 - i0).rowwise() - ref).array().exp();
-            scaled_k.topRows(i0).array() = kh.topRows(i0).array() * (-(cum.topRows(i0).rowwise() - ref)).array().exp();
-          }
-          kernels::product(scaled_q.middleRows(i0, i1 - i0), scaled_k.topRows(i0), /*b_transposed=*/true,
-                           attn.block(i0, 0, i1 - i0, i0), false, scratch);
-        }
-        if (measuring) continue;
-        for (std::int64_t i = i0; i < i1; ++i)
-          for (std::int64_t j = i0; j <= i; ++j)
-            attn(i, j) = (qh.row(i).array() * kh.row(j).array() * (cum.row(i) - cum.row(j)).array().exp()).sum();
-      }
-      kernels::product(attn, vh, /*b_transposed=*/false, oh, /*accumulate=*/true, scratch);
-      if (!measuring) {
-        oh *= scale_;
-        // State at the chunk's end: decay all of it, add every key-value pair decayed to the end.
-        const auto last = cum.row(n - 1);
-        keys_t = (kh.array() * (-(cum.rowwise() - last)).array().exp()).matrix().transpose();
-        s.array().colwise() *= last.transpose().array().exp();
-      }
-      kernels::product(keys_t, vh, /*b_transposed=*/false, s, /*accumulate=*/true, scratch);
-    }
+  static GlaRecurrenceConfig recurrence_config(const Config& cfg) {
+    GlaRecurrenceConfig r;
+    r.heads = r.kv_heads = r.state_heads = cfg.heads;
+    r.key_dim = cfg.key_dim;
+    r.value_dim = cfg.value_dim;
+    r.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(cfg.key_dim)));
+    r.chunk_size = cfg.chunk_size;
+    return r;
   }
 
   Config cfg_;
   Linear q_proj_, f_proj_, i_proj_, o_proj_;
   RmsNorm g_norm_;
   std::vector<Conv1d> convs_;  // q, f, i with short_conv
-  Eigen::VectorXf lower_bound_, log_bound_, log_open_;  // [H·dk]: lb, log(lb), log(1 - lb)
-  float scale_;
+  ForgetGate forget_;  // [H·dk]
+  GlaRecurrence recurrence_;
 };
 
 }  // namespace glrnn

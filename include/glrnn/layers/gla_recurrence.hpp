@@ -1,0 +1,152 @@
+#pragma once
+// The gated-linear-attention recurrence shared by HGRN2, GLA and RetNet (docs/gla.md §1). Per state
+// head s, with a decay per key channel:
+//   S_t = diag(exp(g_t)) S_{t-1} + k_t^T v_t        (S: dk x dv, float32)
+//   o_t = scale · q_t S_t                          (the updated state is read)
+// A decay per head (RetNet) is the same recurrence with every channel of g equal.
+//
+// Heads: H query heads, Hkv key/value heads (H a multiple: grouped queries), and Hs state heads,
+// either Hkv (the decay comes with the keys: GLA, HGRN2, so the queries of a group read one state)
+// or H (the decay belongs to the query head: RetNet, so each query head keeps its own state).
+//
+// Prefill runs chunk-parallel: within a chunk of C positions the outputs are matrix products
+// (intra-chunk causal attention with decay, plus the state carried in) and the state passes from
+// chunk to chunk. Every exponential it evaluates has a non-positive argument: between sub-blocks
+// the decay is split at the position just before the query sub-block, and the diagonal sub-blocks
+// are evaluated element by element. So it is as stable as the sequential form, which single
+// positions and batched decode use.
+
+#include <algorithm>  // std::min
+#include <cstdint>    // std::int64_t
+#include <string>     // std::to_string
+
+#include "glrnn/core/buffer.hpp"
+#include "glrnn/core/error.hpp"
+#include "glrnn/kernels/kernels.hpp"
+
+namespace glrnn {
+
+struct GlaRecurrenceConfig {
+  std::int64_t heads = 1;        // H query heads
+  std::int64_t kv_heads = 1;     // Hkv key/value heads
+  std::int64_t state_heads = 1;  // Hs: Hkv or H (see the file comment)
+  std::int64_t key_dim = 0;      // dk per head
+  std::int64_t value_dim = 0;    // dv per head
+  float scale = 1.0f;            // applied to the queries
+  std::int64_t chunk_size = 64;  // prefill chunk; 0 runs prefill sequentially, like decode
+
+  std::int64_t state_rows() const { return state_heads * key_dim; }
+  void validate() const {
+    GLRNN_CHECK(heads > 0 && kv_heads > 0 && heads % kv_heads == 0 && key_dim > 0 && value_dim > 0, ConfigError,
+                "gated linear attention needs positive sizes and heads (" + std::to_string(heads) +
+                    ") divisible by key/value heads (" + std::to_string(kv_heads) + ")");
+    GLRNN_CHECK(state_heads == kv_heads || state_heads == heads, ConfigError,
+                "gated linear attention keeps a state per key/value head or per query head");
+    GLRNN_CHECK(chunk_size >= 0, ConfigError, "negative prefill chunk size");
+  }
+};
+
+/// The recurrence over projected inputs; the layers around it own the state matrix [Hs·dk, dv]
+/// (so each names it in state files) and the projections, gates and norms.
+class GlaRecurrence {
+ public:
+  GlaRecurrence() = default;
+  explicit GlaRecurrence(const GlaRecurrenceConfig& cfg) : cfg_(cfg) { cfg_.validate(); }
+
+  const GlaRecurrenceConfig& config() const { return cfg_; }
+
+  /// O[T, H·dv] from q [T, H·dk], log decay g [T, Hs·dk], k [T, Hkv·dk] and v [T, Hkv·dv],
+  /// advancing `state`; chunk-parallel when T > 1 and chunk_size > 0 (sequential otherwise).
+  void forward(const MatMap& q, const MatMap& g, const MatMap& k, const MatMap& v, RowMatrixXf& state, MatMap& o,
+               Scratch& scratch, std::int64_t chunk_size) const {
+    const std::int64_t len = q.rows();
+    if (chunk_size > 0 && len > 1) {
+      for (std::int64_t c0 = 0; c0 < len; c0 += chunk_size)
+        chunk(q, g, k, v, c0, std::min(chunk_size, len - c0), state, o, scratch);
+    } else if (!scratch.measuring()) {
+      for (std::int64_t t = 0; t < len; ++t) step(q, g, k, v, t, state, o);
+    }
+  }
+
+  /// Row t only: one decode step of one sequence (batched decode calls it per sequence).
+  void step(const MatMap& q, const MatMap& g, const MatMap& k, const MatMap& v, std::int64_t t, RowMatrixXf& state,
+            MatMap& o) const {
+    const std::int64_t dk = cfg_.key_dim, dv = cfg_.value_dim;
+    for (std::int64_t s = 0; s < cfg_.state_heads; ++s) {
+      auto S = state.middleRows(s * dk, dk);
+      S.array().colwise() *= g.row(t).segment(s * dk, dk).transpose().array().exp();
+      S.noalias() += k.row(t).segment(kv_of_state(s) * dk, dk).transpose() * v.row(t).segment(kv_of_state(s) * dv, dv);
+      for (std::int64_t h = first_query(s); h < first_query(s) + queries_per_state(); ++h)
+        o.row(t).segment(h * dv, dv).noalias() = cfg_.scale * (q.row(t).segment(h * dk, dk) * S);
+    }
+  }
+
+ private:
+  std::int64_t kv_of_state(std::int64_t s) const { return s * cfg_.kv_heads / cfg_.state_heads; }
+  std::int64_t queries_per_state() const { return cfg_.heads / cfg_.state_heads; }
+  std::int64_t first_query(std::int64_t s) const { return s * queries_per_state(); }
+
+  /// Positions c0 .. c0+n-1 in matrix form, every head (see the file comment).
+  void chunk(const MatMap& q, const MatMap& g, const MatMap& k, const MatMap& v, std::int64_t c0, std::int64_t n,
+             RowMatrixXf& state, MatMap& o, Scratch& scratch) const {
+    constexpr std::int64_t kBlock = 16;  // sub-block of the intra-chunk attention
+    const std::int64_t dk = cfg_.key_dim, dv = cfg_.value_dim;
+    Scratch::Frame frame(scratch);
+    MatMap cum = scratch.matrix(n, dk);      // cumulative log decay within the chunk
+    MatMap scaled_q = scratch.matrix(n, dk);
+    MatMap scaled_k = scratch.matrix(n, dk);
+    MatMap keys_t = scratch.matrix(dk, n);   // keys decayed to the chunk's end, transposed
+    MatMap attn = scratch.matrix(n, n);      // intra-chunk causal attention with decay
+    const bool measuring = scratch.measuring();
+    for (std::int64_t s = 0; s < cfg_.state_heads; ++s) {
+      const auto kh = k.block(c0, kv_of_state(s) * dk, n, dk);
+      const auto vh = v.block(c0, kv_of_state(s) * dv, n, dv);
+      auto S = state.middleRows(s * dk, dk);
+      if (!measuring) {
+        cum.row(0) = g.block(c0, s * dk, 1, dk);
+        for (std::int64_t i = 1; i < n; ++i) cum.row(i) = cum.row(i - 1) + g.block(c0 + i, s * dk, 1, dk);
+      }
+      for (std::int64_t h = first_query(s); h < first_query(s) + queries_per_state(); ++h) {
+        const auto qh = q.block(c0, h * dk, n, dk);
+        auto oh = o.block(c0, h * dv, n, dv);
+        if (!measuring) {
+          // The state carried in, decayed to each position.
+          scaled_q.array() = qh.array() * cum.array().exp();
+          attn.setZero();
+        }
+        kernels::product(scaled_q, S, /*b_transposed=*/false, oh, false, scratch);
+        for (std::int64_t i0 = 0; i0 < n; i0 += kBlock) {
+          const std::int64_t i1 = std::min(n, i0 + kBlock);
+          if (i0 > 0) {
+            // Keys before the block: split the decay at position i0-1, so both factors are <= 1.
+            if (!measuring) {
+              const auto ref = cum.row(i0 - 1);
+              scaled_q.middleRows(i0, i1 - i0).array() =
+                  qh.middleRows(i0, i1 - i0).array() * (cum.middleRows(i0, i1 - i0).rowwise() - ref).array().exp();
+              scaled_k.topRows(i0).array() = kh.topRows(i0).array() * (-(cum.topRows(i0).rowwise() - ref)).array().exp();
+            }
+            kernels::product(scaled_q.middleRows(i0, i1 - i0), scaled_k.topRows(i0), /*b_transposed=*/true,
+                             attn.block(i0, 0, i1 - i0, i0), false, scratch);
+          }
+          if (measuring) continue;
+          for (std::int64_t i = i0; i < i1; ++i)
+            for (std::int64_t j = i0; j <= i; ++j)
+              attn(i, j) = (qh.row(i).array() * kh.row(j).array() * (cum.row(i) - cum.row(j)).array().exp()).sum();
+        }
+        kernels::product(attn, vh, /*b_transposed=*/false, oh, /*accumulate=*/true, scratch);
+        if (!measuring) oh *= cfg_.scale;
+      }
+      if (!measuring) {
+        // State at the chunk's end: decay all of it, add every key-value pair decayed to the end.
+        const auto last = cum.row(n - 1);
+        keys_t = (kh.array() * (-(cum.rowwise() - last)).array().exp()).matrix().transpose();
+        S.array().colwise() *= last.transpose().array().exp();
+      }
+      kernels::product(keys_t, vh, /*b_transposed=*/false, S, /*accumulate=*/true, scratch);
+    }
+  }
+
+  GlaRecurrenceConfig cfg_;
+};
+
+}  // namespace glrnn
