@@ -183,7 +183,7 @@ TEST_CASE("HGRN2 lower bounds: 0 for layer 0, non-decreasing with depth, below 1
   const glrnn::TensorInfo& raw = checkpoint.get("model.lower_bounds");
   std::vector<float> values(static_cast<std::size_t>(raw.numel()));
   std::memcpy(values.data(), raw.data, raw.nbytes);
-  const glrnn::RowMatrixXf lb = glrnn::hgrn2_lower_bounds({values.data(), glrnn::Shape{raw.shape[0], raw.shape[1]}});
+  const glrnn::RowMatrixXf lb = glrnn::fla_lower_bounds({values.data(), glrnn::Shape{raw.shape[0], raw.shape[1]}});
   CHECK(lb.row(0).cwiseAbs().maxCoeff() == 0.0f);
   for (Eigen::Index l = 1; l < lb.rows(); ++l) CHECK((lb.row(l) - lb.row(l - 1)).minCoeff() >= 0.0f);
   CHECK(lb.maxCoeff() < 1.0f);
@@ -207,7 +207,11 @@ TEST_CASE("HGRN2 config: head geometry, key spellings, refusals", "[io]") {
   j["rms_norm_eps"] = 1e-5;
   CHECK(parse(j).norm_eps == 1e-5f);
   j["attn"] = {{"layers", {1}}};
-  CHECK_THROWS_WITH(parse(j), Catch::Contains("hybrid"));
+  CHECK_THROWS_WITH(parse(j), Catch::Contains("num_heads"));
+  j["attn"] = {{"layers", {1, 5}}, {"num_heads", 16}, {"window_size", 512}, {"unknown_key", 1}};
+  CHECK(parse(j).is_attention(1));
+  CHECK(parse(j).attention_config(5).window == 512);
+  CHECK(!parse(j).is_attention(0));
   j = base;
   j["expand_ratio"] = 100;
   CHECK_THROWS_WITH(parse(j), Catch::Contains("does not divide"));

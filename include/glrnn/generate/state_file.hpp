@@ -153,14 +153,17 @@ inline StateMetadata deserialize_state(const Model& model, State& state, std::st
   const auto position = in.get<std::int64_t>("position");
   GLRNN_CHECK(position >= 0, FormatError, source + ": negative position");
 
-  // Validate every buffer against the model's state, then copy: all or nothing.
+  // Validate every buffer against a fresh state at that position (growing caches sized for it),
+  // then copy and take it: all or nothing.
+  State restored = model.make_state();
+  restored.set_position(position);
   struct Target {
     std::string name;
     float* data;
     std::size_t count;
   };
   std::vector<Target> targets;
-  state.visit([&](const std::string& name, float* data, std::size_t count) { targets.push_back({name, data, count}); });
+  restored.visit([&](const std::string& name, float* data, std::size_t count) { targets.push_back({name, data, count}); });
   const auto buffers = in.get<std::uint32_t>("buffer count");
   GLRNN_CHECK(buffers == targets.size(), FormatError,
               source + ": " + std::to_string(buffers) + " buffers, the model's state has " + std::to_string(targets.size()));
@@ -182,7 +185,7 @@ inline StateMetadata deserialize_state(const Model& model, State& state, std::st
   }
   GLRNN_CHECK(in.at_end(), FormatError, source + ": unexpected bytes after the metadata");
   for (std::size_t i = 0; i < targets.size(); ++i) detail::get_floats(payloads[i], targets[i].data);
-  state.set_position(position);
+  state = std::move(restored);
   return metadata;
 }
 

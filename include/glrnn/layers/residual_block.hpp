@@ -1,11 +1,12 @@
 #pragma once
 // Pre-norm residual block (docs/recurrent_gemma.md §5): h += mixer(norm(h)); h += channel(norm'(h)).
 // The norm, the sequence mixer and the channel mixer are parameters: RecurrentGemma's blocks are
-// ResidualBlock<RmsNorm, RecurrentBlock, Mlp> and <RmsNorm, LocalAttention, Mlp>; a block with
+// ResidualBlock<RmsNorm, RecurrentBlock, Mlp> and <RmsNorm, Attention, Mlp>; a block with
 // NoChannelMixer skips the second half, one with NoNorm its norms.
 
 #include <cstddef>      // std::size_t
 #include <cstdint>      // std::int64_t
+#include <limits>       // std::numeric_limits
 #include <type_traits>  // std::is_same_v
 #include <utility>      // std::move
 
@@ -32,6 +33,14 @@ class ResidualBlock {
   State make_state() const { return mixer_.make_state(); }
   std::size_t state_bytes() const { return mixer_.state_bytes(); }
   std::int64_t hidden() const { return hidden_; }
+  /// The most positions a sequence may reach: the mixer's limit if it has one (a growing cache).
+  std::int64_t max_positions() const {
+    if constexpr (has_position_limit_v<Mixer>) {
+      return mixer_.max_positions();
+    } else {
+      return std::numeric_limits<std::int64_t>::max();
+    }
+  }
 
   /// Advances H[T, D] in place through the block, for positions pos0 .. pos0+T-1.
   void forward(MatOut h, std::int64_t pos0, State& state, Scratch& scratch) const {

@@ -2,12 +2,13 @@
 // A decoder language model as a composition of layers: embedding, residual blocks of any of the
 // given types (in any order), a final norm and an output head (docs/architecture.md §3).
 // RecurrentGemma is DecoderStack<RmsNorm, LinearHead, ResidualBlock<RmsNorm, RecurrentBlock, Mlp>,
-// ResidualBlock<RmsNorm, LocalAttention, Mlp>>; a user can assemble another stack from the same pieces.
+// ResidualBlock<RmsNorm, Attention, Mlp>>; a user can assemble another stack from the same pieces.
 
 #include <algorithm>  // std::min
 #include <cmath>      // std::tanh
 #include <cstddef>    // std::size_t
 #include <cstdint>    // std::int32_t, std::int64_t
+#include <limits>     // std::numeric_limits
 #include <string>     // std::to_string
 #include <utility>    // std::move
 #include <variant>    // std::variant, std::visit
@@ -72,6 +73,16 @@ class DecoderStack {
       position = 0;
       for (BlockState& b : blocks) std::visit([](auto& s) { s.reset(); }, b);
     }
+    /// Sets the next position of a state about to be restored: growing caches make room for it.
+    void set_position(std::int64_t p) {
+      for (BlockState& b : blocks)
+        std::visit(
+            [&](auto& s) {
+              if constexpr (is_growing_state_v<std::decay_t<decltype(s)>>) s.resize_to(p);
+            },
+            b);
+      position = p;
+    }
     /// Calls f(name, float* data, size, block index) for every buffer, block by block.
     template <class F> void visit_blocks(F&& f) {
       for (std::size_t i = 0; i < blocks.size(); ++i)
@@ -86,6 +97,8 @@ class DecoderStack {
   DecoderStack(Embedding embedding, std::vector<Block> blocks, FinalNorm final_norm, Head head)
       : embedding_(std::move(embedding)), blocks_(std::move(blocks)), final_norm_(std::move(final_norm)),
         head_(std::move(head)) {
+    for (const Block& b : blocks_)
+      max_positions_ = std::min(max_positions_, std::visit([](const auto& blk) { return blk.max_positions(); }, b));
     GLRNN_CHECK(head_.in_features() == hidden(), ShapeError,
                 "output head takes " + std::to_string(head_.in_features()) + " inputs, expected hidden size " +
                     std::to_string(hidden()));
@@ -94,6 +107,9 @@ class DecoderStack {
   std::int64_t vocab_size() const { return head_.vocab_size(); }
   std::int64_t hidden() const { return embedding_.hidden(); }
   const std::vector<Block>& blocks() const { return blocks_; }
+  /// The most positions a sequence may reach: the smallest limit of its blocks (full attention's
+  /// maximum context), else unbounded.
+  std::int64_t max_positions() const { return max_positions_; }
 
   State make_state() const {
     State s;
@@ -135,6 +151,9 @@ class DecoderStack {
     GLRNN_CHECK(mode == Logits::None || logits.cols() == vocab_size(), InputError, "logits buffer has the wrong width");
     GLRNN_CHECK(mode != Logits::All || logits.rows() >= n, InputError, "logits buffer has too few rows");
     GLRNN_CHECK(mode != Logits::Last || logits.rows() >= 1, InputError, "logits buffer has no row");
+    GLRNN_CHECK(scratch.measuring() || n <= max_positions_ - state.position, InputError,
+                "the sequence would reach position " + std::to_string(state.position + n) +
+                    ", past the model's maximum context of " + std::to_string(max_positions_) + " positions");
     for (std::int64_t i = 0; i < n; ++i)
       GLRNN_CHECK(tokens[i] >= 0 && tokens[i] < embedding_.vocab_size(), InputError,
                   "token id " + std::to_string(tokens[i]) + " at position " + std::to_string(i) +
@@ -177,6 +196,9 @@ class DecoderStack {
     for (std::int64_t b = 0; b < batch; ++b) {
       GLRNN_CHECK(get(b).blocks.size() == blocks_.size(), InputError,
                   "state " + std::to_string(b) + " does not belong to this model");
+      GLRNN_CHECK(get(b).position < max_positions_, InputError,
+                  "sequence " + std::to_string(b) + " is at the model's maximum context of " +
+                      std::to_string(max_positions_) + " positions");
       GLRNN_CHECK(tokens[b] >= 0 && tokens[b] < embedding_.vocab_size(), InputError,
                   "token id " + std::to_string(tokens[b]) + " of sequence " + std::to_string(b) +
                       " is outside the vocabulary [0, " + std::to_string(embedding_.vocab_size()) + ")");
@@ -214,6 +236,7 @@ class DecoderStack {
 
   Embedding embedding_;
   std::vector<Block> blocks_;
+  std::int64_t max_positions_ = std::numeric_limits<std::int64_t>::max();
   FinalNorm final_norm_;
   Head head_;
 };

@@ -41,6 +41,10 @@ struct LoadOptions {
   /// How to store the matrices (formats/recipe.hpp). Unset: as stored (bf16 for a bf16
   /// checkpoint, f32 for f32 or f16, a converted file's own formats); otherwise converted at load.
   std::optional<WeightRecipe> weights;
+  /// The most positions a sequence may reach in a model with full-attention layers, whose key/value
+  /// cache grows with the position (0: config.json's max_position_embeddings, else 8192; see
+  /// docs/hybrid_attention.md). Models without such layers have no limit.
+  std::int64_t max_context = 0;
 };
 
 /// What load_model needs to know of a configuration before it builds anything.
@@ -50,7 +54,9 @@ struct ModelSummary {
   std::int64_t num_layers = 0;
   std::int32_t bos_token_id = -1;
   std::int32_t eos_token_id = -1;
-  std::size_t state_bytes = 0;  // one sequence's state, from the configuration alone
+  std::size_t state_bytes = 0;  // one sequence's state at position 0, from the configuration alone
+  std::size_t state_bytes_per_position = 0;  // what each position adds (full attention's keys and values)
+  std::int64_t max_context = 0;  // the most positions a sequence may reach; 0: no limit
 };
 
 struct ModelFamily {

@@ -30,7 +30,14 @@ struct ModelInfo {
   std::int32_t eos_token_id = -1;
   std::vector<std::int32_t> stop_token_ids;  // eos_token_id plus generation_config.json's eos ids
   std::uint64_t fingerprint = 0;  // identifies the model a saved state belongs to (see load_model)
-  std::size_t state_bytes = 0;    // one sequence's state
+  std::size_t state_bytes = 0;    // one sequence's state at position 0
+  std::size_t state_bytes_per_position = 0;  // what each position adds (a hybrid's full attention)
+  std::int64_t max_context = 0;   // the most positions a sequence may reach; 0: no limit
+
+  /// Bytes of one sequence's state once `position` positions have run.
+  std::size_t state_bytes_at(std::int64_t position) const {
+    return state_bytes + state_bytes_per_position * static_cast<std::size_t>(position);
+  }
 };
 
 /// Called with each named float buffer of a state.
@@ -72,7 +79,7 @@ struct StateImpl final : StateConcept {
   std::int64_t position() const override { return state.position; }
   std::size_t bytes() const override { return state.bytes(); }
   void reset() override { state.reset(); }
-  void set_position(std::int64_t position) override { state.position = position; }
+  void set_position(std::int64_t position) override { state.set_position(position); }
   void visit(const StateVisitor& f) override {
     state.visit_blocks([&](const char* name, float* data, Eigen::Index count, std::size_t block) {
       f("layers." + std::to_string(block) + "." + name, data, static_cast<std::size_t>(count));

@@ -19,9 +19,12 @@
 #include "glrnn/core/cpu.hpp"
 #include "glrnn/core/hash.hpp"
 #include "glrnn/models/family.hpp"
+#include "glrnn/models/gla/model.hpp"
+#include "glrnn/models/hgrn/model.hpp"
 #include "glrnn/models/hgrn2/model.hpp"
 #include "glrnn/models/model_source.hpp"
 #include "glrnn/models/recurrent_gemma/model.hpp"
+#include "glrnn/models/retnet/model.hpp"
 
 namespace glrnn {
 
@@ -31,7 +34,8 @@ namespace detail {
 /// (glrnn/instantiations.hpp).
 template <class = void>
 std::vector<ModelFamily> builtin_families() {
-  return {make_family<RecurrentGemmaFamily>(), make_family<Hgrn2Family>()};
+  return {make_family<RecurrentGemmaFamily>(), make_family<Hgrn2Family>(), make_family<HgrnFamily>(),
+          make_family<GlaFamily>(), make_family<RetNetFamily>()};
 }
 #if defined(GLRNN_EXTERN_INSTANTIATIONS)
 extern template std::vector<ModelFamily> builtin_families<void>();
@@ -101,7 +105,9 @@ inline void check_state_fits(const JsonConfig& config, std::size_t state_bytes, 
   };
   GLRNN_CHECK(state_bytes <= limit, ConfigError,
               config.source() + ": one sequence's state would need " + size(state_bytes) + ", more than the " +
-                  size(limit) + (options.max_state_bytes ? " allowed" : " of memory this machine has"));
+                  size(limit) + (options.max_state_bytes ? " allowed" : " of memory this machine has") +
+                  " (a model with full-attention layers counts its cache at the maximum context: lower it with "
+                  "max_context / --max-context)");
 }
 
 /// eos_token_id plus the ids generation_config.json lists as eos (an int or a list), if present.
@@ -155,7 +161,10 @@ inline Model load_model(const ModelSource& source, const std::string& path, cons
   kernel_path();  // a bad GLRNN_KERNELS is reported here, not at the first product
   const ModelFamily family = family_for(source.config);
   const auto [config, summary] = family.parse(source.config, options);
-  detail::check_state_fits(source.config, summary.state_bytes, options);
+  // A growing cache is checked at its largest: the maximum context.
+  detail::check_state_fits(source.config,
+                           summary.state_bytes + summary.state_bytes_per_position * static_cast<std::size_t>(summary.max_context),
+                           options);
   TensorReader reader(*source.store, options.weights);
   const auto info = [&] {
     ModelInfo i;
@@ -172,6 +181,8 @@ inline Model load_model(const ModelSource& source, const std::string& path, cons
     i.stop_token_ids = detail::stop_tokens(source.generation, summary.eos_token_id, summary.vocab_size);
     i.fingerprint = detail::fingerprint(source.config, options, *source.store);
     i.state_bytes = summary.state_bytes;
+    i.state_bytes_per_position = summary.state_bytes_per_position;
+    i.max_context = summary.max_context;
     return i;
   };
   return family.build(config.get(), reader, info, source.store);

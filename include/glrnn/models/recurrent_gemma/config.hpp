@@ -10,7 +10,7 @@
 
 #include "glrnn/core/math.hpp"
 #include "glrnn/io/json_config.hpp"
-#include "glrnn/layers/local_attention.hpp"
+#include "glrnn/layers/attention.hpp"
 #include "glrnn/layers/mlp.hpp"
 #include "glrnn/layers/recurrent_block.hpp"
 #include "glrnn/layers/rmsnorm.hpp"
@@ -104,7 +104,7 @@ struct RecurrentGemmaConfig {
   RmsNormConfig norm() const { return {hidden_size, rms_norm_eps, /*unit_offset=*/true}; }
   MlpConfig mlp() const { return {hidden_size, mlp_width(), Activation::GeluTanh}; }
   RecurrentBlockConfig recurrent_block() const { return {hidden_size, lru_width, num_heads, conv_width}; }
-  LocalAttentionConfig attention() const {
+  AttentionConfig attention() const {
     return {hidden_size, num_heads, num_kv_heads, head_dim, window, rotary_dims(), rope_theta, rope_bf16_frequencies};
   }
 
@@ -113,7 +113,7 @@ struct RecurrentGemmaConfig {
     std::size_t n = 0;
     for (std::int64_t l = 0; l < num_layers; ++l)
       n += block_type(l) == GriffinBlockType::Recurrent ? RecurrentBlockState::bytes(recurrent_block())
-                                                        : LocalAttentionState::bytes(attention());
+                                                        : AttentionState::bytes(attention());
     return n;
   }
 

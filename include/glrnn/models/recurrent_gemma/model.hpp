@@ -16,7 +16,7 @@
 namespace glrnn {
 
 using RecurrentGemma = DecoderStack<RmsNorm, LinearHead, ResidualBlock<RmsNorm, RecurrentBlock, Mlp>,
-                                    ResidualBlock<RmsNorm, LocalAttention, Mlp>>;
+                                    ResidualBlock<RmsNorm, Attention, Mlp>>;
 
 /// Builds the model from its tensors, checking every shape against the configuration.
 inline RecurrentGemma build_recurrent_gemma(const RecurrentGemmaConfig& c, TensorReader& w) {
@@ -32,8 +32,8 @@ inline RecurrentGemma build_recurrent_gemma(const RecurrentGemmaConfig& c, Tenso
           c.hidden_size, std::move(temporal_norm), RecurrentBlock(c.recurrent_block(), rg::recurrent_block(w, c, l)),
           std::move(channel_norm), std::move(mlp)));
     } else {
-      blocks.emplace_back(ResidualBlock<RmsNorm, LocalAttention, Mlp>(
-          c.hidden_size, std::move(temporal_norm), LocalAttention(c.attention(), rg::attention(w, c, l)),
+      blocks.emplace_back(ResidualBlock<RmsNorm, Attention, Mlp>(
+          c.hidden_size, std::move(temporal_norm), Attention(c.attention(), rg::attention(w, c, l)),
           std::move(channel_norm), std::move(mlp)));
     }
   }

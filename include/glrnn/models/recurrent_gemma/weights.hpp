@@ -7,7 +7,7 @@
 #include <string>   // std::string, std::to_string
 
 #include "glrnn/io/tensor_source.hpp"
-#include "glrnn/layers/local_attention.hpp"
+#include "glrnn/layers/attention.hpp"
 #include "glrnn/layers/mlp.hpp"
 #include "glrnn/layers/recurrent_block.hpp"
 #include "glrnn/models/recurrent_gemma/config.hpp"
@@ -66,7 +66,7 @@ inline RecurrentBlockWeights recurrent_block(TensorReader& w, const RecurrentGem
   return b;
 }
 
-inline LocalAttentionWeights attention(TensorReader& w, const RecurrentGemmaConfig& c, std::int64_t l) {
+inline AttentionWeights attention(TensorReader& w, const RecurrentGemmaConfig& c, std::int64_t l) {
   const std::string p = layer_prefix(l) + "temporal_block.";
   const std::int64_t D = c.hidden_size, q = c.num_heads * c.head_dim, kv = c.num_kv_heads * c.head_dim;
   const MatrixRole role = MatrixRole::Projection;
