@@ -179,12 +179,12 @@ TEST_CASE("Local attention sees exactly the last W positions, through the ring b
   glrnn::test::RandomWeights rw(3);
   // Grouped query heads (4 queries over 2 KV heads) exercise the head-to-group mapping too.
   const std::int64_t D = 12, H = 4, Hkv = 2, dh = 4, W = 5, len = 17, rotated = 2;
-  glrnn::LocalAttentionConfig cfg{D, H, Hkv, dh, W, rotated, 10000.0f};
-  glrnn::LocalAttentionWeights w{{rw.weight({H * dh, D}), {}},
+  glrnn::AttentionConfig cfg{D, H, Hkv, dh, W, rotated, 10000.0f};
+  glrnn::AttentionWeights w{{rw.weight({H * dh, D}), {}},
                                   {rw.weight({Hkv * dh, D}), {}},
                                   {rw.weight({Hkv * dh, D}), {}},
                                   {rw.weight({D, H * dh}), rw.tensor({D}, 0.1f)}};
-  const glrnn::LocalAttention attention(cfg, w);
+  const glrnn::Attention attention(cfg, w);
   const RowMatrixXf x = rw.matrix(len, D);
 
   // Independent evaluation with a window of `window` keys (docs/recurrent_gemma.md §8), in double.

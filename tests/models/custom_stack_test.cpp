@@ -11,7 +11,7 @@
 
 namespace {
 
-using AttentionBlock = glrnn::ResidualBlock<glrnn::RmsNorm, glrnn::LocalAttention, glrnn::Mlp>;
+using AttentionBlock = glrnn::ResidualBlock<glrnn::RmsNorm, glrnn::Attention, glrnn::Mlp>;
 using RecurrentResidual = glrnn::ResidualBlock<glrnn::RmsNorm, glrnn::RecurrentBlock, glrnn::Mlp>;
 using CustomStack = glrnn::DecoderStack<glrnn::RmsNorm, glrnn::LinearHead, AttentionBlock, RecurrentResidual>;
 
@@ -28,7 +28,7 @@ CustomStack make_custom_stack(glrnn::test::RandomWeights& rw) {
     glrnn::RmsNorm pre(norm, rw.tensor({D}, 0.1f)), post(norm, rw.tensor({D}, 0.1f));
     glrnn::Mlp ffn(mlp, {linear(D, F), linear(D, F), linear(F, D)});
     if (l == 0 || l == 3) {
-      glrnn::LocalAttention attn({D, H, 1, dh, W, dh / 2, 10000.0f},
+      glrnn::Attention attn({D, H, 1, dh, W, dh / 2, 10000.0f},
                                  {{rw.weight({D, D}, 0.3f), {}}, {rw.weight({dh, D}, 0.3f), {}},
                                   {rw.weight({dh, D}, 0.3f), {}}, linear(D, D)});
       blocks.emplace_back(AttentionBlock(D, pre, attn, post, ffn));
