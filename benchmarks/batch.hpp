@@ -39,7 +39,10 @@ inline void bench_batch(const std::string& config_path, const glrnn::WeightRecip
   if (json) {
     std::printf("%s\n", out.dump(2).c_str());
   } else {
-    std::printf("\nmemory per sequence: %zu bytes of state (fixed), weights %.2f GB shared\n", model.state_bytes(),
+    std::printf("\nmemory per sequence: %zu bytes of state%s, weights %.2f GB shared\n", model.state_bytes(),
+                model.info().state_bytes_per_position
+                    ? (" + " + std::to_string(model.info().state_bytes_per_position) + " per position").c_str()
+                    : " (fixed)",
                 static_cast<double>(bytes) / 1e9);
   }
 }

@@ -154,10 +154,10 @@ class RandomStore final : public glrnn::TensorSource {
 /// A model of the geometry in config_path (any family of the table) whose weights come from
 /// `store` in the formats `recipe` gives; with a chunk, HGRN2's prefill chunk (0: sequential).
 inline glrnn::Model build_random_model(const std::string& config_path, const glrnn::WeightRecipe& recipe,
-                                       const std::shared_ptr<RandomStore>& store) {
+                                       const std::shared_ptr<RandomStore>& store, const glrnn::LoadOptions& options = {}) {
   const glrnn::JsonConfig json = glrnn::JsonConfig::load(config_path);
   const glrnn::ModelFamily family = glrnn::family_for(json);
-  const auto [config, summary] = family.parse(json, {});
+  const auto [config, summary] = family.parse(json, options);
   glrnn::TensorReader reader(*store, recipe);
   const auto info = [&, &summary = summary] {
     glrnn::ModelInfo i;
@@ -168,6 +168,8 @@ inline glrnn::Model build_random_model(const std::string& config_path, const glr
     i.hidden_size = summary.hidden_size;
     i.num_layers = summary.num_layers;
     i.state_bytes = summary.state_bytes;
+    i.state_bytes_per_position = summary.state_bytes_per_position;
+    i.max_context = summary.max_context;
     return i;
   };
   return family.build(config.get(), reader, info, store);
@@ -175,10 +177,23 @@ inline glrnn::Model build_random_model(const std::string& config_path, const glr
 
 /// A model of the geometry in config_path with random weights stored as `recipe` says, and the
 /// bytes one decode step reads.
-inline std::pair<glrnn::Model, std::size_t> random_model(const std::string& config_path, const glrnn::WeightRecipe& recipe) {
+inline std::pair<glrnn::Model, std::size_t> random_model(const std::string& config_path, const glrnn::WeightRecipe& recipe,
+                                                         const glrnn::LoadOptions& options = {}) {
   auto store = std::make_shared<RandomStore>();
-  glrnn::Model model = build_random_model(config_path, recipe, store);
+  glrnn::Model model = build_random_model(config_path, recipe, store, options);
   return {std::move(model), store->total_bytes()};
+}
+
+/// "GLA", "RetNet", "HGRN2 hybrid", ...: a family's name for people, from its config.json.
+inline std::string family_label(const glrnn::JsonConfig& json) {
+  const std::string type = json.string("model_type");
+  const std::string name = type == "recurrent_gemma" ? "RecurrentGemma"
+                           : type == "hgrn2"         ? "HGRN2"
+                           : type == "hgrn"          ? "HGRN"
+                           : type == "gla"           ? "GLA"
+                           : type == "retnet"        ? "RetNet"
+                                                     : type;
+  return json.has("attn") ? name + " hybrid" : name;
 }
 
 /// The recipe called `name`; InputError naming the known ones otherwise.

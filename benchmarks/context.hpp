@@ -1,6 +1,7 @@
 #pragma once
 // glrnn-bench context: decode cost per token and memory against the context length, for gated
-// linear RNNs (fixed state) next to a transformer baseline whose KV cache grows with the context.
+// linear RNNs (fixed state; a hybrid's full-attention layers grow theirs) next to a transformer
+// baseline whose KV cache grows with the context.
 //
 // Our models: random weights of the real geometry; the state is filled with random values and
 // placed at position L (the cost of a step does not depend on how the state got there, and
@@ -32,17 +33,19 @@ struct ContextPoint {
   bool memory_measured = true;  // false: computed (the baseline's KV cache)
 };
 
-/// Median ms of a decode step with the state at position `context` (buffers random).
-inline double rnn_step_ms(const glrnn::Model& model, std::int64_t context, int steps) {
+/// Median ms of a decode step with the state at position `context` (buffers random), and the
+/// process's resident bytes while that state exists (a hybrid's cache grows with the context).
+inline std::pair<double, std::size_t> rnn_step_ms(const glrnn::Model& model, std::int64_t context, int steps) {
   glrnn::Session session(model);
   glrnn::Rng rng(static_cast<std::uint64_t>(context));
+  session.state().set_position(context);  // first: a growing cache makes room for `context` positions
   session.state().visit([&](const std::string&, float* data, std::size_t count) {
     for (std::size_t i = 0; i < count; ++i) data[i] = 0.1f * static_cast<float>(rng.uniform() - 0.5);
   });
-  session.state().set_position(context);
   const std::vector<std::int32_t> tokens = random_tokens(steps + 1, model.vocab_size(), 9);
   session.step(tokens[0]);  // warm-up
-  return 1e3 * median_seconds(steps, [&, i = 1]() mutable { session.step(tokens[static_cast<std::size_t>(i++)]); });
+  const double ms = 1e3 * median_seconds(steps, [&, i = 1]() mutable { session.step(tokens[static_cast<std::size_t>(i++)]); });
+  return {ms, current_rss_bytes()};
 }
 
 /// One layer of full multi-head attention for one new token over `context` cached positions
@@ -114,14 +117,17 @@ inline void bench_context(const std::vector<std::string>& configs, const std::ve
   std::vector<std::string> names;
   for (const std::string& config_path : configs) {
     const glrnn::JsonConfig json = glrnn::JsonConfig::load(config_path);
-    const std::string name = json.string("model_type") == "hgrn2" ? "HGRN2 " : "RecurrentGemma ";
-    auto [model, bytes] = random_model(config_path, recipe_named("bf16"));
+    const std::string name = family_label(json) + " ";
+    // A hybrid's full-attention cache must reach the longest context.
+    glrnn::LoadOptions options;
+    options.max_context = contexts.back() + steps + 2;
+    auto [model, bytes] = random_model(config_path, recipe_named("bf16"), options);
     char size[32];
     std::snprintf(size, sizeof size, "%.1fB", static_cast<double>(bytes) / 2e9);  // bf16: 2 bytes per parameter
     names.push_back(name + size + " (bf16)");
     for (std::int64_t context : contexts) {
-      const double ms = rnn_step_ms(model, context, steps);
-      points.push_back({names.back(), context, ms, static_cast<double>(current_rss_bytes()), true});
+      const auto [ms, rss] = rnn_step_ms(model, context, steps);
+      points.push_back({names.back(), context, ms, static_cast<double>(rss), true});
       std::fprintf(stderr, "%s at %lld: %.1f ms/token\n", names.back().c_str(), static_cast<long long>(context), ms);
     }
     if (layers == 0) {  // the first config sets the baseline's size

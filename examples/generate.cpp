@@ -74,7 +74,8 @@ void run_parallel(const glrnn::Model& model, const std::vector<std::int32_t>& pr
     }
     std::printf("[%zu] %s\n", i, text.c_str());
   }
-  const std::size_t state_bytes = model.state_bytes() * static_cast<std::size_t>(parallel);
+  const std::size_t state_bytes =
+      model.info().state_bytes_at(static_cast<std::int64_t>(prompt.size()) + stats.decode_steps) * static_cast<std::size_t>(parallel);
   std::fprintf(stderr, "%s | %lld sequences in parallel\n", glrnn::format_stats(stats, state_bytes).c_str(),
                static_cast<long long>(parallel));
 }

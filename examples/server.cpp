@@ -93,8 +93,10 @@ int main(int argc, char** argv) {
     std::printf("glrnn-server: listening on http://%s:%d (model %s, %lld slots)\n", host.c_str(), port, alias.c_str(),
                 static_cast<long long>(scheduling.parallel));
     std::fflush(stdout);
-    std::fprintf(stderr, "glrnn-server: %s, chat format %s, state %zu bytes, cache %.0f MiB%s%s\n", model.info().family.c_str(),
-                 format.name(), model.state_bytes(), cache_mib, cache_dir.empty() ? "" : " + ", cache_dir.c_str());
+    std::fprintf(stderr, "glrnn-server: %s, chat format %s, state %zu bytes + %zu per position (max context %lld), cache %.0f MiB%s%s\n",
+                 model.info().family.c_str(), format.name(), model.state_bytes(), model.info().state_bytes_per_position,
+                 static_cast<long long>(model.info().max_context), cache_mib, cache_dir.empty() ? "" : " + ",
+                 cache_dir.c_str());
 
     std::atomic<bool> listening{true}, signalled{false};
     std::thread waiter([&] {

@@ -145,7 +145,8 @@ class HttpApi {
             {"owned_by", "glrnn"},
             {"meta",
              {{"family", info.family}, {"weights", info.weights}, {"bits_per_weight", info.bits_per_weight}, {"vocab_size", info.vocab_size},
-              {"state_bytes", model_->state_bytes()}, {"chat_format", format_->name()}}}};
+              {"state_bytes", model_->state_bytes()}, {"state_bytes_per_position", info.state_bytes_per_position},
+              {"max_context", info.max_context}, {"chat_format", format_->name()}}}};
   }
 
   void tokenize(const httplib::Request& req, httplib::Response& res) const {

@@ -88,6 +88,10 @@ inline void add_load_options(CLI::App& app, LoadOptions& options) {
          "Weight storage: " + weight_recipe_names() +
              ", or a spec such as q4,head=int8 (roles: embedding, head, projection, mlp_in, mlp_out, dense); "
              "converted at load; default: as stored");
+  app.add_option("--max-context", options.max_context,
+                 "Most positions a sequence may reach in a model with full-attention layers, whose key/value cache "
+                 "grows to it; default: config.json's max_position_embeddings, else 8192")
+      ->check(CLI::PositiveNumber);
 }
 
 /// A whole file as bytes. Throws IoError.
