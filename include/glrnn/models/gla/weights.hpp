@@ -1,6 +1,6 @@
 #pragma once
 // The tensor table of fla's GatedLinearAttention and MultiScaleRetention layers (docs/formats.md
-// §3.3): names with shapes from the configuration and roles for the weight recipe. The parts every
+// §3.4): names with shapes from the configuration and roles for the weight recipe. The parts every
 // fla family shares are in models/fla_common.hpp.
 
 #include <cstdint>  // std::int64_t

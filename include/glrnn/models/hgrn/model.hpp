@@ -15,7 +15,7 @@
 namespace glrnn {
 
 namespace hgrn {
-/// The mixer's tensors (docs/formats.md §3.4).
+/// The mixer's tensors (docs/formats.md §3.5).
 inline HgrnMixerWeights mixer(TensorReader& store, const HgrnConfig& c, std::int64_t l) {
   const std::string p = fla::layer_prefix(l) + "attn.";
   const std::int64_t D = c.hidden_size, E = c.width;
