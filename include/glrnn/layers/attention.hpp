@@ -82,17 +82,22 @@ struct AttentionState {
     reserve(positions);
     length = positions;
   }
-  /// Room for `positions` positions, growing by doubling (window 0). Throws InputError past the
+  /// Room for exactly `positions` positions if it has less (window 0). Throws InputError past the
   /// maximum context.
   void reserve(std::int64_t positions) {
     if (window > 0 || positions <= keys.rows()) return;
     GLRNN_CHECK(positions <= max_context, InputError,
                 "attention cache needs " + std::to_string(positions) + " positions, past the maximum context of " +
                     std::to_string(max_context) + " chosen at load");
+    keys.conservativeResize(positions, keys.cols());
+    values.conservativeResize(positions, values.cols());
+  }
+  /// Room for `positions` positions as a sequence grows: doubling, so that the copies cost O(1)
+  /// per position.
+  void grow_to(std::int64_t positions) {
+    if (window > 0 || positions <= keys.rows()) return;
     constexpr std::int64_t kFirstRows = 256;
-    const std::int64_t rows = std::min(max_context, std::max({positions, 2 * keys.rows(), kFirstRows}));
-    keys.conservativeResize(rows, keys.cols());
-    values.conservativeResize(rows, values.cols());
+    reserve(std::max<std::int64_t>(positions, std::min(max_context, std::max(2 * keys.rows(), kFirstRows))));
   }
   template <class F> void visit(F&& f) {
     const std::int64_t rows = window > 0 ? keys.rows() : length;
@@ -130,7 +135,7 @@ class Attention {
 
   /// Y[T, D] = attention(U[T, D]) for positions pos0 .. pos0+T-1, continuing from `state`.
   void forward(const MatIn& u, std::int64_t pos0, State& state, MatOut y, Scratch& scratch) const {
-    if (!scratch.measuring()) state.reserve(pos0 + u.rows());
+    if (!scratch.measuring()) state.grow_to(pos0 + u.rows());
     run(u, y, scratch, [&](Eigen::Index t) -> std::pair<State&, std::int64_t> { return {state, pos0 + t}; });
   }
 
@@ -138,7 +143,7 @@ class Attention {
   template <class GetState>
   void forward_batch(const MatIn& u, const std::int64_t* positions, GetState&& get, MatOut y, Scratch& scratch) const {
     if (!scratch.measuring())
-      for (Eigen::Index b = 0; b < u.rows(); ++b) get(b).reserve(positions[b] + 1);
+      for (Eigen::Index b = 0; b < u.rows(); ++b) get(b).grow_to(positions[b] + 1);
     run(u, y, scratch, [&](Eigen::Index b) -> std::pair<State&, std::int64_t> { return {get(b), positions[b]}; });
   }
 

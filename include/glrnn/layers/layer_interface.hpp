@@ -6,7 +6,8 @@
 //   forward(X[T, D], pos0, state, Y[T, D], scratch)            T positions from `state`
 //   forward_batch(X[B, D], positions, get_state, Y[B, D], scratch)   one position of B sequences
 // A mixer whose state grows with the position (full attention) also has max_positions(), the most
-// positions a sequence may reach, and its State has resize_to(positions) for restoring a saved one.
+// positions a sequence may reach, and its State has reserve(positions) (room to grow into) and
+// resize_to(positions) (for restoring a saved one).
 // A channel mixer (Mlp, NoChannelMixer) has forward(X[T, D], Y[T, D], scratch); a norm (RmsNorm,
 // NoNorm) has forward(X, Y) with Y allowed to alias X. All of them are const and allocate nothing:
 // their temporaries come from the Scratch, whose size a dry run measures.

@@ -73,6 +73,16 @@ class DecoderStack {
       position = 0;
       for (BlockState& b : blocks) std::visit([](auto& s) { s.reset(); }, b);
     }
+    /// Makes room in growing caches for `positions` positions, so that running up to there
+    /// allocates nothing. Throws InputError past a maximum context.
+    void reserve(std::int64_t positions) {
+      for (BlockState& b : blocks)
+        std::visit(
+            [&](auto& s) {
+              if constexpr (is_growing_state_v<std::decay_t<decltype(s)>>) s.reserve(positions);
+            },
+            b);
+    }
     /// Sets the next position of a state about to be restored: growing caches make room for it.
     void set_position(std::int64_t p) {
       for (BlockState& b : blocks)

@@ -53,6 +53,7 @@ struct StateConcept {
   virtual std::size_t bytes() const = 0;
   virtual void reset() = 0;
   virtual void set_position(std::int64_t position) = 0;
+  virtual void reserve(std::int64_t positions) = 0;
   virtual void visit(const StateVisitor& f) = 0;
   const void* owner = nullptr;  // the model implementation that made it
 };
@@ -80,6 +81,7 @@ struct StateImpl final : StateConcept {
   std::size_t bytes() const override { return state.bytes(); }
   void reset() override { state.reset(); }
   void set_position(std::int64_t position) override { state.set_position(position); }
+  void reserve(std::int64_t positions) override { state.reserve(positions); }
   void visit(const StateVisitor& f) override {
     state.visit_blocks([&](const char* name, float* data, Eigen::Index count, std::size_t block) {
       f("layers." + std::to_string(block) + "." + name, data, static_cast<std::size_t>(count));
@@ -118,8 +120,9 @@ struct ModelImpl final : ModelConcept {
 };
 }  // namespace detail
 
-/// One sequence's fixed-size state: recurrences, conv histories, attention rings and the next
-/// position. Move-only; copy explicitly with clone() (it can be tens of megabytes).
+/// One sequence's state: recurrences, conv histories, attention rings and the next position; fixed
+/// in size, except a hybrid's full-attention caches, which grow with the position up to the
+/// model's maximum context. Move-only; copy explicitly with clone() (it can be tens of megabytes).
 class State {
  public:
   State() = default;
@@ -132,6 +135,10 @@ class State {
   void visit(const StateVisitor& f) { impl_->visit(f); }
   /// Sets the next position (restoring a saved state); the buffers must match it.
   void set_position(std::int64_t position) { impl_->set_position(position); }
+  /// Makes room for `positions` positions in a hybrid's full-attention caches, which otherwise grow
+  /// as the sequence does (docs/hybrid_attention.md): running up to there then allocates nothing.
+  /// A no-op for every other state. Throws InputError past the model's maximum context.
+  void reserve(std::int64_t positions) { impl_->reserve(positions); }
 
  private:
   friend class Model;
@@ -165,9 +172,9 @@ class Model {
   const ModelInfo& info() const { return impl_->info; }
   std::int64_t vocab_size() const { return impl_->info.vocab_size; }
 
-  /// A fresh state at position 0, allocated once; its size never changes.
+  /// A fresh state at position 0, allocated once; only a hybrid's full-attention caches grow.
   State make_state() const { return State(impl_->make_state()); }
-  /// Bytes of one state, from the configuration (nothing is allocated).
+  /// Bytes of one state at position 0, from the configuration (nothing is allocated).
   std::size_t state_bytes() const { return impl_->state_bytes(); }
   /// Temporaries for chunks of up to max_tokens positions (longer inputs are split), or for
   /// batches of up to max_tokens sequences.
