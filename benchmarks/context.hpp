@@ -159,11 +159,12 @@ inline void bench_context(const std::vector<std::string>& configs, const std::ve
     csv << '"' << p.model << "\"," << p.context << ',' << p.ms_per_token << ',' << static_cast<std::uint64_t>(p.memory_bytes)
         << ',' << (p.memory_measured ? "measured RSS" : "computed") << '\n';
 
-  const char* colors[] = {"#1b7837", "#2166ac", "#b2182b", "#762a83"};
+  const char* colors[] = {"#1b7837", "#2166ac", "#e08214", "#762a83", "#35978f", "#c51b7d", "#b2182b", "#4d4d4d"};
+  constexpr std::size_t kColors = sizeof colors / sizeof colors[0];
   Panel time{"Decode cost per token", "context length (tokens)", "ms per token (2 threads)", {}};
   Panel memory{"Memory", "context length (tokens)", "bytes (weights + state or KV cache)", {}};
   for (std::size_t m = 0; m < names.size(); ++m) {
-    Series t{names[m], colors[m % 4], {}, {}, m + 1 == names.size()}, b = t;
+    Series t{names[m], colors[m % kColors], {}, {}, m + 1 == names.size()}, b = t;
     for (const ContextPoint& p : points)
       if (p.model == names[m]) {
         t.x.push_back(static_cast<double>(p.context)), t.y.push_back(p.ms_per_token);

@@ -58,6 +58,7 @@
 #include "glrnn/models/gla/weights.hpp"
 #include "glrnn/models/hgrn/config.hpp"
 #include "glrnn/models/hgrn/model.hpp"
+#include "glrnn/models/hgrn/weights.hpp"
 #include "glrnn/models/hgrn2/config.hpp"
 #include "glrnn/models/hgrn2/model.hpp"
 #include "glrnn/models/hgrn2/weights.hpp"

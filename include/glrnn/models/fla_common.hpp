@@ -222,6 +222,11 @@ inline WeightMatrix output_head(TensorReader& w, const FlaConfig& c) {
   return w.matrix("lm_head.weight", {c.vocab_size, c.hidden_size}, MatrixRole::Head);
 }
 
+/// HGRN's and HGRN2's forget-gate floors before the softmax over layers (fla_lower_bounds).
+inline TensorView<const float> lower_bounds(TensorReader& w, const FlaConfig& c) {
+  return w.vector("model.lower_bounds", {c.num_layers, c.hidden_size});
+}
+
 inline TensorView<const float> final_norm(TensorReader& w, const FlaConfig& c) {
   return w.vector("model.norm.weight", {c.hidden_size});
 }
@@ -267,6 +272,28 @@ inline AttentionWeights attention(TensorReader& store, const FlaConfig& c, std::
 }
 
 }  // namespace fla
+
+/// The forget-gate floor of every layer from model.lower_bounds [L, D] (docs/hgrn2.md §4): a softmax
+/// over the layers per channel, its cumulative sum, minus the first term. Row 0 is exactly 0 and
+/// rows do not decrease; computed once, in float32 like the reference. HGRN and HGRN2 use it.
+inline RowMatrixXf fla_lower_bounds(const TensorView<const float>& raw) {
+  const Eigen::Map<const RowMatrixXf> logits(raw.data, raw.shape[0], raw.shape[1]);
+  RowMatrixXf p = (logits.rowwise() - logits.colwise().maxCoeff()).array().exp();
+  p.array().rowwise() /= p.colwise().sum().array();
+  RowMatrixXf bounds(p.rows(), p.cols());
+  Eigen::RowVectorXf running = p.row(0);
+  bounds.row(0).setZero();
+  for (Eigen::Index l = 1; l < p.rows(); ++l) {
+    running += p.row(l);
+    bounds.row(l) = running - p.row(0);
+  }
+  return bounds;
+}
+
+/// Layer l's floor; layer 0 runs without one, as fla does (its bound is 0 anyway).
+inline Eigen::VectorXf fla_layer_bound(const RowMatrixXf& bounds, std::int64_t l) {
+  return bounds.size() > 0 && l > 0 ? Eigen::VectorXf(bounds.row(l).transpose()) : Eigen::VectorXf();
+}
 
 /// An fla network whose recurrent layers use Mixer: each block is the family's mixer or, where
 /// `attn` says so, softmax attention, with the same norms and MLP around it.

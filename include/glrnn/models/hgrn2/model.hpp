@@ -16,32 +16,10 @@ namespace glrnn {
 
 using Hgrn2 = FlaStack<Hgrn2Mixer>;
 
-/// The forget-gate floor of every layer from model.lower_bounds [L, D] (docs/hgrn2.md §4): a softmax
-/// over the layers per channel, its cumulative sum, minus the first term. Row 0 is exactly 0 and
-/// rows do not decrease; computed once, in float32 like the reference. HGRN uses the same.
-inline RowMatrixXf fla_lower_bounds(const TensorView<const float>& raw) {
-  const Eigen::Map<const RowMatrixXf> logits(raw.data, raw.shape[0], raw.shape[1]);
-  RowMatrixXf p = (logits.rowwise() - logits.colwise().maxCoeff()).array().exp();
-  p.array().rowwise() /= p.colwise().sum().array();
-  RowMatrixXf bounds(p.rows(), p.cols());
-  Eigen::RowVectorXf running = p.row(0);
-  bounds.row(0).setZero();
-  for (Eigen::Index l = 1; l < p.rows(); ++l) {
-    running += p.row(l);
-    bounds.row(l) = running - p.row(0);
-  }
-  return bounds;
-}
-
-/// Layer l's floor; layer 0 runs without one, as fla does (its bound is 0 anyway).
-inline Eigen::VectorXf fla_layer_bound(const RowMatrixXf& bounds, std::int64_t l) {
-  return bounds.size() > 0 && l > 0 ? Eigen::VectorXf(bounds.row(l).transpose()) : Eigen::VectorXf();
-}
-
 /// Builds the model from its tensors, checking every shape against the configuration.
 inline Hgrn2 build_hgrn2(const Hgrn2Config& c, TensorReader& w) {
   RowMatrixXf bounds;
-  if (c.use_lower_bound) bounds = fla_lower_bounds(hgrn2::lower_bounds(w, c));
+  if (c.use_lower_bound) bounds = fla_lower_bounds(fla::lower_bounds(w, c));
   return build_fla_stack<Hgrn2Mixer>(c, w, [&](std::int64_t l) {
     return Hgrn2Mixer(c.mixer(), hgrn2::mixer(w, c, l), fla_layer_bound(bounds, l));
   });

@@ -1,6 +1,6 @@
 #pragma once
-// The HGRN2 tensor table (fla layout, docs/formats.md §3.2): the names of the mixer's tensors and
-// the lower bounds, with shapes from the configuration and roles for the weight recipe. The parts
+// The HGRN2 tensor table (fla layout, docs/formats.md §3.2): the names of the mixer's tensors, with
+// shapes from the configuration and roles for the weight recipe. The parts
 // every fla family shares are in models/fla_common.hpp.
 
 #include <cstdint>  // std::int64_t
@@ -11,10 +11,6 @@
 #include "glrnn/models/hgrn2/config.hpp"
 
 namespace glrnn::hgrn2 {
-
-inline TensorView<const float> lower_bounds(TensorReader& w, const Hgrn2Config& c) {
-  return w.vector("model.lower_bounds", {c.num_layers, c.hidden_size});
-}
 
 inline Hgrn2MixerWeights mixer(TensorReader& store, const Hgrn2Config& c, std::int64_t l) {
   const std::string p = fla::layer_prefix(l) + "attn.";
