@@ -204,3 +204,29 @@ TEST_CASE("fla configurations: hybrid attention specs and the fields glrnn refus
     refused("all", "null, an object or a list");
   }
 }
+
+TEST_CASE("fla families in every weight recipe: converted files load what was converted", "[models][io]") {
+  const std::string fixture = GENERATE(std::string("gla-tiny"), std::string("retnet-tiny"), std::string("hgrn-tiny"),
+                                       std::string("gla-hybrid-tiny"));
+  const std::string dir = glrnn::test::data_path(fixture);
+  const std::vector<std::int32_t> prompt = glrnn::test::ids(glrnn::test::reference(fixture)["prompt_ids"]);
+  const auto logits = [&](const glrnn::Model& model) {
+    glrnn::Session session(model);
+    return all_logits(session, prompt);
+  };
+  const glrnn::RowMatrixXf reference = logits(glrnn::load_model(dir));
+  for (const glrnn::WeightRecipe& recipe : glrnn::weight_recipes()) {
+    CAPTURE(fixture, recipe.name);
+    glrnn::LoadOptions options;
+    options.weights = recipe;
+    const glrnn::RowMatrixXf at_load = logits(glrnn::load_model(dir, options));
+    // These fixtures' weights are float32 noise, so only bf16's bound is tight: 8 bits of mantissa
+    // give relative errors of ~0.4% per weight, and about that on the logits.
+    if (recipe.name == "bf16") CHECK((at_load - reference).norm() / reference.norm() < 0.02);
+    CHECK(at_load.allFinite());
+    const std::string file =
+        (glrnn::test::test_temp_dir() / (fixture + "-" + recipe.name + ".safetensors")).string();
+    glrnn::convert_model(dir, file, recipe);
+    CHECK(glrnn::test::max_abs_diff(logits(glrnn::load_model(file)), at_load) == 0.0);  // the same bytes, mapped
+  }
+}

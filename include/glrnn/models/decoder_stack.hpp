@@ -206,7 +206,7 @@ class DecoderStack {
     for (std::int64_t b = 0; b < batch; ++b) {
       GLRNN_CHECK(get(b).blocks.size() == blocks_.size(), InputError,
                   "state " + std::to_string(b) + " does not belong to this model");
-      GLRNN_CHECK(get(b).position < max_positions_, InputError,
+      GLRNN_CHECK(scratch.measuring() || get(b).position < max_positions_, InputError,
                   "sequence " + std::to_string(b) + " is at the model's maximum context of " +
                       std::to_string(max_positions_) + " positions");
       GLRNN_CHECK(tokens[b] >= 0 && tokens[b] < embedding_.vocab_size(), InputError,
