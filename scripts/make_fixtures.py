@@ -19,6 +19,11 @@ What it makes (each from the Python reference implementation of the model):
       rope_theta 5e5, tied embeddings); float32 on a CUDA GPU, TF32 off. Configs: *_KWARGS and
       FLA_SPECS below. Each is checked against an independent float64 re-implementation
       (fla_f64_logits); the seeds are chosen by trying FLA_SPECS[...]["seeds"] in order.
+  tests/data/{delta_net-tiny,gated_deltanet-hybrid-tiny}/   (same layout)
+      fla DeltaNetForCausalLM (short convolutions, L2 q/k norm, beta, gated output norm) and
+      GatedDeltaNetForCausalLM (2 query/key heads, 4 value heads (GVA), allow_neg_eigval, with a
+      full-attention layer 2, GQA); made like the five above (same noise recipe plus noise on
+      A_log and dt_bias).
   tests/data/tokenizers/tokenizer-reference.json
       Hugging Face `tokenizers` on tests/data/tokenizers/{gemma3/tokenizer.json.gz,
       llama2/tokenizer.json}
@@ -52,7 +57,8 @@ Running it
       python3 scripts/make_fixtures.py --only hgrn2-tiny
 
 Fixture names for --only: recurrentgemma-tiny, recurrentgemma-tiny-bf16, hgrn2-tiny, gla-tiny,
-retnet-tiny, hgrn-tiny, hgrn2-hybrid-tiny, gla-hybrid-tiny, tokenizers.
+retnet-tiny, hgrn-tiny, hgrn2-hybrid-tiny, gla-hybrid-tiny, delta_net-tiny, gated_deltanet-hybrid-tiny,
+tokenizers.
 
   python3 scripts/make_fixtures.py --dry-run [--only gla-tiny ...]
       CPU only, no fla/GPU needed, writes nothing: tests the flash_attn stand-in against a
@@ -76,7 +82,8 @@ autotuning fla's kernels). On an H100: about 3 minutes for hgrn-tiny, retnet-tin
 and hgrn2-hybrid-tiny together (cold Triton cache), about 20 s for gla-tiny without its chunk-mode
 check; that check (one 100-token call, chunk_gla) did not finish compiling/autotuning within 8
 minutes from a cold cache and took 107 s with a warm one. GLRNN_SKIP_CHUNK_CHECK=1 skips it (it is
-recorded as not run; no stored array depends on it).
+recorded as not run; no stored array depends on it). delta_net-tiny and gated_deltanet-hybrid-tiny
+together: about 150 s on an H100 from a cold Triton cache (no chunk-mode check for them).
 
 Verified: on an H200 with the versions above, --check reproduced every committed model.safetensors
 (sha256), config.json, greedy_ids and logits array bit for bit, and tokenizer-reference.json byte for
@@ -155,7 +162,8 @@ DEFAULT_OUT = REPO / "tests" / "data"
 TOKENIZER_SRC = REPO / "tests" / "data" / "tokenizers"
 
 FIXTURES = ["recurrentgemma-tiny", "recurrentgemma-tiny-bf16", "hgrn2-tiny", "gla-tiny", "retnet-tiny",
-            "hgrn-tiny", "hgrn2-hybrid-tiny", "gla-hybrid-tiny", "tokenizers"]
+            "hgrn-tiny", "hgrn2-hybrid-tiny", "gla-hybrid-tiny", "delta_net-tiny", "gated_deltanet-hybrid-tiny",
+            "tokenizers"]
 
 PROMPT_LEN = 40
 N_GEN = 32
@@ -1200,6 +1208,18 @@ GLA_HYBRID_KWARGS = {
     "attn": {"layers": [2], "num_heads": 4, "num_kv_heads": 1, "window_size": None, "rope_theta": 500000.0},
 }
 
+DELTA_NET_KWARGS = {
+    "vocab_size": 512, "hidden_size": 64, "num_hidden_layers": 3, "num_heads": 4, "expand_k": 1.0,
+    "expand_v": 1.0, "use_short_conv": True, "conv_size": 4, "use_beta": True, "use_gate": True,
+    "qk_norm": "l2", "qk_activation": "silu", "hidden_ratio": 4, "norm_eps": 1e-06,
+}
+GATED_DELTANET_HYBRID_KWARGS = {
+    "vocab_size": 512, "hidden_size": 64, "num_hidden_layers": 4, "num_heads": 2, "num_v_heads": 4,
+    "head_dim": 16, "expand_v": 1.0, "use_gate": True, "use_short_conv": True, "conv_size": 4,
+    "allow_neg_eigval": True, "hidden_ratio": 4, "norm_eps": 1e-06,
+    "attn": {"layers": [2], "num_heads": 4, "num_kv_heads": 2, "window_size": None, "rope_theta": 10000.0},
+}
+
 
 def _seed_candidates(base: int, n: int = 8) -> list[dict]:
     return [{"seed": base + 10 * i, "perturbation_seed": base + 10 * i + 1, "prompt_seed": base + 10 * i + 2}
@@ -1224,6 +1244,11 @@ FLA_SPECS = {
     "gla-hybrid-tiny": {"family": "gla", "config": "GLAConfig", "model": "GLAForCausalLM",
                         "kwargs": GLA_HYBRID_KWARGS, "seeds": _seed_candidates(10242),
                         "noise_overrides": {".o_proj.": 6.0}},
+    "delta_net-tiny": {"family": "delta_net", "config": "DeltaNetConfig", "model": "DeltaNetForCausalLM",
+                       "kwargs": DELTA_NET_KWARGS, "seeds": _seed_candidates(11242)},
+    "gated_deltanet-hybrid-tiny": {"family": "gated_deltanet", "config": "GatedDeltaNetConfig",
+                                   "model": "GatedDeltaNetForCausalLM", "kwargs": GATED_DELTANET_HYBRID_KWARGS,
+                                   "seeds": _seed_candidates(12242)},
 }
 FLA_NEW_FIXTURES = list(FLA_SPECS)
 
@@ -1237,6 +1262,8 @@ FLA_NOISE = {
     "mlp": 0.5,            # / sqrt(fan_in): gate_proj, up_proj, down_proj
     "bias": 0.2,           # gk_proj.1.bias, q/k/v biases of the attention layers
     "conv": 0.3,           # ShortConvolution (depthwise conv1d) weights
+    "A_log": 0.5,          # Gated DeltaNet: added to fla's init (log U(0, 16)), which stays the mean
+    "dt_bias": 0.5,        # Gated DeltaNet: added to fla's init (softplus^-1 of dt, log-uniform in [1e-3, 0.1])
 }
 
 
@@ -1266,6 +1293,10 @@ def fla_noise(name: str, shape, cfg, overrides: dict | None = None) -> tuple[flo
         return n["lm_head"], 0.0
     if name == "model.lower_bounds":
         return n["lower_bounds"], 0.0
+    if name.endswith(".attn.A_log"):
+        return n["A_log"], 0.0
+    if name.endswith(".attn.dt_bias"):
+        return n["dt_bias"], 0.0
     if name.endswith("norm.weight") or name.endswith("g_norm_swish_gate.weight"):
         return n["norm"], 0.0
     if "_conv1d." in name and name.endswith(".weight"):
@@ -1339,6 +1370,35 @@ FLA_FAMILY_SEMANTICS = {
         "gates": HGRN2_SEMANTICS["gates"],
         "recurrence": HGRN2_SEMANTICS["recurrence"],
         "output_norm": HGRN2_SEMANTICS["output_norm"],
+    },
+    "delta_net": {
+        "delta_net_layer": "q = q_proj(x), k = k_proj(x) (num_heads x head_k_dim = hidden_size*expand_k/num_heads), "
+                           "v = v_proj(x) (num_heads x head_v_dim); with use_short_conv each goes through its own "
+                           "causal depthwise conv1d (width conv_size, no bias), q and k followed by SiLU when "
+                           "qk_activation == 'silu', v always by SiLU; qk_norm 'l2' per head (inside fla's kernel "
+                           "call): x / sqrt(sum(x^2) + 1e-6); beta = sigmoid(b_proj(x)) per head (x2 if "
+                           "allow_neg_eigval)",
+        "delta_rule_recurrence": "per head, S [head_k_dim x head_v_dim] from zeros: u_t = beta_t * (v_t - S_{t-1}^T "
+                                 "k_t); S_t = S_{t-1} + k_t u_t^T; o_t = S_t^T (q_t * head_k_dim^-0.5) (the updated "
+                                 "state)",
+        "delta_net_output": "per head: RMSNorm over head_v_dim with o_norm.weight and eps=norm_eps, times "
+                            "g*sigmoid(g) with g = g_proj(x) of that head (use_gate; FusedRMSNormGated, swish); "
+                            "then o_proj",
+    },
+    "gated_deltanet": {
+        "gated_deltanet_layer": "q = q_proj(x), k = k_proj(x) (num_heads x head_dim), v = v_proj(x) (num_v_heads x "
+                                "head_v_dim = head_dim*expand_v); each through its own causal depthwise conv1d "
+                                "(width conv_size, no bias) and then SiLU (fla fuses the three convolutions into one "
+                                "call when there is no cache; same result); q, k L2-normalised per head inside the "
+                                "kernel: x / sqrt(sum(x^2) + 1e-6); beta = sigmoid(b_proj(x)) per value head, x2 "
+                                "with allow_neg_eigval; decay g = -exp(A_log) * softplus(a_proj(x) + dt_bias) per "
+                                "value head (log space; softplus(z) = z for z >= 20)",
+        "gated_delta_rule_recurrence": "per value head j (reading query/key head j // (num_v_heads/num_heads)), S "
+                                       "[head_dim x head_v_dim] from zeros: S *= exp(g_t) first; u_t = beta_t * "
+                                       "(v_t - S^T k_t); S += k_t u_t^T; o_t = S^T (q_t * head_dim^-0.5) (the "
+                                       "updated state); fla stores the state transposed (state_v_first)",
+        "gated_deltanet_output": "per value head: RMSNorm over head_v_dim with o_norm.weight and eps=norm_eps, "
+                                 "times g*sigmoid(g) with g = g_proj(x) of that head (use_gate); then o_proj",
     },
 }
 FLA_CONV_SEMANTICS = ("ShortConvolution: y_t = sum_{j=0}^{W-1} w[:, j] * u_{t-W+1+j} (zeros before the "
@@ -1545,6 +1605,53 @@ def fla_f64_logits(family: str, sd: dict, cfg, ids: list[int], window="config"):
                 S = torch.exp(g[t])[:, :, None] * S + k[t][:, :, None] * v[t][:, None, :]
                 outs.append(torch.einsum("hk,hkv->hv", q[t], S).reshape(H))
             o = lin(rms(torch.stack(outs), sd[a + "g_norm.weight"], 1e-5), a + "o_proj")
+        elif family in ("delta_net", "gated_deltanet"):
+            gated = family == "gated_deltanet"
+            if gated:
+                nh = cfg.num_heads
+                nv = cfg.num_v_heads or nh
+                dk, dv = cfg.head_dim, int(cfg.head_dim * cfg.expand_v)
+                qk_silu, use_beta = True, True
+            else:
+                if cfg.qk_norm != "l2" or cfg.qk_activation not in ("silu", "identity"):
+                    raise NotImplementedError("delta_net f64: only qk_norm='l2' with qk_activation silu/identity")
+                nh = nv = cfg.num_heads
+                dk, dv = int(H * cfg.expand_k) // nh, int(H * cfg.expand_v) // nh
+                qk_silu, use_beta = cfg.qk_activation == "silu", cfg.use_beta
+            q, k, v = lin(h, a + "q_proj"), lin(h, a + "k_proj"), lin(h, a + "v_proj")
+            if cfg.use_short_conv:
+                q = _f64_conv(q, sd[a + "q_conv1d.weight"], sd.get(a + "q_conv1d.bias"), qk_silu)
+                k = _f64_conv(k, sd[a + "k_conv1d.weight"], sd.get(a + "k_conv1d.bias"), qk_silu)
+                v = _f64_conv(v, sd[a + "v_conv1d.weight"], sd.get(a + "v_conv1d.bias"), True)
+            else:
+                q, k, v = ((F.silu(q), F.silu(k)) if qk_silu else (q, k)) + (F.silu(v),)
+            q, k, v = q.view(T, nh, dk), k.view(T, nh, dk), v.view(T, nv, dv)
+            q = q / torch.sqrt((q * q).sum(-1, keepdim=True) + 1e-6) * dk ** -0.5   # l2 norm, then scale
+            k = k / torch.sqrt((k * k).sum(-1, keepdim=True) + 1e-6)
+            beta = torch.sigmoid(lin(h, a + "b_proj")) if use_beta else torch.ones(T, nv, dtype=f64)
+            if cfg.allow_neg_eigval:
+                beta = beta * 2.0
+            # log decay per value head. fla's kernel (NVIDIA) computes softplus with PTX ex2.approx/lg2.approx,
+            # absolute error ~1e-7; times A (up to ~18 in gated_deltanet-hybrid-tiny) that is what puts fla
+            # ~1e-4 from this float64 model there (tests/data/README.md, "Why gated_deltanet-hybrid-tiny ...").
+            if gated:
+                dec = -torch.exp(sd[a + "A_log"]) * F.softplus(lin(h, a + "a_proj") + sd[a + "dt_bias"])
+            grp = nv // nh                # value head j reads query/key head j // grp
+            q, k = q.repeat_interleave(grp, dim=1), k.repeat_interleave(grp, dim=1)
+            S = torch.zeros(nv, dk, dv, dtype=f64)
+            outs = []
+            for t in range(T):
+                if gated:
+                    S = S * torch.exp(dec[t])[:, None, None]
+                u = beta[t][:, None] * (v[t] - torch.einsum("hk,hkv->hv", k[t], S))
+                S = S + k[t][:, :, None] * u[:, None, :]
+                outs.append(torch.einsum("hk,hkv->hv", q[t], S))
+            o = torch.stack(outs)                                            # [T, nv, dv]
+            if cfg.use_gate:
+                o = gated_norm(o, sd[a + "o_norm.weight"], lin(h, a + "g_proj").view(T, nv, dv), eps)
+            else:
+                o = rms(o, sd[a + "o_norm.weight"], eps)
+            o = lin(o.reshape(T, nv * dv), a + "o_proj")
         else:
             raise ValueError(f"unknown family {family}")
         x = x + o
@@ -1790,7 +1897,7 @@ def fla_fixture_reference(name: str, tmp: Path) -> tuple[dict, Path]:
 
     sem = dict(FLA_COMMON_SEMANTICS)
     sem.update(FLA_FAMILY_SEMANTICS[family])
-    if family in ("gla", "hgrn") and cfg.use_short_conv:
+    if family in ("gla", "hgrn", "delta_net", "gated_deltanet") and cfg.use_short_conv:
         sem["short_conv"] = FLA_CONV_SEMANTICS
     if attn_layers:
         sem.update(FLA_ATTENTION_SEMANTICS)
@@ -2009,6 +2116,11 @@ _FLA_CONFIG_DEFAULTS = {   # the fla 0.5.2 config defaults the float64 code read
     "hgrn": {"expand_ratio": 1, "use_short_conv": False, "conv_size": 4, "use_lower_bound": True, "hidden_ratio": 4},
     "hgrn2": {"expand_ratio": 128, "num_heads": None, "use_short_conv": False, "use_lower_bound": True,
               "hidden_ratio": 4},
+    "delta_net": {"expand_k": 1.0, "expand_v": 1.0, "use_gate": False, "use_short_conv": True, "conv_size": 4,
+                  "use_beta": True, "allow_neg_eigval": False, "num_heads": 16, "qk_norm": "l2",
+                  "qk_activation": "silu", "hidden_ratio": 4},
+    "gated_deltanet": {"expand_v": 2.0, "use_gate": True, "use_short_conv": True, "allow_neg_eigval": False,
+                       "conv_size": 4, "head_dim": 256, "num_heads": 6, "num_v_heads": None, "hidden_ratio": 4},
 }
 
 
@@ -2016,9 +2128,10 @@ def synthetic_fla_model(name: str, seeds: dict):
     """(cfg, float64 state dict) with fla's parameter names and shapes for FLA_SPECS[name].
 
     Not fla's weights: every tensor starts from fla's initialisation *distribution* (N(0, 0.02) for
-    linear/conv/embedding weights, ones for norms, zeros for biases and lower_bounds) drawn from a
-    generator seeded with seeds["seed"], then gets fla_noise() like the real fixture. Good enough to
-    judge the logit scale and the greedy behaviour of a noise recipe before spending GPU time.
+    linear/conv/embedding weights, ones for norms, zeros for biases and lower_bounds, fla's A_log and
+    dt_bias distributions for Gated DeltaNet) drawn from a generator seeded with seeds["seed"], then
+    gets fla_noise() like the real fixture. Good enough to judge the logit scale and the greedy
+    behaviour of a noise recipe before spending GPU time.
     """
     import types
     torch = _torch()
@@ -2068,6 +2181,27 @@ def synthetic_fla_model(name: str, seeds: dict):
                 shapes += [(a + "f_conv1d.weight", (E, 1, cfg.conv_size), "w"),
                            (a + "i_conv1d.weight", (E, 1, cfg.conv_size), "w")]
             shapes += [(a + "g_norm.weight", (E,), "1"), (a + "o_proj.weight", (H, E), "w")]
+        elif fam in ("delta_net", "gated_deltanet"):
+            if fam == "gated_deltanet":
+                nh, nv = cfg.num_heads, cfg.num_v_heads or cfg.num_heads
+                kd, vd = nh * cfg.head_dim, nv * int(cfg.head_dim * cfg.expand_v)
+            else:
+                nh = nv = cfg.num_heads
+                kd, vd = int(H * cfg.expand_k), int(H * cfg.expand_v)
+            shapes += [(a + "q_proj.weight", (kd, H), "w"), (a + "k_proj.weight", (kd, H), "w"),
+                       (a + "v_proj.weight", (vd, H), "w")]
+            if fam == "gated_deltanet":
+                shapes += [(a + "a_proj.weight", (nv, H), "w"), (a + "b_proj.weight", (nv, H), "w"),
+                           (a + "A_log", (nv,), "A_log"), (a + "dt_bias", (nv,), "dt_bias")]
+            elif cfg.use_beta:
+                shapes.append((a + "b_proj.weight", (nv, H), "w"))
+            if cfg.use_short_conv:
+                W = cfg.conv_size
+                shapes += [(a + "q_conv1d.weight", (kd, 1, W), "w"), (a + "k_conv1d.weight", (kd, 1, W), "w"),
+                           (a + "v_conv1d.weight", (vd, 1, W), "w")]
+            if cfg.use_gate:
+                shapes.append((a + "g_proj.weight", (vd, H), "w"))
+            shapes += [(a + "o_norm.weight", (vd // nv,), "1"), (a + "o_proj.weight", (H, vd), "w")]
         else:
             fd = (H // cfg.expand_ratio) * cfg.expand_ratio
             shapes += [(a + "q_proj.weight", (fd, H), "w"), (a + "f_proj.weight", (fd, H), "w"),
@@ -2086,6 +2220,12 @@ def synthetic_fla_model(name: str, seeds: dict):
             t = 0.02 * torch.randn(shape, generator=init)
         elif kind == "1":
             t = torch.ones(shape)
+        elif kind == "A_log":     # fla's GatedDeltaNet init: log(U(0, 16))
+            t = torch.empty(shape).uniform_(0, 16, generator=init).log()
+        elif kind == "dt_bias":   # softplus^-1(dt), dt log-uniform in [1e-3, 0.1], floor 1e-4
+            dt = torch.exp(torch.rand(shape, generator=init) * (math.log(0.1) - math.log(0.001)) + math.log(0.001))
+            dt = dt.clamp(min=1e-4)
+            t = dt + torch.log(-torch.expm1(-dt))
         else:
             t = torch.zeros(shape)
         std, mean = fla_noise_rule(name)(nm, shape, cfg)
