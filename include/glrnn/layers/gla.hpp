@@ -19,6 +19,8 @@
 #include "glrnn/layers/conv1d.hpp"
 #include "glrnn/layers/gla_recurrence.hpp"
 #include "glrnn/layers/linear.hpp"
+#include "glrnn/layers/recurrent_state.hpp"
+#include "glrnn/layers/rmsnorm.hpp"
 #include "glrnn/layers/rope.hpp"
 
 namespace glrnn {
@@ -91,39 +93,22 @@ struct GlaMixerWeights {
   Conv1dWeights q_conv, k_conv, v_conv;  // with short_conv only: [C, 1, conv_size]
 };
 
-/// The recurrent state [Hs·dk, dv], float32 whatever the weights; plus conv histories.
-struct GlaMixerState {
-  RowMatrixXf state;               // [Hs·dk, dv]: state head s is rows s·dk .. (s+1)·dk
-  std::vector<Conv1dState> convs;  // q, k, v histories when short_conv
-
+/// The recurrent state [Hs·dk, dv] (state head s is rows s·dk .. (s+1)·dk), float32 whatever the
+/// weights; plus the q, k and v convolution histories with short convolutions.
+struct GlaMixerState : RecurrentState {
   explicit GlaMixerState(const GlaMixerConfig& cfg)
-      : state(RowMatrixXf::Zero(cfg.state_heads() * cfg.key_dim, cfg.value_dim)) {
-    if (cfg.short_conv) {
-      convs.emplace_back(cfg.conv(cfg.q_width()));
-      convs.emplace_back(cfg.conv(cfg.k_width()));
-      convs.emplace_back(cfg.conv(cfg.v_width()));
-    }
-  }
+      : RecurrentState("gla_state", cfg.state_heads() * cfg.key_dim, cfg.value_dim,
+                       cfg.short_conv ? std::initializer_list<Conv1dConfig>{cfg.conv(cfg.q_width()), cfg.conv(cfg.k_width()),
+                                                                            cfg.conv(cfg.v_width())}
+                                      : std::initializer_list<Conv1dConfig>{}) {}
   static std::size_t bytes(const GlaMixerConfig& cfg) {
-    std::size_t n = static_cast<std::size_t>(cfg.state_heads() * cfg.key_dim * cfg.value_dim) * sizeof(float);
-    if (cfg.short_conv)
-      n += Conv1dState::bytes(cfg.conv(cfg.q_width())) + Conv1dState::bytes(cfg.conv(cfg.k_width())) +
-           Conv1dState::bytes(cfg.conv(cfg.v_width()));
-    return n;
+    return RecurrentState::bytes(cfg.state_heads() * cfg.key_dim, cfg.value_dim,
+                                 cfg.short_conv ? std::initializer_list<Conv1dConfig>{cfg.conv(cfg.q_width()),
+                                                                                      cfg.conv(cfg.k_width()),
+                                                                                      cfg.conv(cfg.v_width())}
+                                                : std::initializer_list<Conv1dConfig>{});
   }
-  std::size_t bytes() const {
-    std::size_t n = static_cast<std::size_t>(state.size()) * sizeof(float);
-    for (const Conv1dState& c : convs) n += c.bytes();
-    return n;
-  }
-  void reset() {
-    state.setZero();
-    for (Conv1dState& c : convs) c.reset();
-  }
-  template <class F> void visit(F&& f) {
-    f("gla_state", state.data(), state.size());
-    for (Conv1dState& c : convs) c.visit(f);
-  }
+  using RecurrentState::bytes;
 };
 
 class GlaMixer {
@@ -248,10 +233,10 @@ class GlaMixer {
       Scratch::Frame gate_frame(scratch);
       MatMap gate = scratch.matrix(len, cfg_.o_width());
       g_proj_.forward(u, gate, scratch);
-      if (!measuring) gated_norm(o, &gate);
+      if (!measuring) gated_rms_norm(o, &gate, norm_gain_, cfg_.norm_eps);
       o_proj_.forward(o, y, scratch);
     } else {
-      if (!measuring) gated_norm(o, nullptr);
+      if (!measuring) gated_rms_norm(o, nullptr, norm_gain_, cfg_.norm_eps);
       o_proj_.forward(o, y, scratch);
     }
   }
@@ -259,16 +244,10 @@ class GlaMixer {
   /// out = proj(u), then the short convolution and SiLU when the layer has them.
   template <class Conv>
   void project(const Linear& proj, const MatIn& u, MatOut out, Scratch& scratch, int which, Conv& conv) const {
-    if (!cfg_.short_conv) {
-      proj.forward(u, out, scratch);
-      return;
-    }
-    Scratch::Frame frame(scratch);
-    MatMap raw = scratch.matrix(u.rows(), out.cols());
-    proj.forward(u, raw, scratch);
-    if (scratch.measuring()) return;
-    conv(which, raw, out);
-    out = out.unaryExpr([](float x) { return silu(x); });
+    project_then_convolve(proj, u, out, scratch, cfg_.short_conv, [&](MatIn raw, MatOut convolved) {
+      conv(which, raw, convolved);
+      convolved = convolved.unaryExpr([](float x) { return silu(x); });
+    });
   }
 
   /// The log decay per state-head channel (see the file comment).
@@ -290,20 +269,6 @@ class GlaMixer {
         float value = log_sigmoid(g(t, c)) / normalizer;
         if (cfg_.clamp) value = std::max(value, cfg_.clamp_min);
         g(t, c) = value;
-      }
-    }
-  }
-
-  /// o = rmsnorm(o) · gain per head of dv, times swish(gate) when there is one (fla's
-  /// FusedRMSNormGated: eps inside the root, docs/gla.md §2).
-  void gated_norm(MatMap& o, const MatMap* gate) const {
-    const std::int64_t dv = cfg_.value_dim;
-    for (Eigen::Index t = 0; t < o.rows(); ++t) {
-      for (std::int64_t h = 0; h < cfg_.heads; ++h) {
-        auto head = o.row(t).segment(h * dv, dv);
-        const float inv_rms = 1.0f / std::sqrt(head.squaredNorm() / static_cast<float>(dv) + cfg_.norm_eps);
-        head.array() = head.array() * inv_rms * norm_gain_.array();
-        if (gate) head.array() *= gate->row(t).segment(h * dv, dv).unaryExpr([](float x) { return silu(x); }).array();
       }
     }
   }

@@ -18,6 +18,8 @@
 #include "glrnn/layers/conv1d.hpp"
 #include "glrnn/layers/forget_gate.hpp"
 #include "glrnn/layers/linear.hpp"
+#include "glrnn/layers/recurrent_state.hpp"
+#include "glrnn/layers/rmsnorm.hpp"
 
 namespace glrnn {
 
@@ -37,32 +39,18 @@ struct HgrnMixerWeights {
   Conv1dWeights i_conv, f_conv;          // with short_conv only: [E, 1, conv_size]
 };
 
-struct HgrnMixerState {
-  Eigen::RowVectorXf h;            // [E]
-  std::vector<Conv1dState> convs;  // input and forget histories when short_conv
-
-  explicit HgrnMixerState(const HgrnMixerConfig& cfg) : h(Eigen::RowVectorXf::Zero(cfg.width)) {
-    if (cfg.short_conv) {
-      convs.emplace_back(cfg.conv());
-      convs.emplace_back(cfg.conv());
-    }
-  }
+/// h [1, E], float32; plus the input and forget convolution histories with short convolutions.
+struct HgrnMixerState : RecurrentState {
+  explicit HgrnMixerState(const HgrnMixerConfig& cfg)
+      : RecurrentState("hgrn_state", 1, cfg.width,
+                       cfg.short_conv ? std::initializer_list<Conv1dConfig>{cfg.conv(), cfg.conv()}
+                                      : std::initializer_list<Conv1dConfig>{}) {}
   static std::size_t bytes(const HgrnMixerConfig& cfg) {
-    return static_cast<std::size_t>(cfg.width) * sizeof(float) + (cfg.short_conv ? 2 * Conv1dState::bytes(cfg.conv()) : 0);
+    return RecurrentState::bytes(1, cfg.width,
+                                 cfg.short_conv ? std::initializer_list<Conv1dConfig>{cfg.conv(), cfg.conv()}
+                                                : std::initializer_list<Conv1dConfig>{});
   }
-  std::size_t bytes() const {
-    std::size_t n = static_cast<std::size_t>(h.size()) * sizeof(float);
-    for (const Conv1dState& c : convs) n += c.bytes();
-    return n;
-  }
-  void reset() {
-    h.setZero();
-    for (Conv1dState& c : convs) c.reset();
-  }
-  template <class F> void visit(F&& f) {
-    f("hgrn_state", h.data(), h.size());
-    for (Conv1dState& c : convs) c.visit(f);
-  }
+  using RecurrentState::bytes;
 };
 
 class HgrnMixer {
@@ -133,17 +121,16 @@ class HgrnMixer {
     g_proj_.forward(u, gate, scratch);
     if (!scratch.measuring()) {
       for (Eigen::Index t = 0; t < len; ++t) {
-        Eigen::RowVectorXf& h = row_state(t).h;
+        auto h = row_state(t).state.row(0);
         for (Eigen::Index c = 0; c < E; ++c) {
           const float log_f = forget_.log_forget(f(t, c), c);
           const float forget = std::exp(log_f);
           h[c] = forget * h[c] + silu(x(t, c)) * (1.0f - forget);
         }
-        // fla's FusedRMSNormGated over all E channels: eps inside the root, then swish(gate).
-        const float inv_rms = 1.0f / std::sqrt(h.squaredNorm() / static_cast<float>(E) + cfg_.norm_eps);
-        x.row(t).array() = h.array() * inv_rms * norm_gain_.array() *
-                           gate.row(t).unaryExpr([](float v) { return silu(v); }).array();
+        x.row(t) = h;
       }
+      // fla's FusedRMSNormGated over all E channels.
+      gated_rms_norm(x, &gate, norm_gain_, cfg_.norm_eps);
     }
     o_proj_.forward(x, y, scratch);
   }
@@ -151,14 +138,7 @@ class HgrnMixer {
   /// out = proj(u), through the short convolution when the layer has them.
   template <class Conv>
   void project(const Linear& proj, const MatIn& u, MatOut out, Scratch& scratch, int which, Conv& conv) const {
-    if (!cfg_.short_conv) {
-      proj.forward(u, out, scratch);
-      return;
-    }
-    Scratch::Frame frame(scratch);
-    MatMap raw = scratch.matrix(u.rows(), out.cols());
-    proj.forward(u, raw, scratch);
-    if (!scratch.measuring()) conv(which, raw, out);
+    project_then_convolve(proj, u, out, scratch, cfg_.short_conv, [&](MatIn raw, MatOut convolved) { conv(which, raw, convolved); });
   }
 
   Config cfg_;

@@ -20,6 +20,7 @@
 #include "glrnn/layers/forget_gate.hpp"
 #include "glrnn/layers/gla_recurrence.hpp"
 #include "glrnn/layers/linear.hpp"
+#include "glrnn/layers/recurrent_state.hpp"
 #include "glrnn/layers/rmsnorm.hpp"
 
 namespace glrnn {
@@ -44,37 +45,22 @@ struct Hgrn2MixerWeights {
   Conv1dWeights q_conv, f_conv, i_conv;  // with short_conv only: [C, 1, conv_size]
 };
 
-/// Per head the dk x dv state, float32 whatever the weights; plus conv histories with short_conv.
-struct Hgrn2MixerState {
-  RowMatrixXf state;                // [H·dk, dv]: head h is rows h·dk .. (h+1)·dk
-  std::vector<Conv1dState> convs;   // q, f, i histories when short_conv
-
-  explicit Hgrn2MixerState(const Hgrn2MixerConfig& cfg) : state(RowMatrixXf::Zero(cfg.forget_dim(), cfg.value_dim)) {
-    if (cfg.short_conv) {
-      convs.emplace_back(cfg.conv(cfg.forget_dim()));
-      convs.emplace_back(cfg.conv(cfg.forget_dim()));
-      convs.emplace_back(cfg.conv(cfg.hidden));
-    }
-  }
+/// Per head the dk x dv state, float32 whatever the weights: [H·dk, dv], head h is rows
+/// h·dk .. (h+1)·dk; plus the q, f and i convolution histories with short_conv.
+struct Hgrn2MixerState : RecurrentState {
+  explicit Hgrn2MixerState(const Hgrn2MixerConfig& cfg)
+      : RecurrentState("hgrn2_state", cfg.forget_dim(), cfg.value_dim,
+                       cfg.short_conv ? std::initializer_list<Conv1dConfig>{cfg.conv(cfg.forget_dim()), cfg.conv(cfg.forget_dim()),
+                                                                            cfg.conv(cfg.hidden)}
+                                      : std::initializer_list<Conv1dConfig>{}) {}
   static std::size_t bytes(const Hgrn2MixerConfig& cfg) {
-    std::size_t n = static_cast<std::size_t>(cfg.forget_dim()) * cfg.value_dim * sizeof(float);
-    if (cfg.short_conv)
-      n += 2 * Conv1dState::bytes(cfg.conv(cfg.forget_dim())) + Conv1dState::bytes(cfg.conv(cfg.hidden));
-    return n;
+    return RecurrentState::bytes(cfg.forget_dim(), cfg.value_dim,
+                                 cfg.short_conv ? std::initializer_list<Conv1dConfig>{cfg.conv(cfg.forget_dim()),
+                                                                                      cfg.conv(cfg.forget_dim()),
+                                                                                      cfg.conv(cfg.hidden)}
+                                                : std::initializer_list<Conv1dConfig>{});
   }
-  std::size_t bytes() const {
-    std::size_t n = static_cast<std::size_t>(state.size()) * sizeof(float);
-    for (const Conv1dState& c : convs) n += c.bytes();
-    return n;
-  }
-  void reset() {
-    state.setZero();
-    for (Conv1dState& c : convs) c.reset();
-  }
-  template <class F> void visit(F&& f) {
-    f("hgrn2_state", state.data(), state.size());
-    for (Conv1dState& c : convs) c.visit(f);
-  }
+  using RecurrentState::bytes;
 };
 
 class Hgrn2Mixer {
@@ -180,14 +166,7 @@ class Hgrn2Mixer {
   /// out = proj(u), through the layer's short convolution (conv(raw, out)) when it has them.
   template <class Conv>
   void project(const Linear& proj, const MatIn& u, MatOut out, Scratch& scratch, Conv&& conv) const {
-    if (!cfg_.short_conv) {
-      proj.forward(u, out, scratch);
-      return;
-    }
-    Scratch::Frame frame(scratch);
-    MatMap raw = scratch.matrix(u.rows(), out.cols());
-    proj.forward(u, raw, scratch);
-    if (!scratch.measuring()) conv(raw, out);
+    project_then_convolve(proj, u, out, scratch, cfg_.short_conv, conv);
   }
 
   /// f_proj output -> log forget gate g (in place) and key k = 1 - exp(g) (docs/hgrn2.md §3).

@@ -18,7 +18,9 @@
 
 #include "glrnn/core/cpu.hpp"
 #include "glrnn/core/hash.hpp"
+#include "glrnn/models/delta_net/model.hpp"
 #include "glrnn/models/family.hpp"
+#include "glrnn/models/gated_deltanet/model.hpp"
 #include "glrnn/models/gla/model.hpp"
 #include "glrnn/models/hgrn/model.hpp"
 #include "glrnn/models/hgrn2/model.hpp"
@@ -35,7 +37,8 @@ namespace detail {
 template <class = void>
 std::vector<ModelFamily> builtin_families() {
   return {make_family<RecurrentGemmaFamily>(), make_family<Hgrn2Family>(), make_family<HgrnFamily>(),
-          make_family<GlaFamily>(), make_family<RetNetFamily>()};
+          make_family<GlaFamily>(), make_family<RetNetFamily>(), make_family<DeltaNetFamily>(),
+          make_family<GatedDeltaNetFamily>()};
 }
 #if defined(GLRNN_EXTERN_INSTANTIATIONS)
 extern template std::vector<ModelFamily> builtin_families<void>();
