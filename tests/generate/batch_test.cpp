@@ -8,7 +8,8 @@
 #include "support/reference.hpp"
 
 TEST_CASE("Batched decoding equals running each sequence alone", "[generate]") {
-  const std::string fixture = GENERATE(std::string("recurrentgemma-tiny"), std::string("hgrn2-tiny"), std::string("gla-tiny"), std::string("retnet-tiny"), std::string("hgrn-tiny"), std::string("hgrn2-hybrid-tiny"), std::string("gla-hybrid-tiny"));
+  const std::string fixture = GENERATE(std::string("recurrentgemma-tiny"), std::string("hgrn2-tiny"), std::string("gla-tiny"), std::string("retnet-tiny"), std::string("hgrn-tiny"), std::string("hgrn2-hybrid-tiny"), std::string("gla-hybrid-tiny"),
+                                       std::string("delta_net-tiny"), std::string("gated_deltanet-hybrid-tiny"));
   const glrnn::Model model = glrnn::load_model(glrnn::test::data_path(fixture));
   const std::int32_t bos = model.info().bos_token_id;
   // Four sequences at different positions: prompts of 3, 20, 7 and 41 tokens (past the window of

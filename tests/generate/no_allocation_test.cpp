@@ -43,7 +43,8 @@ TEST_CASE("Prefill, step, batched step and sampling allocate nothing after set-u
   const std::string model_dir = GENERATE(
       glrnn::test::model_path("griffin-demo"), glrnn::test::model_path("hgrn2-demo"), glrnn::test::data_path("gla-tiny"),
       glrnn::test::data_path("retnet-tiny"), glrnn::test::data_path("hgrn-tiny"),
-      glrnn::test::data_path("hgrn2-hybrid-tiny"), glrnn::test::data_path("gla-hybrid-tiny"));
+      glrnn::test::data_path("hgrn2-hybrid-tiny"), glrnn::test::data_path("gla-hybrid-tiny"),
+      glrnn::test::data_path("delta_net-tiny"), glrnn::test::data_path("gated_deltanet-hybrid-tiny"));
   const glrnn::WeightRecipe recipe = GENERATE(from_range(glrnn::weight_recipes()));
   CAPTURE(model_dir, recipe.name);
   glrnn::LoadOptions options;

@@ -43,7 +43,8 @@ TEST_CASE("A restored state continues bit-identically", "[generate]") {
   // The tiny RecurrentGemma's window is 16: 40 positions wrap its ring 2.5 times, so the restore
   // lands in the middle of a wrapped window; HGRN2's state is the outer-product matrices; the fla
   // hybrids add a window of 8 and a full-attention cache that grows.
-  const std::string fixture = GENERATE(std::string("recurrentgemma-tiny"), std::string("hgrn2-tiny"), std::string("gla-tiny"), std::string("retnet-tiny"), std::string("hgrn-tiny"), std::string("hgrn2-hybrid-tiny"), std::string("gla-hybrid-tiny"));
+  const std::string fixture = GENERATE(std::string("recurrentgemma-tiny"), std::string("hgrn2-tiny"), std::string("gla-tiny"), std::string("retnet-tiny"), std::string("hgrn-tiny"), std::string("hgrn2-hybrid-tiny"), std::string("gla-hybrid-tiny"),
+                                       std::string("delta_net-tiny"), std::string("gated_deltanet-hybrid-tiny"));
   const glrnn::Model model = glrnn::load_model(glrnn::test::data_path(fixture));
   const auto vocab = static_cast<std::int32_t>(model.vocab_size());
   const std::vector<std::int32_t> prompt = state_test_tokens(model.info().bos_token_id, 40, vocab);
@@ -103,7 +104,8 @@ TEST_CASE("A damaged or foreign state file is refused and leaves the state uncha
 }
 
 TEST_CASE("Forked sessions continue independently and identically", "[generate]") {
-  const std::string fixture = GENERATE(std::string("recurrentgemma-tiny"), std::string("hgrn2-tiny"), std::string("gla-tiny"), std::string("retnet-tiny"), std::string("hgrn-tiny"), std::string("hgrn2-hybrid-tiny"), std::string("gla-hybrid-tiny"));
+  const std::string fixture = GENERATE(std::string("recurrentgemma-tiny"), std::string("hgrn2-tiny"), std::string("gla-tiny"), std::string("retnet-tiny"), std::string("hgrn-tiny"), std::string("hgrn2-hybrid-tiny"), std::string("gla-hybrid-tiny"),
+                                       std::string("delta_net-tiny"), std::string("gated_deltanet-hybrid-tiny"));
   const glrnn::Model model = glrnn::load_model(glrnn::test::data_path(fixture));
   glrnn::Session parent(model);
   parent.prefill(state_test_tokens(model.info().bos_token_id, 30, static_cast<std::int32_t>(model.vocab_size())));
