@@ -3,7 +3,8 @@
 //              machine's read bandwidth measured in the same process (shared machines are noisy;
 //              the ratio is what to compare).
 //   batch      aggregate decode tok/s of B sequences stepped together, and memory per sequence.
-//   prefill    HGRN2 prefill tok/s of the chunk-parallel form against the sequential recurrence.
+//   prefill    chunk-parallel prefill against the token-by-token recurrence (HGRN2, GLA, RetNet,
+//              DeltaNet, Gated DeltaNet), in GFLOP/s against the measured FMA peak.
 //   tokenizer  tokenizer.json load time and encode throughput on English text.
 //   context    decode cost and memory against the context length, next to a transformer baseline.
 //   soak       a million tokens in one state with a real model: tok/s and RSS every 100k tokens.
@@ -43,9 +44,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   decode->add_flag("--json", json, "Print one JSON object instead of a table");
 
-  CLI::App* prefill = app.add_subcommand("prefill", "HGRN2 prefill: chunk-parallel against sequential");
-  std::string prefill_config, lengths_text = "512,4096";
-  prefill->add_option("--config", prefill_config, "config.json of an HGRN2 geometry")->required();
+  CLI::App* prefill = app.add_subcommand("prefill", "Chunk-parallel prefill against the token-by-token recurrence");
+  std::string prefill_config, lengths_text = "512,4096", prefill_types = "bf16,int8";
+  prefill->add_option("--config", prefill_config,
+                      "config.json of an HGRN2, GLA, RetNet, DeltaNet or Gated DeltaNet geometry")->required();
+  prefill->add_option("--types", prefill_types, "Weight types, comma-separated")->capture_default_str();
   prefill->add_option("--lengths", lengths_text, "Prompt lengths, comma-separated")->capture_default_str();
   prefill->add_option("-t,--threads", threads, "Threads; 0 = all cores")->capture_default_str();
   int prefill_reps = 3;
@@ -137,9 +140,7 @@ int main(int argc, char** argv) {
     }
     if (context->parsed()) {
       glrnn::set_num_threads(threads);
-      std::vector<std::string> configs;
-      std::istringstream list(context_configs);
-      for (std::string path; std::getline(list, path, ',');) configs.push_back(path);
+      const std::vector<std::string> configs = split_list(context_configs);
       std::vector<std::int64_t> lengths;
       for (std::int32_t n : glrnn::tools::parse_token_ids(context_lengths)) {
         GLRNN_CHECK(n > 0, glrnn::InputError, "context lengths must be positive");
@@ -174,7 +175,7 @@ int main(int argc, char** argv) {
       glrnn::set_num_threads(threads);
       std::vector<std::int64_t> lengths;
       for (std::int32_t n : glrnn::tools::parse_token_ids(lengths_text)) lengths.push_back(n);
-      bench_prefill(prefill_config, lengths, prefill_reps, json);
+      bench_prefill(prefill_config, split_list(prefill_types), lengths, prefill_reps, json);
       return;
     }
     if (tokenizer->parsed()) {
@@ -183,8 +184,7 @@ int main(int argc, char** argv) {
     }
     glrnn::set_num_threads(threads);
     std::vector<glrnn::WeightRecipe> weight_types;
-    std::istringstream list(types);
-    for (std::string name; std::getline(list, name, ',');) weight_types.push_back(recipe_named(name));
+    for (const std::string& name : split_list(types)) weight_types.push_back(recipe_named(name));
     std::vector<std::int64_t> prompt_lengths;
     for (std::int32_t n : glrnn::tools::parse_token_ids(decode_prompts)) {
       GLRNN_CHECK(n > 0, glrnn::InputError, "prompt lengths must be positive");

@@ -11,6 +11,7 @@
 #include <fstream>      // std::ifstream
 #include <map>          // std::map
 #include <memory>       // std::make_shared
+#include <sstream>      // std::istringstream
 #include <string>       // std::string
 #include <optional>     // std::optional
 #include <utility>      // std::pair
@@ -182,6 +183,14 @@ inline std::pair<glrnn::Model, std::size_t> random_model(const std::string& conf
   auto store = std::make_shared<RandomStore>();
   glrnn::Model model = build_random_model(config_path, recipe, store, options);
   return {std::move(model), store->total_bytes()};
+}
+
+/// "a,b,c" -> {"a", "b", "c"}.
+inline std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> items;
+  std::istringstream list(text);
+  for (std::string item; std::getline(list, item, ',');) items.push_back(item);
+  return items;
 }
 
 /// "GLA", "RetNet", "HGRN2 hybrid", ...: a family's name for people, from its config.json.

@@ -1,67 +1,124 @@
 #pragma once
-// glrnn-bench prefill: HGRN2 chunk-parallel prefill against the sequential recurrence.
+// glrnn-bench prefill: the chunk-parallel prefill of a linear-attention or delta-rule family
+// (HGRN2, GLA, RetNet, DeltaNet, Gated DeltaNet) against its token-by-token recurrence, same
+// weights, and both against the float32 FMA peak measured in the same process.
 
 #include <cstdio>  // std::printf
+#include <string>  // std::string
+#include <vector>  // std::vector
 
 #include "common.hpp"
+#include "probes.hpp"
 
 namespace glrnn::bench {
 
-/// An HGRN2 model of the geometry with random bf16 weights and the given prefill chunk (0: the
-/// sequential recurrence).
-inline glrnn::Model hgrn2_with_chunk(const std::string& config_path, std::int64_t chunk) {
-  glrnn::Hgrn2Config config = glrnn::Hgrn2Config::load(config_path);
-  config.prefill_chunk = chunk;
-  auto store = std::make_shared<RandomStore>();
-  glrnn::TensorReader reader(*store, recipe_named("bf16"));
-  glrnn::ModelInfo info;
-  info.family = glrnn::Hgrn2Family::kName;
-  info.vocab_size = config.vocab_size;
-  return glrnn::Model(info, store, glrnn::Hgrn2Family::build(config, reader));
+/// Tokens per second of one layer's recurrence alone over n positions of random inputs shaped as
+/// the family's, in chunks of `chunk` (0: token by token); 0 for a family without a chunked form.
+/// The model-level figures hide the difference: the projections and MLPs are most of the work.
+inline double recurrence_tokens_per_second(const std::string& config_path, std::int64_t n, std::int64_t chunk, int reps) {
+  const glrnn::JsonConfig json = glrnn::JsonConfig::load(config_path);
+  const std::string type = json.string("model_type");
+  glrnn::Rng rng(11);
+  const auto random = [&](std::int64_t cols, float lo, float hi) {
+    glrnn::RowMatrixXf m(n, cols);
+    for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = lo + (hi - lo) * static_cast<float>(rng.uniform());
+    return m;
+  };
+  const auto time = [&](auto&& run) { return static_cast<double>(n) / median_seconds(reps, run); };
+  if (type == "delta_net" || type == "gated_deltanet") {
+    const glrnn::DeltaRuleConfig c = glrnn::DeltaNetConfig::from_json(json, {}, type == "gated_deltanet").mixer().rule();
+    const glrnn::DeltaRule rule(c);
+    glrnn::RowMatrixXf q = random(c.heads * c.key_dim, -1, 1), k = random(c.heads * c.key_dim, -1, 1),
+                       v = random(c.value_heads * c.value_dim, -1, 1), beta = random(c.value_heads, 0, 1),
+                       g = random(c.value_heads, -0.1f, 0), o(n, c.value_heads * c.value_dim);
+    k.rowwise().normalize();  // every head's keys then have norm <= 1: a bounded state, as with normalised keys
+    glrnn::MatMap Q(q.data(), n, q.cols()), K(k.data(), n, k.cols()), V(v.data(), n, v.cols()), B(beta.data(), n, beta.cols()),
+        G(g.data(), n, g.cols()), O(o.data(), n, o.cols());
+    glrnn::RowMatrixXf state(c.state_rows(), c.value_dim);
+    glrnn::Scratch meter = glrnn::Scratch::measuring(n);
+    rule.forward(Q, K, V, B, G, state, O, meter, chunk);
+    glrnn::Scratch scratch(meter.peak(), n);
+    return time([&] {
+      state.setZero();
+      rule.forward(Q, K, V, B, G, state, O, scratch, chunk);
+    });
+  }
+  glrnn::GlaRecurrenceConfig c;
+  if (type == "hgrn2") {
+    c = glrnn::Hgrn2Config::from_json(json).mixer().recurrence();
+  } else if (type == "gla" || type == "retnet") {
+    c = glrnn::GlaConfig::from_json(json, {}, type == "gla" ? glrnn::GlaDecay::LowRankGate : glrnn::GlaDecay::Retention)
+            .mixer()
+            .recurrence();
+  } else {
+    return 0.0;
+  }
+  const glrnn::GlaRecurrence recurrence(c);
+  glrnn::RowMatrixXf q = random(c.heads * c.key_dim, -1, 1), g = random(c.state_heads * c.key_dim, -0.1f, 0),
+                     k = random(c.kv_heads * c.key_dim, -1, 1), v = random(c.kv_heads * c.value_dim, -1, 1),
+                     o(n, c.heads * c.value_dim);
+  glrnn::MatMap Q(q.data(), n, q.cols()), G(g.data(), n, g.cols()), K(k.data(), n, k.cols()), V(v.data(), n, v.cols()),
+      O(o.data(), n, o.cols());
+  glrnn::RowMatrixXf state(c.state_rows(), c.value_dim);
+  glrnn::Scratch meter = glrnn::Scratch::measuring(n);
+  recurrence.forward(Q, G, K, V, state, O, meter, chunk);
+  glrnn::Scratch scratch(meter.peak(), n);
+  return time([&] {
+    state.setZero();
+    recurrence.forward(Q, G, K, V, state, O, scratch, chunk);
+  });
 }
 
-/// HGRN2 prefill: the chunk-parallel form against the sequential recurrence, same weights.
-inline void bench_prefill(const std::string& config_path, const std::vector<std::int64_t>& lengths, int reps, bool json) {
-  // The same random weights twice: RandomStore's values depend only on the tensor's shape.
-  const glrnn::Model chunked = hgrn2_with_chunk(config_path, 64);
-  const glrnn::Model sequential = hgrn2_with_chunk(config_path, 0);
-  // One mixer layer alone, where the two forms differ (the model's time is mostly weight GEMMs).
-  const glrnn::Hgrn2Config config = glrnn::Hgrn2Config::load(config_path);
-  RandomStore store;
-  glrnn::TensorReader reader(store, recipe_named("bf16"));
-  const glrnn::Hgrn2Mixer mixer(config.mixer(), glrnn::hgrn2::mixer(reader, config, 1),
-                                Eigen::VectorXf::Constant(config.forget_dim(), 0.5f));
-  const auto mixer_tokens_per_second = [&](std::int64_t n, bool sequential_form) {
-    RandomStore inputs;
-    const glrnn::TensorView<const float> x = inputs.vector("x", {n, config.hidden_size});
-    glrnn::Hgrn2MixerState state = mixer.make_state();
-    glrnn::RowMatrixXf y(n, config.hidden_size);
-    const Eigen::Map<const glrnn::RowMatrixXf> input(x.data, n, config.hidden_size);
-    glrnn::Scratch meter = glrnn::Scratch::measuring(n);
-    mixer.forward(input, 0, state, y, meter);
-    glrnn::Scratch scratch(meter.peak(), n);
-    return static_cast<double>(n) / median_seconds(reps, [&] {
-             state.reset();
-             if (sequential_form) mixer.forward_sequential(input, 0, state, y, scratch);
-             else mixer.forward(input, 0, state, y, scratch);
-           });
-  };
-  nlohmann::json out = {{"config", config_path}, {"threads", glrnn::num_threads()}, {"results", nlohmann::json::array()}};
-  if (!json)
-    std::printf("| prompt | model chunked tok/s | model sequential tok/s | speed-up | one mixer chunked tok/s | one mixer "
-                "sequential tok/s | speed-up |\n|---|---|---|---|---|---|---|\n");
-  for (std::int64_t n : lengths) {
-    const std::vector<std::int32_t> prompt = random_tokens(n, chunked.vocab_size(), 3);
-    const double c = prefill_tokens_per_second(chunked, prompt, reps);
-    const double s = prefill_tokens_per_second(sequential, prompt, reps);
-    const double mc = mixer_tokens_per_second(n, false), ms = mixer_tokens_per_second(n, true);
-    out["results"].push_back({{"prompt_tokens", n}, {"repetitions", reps}, {"chunked_tok_s", c}, {"sequential_tok_s", s}, {"speedup", c / s},
-                              {"mixer_chunked_tok_s", mc}, {"mixer_sequential_tok_s", ms}, {"mixer_speedup", mc / ms}});
-    if (!json)
-      std::printf("| %lld | %.1f | %.1f | %.2fx | %.0f | %.0f | %.2fx |\n", static_cast<long long>(n), c, s, c / s, mc, ms,
-                  mc / ms);
+inline void bench_prefill(const std::string& config_path, const std::vector<std::string>& types,
+                          const std::vector<std::int64_t>& lengths, int reps, bool json) {
+  const double fma_peak = measure_fma_gflops();
+  nlohmann::json out = {{"config", config_path}, {"threads", glrnn::num_threads()},
+                        {"kernels", std::string(glrnn::kernel_path_name(glrnn::kernel_path()))},
+                        {"fma_peak_gflops", fma_peak}, {"results", nlohmann::json::array()}};
+  if (!json) {
+    std::printf("%s, %d threads, kernels %s; float32 FMA peak measured in this process: %.0f GFLOP/s\n\n",
+                config_path.c_str(), glrnn::num_threads(), std::string(glrnn::kernel_path_name(glrnn::kernel_path())).c_str(),
+                fma_peak);
+    std::printf("| type | prompt | chunked tok/s | GFLOP/s (ratio to FMA peak) | token-by-token tok/s | speed-up |\n"
+                "|---|---|---|---|---|---|\n");
   }
-  if (json) std::printf("%s\n", out.dump(2).c_str());
+  std::vector<nlohmann::json> recurrence_rows;
+  for (std::int64_t n : lengths) {
+    const double c = recurrence_tokens_per_second(config_path, n, glrnn::LoadOptions{}.recurrence_chunk, reps);
+    const double s = recurrence_tokens_per_second(config_path, n, 0, reps);
+    if (c > 0) recurrence_rows.push_back({{"prompt_tokens", n}, {"chunked_tok_s", c}, {"sequential_tok_s", s}, {"speedup", c / s}});
+  }
+  out["recurrence_alone"] = recurrence_rows;
+  for (const std::string& type : types) {
+    // The same random weights twice: RandomStore's values depend only on the tensor's shape.
+    glrnn::LoadOptions chunked_options, sequential_options;
+    sequential_options.recurrence_chunk = 0;
+    auto chunked_store = std::make_shared<RandomStore>(), sequential_store = std::make_shared<RandomStore>();
+    const glrnn::Model chunked = build_random_model(config_path, recipe_named(type), chunked_store, chunked_options);
+    const glrnn::Model sequential = build_random_model(config_path, recipe_named(type), sequential_store, sequential_options);
+    // Of the prefill's matrix products (no head), as glrnn-bench decode counts them.
+    const double flops_per_token = 2.0 * static_cast<double>(chunked_store->multiplied_elements(chunked.info()));
+    for (std::int64_t n : lengths) {
+      const std::vector<std::int32_t> prompt = random_tokens(n, chunked.vocab_size(), 3);
+      const double c = prefill_tokens_per_second(chunked, prompt, reps);
+      const double s = prefill_tokens_per_second(sequential, prompt, reps);
+      const double gflops = c * flops_per_token / 1e9;
+      out["results"].push_back({{"type", type}, {"prompt_tokens", n}, {"chunked_tok_s", c}, {"sequential_tok_s", s},
+                                {"speedup", c / s}, {"chunked_gflops", gflops}, {"ratio_to_fma_peak", gflops / fma_peak}});
+      if (!json)
+        std::printf("| %s | %lld | %.1f | %.0f (%.2f) | %.1f | %.2fx |\n", type.c_str(), static_cast<long long>(n), c, gflops,
+                    gflops / fma_peak, s, c / s);
+    }
+  }
+  if (json) {
+    std::printf("%s\n", out.dump(2).c_str());
+  } else if (!recurrence_rows.empty()) {
+    std::printf("\nOne layer's recurrence alone (random inputs of its shapes, float32):\n\n"
+                "| prompt | chunked tok/s | token-by-token tok/s | speed-up |\n|---|---|---|---|\n");
+    for (const nlohmann::json& r : recurrence_rows)
+      std::printf("| %lld | %.0f | %.0f | %.2fx |\n", static_cast<long long>(r["prompt_tokens"].get<std::int64_t>()),
+                  r["chunked_tok_s"].get<double>(), r["sequential_tok_s"].get<double>(), r["speedup"].get<double>());
+  }
 }
 
 }  // namespace glrnn::bench

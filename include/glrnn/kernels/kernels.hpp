@@ -285,18 +285,35 @@ inline void matmul(const WeightMatrix& w, const MatIn& x, MatOut y, Scratch& scr
                   });
 }
 
+namespace detail {
+inline void check_product_shapes(const MatIn& a, const MatIn& b, bool b_transposed, const MatOut& c) {
+  GLRNN_CHECK((b_transposed ? b.cols() : b.rows()) == a.cols() && c.rows() == a.rows() &&
+                  c.cols() == (b_transposed ? b.rows() : b.cols()),
+              ShapeError, "product: shapes do not match");
+}
+}  // namespace detail
+
+/// Bytes of work memory a product() with inner dimension K needs.
+inline std::size_t product_work_bytes(std::int64_t K) { return path_kernels(kernel_path()).gemm_f32_work_bytes(K); }
+
 /// C[M, N] (+)= A[M, K] · B^T for B [N, K] (b_transposed), or A · B for B [K, N]: float32
-/// products between activations, on the calling thread.
-inline void product(const MatIn& a, const MatIn& b, bool b_transposed, MatOut c, bool accumulate, Scratch& scratch) {
+/// products between activations, on the calling thread, with product_work_bytes(K) bytes of work
+/// memory at `work` (so that threads can each run their own).
+inline void product(const MatIn& a, const MatIn& b, bool b_transposed, MatOut c, bool accumulate, std::byte* work) {
   const std::int64_t M = a.rows(), K = a.cols(), N = b_transposed ? b.rows() : b.cols();
-  GLRNN_CHECK((b_transposed ? b.cols() : b.rows()) == K && c.rows() == M && c.cols() == N, ShapeError,
-              "product: shapes do not match");
-  const PathKernels& k = path_kernels(kernel_path());
+  detail::check_product_shapes(a, b, b_transposed, c);
+  if (M == 0 || N == 0) return;
+  path_kernels(kernel_path()).gemm_f32(a.data(), a.outerStride(), b.data(), b.outerStride(), b_transposed, c.data(),
+                                       c.outerStride(), M, K, 0, N, accumulate, work);
+}
+
+/// The same, with the work memory from `scratch` (nothing is computed on a measuring arena).
+inline void product(const MatIn& a, const MatIn& b, bool b_transposed, MatOut c, bool accumulate, Scratch& scratch) {
+  detail::check_product_shapes(a, b, b_transposed, c);
   Scratch::Frame frame(scratch);
-  std::byte* work = scratch.array<std::byte>(k.gemm_f32_work_bytes(K));
-  if (scratch.measuring() || M == 0 || N == 0) return;
-  k.gemm_f32(a.data(), a.outerStride(), b.data(), b.outerStride(), b_transposed, c.data(), c.outerStride(), M, K, 0, N,
-             accumulate, work);
+  std::byte* work = scratch.array<std::byte>(product_work_bytes(a.cols()));
+  if (scratch.measuring()) return;
+  product(a, b, b_transposed, c, accumulate, work);
 }
 
 }  // namespace glrnn::kernels

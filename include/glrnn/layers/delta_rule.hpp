@@ -13,7 +13,8 @@
 // c_i − c_j with i ≥ j, or of c_i itself: none has a positive argument, so it is as stable as the
 // recurrence that single positions and batched decode run.
 
-#include <algorithm>  // std::min
+#include <algorithm>  // std::min, std::max
+#include <cstddef>    // std::byte, std::size_t
 #include <cmath>      // std::exp
 #include <cstdint>    // std::int64_t
 #include <string>     // std::to_string
@@ -89,66 +90,74 @@ class DeltaRule {
  private:
   std::int64_t key_head(std::int64_t j) const { return j / (cfg_.value_heads / cfg_.heads); }
 
-  /// Positions c0 .. c0+n-1 in matrix form, every value head (see the file comment).
+  /// Positions c0 .. c0+n-1 in matrix form, every value head (see the file comment). Each head
+  /// has its own temporaries, so the heads run on parallel threads.
   void chunk(const MatMap& q, const MatMap& k, const MatMap& v, const MatMap& beta, const MatMap& g, std::int64_t c0,
              std::int64_t n, RowMatrixXf& state, MatMap& o, Scratch& scratch) const {
-    const std::int64_t dk = cfg_.key_dim, dv = cfg_.value_dim;
+    const std::int64_t dk = cfg_.key_dim, dv = cfg_.value_dim, HV = cfg_.value_heads;
     Scratch::Frame frame(scratch);
-    MatMap decay = scratch.matrix(n, n);       // exp(c_i − c_j) for i ≥ j, 0 above
-    MatMap system = scratch.matrix(n, n);      // diag(β) (K K^T ∘ decay), strictly lower; then Q K^T ∘ decay
-    MatMap rhs = scratch.matrix(n, dv + dk);   // [β ⊙ V | β ⊙ exp(c) ⊙ K], then solved in place: [U | W]
-    MatMap values = scratch.matrix(n, dv);     // the corrected values V' = U − W S
-    MatMap scaled = scratch.matrix(n, dk);     // exp(c) ⊙ Q, then the keys decayed to the chunk's end
-    MatMap keys_t = scratch.matrix(dk, n);     // the latter, transposed
-    float* cum = scratch.array<float>(static_cast<std::size_t>(n));  // c_i
-    const bool measuring = scratch.measuring();
-    for (std::int64_t j = 0; j < cfg_.value_heads; ++j) {
-      const std::int64_t h = key_head(j);
-      const auto qh = q.block(c0, h * dk, n, dk);
-      const auto kh = k.block(c0, h * dk, n, dk);
-      const auto vh = v.block(c0, j * dv, n, dv);
-      auto oh = o.block(c0, j * dv, n, dv);
-      auto S = state.middleRows(j * dk, dk);
-      auto U = rhs.leftCols(dv);
-      auto W = rhs.rightCols(dk);
-      if (!measuring) {
+    // Per value head j, rows j·n .. (j+1)·n (keys_t: j·dk .. (j+1)·dk) of:
+    MatMap decays = scratch.matrix(HV * n, n);     // exp(c_i − c_j) for i ≥ j, 0 above
+    MatMap systems = scratch.matrix(HV * n, n);    // K K^T, then Q K^T ∘ decay
+    MatMap rhss = scratch.matrix(HV * n, dv + dk); // [β ⊙ V | β ⊙ exp(c) ⊙ K], solved in place: [U | W]
+    MatMap corrected = scratch.matrix(HV * n, dv); // the corrected values V' = U − W S
+    MatMap scaleds = scratch.matrix(HV * n, dk);   // exp(c) ⊙ Q
+    MatMap keys_ts = scratch.matrix(HV * dk, n);   // the keys decayed to the chunk's end, transposed
+    MatMap cums = scratch.matrix(HV, n);           // c_i
+    // The products' inner sizes are dk and n.
+    const std::size_t work_bytes = std::max(kernels::product_work_bytes(dk), kernels::product_work_bytes(n));
+    std::byte* works = scratch.array<std::byte>(static_cast<std::size_t>(HV) * work_bytes);
+    if (scratch.measuring()) return;
+    parallel_for(0, HV, 4 * n * dk * dv, [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t j = lo; j < hi; ++j) {
+        const std::int64_t h = key_head(j);
+        const auto qh = q.block(c0, h * dk, n, dk);
+        const auto kh = k.block(c0, h * dk, n, dk);
+        const auto vh = v.block(c0, j * dv, n, dv);
+        auto oh = o.block(c0, j * dv, n, dv);
+        auto S = state.middleRows(j * dk, dk);
+        auto decay = decays.middleRows(j * n, n);
+        auto system = systems.middleRows(j * n, n);
+        auto rhs = rhss.middleRows(j * n, n);
+        auto values = corrected.middleRows(j * n, n);
+        auto scaled = scaleds.middleRows(j * n, n);
+        auto keys_t = keys_ts.middleRows(j * dk, dk);
+        auto cum = cums.row(j);
+        std::byte* work = works + static_cast<std::size_t>(j) * work_bytes;
+        const auto U = rhs.leftCols(dv);
+        const auto W = rhs.rightCols(dk);
         float running = 0.0f;
         for (std::int64_t i = 0; i < n; ++i) cum[i] = running += cfg_.gated ? g(c0 + i, j) : 0.0f;
-        for (std::int64_t i = 0; i < n; ++i)
-          for (std::int64_t jj = 0; jj < n; ++jj) decay(i, jj) = jj <= i ? std::exp(cum[i] - cum[jj]) : 0.0f;
         for (std::int64_t i = 0; i < n; ++i) {
+          decay.row(i).head(i + 1).array() = (cum[i] - cum.head(i + 1).array()).exp();
+          decay.row(i).tail(n - i - 1).setZero();
           const float b = beta(c0 + i, j);
-          U.row(i) = b * vh.row(i);
-          W.row(i) = (b * std::exp(cum[i])) * kh.row(i);
+          rhs.row(i).head(dv) = b * vh.row(i);
+          rhs.row(i).tail(dk) = (b * std::exp(cum[i])) * kh.row(i);
+          scaled.row(i) = std::exp(cum[i]) * qh.row(i);
         }
-      }
-      kernels::product(kh, kh, /*b_transposed=*/true, system, false, scratch);
-      if (!measuring) {
+        kernels::product(kh, kh, /*b_transposed=*/true, system, false, work);
         // (I + strictly_lower(diag(β) (K K^T ∘ decay))) [U | W] = [β ⊙ V | β ⊙ exp(c) ⊙ K], by
-        // forward substitution: row i subtracts the rows before it.
+        // forward substitution: row i subtracts the rows before it, over all dv + dk columns
+        // (measured as fast as inverting the n x n system and multiplying).
         for (std::int64_t i = 1; i < n; ++i)
-          for (std::int64_t jj = 0; jj < i; ++jj) {
-            const float a = beta(c0 + i, j) * system(i, jj) * decay(i, jj);
-            if (a != 0.0f) rhs.row(i) -= a * rhs.row(jj);
-          }
-        for (std::int64_t i = 0; i < n; ++i) scaled.row(i) = std::exp(cum[i]) * qh.row(i);
-      }
-      kernels::product(W, S, /*b_transposed=*/false, values, false, scratch);  // W S, subtracted below
-      if (!measuring) values = U - values;
-      // O = (exp(c) ⊙ Q) S + (Q K^T ∘ decay) V'
-      kernels::product(scaled, S, /*b_transposed=*/false, oh, false, scratch);
-      kernels::product(qh, kh, /*b_transposed=*/true, system, false, scratch);
-      if (!measuring) system.array() *= decay.array();
-      kernels::product(system, values, /*b_transposed=*/false, oh, /*accumulate=*/true, scratch);
-      if (!measuring) {
+          for (std::int64_t jj = 0; jj < i; ++jj)
+            rhs.row(i) -= (beta(c0 + i, j) * system(i, jj) * decay(i, jj)) * rhs.row(jj);
+        kernels::product(W, S, /*b_transposed=*/false, values, false, work);  // W S
+        values = U - values;
+        // O = (exp(c) ⊙ Q) S + (Q K^T ∘ decay) V'
+        kernels::product(scaled, S, /*b_transposed=*/false, oh, false, work);
+        kernels::product(qh, kh, /*b_transposed=*/true, system, false, work);
+        system.array() *= decay.array();
+        kernels::product(system, values, /*b_transposed=*/false, oh, /*accumulate=*/true, work);
         oh *= cfg_.scale;
         // S ← exp(c_n) S + (exp(c_n − c_i) ⊙ K)^T V'
         const float last = cum[n - 1];
         for (std::int64_t i = 0; i < n; ++i) keys_t.col(i) = std::exp(last - cum[i]) * kh.row(i).transpose();
         S *= std::exp(last);
+        kernels::product(keys_t, values, /*b_transposed=*/false, S, /*accumulate=*/true, work);
       }
-      kernels::product(keys_t, values, /*b_transposed=*/false, S, /*accumulate=*/true, scratch);
-    }
+    });
   }
 
   DeltaRuleConfig cfg_;

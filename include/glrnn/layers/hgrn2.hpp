@@ -36,6 +36,16 @@ struct Hgrn2MixerConfig {
   std::int64_t chunk_size = 64;  // prefill chunk; 0 runs prefill sequentially, like decode
   std::int64_t forget_dim() const { return heads * key_dim; }
   Conv1dConfig conv(std::int64_t channels) const { return {channels, conv_size}; }
+  /// The gated-linear-attention recurrence of these heads: scale dk^-1/2, no grouping.
+  GlaRecurrenceConfig recurrence() const {
+    GlaRecurrenceConfig r;
+    r.heads = r.kv_heads = r.state_heads = heads;
+    r.key_dim = key_dim;
+    r.value_dim = value_dim;
+    r.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(key_dim)));
+    r.chunk_size = chunk_size;
+    return r;
+  }
 };
 
 struct Hgrn2MixerWeights {
@@ -78,7 +88,7 @@ class Hgrn2Mixer {
         o_proj_(cfg.hidden, cfg.hidden, w.o_proj, "attn.o_proj"),
         g_norm_(make_g_norm(cfg, w.g_norm)),
         forget_(std::move(lower_bound), cfg.forget_dim()),
-        recurrence_(recurrence_config(cfg)) {
+        recurrence_(cfg.recurrence()) {
     GLRNN_CHECK(cfg.heads > 0 && cfg.key_dim > 0 && cfg.heads * cfg.value_dim == cfg.hidden, ConfigError,
                 "HGRN2 needs heads x value_dim == hidden");
     if (cfg.short_conv) {
@@ -181,15 +191,6 @@ class Hgrn2Mixer {
     }
   }
 
-  static GlaRecurrenceConfig recurrence_config(const Config& cfg) {
-    GlaRecurrenceConfig r;
-    r.heads = r.kv_heads = r.state_heads = cfg.heads;
-    r.key_dim = cfg.key_dim;
-    r.value_dim = cfg.value_dim;
-    r.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(cfg.key_dim)));
-    r.chunk_size = cfg.chunk_size;
-    return r;
-  }
 
   Config cfg_;
   Linear q_proj_, f_proj_, i_proj_, o_proj_;

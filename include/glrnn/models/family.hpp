@@ -45,6 +45,10 @@ struct LoadOptions {
   /// cache grows with the position (0: config.json's max_position_embeddings, else 8192; see
   /// docs/hybrid_attention.md). Models without such layers have no limit.
   std::int64_t max_context = 0;
+  /// Positions per chunk of the chunk-parallel prefill of the linear-attention and delta-rule
+  /// recurrences (HGRN2, GLA, RetNet, DeltaNet, Gated DeltaNet); 0 runs them position by position,
+  /// as decode does (for comparison: the results agree to float32 rounding).
+  std::int64_t recurrence_chunk = 64;
 };
 
 /// What load_model needs to know of a configuration before it builds anything.

@@ -15,7 +15,6 @@ namespace glrnn {
 
 struct DeltaNetConfig : FlaConfig {
   DeltaNetMixerConfig mixer_config;
-  std::int64_t prefill_chunk = 64;  // not from config.json: the chunk of the parallel prefill form
 
   /// DeltaNet (model_type "delta_net", gated false) or Gated DeltaNet ("gated_deltanet"), with that
   /// family's defaults. Throws ConfigError naming the file and the key.
@@ -83,7 +82,7 @@ struct DeltaNetConfig : FlaConfig {
 
   DeltaNetMixerConfig mixer() const {
     DeltaNetMixerConfig m = mixer_config;
-    m.chunk_size = prefill_chunk;
+    m.chunk_size = recurrence_chunk;
     return m;
   }
   /// Bytes of one sequence's state at position 0 (docs/delta_net.md §5).

@@ -24,7 +24,6 @@ struct GlaConfig : FlaConfig {
   bool clamp = false;  // GLA: clamp_min given
   float clamp_min = 0.0f;
   bool elementwise_affine = true;
-  std::int64_t prefill_chunk = 64;  // not from config.json: the chunk of the parallel prefill form
 
   /// GLA (model_type "gla") or RetNet ("retnet"), with that family's defaults. Throws ConfigError
   /// naming the file and the key.
@@ -83,7 +82,7 @@ struct GlaConfig : FlaConfig {
     m.conv_size = conv_size;
     m.output_gate = use_output_gate;
     m.norm_eps = norm_eps;
-    m.chunk_size = prefill_chunk;
+    m.chunk_size = recurrence_chunk;
     return m;
   }
   /// Bytes of one sequence's state at position 0 (docs/gla.md §4).

@@ -18,7 +18,6 @@ struct Hgrn2Config : FlaConfig {
   std::int64_t value_dim = 0;  // dv = D / H
   bool use_short_conv = false, conv_bias = false, use_lower_bound = true, elementwise_affine = true;
   std::int64_t conv_size = 4;
-  std::int64_t prefill_chunk = 64;  // not from config.json: the chunk of the parallel prefill form
 
   /// Parses and validates. Throws ConfigError naming the file and the key.
   static Hgrn2Config from_json(const JsonConfig& json, const LoadOptions& options = {}) {
@@ -63,7 +62,7 @@ struct Hgrn2Config : FlaConfig {
     m.value_dim = value_dim;
     m.short_conv = use_short_conv;
     m.conv_size = conv_size;
-    m.chunk_size = prefill_chunk;
+    m.chunk_size = recurrence_chunk;
     return m;
   }
   /// Bytes of one sequence's state at position 0 (docs/hgrn2.md §5).
