@@ -29,7 +29,7 @@ glrnn::RowMatrixXf hgrn2_all_logits(glrnn::Session& session, const std::vector<s
 glrnn::Model tiny_hgrn2(std::int64_t chunk) {
   const std::string dir = glrnn::test::data_path("hgrn2-tiny");
   glrnn::Hgrn2Config c = glrnn::Hgrn2Config::load(dir + "/config.json");
-  c.prefill_chunk = chunk;
+  c.recurrence_chunk = chunk;
   auto store = std::make_shared<glrnn::WeightStore>(dir);
   glrnn::TensorReader reader(*store, std::nullopt);
   glrnn::ModelInfo info;
