@@ -175,6 +175,14 @@ class HttpApi {
                      "the prompt has " + std::to_string(prompt.size()) + " tokens; this server takes at most " +
                          std::to_string(options_.limits.max_prompt_tokens) + " (--max-prompt-tokens)",
                      chat ? "messages" : "prompt");
+    // A hybrid's full-attention cache stops at the maximum context: the prompt must leave room
+    // for a reply (which then ends with finish_reason "length" at the limit).
+    const std::int64_t max_context = model_->info().max_context;
+    if (max_context > 0 && static_cast<std::int64_t>(prompt.size()) >= max_context)
+      throw ApiError(400, "context_length_exceeded",
+                     "the prompt has " + std::to_string(prompt.size()) + " tokens; this model's maximum context is " +
+                         std::to_string(max_context) + " positions (--max-context)",
+                     chat ? "messages" : "prompt");
     auto job = std::make_shared<Job>(std::move(prompt), r.params, std::move(tail));
     if (!scheduler_->submit(job))
       throw ApiError(503, "server_busy", "every slot is taken and the queue is full (or the server is stopping); retry later");

@@ -329,7 +329,10 @@ class Scheduler {
         if (params.logprobs >= 0)
           delta.tokens.push_back({token, token_logprob(seq->logits, token), top_logprobs(seq->logits, params.logprobs)});
         delta.text = seq->stop->push(seq->text->push(token));
-        if (!seq->stop->stopped() && static_cast<std::int64_t>(seq->generated.size()) >= params.max_tokens) {
+        // A reply also ends where a hybrid's full-attention cache does (ModelInfo::max_context).
+        const bool at_context_limit =
+            model_.info().max_context > 0 && static_cast<std::int64_t>(seq->history.size()) >= model_.info().max_context;
+        if (!seq->stop->stopped() && (static_cast<std::int64_t>(seq->generated.size()) >= params.max_tokens || at_context_limit)) {
           delta.text += seq->stop->push(seq->text->flush());
           delta.text += seq->stop->flush();
           delta.finish_reason = seq->stop->stopped() ? "stop" : "length";
