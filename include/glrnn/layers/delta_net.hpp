@@ -54,7 +54,6 @@ struct DeltaNetMixerConfig {
     r.value_dim = value_dim;
     r.gated = gated;
     r.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(key_dim)));
-    r.chunk_size = chunk_size;
     return r;
   }
 };
@@ -137,12 +136,7 @@ class DeltaNetMixer {
 
   /// Y[T, D] = mixer(U[T, D]) for positions pos0 .. pos0+T-1, continuing from `state`.
   void forward(const MatIn& u, std::int64_t pos0, State& state, MatOut y, Scratch& scratch) const {
-    run(u, pos0, state, y, scratch, cfg_.chunk_size);
-  }
-
-  /// The same, one position at a time as decode runs (the reference for the chunk form).
-  void forward_sequential(const MatIn& u, std::int64_t pos0, State& state, MatOut y, Scratch& scratch) const {
-    run(u, pos0, state, y, scratch, 0);
+    run(u, pos0, state, y, scratch);
   }
 
   /// One position for each of B sequences: row b at positions[b] with state get(b).
@@ -162,14 +156,14 @@ class DeltaNetMixer {
   }
 
  private:
-  void run(const MatIn& u, std::int64_t pos0, State& state, MatOut y, Scratch& scratch, std::int64_t chunk_size) const {
+  void run(const MatIn& u, std::int64_t pos0, State& state, MatOut y, Scratch& scratch) const {
     mix(
         u, y, scratch,
         [&](int which, MatIn raw, MatOut out) {
           convs_[static_cast<std::size_t>(which)].forward(raw, pos0, state.convs[static_cast<std::size_t>(which)], out);
         },
         [&](const MatMap& q, const MatMap& k, const MatMap& v, const MatMap& beta, const MatMap& g, MatMap& o) {
-          rule_.forward(q, k, v, beta, g, state.state, o, scratch, chunk_size);
+          rule_.forward(q, k, v, beta, g, state.state, o, scratch, cfg_.chunk_size);
         });
   }
 

@@ -33,14 +33,12 @@ struct DeltaRuleConfig {
   std::int64_t value_dim = 0;    // dv per head
   bool gated = false;            // a log decay per value head and position (Gated DeltaNet)
   float scale = 1.0f;            // applied to the queries
-  std::int64_t chunk_size = 64;  // prefill chunk; 0 runs prefill sequentially, like decode
 
   std::int64_t state_rows() const { return value_heads * key_dim; }
   void validate() const {
     GLRNN_CHECK(heads > 0 && value_heads > 0 && value_heads % heads == 0 && key_dim > 0 && value_dim > 0, ConfigError,
                 "the delta rule needs positive sizes and value heads (" + std::to_string(value_heads) +
                     ") that are a multiple of the key heads (" + std::to_string(heads) + ")");
-    GLRNN_CHECK(chunk_size >= 0, ConfigError, "negative prefill chunk size");
   }
 };
 

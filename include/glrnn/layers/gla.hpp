@@ -75,7 +75,6 @@ struct GlaMixerConfig {
     r.key_dim = key_dim;
     r.value_dim = value_dim;
     r.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(key_dim)));
-    r.chunk_size = chunk_size;
     return r;
   }
 };
@@ -160,12 +159,7 @@ class GlaMixer {
 
   /// Y[T, D] = mixer(U[T, D]) for positions pos0 .. pos0+T-1, continuing from `state`.
   void forward(const MatIn& u, std::int64_t pos0, State& state, MatOut y, Scratch& scratch) const {
-    run(u, pos0, state, y, scratch, cfg_.chunk_size);
-  }
-
-  /// The same, one position at a time as decode runs (the reference for the chunk form).
-  void forward_sequential(const MatIn& u, std::int64_t pos0, State& state, MatOut y, Scratch& scratch) const {
-    run(u, pos0, state, y, scratch, 0);
+    run(u, pos0, state, y, scratch);
   }
 
   /// One position for each of B sequences: row b at positions[b] with state get(b).
@@ -186,7 +180,7 @@ class GlaMixer {
   }
 
  private:
-  void run(const MatIn& u, std::int64_t pos0, State& state, MatOut y, Scratch& scratch, std::int64_t chunk_size) const {
+  void run(const MatIn& u, std::int64_t pos0, State& state, MatOut y, Scratch& scratch) const {
     mix(
         u, y, scratch,
         [&](int which, MatIn raw, MatOut out) {
@@ -194,7 +188,7 @@ class GlaMixer {
         },
         [&](Eigen::Index t) { return pos0 + t; },
         [&](const MatMap& q, const MatMap& g, const MatMap& k, const MatMap& v, MatMap& o) {
-          recurrence_.forward(q, g, k, v, state.state, o, scratch, chunk_size);
+          recurrence_.forward(q, g, k, v, state.state, o, scratch, cfg_.chunk_size);
         });
   }
 

@@ -34,7 +34,6 @@ struct GlaRecurrenceConfig {
   std::int64_t key_dim = 0;      // dk per head
   std::int64_t value_dim = 0;    // dv per head
   float scale = 1.0f;            // applied to the queries
-  std::int64_t chunk_size = 64;  // prefill chunk; 0 runs prefill sequentially, like decode
 
   std::int64_t state_rows() const { return state_heads * key_dim; }
   void validate() const {
@@ -43,7 +42,6 @@ struct GlaRecurrenceConfig {
                     ") divisible by key/value heads (" + std::to_string(kv_heads) + ")");
     GLRNN_CHECK(state_heads == kv_heads || state_heads == heads, ConfigError,
                 "gated linear attention keeps a state per key/value head or per query head");
-    GLRNN_CHECK(chunk_size >= 0, ConfigError, "negative prefill chunk size");
   }
 };
 

@@ -43,7 +43,6 @@ struct Hgrn2MixerConfig {
     r.key_dim = key_dim;
     r.value_dim = value_dim;
     r.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(key_dim)));
-    r.chunk_size = chunk_size;
     return r;
   }
 };
