@@ -201,6 +201,8 @@ inline std::string family_label(const glrnn::JsonConfig& json) {
                            : type == "hgrn"          ? "HGRN"
                            : type == "gla"           ? "GLA"
                            : type == "retnet"        ? "RetNet"
+                           : type == "delta_net"     ? "DeltaNet"
+                           : type == "gated_deltanet" ? "Gated DeltaNet"
                                                      : type;
   return json.has("attn") ? name + " hybrid" : name;
 }
