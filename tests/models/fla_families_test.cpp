@@ -115,6 +115,11 @@ TEST_CASE("A hybrid's full-attention cache: state bytes per position, a maximum 
     CHECK(restored.position() == 300);
     CHECK(glrnn::test::max_abs_diff(restored.step(9), session.step(9)) == 0.0);
   }
+  SECTION("a maximum context whose cache would not fit the machine is refused at load, naming the option") {
+    glrnn::LoadOptions options;
+    options.max_context = std::int64_t{1} << 50;
+    CHECK_THROWS_WITH(glrnn::load_model(dir, options), Catch::Contains("--max-context"));
+  }
   SECTION("a smaller maximum context at load: refused before any work, and for a saved state past it") {
     glrnn::LoadOptions options;
     options.max_context = 100;

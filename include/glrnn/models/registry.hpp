@@ -7,6 +7,7 @@
 #include <unistd.h>  // sysconf
 
 #include <algorithm>  // std::find
+#include <cstdint>    // SIZE_MAX
 #include <cstdio>     // std::snprintf
 #include <limits>     // std::numeric_limits
 #include <map>        // std::map
@@ -164,10 +165,14 @@ inline Model load_model(const ModelSource& source, const std::string& path, cons
   kernel_path();  // a bad GLRNN_KERNELS is reported here, not at the first product
   const ModelFamily family = family_for(source.config);
   const auto [config, summary] = family.parse(source.config, options);
-  // A growing cache is checked at its largest: the maximum context.
-  detail::check_state_fits(source.config,
-                           summary.state_bytes + summary.state_bytes_per_position * static_cast<std::size_t>(summary.max_context),
-                           options);
+  // A growing cache is checked at its largest: the maximum context (saturating: a config's
+  // max_position_embeddings may be absurd).
+  const std::size_t largest =
+      summary.state_bytes_per_position > 0 &&
+              static_cast<std::size_t>(summary.max_context) > (SIZE_MAX - summary.state_bytes) / summary.state_bytes_per_position
+          ? SIZE_MAX
+          : summary.state_bytes + summary.state_bytes_per_position * static_cast<std::size_t>(summary.max_context);
+  detail::check_state_fits(source.config, largest, options);
   TensorReader reader(*source.store, options.weights);
   const auto info = [&] {
     ModelInfo i;
