@@ -175,6 +175,13 @@ class HttpApi {
                      "the prompt has " + std::to_string(prompt.size()) + " tokens; this server takes at most " +
                          std::to_string(options_.limits.max_prompt_tokens) + " (--max-prompt-tokens)",
                      chat ? "messages" : "prompt");
+    // A tokenizer larger than the model (a mismatched pair) must not reach the scheduler with ids
+    // the model has no rows for.
+    for (const std::int32_t id : prompt)
+      if (id < 0 || id >= model_->vocab_size())
+        throw invalid_value(chat ? "messages" : "prompt",
+                            "the prompt holds token id " + std::to_string(id) + ", outside the model's vocabulary of " +
+                                std::to_string(model_->vocab_size()));
     // A hybrid's full-attention cache stops at the maximum context: the prompt must leave room
     // for a reply (which then ends with finish_reason "length" at the limit).
     const std::int64_t max_context = model_->info().max_context;

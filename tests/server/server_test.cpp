@@ -614,3 +614,34 @@ TEST_CASE("glrnn-server: a long prompt is prefilled in chunks between decode ste
   // One decode step per 16-token chunk: the stream got a token for (nearly) every chunk.
   CHECK(during >= prompt_tokens / 16 / 2);
 }
+
+TEST_CASE("glrnn-server: a hybrid's maximum context: a prompt past it is a 400, a reply ends there with length", "[server]") {
+  // gla-hybrid-tiny (a full-attention layer) with the demo models' tokenizer, whose 4,096 ids
+  // outnumber the model's 512: text can encode to ids the model lacks, which is a 400 too.
+  namespace fs = std::filesystem;
+  const fs::path dir = glrnn::test::make_temp_dir("server-hybrid");
+  for (const char* file : {"config.json", "model.safetensors"})
+    fs::copy_file(fs::path(glrnn::test::data_path("gla-hybrid-tiny")) / file, dir / file, fs::copy_options::overwrite_existing);
+  fs::copy_file(fs::path(demo("hgrn2-demo")) / "tokenizer.json", dir / "tokenizer.json", fs::copy_options::overwrite_existing);
+  ServerProcess server({"-m", dir.string(), "-t", "1", "--max-context", "40"});
+  const HttpResult models = get(server, "/v1/models");
+  REQUIRE(models.status == 200);
+  CHECK(models.body["data"][0]["meta"]["max_context"] == 40);
+  CHECK(models.body["data"][0]["meta"]["state_bytes_per_position"] == 2 * 16 * 4);  // one layer, one kv head of 16
+
+  const HttpResult reply = post(server, "/v1/completions", {{"prompt", {1, 5, 9, 13}}, {"max_tokens", 100}, {"temperature", 0}});
+  REQUIRE(reply.status == 200);
+  CHECK(reply.body["choices"][0]["finish_reason"] == "length");
+  CHECK(reply.body["usage"]["total_tokens"] == 40);
+
+  json long_prompt = json::array();
+  for (int i = 0; i < 40; ++i) long_prompt.push_back(3 + i);
+  const HttpResult refused = post(server, "/v1/completions", {{"prompt", long_prompt}, {"max_tokens", 4}});
+  CHECK(refused.status == 400);
+  CHECK(refused.body["error"]["code"] == "context_length_exceeded");
+
+  const HttpResult foreign = post(server, "/v1/completions", {{"prompt", "hello there, a text with ids past 512"}, {"max_tokens", 4}});
+  CHECK(foreign.status == 400);
+  CHECK(foreign.body["error"]["param"] == "prompt");
+  CHECK(get(server, "/health").status == 200);
+}
