@@ -46,6 +46,10 @@ struct DeltaNetMixerConfig {
   std::int64_t k_width() const { return heads * key_dim; }
   std::int64_t v_width() const { return value_heads * value_dim; }
   Conv1dConfig conv(std::int64_t channels) const { return {channels, conv_size}; }
+  /// The states [HV·dk, dv] and, with short convolutions, the q, k and v histories.
+  RecurrentStateShape state_shape() const {
+    return {value_heads * key_dim, value_dim, {conv(k_width()), conv(k_width()), conv(v_width())}, short_conv ? 3u : 0u};
+  }
   DeltaRuleConfig rule() const {
     DeltaRuleConfig r;
     r.heads = heads;
@@ -74,18 +78,8 @@ struct DeltaNetMixerWeights {
 /// The delta rule's states [HV·dk, dv] (value head j is rows j·dk .. (j+1)·dk), float32 whatever
 /// the weights; plus the q, k and v convolution histories.
 struct DeltaNetMixerState : RecurrentState {
-  explicit DeltaNetMixerState(const DeltaNetMixerConfig& cfg)
-      : RecurrentState("delta_state", cfg.value_heads * cfg.key_dim, cfg.value_dim,
-                       cfg.short_conv ? std::initializer_list<Conv1dConfig>{cfg.conv(cfg.k_width()), cfg.conv(cfg.k_width()),
-                                                                            cfg.conv(cfg.v_width())}
-                                      : std::initializer_list<Conv1dConfig>{}) {}
-  static std::size_t bytes(const DeltaNetMixerConfig& cfg) {
-    return RecurrentState::bytes(cfg.value_heads * cfg.key_dim, cfg.value_dim,
-                                 cfg.short_conv ? std::initializer_list<Conv1dConfig>{cfg.conv(cfg.k_width()),
-                                                                                      cfg.conv(cfg.k_width()),
-                                                                                      cfg.conv(cfg.v_width())}
-                                                : std::initializer_list<Conv1dConfig>{});
-  }
+  explicit DeltaNetMixerState(const DeltaNetMixerConfig& cfg) : RecurrentState("delta_state", cfg.state_shape()) {}
+  static std::size_t bytes(const DeltaNetMixerConfig& cfg) { return RecurrentState::bytes(cfg.state_shape()); }
   using RecurrentState::bytes;
 };
 

@@ -67,6 +67,10 @@ struct GlaMixerConfig {
   std::int64_t o_width() const { return heads * value_dim; }
   std::int64_t state_heads() const { return decay == GlaDecay::Retention ? heads : kv_heads; }
   Conv1dConfig conv(std::int64_t channels) const { return {channels, conv_size}; }
+  /// The state [Hs·dk, dv] and, with short convolutions, the q, k and v histories.
+  RecurrentStateShape state_shape() const {
+    return {state_heads() * key_dim, value_dim, {conv(q_width()), conv(k_width()), conv(v_width())}, short_conv ? 3u : 0u};
+  }
   GlaRecurrenceConfig recurrence() const {
     GlaRecurrenceConfig r;
     r.heads = heads;
@@ -95,18 +99,8 @@ struct GlaMixerWeights {
 /// The recurrent state [Hs·dk, dv] (state head s is rows s·dk .. (s+1)·dk), float32 whatever the
 /// weights; plus the q, k and v convolution histories with short convolutions.
 struct GlaMixerState : RecurrentState {
-  explicit GlaMixerState(const GlaMixerConfig& cfg)
-      : RecurrentState("gla_state", cfg.state_heads() * cfg.key_dim, cfg.value_dim,
-                       cfg.short_conv ? std::initializer_list<Conv1dConfig>{cfg.conv(cfg.q_width()), cfg.conv(cfg.k_width()),
-                                                                            cfg.conv(cfg.v_width())}
-                                      : std::initializer_list<Conv1dConfig>{}) {}
-  static std::size_t bytes(const GlaMixerConfig& cfg) {
-    return RecurrentState::bytes(cfg.state_heads() * cfg.key_dim, cfg.value_dim,
-                                 cfg.short_conv ? std::initializer_list<Conv1dConfig>{cfg.conv(cfg.q_width()),
-                                                                                      cfg.conv(cfg.k_width()),
-                                                                                      cfg.conv(cfg.v_width())}
-                                                : std::initializer_list<Conv1dConfig>{});
-  }
+  explicit GlaMixerState(const GlaMixerConfig& cfg) : RecurrentState("gla_state", cfg.state_shape()) {}
+  static std::size_t bytes(const GlaMixerConfig& cfg) { return RecurrentState::bytes(cfg.state_shape()); }
   using RecurrentState::bytes;
 };
 

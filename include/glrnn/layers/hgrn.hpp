@@ -30,6 +30,8 @@ struct HgrnMixerConfig {
   std::int64_t conv_size = 4;
   float norm_eps = 1e-6f;
   Conv1dConfig conv() const { return {width, conv_size}; }
+  /// h [1, E] and, with short convolutions, the input and forget histories.
+  RecurrentStateShape state_shape() const { return {1, width, {conv(), conv()}, short_conv ? 2u : 0u}; }
 };
 
 struct HgrnMixerWeights {
@@ -41,15 +43,8 @@ struct HgrnMixerWeights {
 
 /// h [1, E], float32; plus the input and forget convolution histories with short convolutions.
 struct HgrnMixerState : RecurrentState {
-  explicit HgrnMixerState(const HgrnMixerConfig& cfg)
-      : RecurrentState("hgrn_state", 1, cfg.width,
-                       cfg.short_conv ? std::initializer_list<Conv1dConfig>{cfg.conv(), cfg.conv()}
-                                      : std::initializer_list<Conv1dConfig>{}) {}
-  static std::size_t bytes(const HgrnMixerConfig& cfg) {
-    return RecurrentState::bytes(1, cfg.width,
-                                 cfg.short_conv ? std::initializer_list<Conv1dConfig>{cfg.conv(), cfg.conv()}
-                                                : std::initializer_list<Conv1dConfig>{});
-  }
+  explicit HgrnMixerState(const HgrnMixerConfig& cfg) : RecurrentState("hgrn_state", cfg.state_shape()) {}
+  static std::size_t bytes(const HgrnMixerConfig& cfg) { return RecurrentState::bytes(cfg.state_shape()); }
   using RecurrentState::bytes;
 };
 

@@ -36,6 +36,10 @@ struct Hgrn2MixerConfig {
   std::int64_t chunk_size = 64;  // prefill chunk; 0 runs prefill sequentially, like decode
   std::int64_t forget_dim() const { return heads * key_dim; }
   Conv1dConfig conv(std::int64_t channels) const { return {channels, conv_size}; }
+  /// The state [H·dk, dv] and, with short convolutions, the q, f and i histories.
+  RecurrentStateShape state_shape() const {
+    return {forget_dim(), value_dim, {conv(forget_dim()), conv(forget_dim()), conv(hidden)}, short_conv ? 3u : 0u};
+  }
   /// The gated-linear-attention recurrence of these heads: scale dk^-1/2, no grouping.
   GlaRecurrenceConfig recurrence() const {
     GlaRecurrenceConfig r;
@@ -57,18 +61,8 @@ struct Hgrn2MixerWeights {
 /// Per head the dk x dv state, float32 whatever the weights: [H·dk, dv], head h is rows
 /// h·dk .. (h+1)·dk; plus the q, f and i convolution histories with short_conv.
 struct Hgrn2MixerState : RecurrentState {
-  explicit Hgrn2MixerState(const Hgrn2MixerConfig& cfg)
-      : RecurrentState("hgrn2_state", cfg.forget_dim(), cfg.value_dim,
-                       cfg.short_conv ? std::initializer_list<Conv1dConfig>{cfg.conv(cfg.forget_dim()), cfg.conv(cfg.forget_dim()),
-                                                                            cfg.conv(cfg.hidden)}
-                                      : std::initializer_list<Conv1dConfig>{}) {}
-  static std::size_t bytes(const Hgrn2MixerConfig& cfg) {
-    return RecurrentState::bytes(cfg.forget_dim(), cfg.value_dim,
-                                 cfg.short_conv ? std::initializer_list<Conv1dConfig>{cfg.conv(cfg.forget_dim()),
-                                                                                      cfg.conv(cfg.forget_dim()),
-                                                                                      cfg.conv(cfg.hidden)}
-                                                : std::initializer_list<Conv1dConfig>{});
-  }
+  explicit Hgrn2MixerState(const Hgrn2MixerConfig& cfg) : RecurrentState("hgrn2_state", cfg.state_shape()) {}
+  static std::size_t bytes(const Hgrn2MixerConfig& cfg) { return RecurrentState::bytes(cfg.state_shape()); }
   using RecurrentState::bytes;
 };
 

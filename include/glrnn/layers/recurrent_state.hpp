@@ -3,28 +3,36 @@
 // updates and the histories of the short convolutions in front of it (docs/architecture.md §3),
 // and the projection that feeds such a convolution.
 
-#include <cstddef>           // std::size_t
-#include <initializer_list>  // std::initializer_list
-#include <vector>            // std::vector
+#include <array>    // std::array
+#include <cstddef>  // std::size_t
+#include <vector>   // std::vector
 
 #include "glrnn/layers/conv1d.hpp"
 #include "glrnn/layers/linear.hpp"
 
 namespace glrnn {
 
+/// What a RecurrentState holds, from a mixer's configuration: its matrix's size and the short
+/// convolutions in front of the recurrence (at most three).
+struct RecurrentStateShape {
+  Eigen::Index rows = 0, cols = 0;
+  std::array<Conv1dConfig, 3> convs{};
+  std::size_t conv_count = 0;  // convs[0 .. conv_count), in the mixer's order
+};
+
 struct RecurrentState {
   RowMatrixXf state;               // the recurrence's matrix; its layout is the mixer's
   std::vector<Conv1dState> convs;  // one history per short convolution, in the mixer's order
 
-  /// name: the state matrix's buffer name in state files; convs: the mixer's convolutions, if any.
-  RecurrentState(const char* name, Eigen::Index rows, Eigen::Index cols, std::initializer_list<Conv1dConfig> convs)
-      : state(RowMatrixXf::Zero(rows, cols)), name_(name) {
-    for (const Conv1dConfig& c : convs) this->convs.emplace_back(c);
+  /// name: the state matrix's buffer name in state files.
+  RecurrentState(const char* name, const RecurrentStateShape& shape)
+      : state(RowMatrixXf::Zero(shape.rows, shape.cols)), name_(name) {
+    for (std::size_t i = 0; i < shape.conv_count; ++i) convs.emplace_back(shape.convs[i]);
   }
   /// Bytes of such a state, without making one.
-  static std::size_t bytes(Eigen::Index rows, Eigen::Index cols, std::initializer_list<Conv1dConfig> convs) {
-    std::size_t n = static_cast<std::size_t>(rows * cols) * sizeof(float);
-    for (const Conv1dConfig& c : convs) n += Conv1dState::bytes(c);
+  static std::size_t bytes(const RecurrentStateShape& shape) {
+    std::size_t n = static_cast<std::size_t>(shape.rows * shape.cols) * sizeof(float);
+    for (std::size_t i = 0; i < shape.conv_count; ++i) n += Conv1dState::bytes(shape.convs[i]);
     return n;
   }
   std::size_t bytes() const {
