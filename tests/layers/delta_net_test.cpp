@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include "glrnn/glrnn.hpp"
+#include "support/layer_contract.hpp"
 #include "support/random_weights.hpp"
 
 namespace {
@@ -21,33 +22,9 @@ using Vec = std::vector<double>;
 // transition I − β k k^T has eigenvalues in [−1, 1] for normalised keys).
 constexpr double kDeltaTolerance = 2e-5;
 
-double rel_diff(const RowMatrixXf& a, const RowMatrixXf& b) {
-  REQUIRE(a.rows() == b.rows());
-  REQUIRE(a.cols() == b.cols());
-  return static_cast<double>((a - b).cwiseAbs().maxCoeff()) / std::max(1.0f, b.cwiseAbs().maxCoeff());
-}
-
-glrnn::Scratch delta_scratch(const glrnn::DeltaNetMixer& layer, std::int64_t rows) {
-  return glrnn::test::measured_scratch(rows, [&](glrnn::Scratch& meter) {
-    glrnn::DeltaNetMixer::State state = layer.make_state();
-    const RowMatrixXf x = RowMatrixXf::Zero(rows, layer.config().hidden);
-    RowMatrixXf y(rows, layer.config().hidden);
-    layer.forward(x, 0, state, y, meter);
-    const std::vector<std::int64_t> positions(static_cast<std::size_t>(rows), 0);
-    layer.forward_batch(x, positions.data(), [&](Eigen::Index) -> glrnn::DeltaNetMixer::State& { return state; }, y, meter);
-  });
-}
-
-RowMatrixXf run_chunks(const glrnn::DeltaNetMixer& layer, const RowMatrixXf& x, std::int64_t chunk) {
-  glrnn::DeltaNetMixer::State state = layer.make_state();
-  glrnn::Scratch scratch = delta_scratch(layer, chunk);
-  RowMatrixXf y(x.rows(), x.cols());
-  for (Eigen::Index begin = 0; begin < x.rows(); begin += chunk) {
-    const Eigen::Index n = std::min<Eigen::Index>(chunk, x.rows() - begin);
-    layer.forward(x.middleRows(begin, n), begin, state, y.middleRows(begin, n), scratch);
-  }
-  return y;
-}
+using glrnn::test::check_mixer_contract;
+using glrnn::test::max_rel_diff;
+using glrnn::test::run_mixer_in_chunks;
 
 Vec matvec(const float* m, std::int64_t rows, std::int64_t cols, const RowMatrixXf& x, std::int64_t t) {
   Vec out(static_cast<std::size_t>(rows), 0.0);
@@ -178,32 +155,6 @@ DeltaLayer random_delta(glrnn::test::RandomWeights& rw, bool gated) {
   return l;
 }
 
-void check_contract(const glrnn::DeltaNetMixer& layer, const RowMatrixXf& x) {
-  const RowMatrixXf whole = run_chunks(layer, x, x.rows());
-  for (std::int64_t chunk : {1, 2, 3, 7}) {
-    CAPTURE(chunk);
-    CHECK(rel_diff(run_chunks(layer, x, chunk), whole) < kDeltaTolerance);
-  }
-  constexpr std::int64_t kBatch = 3;
-  std::vector<glrnn::DeltaNetMixer::State> states;
-  std::vector<RowMatrixXf> single;
-  for (std::int64_t b = 0; b < kBatch; ++b) {
-    states.push_back(layer.make_state());
-    single.push_back(run_chunks(layer, x.bottomRows(x.rows() - b), 1));
-  }
-  glrnn::Scratch scratch = delta_scratch(layer, kBatch);
-  RowMatrixXf rows(kBatch, x.cols()), out(kBatch, x.cols());
-  double worst = 0.0;
-  for (std::int64_t t = 0; t + kBatch <= x.rows(); ++t) {
-    const std::vector<std::int64_t> positions(kBatch, t);
-    for (std::int64_t b = 0; b < kBatch; ++b) rows.row(b) = x.row(t + b);
-    layer.forward_batch(rows, positions.data(), [&](Eigen::Index b) -> glrnn::DeltaNetMixer::State& { return states[b]; },
-                        out, scratch);
-    for (std::int64_t b = 0; b < kBatch; ++b) worst = std::max(worst, rel_diff(out.row(b), single[static_cast<std::size_t>(b)].row(t)));
-  }
-  CHECK(worst < kDeltaTolerance);
-}
-
 }  // namespace
 
 TEST_CASE("DeltaNet mixer: fla's delta rule, short convolutions, L2 or sum norms", "[layers]") {
@@ -212,8 +163,8 @@ TEST_CASE("DeltaNet mixer: fla's delta rule, short convolutions, L2 or sum norms
   const RowMatrixXf x = rw.matrix(23, l.cfg.hidden);
   SECTION("fla's defaults") {
     const glrnn::DeltaNetMixer mixer(l.cfg, l.w);
-    CHECK(rel_diff(run_chunks(mixer, x, x.rows()), naive_delta(l.cfg, l.w, x)) < kDeltaTolerance);
-    check_contract(mixer, x);
+    CHECK(max_rel_diff(run_mixer_in_chunks(mixer, x, x.rows()), naive_delta(l.cfg, l.w, x)) < kDeltaTolerance);
+    check_mixer_contract(mixer, x, kDeltaTolerance);
   }
   SECTION("elu + 1 and sum norm, no convolution, negative eigenvalues, no beta projection") {
     l.cfg.qk_activation = glrnn::QkActivation::EluPlusOne;
@@ -222,8 +173,8 @@ TEST_CASE("DeltaNet mixer: fla's delta rule, short convolutions, L2 or sum norms
     l.cfg.allow_neg_eigval = true;
     l.cfg.use_beta = false;
     const glrnn::DeltaNetMixer mixer(l.cfg, l.w);
-    CHECK(rel_diff(run_chunks(mixer, x, x.rows()), naive_delta(l.cfg, l.w, x)) < kDeltaTolerance);
-    check_contract(mixer, x);
+    CHECK(max_rel_diff(run_mixer_in_chunks(mixer, x, x.rows()), naive_delta(l.cfg, l.w, x)) < kDeltaTolerance);
+    check_mixer_contract(mixer, x, kDeltaTolerance);
   }
 }
 
@@ -232,8 +183,8 @@ TEST_CASE("Gated DeltaNet mixer: decay from A_log and dt_bias, grouped value hea
   const DeltaLayer l = random_delta(rw, true);
   const glrnn::DeltaNetMixer mixer(l.cfg, l.w);
   const RowMatrixXf x = rw.matrix(23, l.cfg.hidden);
-  CHECK(rel_diff(run_chunks(mixer, x, x.rows()), naive_delta(l.cfg, l.w, x)) < kDeltaTolerance);
-  check_contract(mixer, x);
+  CHECK(max_rel_diff(run_mixer_in_chunks(mixer, x, x.rows()), naive_delta(l.cfg, l.w, x)) < kDeltaTolerance);
+  check_mixer_contract(mixer, x, kDeltaTolerance);
 }
 
 TEST_CASE("Delta rule: the chunked prefill equals the recurrence at every chunk size", "[layers]") {
@@ -242,12 +193,12 @@ TEST_CASE("Delta rule: the chunked prefill equals the recurrence at every chunk 
     DeltaLayer l = random_delta(rw, gated);
     const RowMatrixXf x = rw.matrix(4000, l.cfg.hidden);
     l.cfg.chunk_size = 0;
-    const RowMatrixXf expected = run_chunks(glrnn::DeltaNetMixer(l.cfg, l.w), x, x.rows());
+    const RowMatrixXf expected = run_mixer_in_chunks(glrnn::DeltaNetMixer(l.cfg, l.w), x, x.rows());
     for (const std::int64_t chunk : std::vector<std::int64_t>{1, 2, 7, 64, glrnn::DeltaNetMixerConfig{}.chunk_size}) {
       CAPTURE(chunk, gated);
       l.cfg.chunk_size = chunk;
       // Float32 reassociation within a chunk of up to 64 positions; no growth with the length.
-      CHECK(rel_diff(run_chunks(glrnn::DeltaNetMixer(l.cfg, l.w), x, x.rows()), expected) < 1e-4);
+      CHECK(max_rel_diff(run_mixer_in_chunks(glrnn::DeltaNetMixer(l.cfg, l.w), x, x.rows()), expected) < 1e-4);
     }
   }
 }

@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include "glrnn/glrnn.hpp"
+#include "support/layer_contract.hpp"
 #include "support/random_weights.hpp"
 
 namespace {
@@ -22,64 +23,9 @@ using Vec = std::vector<double>;
 // recurrences whose decays keep the state bounded.
 constexpr double kFloatTolerance = 2e-5;
 
-double max_rel_diff(const RowMatrixXf& a, const RowMatrixXf& b) {
-  REQUIRE(a.rows() == b.rows());
-  REQUIRE(a.cols() == b.cols());
-  return static_cast<double>((a - b).cwiseAbs().maxCoeff()) / std::max(1.0f, b.cwiseAbs().maxCoeff());
-}
-
-template <class Layer>
-glrnn::Scratch scratch_for(const Layer& layer, std::int64_t rows, std::int64_t width) {
-  return glrnn::test::measured_scratch(rows, [&](glrnn::Scratch& meter) {
-    typename Layer::State state = layer.make_state();
-    const RowMatrixXf x = RowMatrixXf::Zero(rows, width);
-    RowMatrixXf y(rows, width);
-    layer.forward(x, 0, state, y, meter);
-    const std::vector<std::int64_t> positions(static_cast<std::size_t>(rows), 0);
-    layer.forward_batch(x, positions.data(), [&](Eigen::Index) -> typename Layer::State& { return state; }, y, meter);
-  });
-}
-
-/// Runs a layer over X in chunks of `chunk` positions.
-template <class Layer>
-RowMatrixXf run_in_chunks(const Layer& layer, const RowMatrixXf& x, std::int64_t chunk) {
-  typename Layer::State state = layer.make_state();
-  glrnn::Scratch scratch = scratch_for(layer, chunk, x.cols());
-  RowMatrixXf y(x.rows(), x.cols());
-  for (Eigen::Index begin = 0; begin < x.rows(); begin += chunk) {
-    const Eigen::Index n = std::min<Eigen::Index>(chunk, x.rows() - begin);
-    layer.forward(x.middleRows(begin, n), begin, state, y.middleRows(begin, n), scratch);
-  }
-  return y;
-}
-
-/// The layer contract: steps, chunkings and batched decode equal one pass.
-template <class Layer>
-void check_layer_contract(const Layer& layer, const RowMatrixXf& x) {
-  const RowMatrixXf whole = run_in_chunks(layer, x, x.rows());
-  for (std::int64_t chunk : {1, 2, 3, 7}) {
-    CAPTURE(chunk);
-    CHECK(max_rel_diff(run_in_chunks(layer, x, chunk), whole) < kFloatTolerance);
-  }
-  // Three sequences decoded together, each starting at another row of x.
-  constexpr std::int64_t kBatch = 3;
-  std::vector<typename Layer::State> states;
-  for (int b = 0; b < kBatch; ++b) states.push_back(layer.make_state());
-  std::vector<RowMatrixXf> single;
-  for (std::int64_t b = 0; b < kBatch; ++b) single.push_back(run_in_chunks(layer, x.bottomRows(x.rows() - b), 1));
-  glrnn::Scratch scratch = scratch_for(layer, kBatch, x.cols());
-  RowMatrixXf rows(kBatch, x.cols()), out(kBatch, x.cols());
-  double worst = 0.0;
-  for (std::int64_t t = 0; t + kBatch <= x.rows(); ++t) {
-    std::vector<std::int64_t> positions(kBatch, t);
-    for (std::int64_t b = 0; b < kBatch; ++b) rows.row(b) = x.row(t + b);
-    layer.forward_batch(rows, positions.data(), [&](Eigen::Index b) -> typename Layer::State& { return states[b]; }, out,
-                        scratch);
-    for (std::int64_t b = 0; b < kBatch; ++b)
-      worst = std::max(worst, max_rel_diff(out.row(b), single[static_cast<std::size_t>(b)].row(t)));
-  }
-  CHECK(worst < kFloatTolerance);
-}
+using glrnn::test::check_mixer_contract;
+using glrnn::test::max_rel_diff;
+using glrnn::test::run_mixer_in_chunks;
 
 Vec project(const glrnn::WeightMatrix& m, const RowMatrixXf& x, std::int64_t t) {
   Vec out(static_cast<std::size_t>(m.rows), 0.0);
@@ -236,8 +182,8 @@ TEST_CASE("GLA mixer: fla's formulas, grouped heads, short convolutions, clamp",
   const RowMatrixXf x = rw.matrix(23, l.cfg.hidden);
   SECTION("as given") {
     const glrnn::GlaMixer mixer(l.cfg, l.w);
-    CHECK(max_rel_diff(run_in_chunks(mixer, x, x.rows()), naive_gla(l.cfg, l.w, x)) < kFloatTolerance);
-    check_layer_contract(mixer, x);
+    CHECK(max_rel_diff(run_mixer_in_chunks(mixer, x, x.rows()), naive_gla(l.cfg, l.w, x)) < kFloatTolerance);
+    check_mixer_contract(mixer, x, kFloatTolerance);
   }
   SECTION("clamped decay, no output gate, no convolution") {
     l.cfg.clamp = true;
@@ -246,7 +192,7 @@ TEST_CASE("GLA mixer: fla's formulas, grouped heads, short convolutions, clamp",
     l.cfg.short_conv = false;
     const glrnn::GlaMixer mixer(l.cfg, l.w);
     const RowMatrixXf expected = naive_gla(l.cfg, l.w, x);
-    CHECK(max_rel_diff(run_in_chunks(mixer, x, x.rows()), expected) < kFloatTolerance);
+    CHECK(max_rel_diff(run_mixer_in_chunks(mixer, x, x.rows()), expected) < kFloatTolerance);
     // The clamp must matter for this check to mean anything.
     l.cfg.clamp = false;
     REQUIRE(max_rel_diff(naive_gla(l.cfg, l.w, x), expected) > 1e-3);
@@ -258,8 +204,8 @@ TEST_CASE("Retention mixer: fixed per-head decays, rotary queries and keys, grou
   const GlaLayer l = random_gla(rw, glrnn::GlaDecay::Retention, false);
   const glrnn::GlaMixer mixer(l.cfg, l.w);
   const RowMatrixXf x = rw.matrix(23, l.cfg.hidden);
-  CHECK(max_rel_diff(run_in_chunks(mixer, x, x.rows()), naive_gla(l.cfg, l.w, x)) < kFloatTolerance);
-  check_layer_contract(mixer, x);
+  CHECK(max_rel_diff(run_mixer_in_chunks(mixer, x, x.rows()), naive_gla(l.cfg, l.w, x)) < kFloatTolerance);
+  check_mixer_contract(mixer, x, kFloatTolerance);
 }
 
 TEST_CASE("GLA recurrence: the chunked prefill equals the recurrence at every chunk size", "[layers]") {
@@ -270,13 +216,13 @@ TEST_CASE("GLA recurrence: the chunked prefill equals the recurrence at every ch
     const RowMatrixXf x = rw.matrix(3000, l.cfg.hidden);
     l.cfg.chunk_size = 0;
     glrnn::GlaMixer sequential(l.cfg, l.w);
-    const RowMatrixXf expected = run_in_chunks(sequential, x, x.rows());
+    const RowMatrixXf expected = run_mixer_in_chunks(sequential, x, x.rows());
     for (const std::int64_t chunk : std::vector<std::int64_t>{1, 2, 7, 64, glrnn::GlaMixerConfig{}.chunk_size}) {
       CAPTURE(chunk, static_cast<int>(decay));
       l.cfg.chunk_size = chunk;
       const glrnn::GlaMixer chunked(l.cfg, l.w);
       // Float32 reassociation across a chunk of up to 64 positions, no growth with the length.
-      CHECK(max_rel_diff(run_in_chunks(chunked, x, x.rows()), expected) < 1e-4);
+      CHECK(max_rel_diff(run_mixer_in_chunks(chunked, x, x.rows()), expected) < 1e-4);
     }
   }
 }
@@ -311,8 +257,8 @@ TEST_CASE("HGRN mixer: fla's element-wise recurrence, lower bound, gated norm", 
     gated_norm(o, &gate, w.g_norm.data, E, c.norm_eps);
     heads.push_back(o);
   }
-  CHECK(max_rel_diff(run_in_chunks(mixer, x, len), output(w.o_proj.weight, heads)) < kFloatTolerance);
-  check_layer_contract(mixer, x);
+  CHECK(max_rel_diff(run_mixer_in_chunks(mixer, x, len), output(w.o_proj.weight, heads)) < kFloatTolerance);
+  check_mixer_contract(mixer, x, kFloatTolerance);
 }
 
 TEST_CASE("Full attention: every earlier position, a cache that grows to the maximum context", "[layers]") {
@@ -359,8 +305,8 @@ TEST_CASE("Full attention: every earlier position, a cache that grows to the max
                               {rw.weight({D, H * dh}), {}}};
     const glrnn::Attention attention(cfg, w);
     const RowMatrixXf x = rw.matrix(29, D);
-    CHECK(max_rel_diff(run_in_chunks(attention, x, x.rows()), naive(attention, w, x)) < kFloatTolerance);
-    check_layer_contract(attention, x);
+    CHECK(max_rel_diff(run_mixer_in_chunks(attention, x, x.rows()), naive(attention, w, x)) < kFloatTolerance);
+    check_mixer_contract(attention, x, kFloatTolerance);
   }
   SECTION("past one softmax tile of keys (a running softmax)") {
     glrnn::AttentionConfig cfg{D, H, Hkv, dh, 0, dh, 500000.0f};
@@ -371,7 +317,7 @@ TEST_CASE("Full attention: every earlier position, a cache that grows to the max
                               {rw.weight({D, H * dh}), {}}};
     const glrnn::Attention attention(cfg, w);
     const RowMatrixXf x = rw.matrix(2100, D);
-    const RowMatrixXf got = run_in_chunks(attention, x, 700);
+    const RowMatrixXf got = run_mixer_in_chunks(attention, x, 700);
     // Only the last rows read more than one tile (2048 keys); the whole run is compared anyway.
     CHECK(max_rel_diff(got, naive(attention, w, x)) < kFloatTolerance);
   }
@@ -384,7 +330,7 @@ TEST_CASE("Full attention: every earlier position, a cache that grows to the max
     glrnn::AttentionState state = attention.make_state();
     CHECK(state.bytes() == 0);
     CHECK(glrnn::AttentionState::bytes_at(cfg, 10) == 2u * 10 * Hkv * dh * sizeof(float));
-    glrnn::Scratch scratch = scratch_for(attention, 300, D);
+    glrnn::Scratch scratch = glrnn::test::mixer_scratch(attention, 300, D);
     const RowMatrixXf x = rw.matrix(300, D);
     RowMatrixXf y(300, D);
     attention.forward(x.topRows(10), 0, state, y.topRows(10), scratch);

@@ -19,12 +19,6 @@ namespace {
 // costs (a wrong norm epsilon, decay or RoPE base moves the logits by 1e-2 or more).
 constexpr double kFlaTolerance = 1e-3;
 
-glrnn::RowMatrixXf all_logits(glrnn::Session& session, const std::vector<std::int32_t>& tokens) {
-  glrnn::RowMatrixXf out;
-  session.prefill_all(tokens, out);
-  return out;
-}
-
 nlohmann::json fla_config(const std::string& model_type) {
   return {{"model_type", model_type}, {"hidden_size", 256}, {"num_hidden_layers", 4}, {"vocab_size", 1000}};
 }
@@ -48,7 +42,7 @@ TEST_CASE("fla families and hybrids match fla on the fixtures", "[models][parity
 
   SECTION("prefill logits") {
     glrnn::Session session(model);
-    const double err = glrnn::test::max_abs_diff(all_logits(session, prompt), glrnn::test::matrix(ref["prefill_logits"]));
+    const double err = glrnn::test::max_abs_diff(glrnn::test::all_logits(session, prompt), glrnn::test::matrix(ref["prefill_logits"]));
     std::printf("[parity] %s prefill_logits max abs error %.3g\n", fixture.c_str(), err);
     CHECK(err < kFlaTolerance);
   }
@@ -73,19 +67,19 @@ TEST_CASE("fla families and hybrids match fla on the fixtures", "[models][parity
     glrnn::Session session(model);
     session.prefill(std::vector<std::int32_t>(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(split)));
     const glrnn::RowMatrixXf second =
-        all_logits(session, std::vector<std::int32_t>(prompt.begin() + static_cast<std::ptrdiff_t>(split), prompt.end()));
+        glrnn::test::all_logits(session, std::vector<std::int32_t>(prompt.begin() + static_cast<std::ptrdiff_t>(split), prompt.end()));
     const double err = glrnn::test::max_abs_diff(second, glrnn::test::matrix(seg["logits"]));
     std::printf("[parity] %s segments max abs error %.3g\n", fixture.c_str(), err);
     CHECK(err < kFlaTolerance);
   }
   SECTION("prefill in chunks of 5 equals one pass") {
     glrnn::Session whole(model), chunked(model);
-    const glrnn::RowMatrixXf expected = all_logits(whole, prompt);
+    const glrnn::RowMatrixXf expected = glrnn::test::all_logits(whole, prompt);
     glrnn::RowMatrixXf got(expected.rows(), expected.cols());
     for (std::size_t begin = 0; begin < prompt.size(); begin += 5) {
       const std::size_t end = std::min(prompt.size(), begin + 5);
       got.middleRows(static_cast<Eigen::Index>(begin), static_cast<Eigen::Index>(end - begin)) =
-          all_logits(chunked, std::vector<std::int32_t>(prompt.begin() + static_cast<std::ptrdiff_t>(begin),
+          glrnn::test::all_logits(chunked, std::vector<std::int32_t>(prompt.begin() + static_cast<std::ptrdiff_t>(begin),
                                                         prompt.begin() + static_cast<std::ptrdiff_t>(end)));
     }
     // The chunk form reassociates float32 sums: rounding apart, on logits of magnitude ~15.
@@ -220,7 +214,7 @@ TEST_CASE("fla families in every weight recipe: converted files load what was co
   const std::vector<std::int32_t> prompt = glrnn::test::ids(glrnn::test::reference(fixture)["prompt_ids"]);
   const auto logits = [&](const glrnn::Model& model) {
     glrnn::Session session(model);
-    return all_logits(session, prompt);
+    return glrnn::test::all_logits(session, prompt);
   };
   const glrnn::RowMatrixXf reference = logits(glrnn::load_model(dir));
   for (const glrnn::WeightRecipe& recipe : glrnn::weight_recipes()) {

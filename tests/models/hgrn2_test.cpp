@@ -19,12 +19,6 @@ namespace {
 // below what a semantic slip costs (the g_norm epsilon alone moves logits by 2e-3).
 constexpr double kHgrn2Tolerance = 1e-3;
 
-glrnn::RowMatrixXf hgrn2_all_logits(glrnn::Session& session, const std::vector<std::int32_t>& tokens) {
-  glrnn::RowMatrixXf out;
-  session.prefill_all(tokens, out);
-  return out;
-}
-
 /// The tiny fixture built with the given prefill chunk (0: sequential).
 glrnn::Model tiny_hgrn2(std::int64_t chunk) {
   const std::string dir = glrnn::test::data_path("hgrn2-tiny");
@@ -48,7 +42,7 @@ TEST_CASE("HGRN2 matches fla on the fixture", "[models][parity]") {
 
   SECTION("prefill logits") {
     glrnn::Session session(model);
-    const double err = glrnn::test::max_abs_diff(hgrn2_all_logits(session, prompt), glrnn::test::matrix(ref["prefill_logits"]));
+    const double err = glrnn::test::max_abs_diff(glrnn::test::all_logits(session, prompt), glrnn::test::matrix(ref["prefill_logits"]));
     std::printf("[parity] hgrn2-tiny prefill_logits max abs error %.3g\n", err);
     CHECK(err < kHgrn2Tolerance);
   }
@@ -73,7 +67,7 @@ TEST_CASE("HGRN2 matches fla on the fixture", "[models][parity]") {
     glrnn::Session session(model);
     session.prefill(std::vector<std::int32_t>(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(split)));
     const glrnn::RowMatrixXf second =
-        hgrn2_all_logits(session, std::vector<std::int32_t>(prompt.begin() + static_cast<std::ptrdiff_t>(split), prompt.end()));
+        glrnn::test::all_logits(session, std::vector<std::int32_t>(prompt.begin() + static_cast<std::ptrdiff_t>(split), prompt.end()));
     const double err = glrnn::test::max_abs_diff(second, glrnn::test::matrix(seg["logits"]));
     std::printf("[parity] hgrn2-tiny segments max abs error %.3g\n", err);
     CHECK(err < kHgrn2Tolerance);
@@ -85,7 +79,7 @@ TEST_CASE("HGRN2 chunk-parallel prefill equals the sequential recurrence on long
   std::vector<std::int32_t> tokens{1};
   for (int i = 0; i < 300; ++i) tokens.push_back(3 + (i * 131 + i * i * 7) % 509);
   glrnn::Session a(chunked), b(sequential);
-  const glrnn::RowMatrixXf x = hgrn2_all_logits(a, tokens), y = hgrn2_all_logits(b, tokens);
+  const glrnn::RowMatrixXf x = glrnn::test::all_logits(a, tokens), y = glrnn::test::all_logits(b, tokens);
   const double rel = (x - y).cwiseAbs().maxCoeff() / y.cwiseAbs().maxCoeff();
   std::printf("[parity] hgrn2-tiny 301-token prefill, chunked vs sequential: max relative difference %.3g\n", rel);
   CHECK(rel < 1e-4);  // float32 rounding of two evaluation orders over 301 positions, with margin
@@ -253,5 +247,5 @@ TEST_CASE("HGRN2: the legacy fused MLP layout gives the same logits", "[io]") {
   glrnn::test::write_temp_file(glrnn::test::load_json(dir + "/config.json").dump(), "hgrn2-fused/config.json");
   const std::vector<std::int32_t> prompt = glrnn::test::ids(glrnn::test::reference("hgrn2-tiny")["prompt_ids"]);
   glrnn::Session a(glrnn::load_model(dir)), b(glrnn::load_model(fused));
-  CHECK(glrnn::test::max_abs_diff(hgrn2_all_logits(a, prompt), hgrn2_all_logits(b, prompt)) == 0.0);
+  CHECK(glrnn::test::max_abs_diff(glrnn::test::all_logits(a, prompt), glrnn::test::all_logits(b, prompt)) == 0.0);
 }

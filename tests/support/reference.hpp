@@ -12,6 +12,7 @@
 
 #include "glrnn/core/buffer.hpp"
 #include "glrnn/core/error.hpp"
+#include "glrnn/generate/session.hpp"
 
 namespace glrnn::test {
 
@@ -42,6 +43,13 @@ inline RowMatrixXf matrix(const nlohmann::json& rows) {
   for (Eigen::Index r = 0; r < m.rows(); ++r)
     for (Eigen::Index c = 0; c < m.cols(); ++c) m(r, c) = rows[static_cast<std::size_t>(r)][static_cast<std::size_t>(c)].get<float>();
   return m;
+}
+
+/// The logits of every position of `tokens`, run from the session's state (which advances).
+inline RowMatrixXf all_logits(Session& session, const std::vector<std::int32_t>& tokens) {
+  RowMatrixXf out;
+  session.prefill_all(tokens, out);
+  return out;
 }
 
 inline double max_abs_diff(const MatIn& a, const MatIn& b) {
