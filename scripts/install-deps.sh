@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages needed to build glrnn, its programs and its tests:
 # libcpp-httplib-dev for glrnn-server, nodejs and npm for its test with the openai client.
+#   scripts/install-deps.sh [--clang]     (--clang: also clang-14 and its sanitizer runtimes, for
+#                                          scripts/clang_build.sh and scripts/fuzz.sh)
 # Does nothing (and needs no network) when they are all installed already.
 set -euo pipefail
 
 packages=(cmake g++ make libeigen3-dev nlohmann-json3-dev libcli11-dev catch2 libcpp-httplib-dev)
+case "${1:-}" in
+  --clang) packages+=(clang-14 libclang-rt-14-dev) ;;
+  "") ;;
+  *) echo "install-deps: unknown option $1" >&2; exit 1 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

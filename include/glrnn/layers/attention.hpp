@@ -169,7 +169,10 @@ class Attention {
     k_proj_.forward(u, k, scratch);
     v_proj_.forward(u, v, scratch);
     for (std::int64_t t = 0; t < len; ++t) {
-      auto [state, pos] = row_state(t);
+      // Named, not a structured binding: C++17 lets no lambda capture a binding (clang enforces it).
+      const auto row = row_state(t);
+      State& state = row.first;
+      const std::int64_t pos = row.second;
       const std::int64_t slot = W > 0 ? pos % W : pos;
       if (!scratch.measuring()) {
         rope_.apply(q.row(t).data(), cfg_.heads, pos);

@@ -164,7 +164,8 @@ inline std::pair<std::string, double> weights_summary(const WeightStore& store) 
 inline Model load_model(const ModelSource& source, const std::string& path, const LoadOptions& options = {}) {
   kernel_path();  // a bad GLRNN_KERNELS is reported here, not at the first product
   const ModelFamily family = family_for(source.config);
-  const auto [config, summary] = family.parse(source.config, options);
+  const auto parsed = family.parse(source.config, options);
+  const ModelSummary& summary = parsed.second;  // named: C++17 lambdas cannot capture a structured binding
   // A growing cache is checked at its largest: the maximum context (saturating: a config's
   // max_position_embeddings may be absurd).
   const std::size_t largest =
@@ -193,7 +194,7 @@ inline Model load_model(const ModelSource& source, const std::string& path, cons
     i.max_context = summary.max_context;
     return i;
   };
-  return family.build(config.get(), reader, info, source.store);
+  return family.build(parsed.first.get(), reader, info, source.store);
 }
 
 /// Loads a model: a folder holding config.json and model.safetensors (or shards with
