@@ -5,7 +5,7 @@
 // (no tools, no logit_bias, text output), so a request is never silently answered differently
 // from what it asked. null means "not given" everywhere.
 
-#include <cmath>             // std::isfinite
+#include <cmath>             // std::isfinite, std::isnormal, std::nan
 #include <cstdint>           // std::int32_t, std::int64_t
 #include <initializer_list>  // std::initializer_list
 #include <limits>            // std::numeric_limits
@@ -44,8 +44,14 @@ namespace detail {
 
 using json = nlohmann::json;
 
+/// A value as an error message quotes it: a scalar's text cut to 40 bytes, a container only by
+/// its kind and size, so that quoting is bounded work and never recursive.
 inline std::string shown(const json& value) {
-  std::string text = dump_json(value);
+  if (value.is_array()) return "an array of " + std::to_string(value.size()) + " items";
+  if (value.is_object()) return "an object of " + std::to_string(value.size()) + " fields";
+  std::string text = dump_json(value.is_string() && value.get_ref<const std::string&>().size() > 40
+                                   ? json(value.get_ref<const std::string&>().substr(0, 37))
+                                   : value);
   return text.size() > 40 ? text.substr(0, 37) + "..." : text;
 }
 
@@ -63,15 +69,19 @@ inline void refuse_unknown(const json& body, std::initializer_list<const char*> 
   }
 }
 
-inline std::optional<double> number(const json& body, const char* name, double lo, double hi, bool lo_open = false) {
+/// A float field in [lo, hi] (lo excluded when lo_open), checked as the float the sampler takes:
+/// a double that rounds to 0, to a denormal or to infinity there is refused like any other.
+inline std::optional<float> number(const json& body, const char* name, double lo, double hi, bool lo_open = false) {
   const json* v = field(body, name);
   if (!v) return std::nullopt;
-  const bool ok = v->is_number() && std::isfinite(v->get<double>()) && (lo_open ? v->get<double>() > lo : v->get<double>() >= lo) &&
-                  v->get<double>() <= hi;
-  if (!ok)
+  const double d = v->is_number() ? v->get<double>() : std::nan("");
+  const float f = static_cast<float>(d);
+  const bool in_range = std::isfinite(d) && (lo_open ? d > lo : d >= lo) && d <= hi;
+  const bool representable = f == 0.0f ? d == 0.0 : std::isnormal(f);
+  if (!in_range || !representable || (lo_open && !(f > static_cast<float>(lo))))
     throw invalid_value(name, "'" + std::string(name) + "' must be a number in " + (lo_open ? "(" : "[") + shown(lo) + ", " +
-                                  shown(hi) + "], got " + shown(*v));
-  return v->get<double>();
+                                  shown(hi) + "]" + (in_range ? " that a float holds (0 or normal)" : "") + ", got " + shown(*v));
+  return f;
 }
 
 inline std::optional<std::int64_t> integer(const json& body, const char* name, std::int64_t lo, std::int64_t hi) {
@@ -107,11 +117,21 @@ void neutral_only(const json& body, const char* name, Neutral&& is_neutral) {
     throw invalid_value(name, "'" + std::string(name) + "' is not supported by this server (got " + shown(*v) + ")", "unsupported_parameter");
 }
 
+/// How deep a request body may nest: OpenAI's bodies need 6 levels (a message's content parts);
+/// the limit keeps every later walk of the value (copies, comparisons) shallow.
+constexpr int kMaxJsonDepth = 32;
+
+/// Parses a body with nlohmann's iterative parser, stopping at the first value deeper than
+/// kMaxJsonDepth (its callback sees each value's depth as it opens).
 inline json parse_object(const std::string& body) {
   json parsed;
   try {
-    parsed = json::parse(body);  // also refuses strings that are not UTF-8
-  } catch (const json::parse_error& e) {
+    parsed = json::parse(body, [](int depth, json::parse_event_t event, json&) {
+      if (depth >= kMaxJsonDepth && (event == json::parse_event_t::object_start || event == json::parse_event_t::array_start))
+        throw ApiError(400, "invalid_json", "the body nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+      return true;
+    });  // also refuses strings that are not UTF-8
+  } catch (const json::exception& e) {  // a syntax error, or a number out of a double's range (1e999)
     throw ApiError(400, "invalid_json", std::string("the body is not valid JSON: ") + e.what());
   }
   if (!parsed.is_object()) throw ApiError(400, "invalid_json", "the body must be a JSON object, got " + shown(parsed));
@@ -123,13 +143,13 @@ inline CompletionRequest read_common(const json& body, const RequestLimits& limi
   CompletionRequest r;
   GenerationParams& p = r.params;
   // OpenAI's defaults: temperature 1 and no filter.
-  p.sampling.temperature = static_cast<float>(number(body, "temperature", 0.0, 2.0).value_or(1.0));
-  p.sampling.top_p = static_cast<float>(number(body, "top_p", 0.0, 1.0, /*lo_open=*/true).value_or(1.0));
+  p.sampling.temperature = number(body, "temperature", 0.0, 2.0).value_or(1.0f);
+  p.sampling.top_p = number(body, "top_p", 0.0, 1.0, /*lo_open=*/true).value_or(1.0f);
   p.sampling.top_k = std::max<std::int64_t>(0, integer(body, "top_k", -1, std::numeric_limits<std::int32_t>::max()).value_or(0));
-  p.sampling.min_p = static_cast<float>(number(body, "min_p", 0.0, 1.0).value_or(0.0));
-  p.sampling.presence_penalty = static_cast<float>(number(body, "presence_penalty", -2.0, 2.0).value_or(0.0));
-  p.sampling.frequency_penalty = static_cast<float>(number(body, "frequency_penalty", -2.0, 2.0).value_or(0.0));
-  p.sampling.repetition_penalty = static_cast<float>(number(body, "repetition_penalty", 0.0, 10.0, true).value_or(1.0));
+  p.sampling.min_p = number(body, "min_p", 0.0, 1.0).value_or(0.0f);
+  p.sampling.presence_penalty = number(body, "presence_penalty", -2.0, 2.0).value_or(0.0f);
+  p.sampling.frequency_penalty = number(body, "frequency_penalty", -2.0, 2.0).value_or(0.0f);
+  p.sampling.repetition_penalty = number(body, "repetition_penalty", 0.0, 10.0, true).value_or(1.0f);
   if (const auto seed = integer(body, "seed", std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max())) {
     p.sampling.seed = static_cast<std::uint64_t>(*seed);
     r.seeded = true;

@@ -128,6 +128,7 @@ class Scheduler {
     std::optional<StopStrings> stop;
     std::vector<std::int32_t> history, generated;  // prompt + reply (repetition penalty), reply
     std::string reply;                             // the text the client received
+    std::int64_t reserved = 0;                     // slots still held for the job's other choices
     bool done = false;
   };
 
@@ -146,8 +147,9 @@ class Scheduler {
         prefill_some();
         decode_step();
       } catch (const std::exception& e) {
-        // A failure the checks upstream did not foresee ends the requests in flight, not the
-        // server: the states of a half-run step cannot be trusted.
+        // What one sequence does fails that sequence alone (isolated() below); what is left is
+        // the batched step itself, which ends the requests in flight, not the server: the
+        // states of a half-run step cannot be trusted.
         const ApiError error(500, "internal_error", std::string("generation failed: ") + e.what());
         fail_running(error);
         for (std::shared_ptr<Job>& job : admitted)
@@ -203,23 +205,52 @@ class Scheduler {
 
   void start(std::shared_ptr<Job> job) {
     const std::vector<std::int32_t>& prompt = job->prompt();
-    --reserved_;
+    reserved_ -= job->params().n;
     if (prompt.empty()) {  // the HTTP layer refuses these; never index before the start
-      reserved_ -= job->params().n - 1;
       job->fail(ApiError(400, "invalid_value", "the prompt has no tokens", "prompt"));
       return;
     }
     auto seq = std::make_unique<Sequence>();
-    const std::size_t cached = cache_ ? cache_->restore(prompt, prompt.size() - 1, seq->state) : 0;
-    if (cached == 0) seq->state = model_.make_state();
-    seq->tokens.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(cached));
-    seq->pending.assign(prompt.begin() + static_cast<std::ptrdiff_t>(cached), prompt.end());
-    seq->logits = Eigen::VectorXf::Zero(model_.vocab_size());
-    job->admitted(static_cast<std::int64_t>(cached));
+    seq->job = job;
+    seq->reserved = job->params().n - 1;
+    reserved_ += seq->reserved;
+    if (!isolated(*seq, [&] { restore_prompt(*seq); })) return;
+    running_.push_back(std::move(seq));
+  }
+
+  /// A new sequence starts from the longest cached prefix of its prompt.
+  void restore_prompt(Sequence& seq) {
+    const std::vector<std::int32_t>& prompt = seq.job->prompt();
+    const std::size_t cached = cache_ ? cache_->restore(prompt, prompt.size() - 1, seq.state) : 0;
+    if (cached == 0) seq.state = model_.make_state();
+    seq.tokens.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(cached));
+    seq.pending.assign(prompt.begin() + static_cast<std::ptrdiff_t>(cached), prompt.end());
+    seq.logits = Eigen::VectorXf::Zero(model_.vocab_size());
+    seq.job->admitted(static_cast<std::int64_t>(cached));
     counters_.prompt_tokens += static_cast<std::int64_t>(prompt.size());
     counters_.cached_tokens += static_cast<std::int64_t>(cached);
-    seq->job = std::move(job);
-    running_.push_back(std::move(seq));
+  }
+
+  /// Runs one sequence's own work (its prompt, sampling, text, stop strings, cache writes); a
+  /// failure there fails its request alone, the other sequences go on. False when it failed.
+  template <class Work>
+  bool isolated(Sequence& seq, Work&& work) {
+    try {
+      work();
+      return true;
+    } catch (const std::exception& e) {
+      // A reply that has ended is the client's already: only its caching is lost.
+      if (seq.phase != Phase::Close) seq.job->fail(ApiError(500, "internal_error", std::string("generation failed: ") + e.what()));
+      release(seq);
+      seq.done = true;
+      return false;
+    }
+  }
+
+  /// The slots held for a job's other choices return to the pool (they started, or never will).
+  void release(Sequence& seq) {
+    reserved_ -= seq.reserved;
+    seq.reserved = 0;
   }
 
   void prefill_some() {
@@ -230,7 +261,7 @@ class Scheduler {
       if (budget == 0) break;
       if (seq->phase == Phase::Decode || seq->done) continue;
       if (seq->phase == Phase::Prefill && (seq->job->cancelled() || stopping())) {
-        reserved_ -= seq->job->params().n - 1;
+        release(*seq);
         seq->job->finish();
         seq->done = true;
         continue;
@@ -238,35 +269,37 @@ class Scheduler {
       const auto n = std::min<std::int64_t>(budget, static_cast<std::int64_t>(seq->pending.size() - seq->pending_done));
       const bool last = seq->pending_done + static_cast<std::size_t>(n) == seq->pending.size();
       budget -= n;
-      if (seq->phase == Phase::Close) {
-        run_pending(*seq, n, Logits::None);
-        counters_.closing_tokens += n;
-        if (!last) continue;
-        cache_->insert(seq->tokens, seq->state);
-        seq->done = true;
-        continue;
-      }
-      if (!last) {
-        run_pending(*seq, n, Logits::None);
-        continue;
-      }
-      // The prompt's state is cached one token short of its end: a request with the same prompt
-      // (a retry, another sample) then runs one token instead of its whole last turn, and the
-      // last token is run anyway for its logits.
-      run_pending(*seq, n - 1, Logits::None);
-      if (cache_) cache_->insert(seq->tokens, seq->state);
-      run_pending(*seq, 1, Logits::Last);
-      for (std::int64_t c = 1; c < seq->job->params().n; ++c) {
-        auto choice = std::make_unique<Sequence>();
-        choice->job = seq->job;
-        choice->state = seq->state.clone();
-        choice->tokens = seq->tokens;
-        choice->logits = seq->logits;
-        begin_decoding(*choice, c);
-        spawned.push_back(std::move(choice));
-      }
-      reserved_ -= seq->job->params().n - 1;
-      begin_decoding(*seq, 0);
+      isolated(*seq, [&] {
+        if (seq->phase == Phase::Close) {
+          run_pending(*seq, n, Logits::None);
+          counters_.closing_tokens += n;
+          if (!last) return;
+          cache_->insert(seq->tokens, seq->state);
+          seq->done = true;
+          return;
+        }
+        if (!last) {
+          run_pending(*seq, n, Logits::None);
+          return;
+        }
+        // The prompt's state is cached one token short of its end: a request with the same prompt
+        // (a retry, another sample) then runs one token instead of its whole last turn, and the
+        // last token is run anyway for its logits.
+        run_pending(*seq, n - 1, Logits::None);
+        if (cache_) cache_->insert(seq->tokens, seq->state);
+        run_pending(*seq, 1, Logits::Last);
+        for (std::int64_t c = 1; c < seq->job->params().n; ++c) {
+          auto choice = std::make_unique<Sequence>();
+          choice->job = seq->job;
+          choice->state = seq->state.clone();
+          choice->tokens = seq->tokens;
+          choice->logits = seq->logits;
+          begin_decoding(*choice, c);
+          spawned.push_back(std::move(choice));
+        }
+        release(*seq);
+        begin_decoding(*seq, 0);
+      });
     }
     for (auto& s : spawned) running_.push_back(std::move(s));
     counters_.prefill_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -308,48 +341,50 @@ class Scheduler {
     for (auto& seq : running_) {
       if (seq->phase != Phase::Decode || seq->done) continue;
       Job& job = *seq->job;
-      if (job.cancelled() || stopping()) {
+      if (job.cancelled() || job.ended() || stopping()) {  // ended: another choice of it failed
         end_choice(*seq, -1, /*keep=*/false);
         continue;
       }
-      const GenerationParams& params = job.params();
-      if (tokenizer_->vocab_size() < model_.vocab_size())  // ids past the tokenizer's (padding rows) have no text
-        seq->logits.tail(model_.vocab_size() - tokenizer_->vocab_size()).setConstant(-std::numeric_limits<float>::infinity());
-      const std::int32_t token = seq->sampler->sample(seq->logits, seq->history, seq->generated);
-      ChoiceDelta delta;
-      delta.index = seq->choice;
-      seq->generated.push_back(token);
-      seq->history.push_back(token);
-      ++counters_.generated_tokens;
-      if (!params.ignore_eos && is_stop_token(token)) {
-        delta.text = seq->stop->push(seq->text->flush());
-        delta.text += seq->stop->flush();
-        delta.finish_reason = "stop";
-      } else {
-        if (params.logprobs >= 0)
-          delta.tokens.push_back({token, token_logprob(seq->logits, token), top_logprobs(seq->logits, params.logprobs)});
-        delta.text = seq->stop->push(seq->text->push(token));
-        // A reply also ends where a hybrid's full-attention cache does (ModelInfo::max_context).
-        const bool at_context_limit =
-            model_.info().max_context > 0 && static_cast<std::int64_t>(seq->history.size()) >= model_.info().max_context;
-        if (!seq->stop->stopped() && (static_cast<std::int64_t>(seq->generated.size()) >= params.max_tokens || at_context_limit)) {
-          delta.text += seq->stop->push(seq->text->flush());
+      isolated(*seq, [&] {
+        const GenerationParams& params = job.params();
+        if (tokenizer_->vocab_size() < model_.vocab_size())  // ids past the tokenizer's (padding rows) have no text
+          seq->logits.tail(model_.vocab_size() - tokenizer_->vocab_size()).setConstant(-std::numeric_limits<float>::infinity());
+        const std::int32_t token = seq->sampler->sample(seq->logits, seq->history, seq->generated);
+        ChoiceDelta delta;
+        delta.index = seq->choice;
+        seq->generated.push_back(token);
+        seq->history.push_back(token);
+        ++counters_.generated_tokens;
+        if (!params.ignore_eos && is_stop_token(token)) {
+          delta.text = seq->stop->push(seq->text->flush());
           delta.text += seq->stop->flush();
-          delta.finish_reason = seq->stop->stopped() ? "stop" : "length";
+          delta.finish_reason = "stop";
+        } else {
+          if (params.logprobs >= 0)
+            delta.tokens.push_back({token, token_logprob(seq->logits, token), top_logprobs(seq->logits, params.logprobs)});
+          delta.text = seq->stop->push(seq->text->push(token));
+          // A reply also ends where a hybrid's full-attention cache does (ModelInfo::max_context).
+          const bool at_context_limit =
+              model_.info().max_context > 0 && static_cast<std::int64_t>(seq->history.size()) >= model_.info().max_context;
+          if (!seq->stop->stopped() && (static_cast<std::int64_t>(seq->generated.size()) >= params.max_tokens || at_context_limit)) {
+            delta.text += seq->stop->push(seq->text->flush());
+            delta.text += seq->stop->flush();
+            delta.finish_reason = seq->stop->stopped() ? "stop" : "length";
+          }
+          if (seq->stop->stopped()) delta.finish_reason = "stop";
         }
-        if (seq->stop->stopped()) delta.finish_reason = "stop";
-      }
-      seq->reply += delta.text;
-      const bool finished = !delta.finish_reason.empty();
-      job.publish(std::move(delta));
-      if (finished) {
-        end_choice(*seq, token, /*keep=*/true);
-        continue;
-      }
-      step_tokens_.push_back(token);
-      step_states_.push_back(&seq->state);
-      step_sequences_.push_back(seq.get());
-      seq->tokens.push_back(token);
+        seq->reply += delta.text;
+        const bool finished = !delta.finish_reason.empty();
+        job.publish(std::move(delta));
+        if (finished) {
+          end_choice(*seq, token, /*keep=*/true);
+          return;
+        }
+        step_tokens_.push_back(token);
+        step_states_.push_back(&seq->state);
+        step_sequences_.push_back(seq.get());
+        seq->tokens.push_back(token);
+      });
     }
     if (!step_tokens_.empty()) {
       const RowMatrixXf& rows = decoder_.step(step_tokens_, step_states_);

@@ -3,6 +3,7 @@
 // restart); files of another model or damaged ones are skipped without an error.
 
 #include <filesystem>  // std::filesystem
+#include <fstream>     // std::fstream
 #include <string>      // std::string
 #include <vector>      // std::vector
 
@@ -136,11 +137,14 @@ TEST_CASE("State cache: another model's, damaged or misnamed files are skipped, 
     REQUIRE(cache_files_in(dir, ".state") == 1);
     file = std::filesystem::directory_iterator(dir)->path().string();
   }
-  // The file is replaced in each section; the cache must then miss without throwing.
-  const auto skipped = [&] {
+  // The file is replaced in each section; the cache must then miss without throwing. A file of
+  // the wrong size is skipped when the directory is indexed (never read, never counted); one of
+  // the right size when it is read.
+  const auto skipped = [&](bool right_size) {
     glrnn::State out;
     glrnn::StateCache cache(model, {0, dir, 0});
-    CHECK(cache.stats().disk_entries == 1);
+    CHECK(cache.stats().disk_entries == (right_size ? 1 : 0));
+    CHECK(cache.stats().disk_bytes == (right_size ? static_cast<std::int64_t>(std::filesystem::file_size(file)) : 0));
     CHECK(cache.restore(key, key.size(), out) == 0);
     CHECK_FALSE(out.valid());
     CHECK(cache.stats().disk_skipped == 1);
@@ -148,17 +152,28 @@ TEST_CASE("State cache: another model's, damaged or misnamed files are skipped, 
   SECTION("another model's state under this model's name") {
     glrnn::State foreign = cached_state_after(other, key, 10);
     glrnn::save_state(other, foreign, file);
-    skipped();
+    skipped(false);
     glrnn::StateCache others(other, {0, dir, 0});  // another model's cache ignores this model's files
     CHECK(others.stats().disk_entries == 0);
   }
   SECTION("a damaged file") {
     std::filesystem::resize_file(file, std::filesystem::file_size(file) / 2);
-    skipped();
+    skipped(false);
+  }
+  SECTION("a damaged file of the right size") {
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(std::filesystem::file_size(file) / 2));
+    f.put('\x7f');
+    f.close();
+    skipped(true);
+  }
+  SECTION("a planted file of 4 GB (sparse) is skipped unread") {
+    std::filesystem::resize_file(file, std::uintmax_t{4} << 30);
+    skipped(false);
   }
   SECTION("a file whose tokens are not its key") {
     glrnn::State state = cached_state_after(model, key, 10);
     glrnn::save_state(model, state, file);  // no tokens in the metadata
-    skipped();
+    skipped(false);
   }
 }

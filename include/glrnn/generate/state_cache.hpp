@@ -47,7 +47,10 @@ class StateCache {
  public:
   /// Indexes `options.directory` (created when missing). Throws IoError when it cannot be made.
   StateCache(Model model, StateCacheOptions options) : model_(std::move(model)), options_(std::move(options)) {
-    if (!options_.directory.empty()) index_directory();
+    if (options_.directory.empty()) return;
+    State fresh = model_.make_state();
+    empty_file_bytes_ = serialize_state(model_, fresh, {{kTokensKey, ""}}).size();
+    index_directory();
   }
 
   const StateCacheStats& stats() const { return stats_; }
@@ -226,13 +229,22 @@ class StateCache {
     disk_.erase(it);
   }
 
+  /// The size of this cache's file for a key of `length` tokens: a file of another size is not
+  /// one it wrote, and is skipped before it is read (a planted 4 GB file costs nothing).
+  std::uintmax_t file_bytes(std::size_t length) const {
+    return empty_file_bytes_ + model_.info().state_bytes_per_position * length + sizeof(std::int32_t) * length;
+  }
+
   /// Loads the file of `hash` when it holds this model's state for tokens[0, its length); it then
   /// moves to memory and `out` gets a copy. An unusable file leaves the index and is skipped.
   bool load_from_disk(std::uint64_t hash, const std::vector<std::int32_t>& tokens, State& out) {
     const auto it = disk_.find(hash);
     State state = model_.make_state();
     StateMetadata metadata;
+    std::error_code ec;
     try {
+      GLRNN_CHECK(std::filesystem::file_size(it->second.path, ec) == file_bytes(it->second.length) && !ec, FormatError,
+                  it->second.path + ": not the size of this model's state file");  // replaced since it was indexed
       metadata = load_state(model_, state, it->second.path);
     } catch (const Error&) {  // another model's state, a damaged or vanished file
       ++stats_.disk_skipped;
@@ -284,7 +296,12 @@ class StateCache {
       if (std::sscanf(name.c_str() + 17, "%16llx-%zu.state%n", &hash, &length, &used) != 2 ||
           static_cast<std::size_t>(used) != name.size() - 17 || length == 0)
         continue;
-      found.push_back({file.last_write_time(ec), hash, length, static_cast<std::size_t>(file.file_size(ec)), file.path().string()});
+      const std::uintmax_t bytes = file.file_size(ec);
+      if (ec || bytes != file_bytes(length)) {  // not a file this cache wrote: never read, never counted
+        ++stats_.disk_skipped;
+        continue;
+      }
+      found.push_back({file.last_write_time(ec), hash, length, static_cast<std::size_t>(bytes), file.path().string()});
     }
     std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) { return a.time < b.time; });
     for (Found& f : found) add_to_disk(f.hash, std::move(f.path), f.length, f.bytes);
@@ -292,6 +309,7 @@ class StateCache {
 
   Model model_;
   StateCacheOptions options_;
+  std::uintmax_t empty_file_bytes_ = 0;  // a state file of this model with an empty key (see file_bytes)
   StateCacheStats stats_;
   std::list<Entry> lru_;  // most recently used first
   std::unordered_map<std::uint64_t, std::list<Entry>::iterator> memory_;
