@@ -24,6 +24,9 @@ int main(int argc, char** argv) {
   std::string model_dir, host = "127.0.0.1", cache_dir, api_key, alias;
   int port = 8080, threads = 0;
   double cache_mib = 1024, cache_dir_mib = 0, max_body_mib = 4;
+  double head_timeout_s = 10, body_timeout_s = 60, idle_timeout_s = 5, write_timeout_s = 10;
+  glrnn::server::HttpServerOptions transport;
+  std::vector<std::string> allowed_hosts, cors_origins;
   glrnn::LoadOptions load_options;
   glrnn::server::SchedulerOptions scheduling;
   glrnn::server::RequestLimits limits;
@@ -47,7 +50,21 @@ int main(int argc, char** argv) {
   app.add_option("--max-tokens", limits.max_tokens, "Most tokens a request may generate per choice (and the default)")->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--max-n", limits.max_n, "Most choices per request (at most --parallel)")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--max-body-mib", max_body_mib, "Largest request body, MiB")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--max-body-mib", max_body_mib, "Largest request body, MiB (either framing)")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--max-connections", transport.max_connections, "Connections open at once; the next gets 503")->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--head-timeout", head_timeout_s, "Seconds for a request's whole head to arrive (else 408)")->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  app.add_option("--body-timeout", body_timeout_s, "Seconds for a request's whole body to arrive (else 408)")->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  app.add_option("--keep-alive-timeout", idle_timeout_s, "Seconds an idle connection stays open")->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  app.add_option("--write-timeout", write_timeout_s, "Seconds a client may stop reading before its response is cut")->capture_default_str()
+      ->check(CLI::Range(0.1, 3600.0));
+  app.add_option("--allowed-hosts", allowed_hosts, "Host names clients may use besides IP addresses and localhost ('*': any)")
+      ->delimiter(',');
+  app.add_option("--cors-origin", cors_origins, "Origins whose web pages may call the server ('*': any); none by default")
+      ->delimiter(',');
   glrnn::tools::add_load_options(app, load_options);
 
   return glrnn::tools::run_tool("glrnn-server", app, argc, argv, [&] {
@@ -74,22 +91,23 @@ int main(int argc, char** argv) {
     for (std::int32_t id : format.stop_tokens()) stop_tokens.push_back(id);
     glrnn::server::Scheduler scheduler(model, tokenizer, scheduling, stop_tokens);
 
-    glrnn::server::HttpServer http;
-    // One thread per open connection: every slot and queued request must be able to wait.
-    const auto workers = static_cast<std::size_t>(std::min<std::int64_t>(scheduling.parallel + scheduling.max_queue + 8, 1024));
-    http.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
-    http.set_payload_max_length(static_cast<std::size_t>(max_body_mib * 1024 * 1024));
-    http.set_keep_alive_max_count(1000);
-    http.set_keep_alive_timeout(2);  // an idle connection also delays shutdown by this much
-    http.set_tcp_nodelay(true);      // each streamed token leaves at once
-    http.set_logger([](const httplib::Request& req, const httplib::Response& res) {
-      std::fprintf(stderr, "glrnn-server: %s %s %d\n", req.method.c_str(), req.path.c_str(), res.status);
-    });
-    glrnn::server::HttpApi api(model, tokenizer, format, scheduler, {alias, api_key, limits});
-    api.install(http);
-    const bool bound = port == 0 ? (port = http.bind_to_any_port(host)) > 0 : http.bind_to_port(host, port);
-    GLRNN_CHECK(bound, glrnn::IoError, "cannot listen on " + host + ":" + std::to_string(port));
-    http.set_listen_backlog(static_cast<int>(workers));
+    // A worker for every slot and queued request, and a few for everything else (/health under load).
+    transport.workers = static_cast<std::size_t>(std::min<std::int64_t>(scheduling.parallel + scheduling.max_queue + 8, 1024));
+    transport.limits.max_body_bytes = static_cast<std::size_t>(max_body_mib * 1024 * 1024);
+    const auto ms = [](double s) { return std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000)); };
+    transport.head_timeout = ms(head_timeout_s);
+    transport.body_timeout = ms(body_timeout_s);
+    transport.idle_timeout = ms(idle_timeout_s);
+    transport.write_timeout = ms(write_timeout_s);
+    glrnn::server::HttpApi api(model, tokenizer, format, scheduler, {alias, api_key, allowed_hosts, cors_origins, limits});
+    glrnn::server::HttpServer http(
+        transport, [&api](const glrnn::server::HttpRequest& req, glrnn::server::HttpResponse& res) { api.handle(req, res); },
+        glrnn::server::transport_error_body);
+    try {
+      port = http.bind(host, port);
+    } catch (const std::runtime_error& e) {
+      throw glrnn::IoError(e.what());
+    }
     std::printf("glrnn-server: listening on http://%s:%d (model %s, %lld slots)\n", host.c_str(), port, alias.c_str(),
                 static_cast<long long>(scheduling.parallel));
     std::fflush(stdout);
@@ -105,14 +123,14 @@ int main(int argc, char** argv) {
       signalled = true;
       if (!listening) return;  // woken by main below: the server has already stopped
       std::fprintf(stderr, "glrnn-server: %s, stopping\n", signal == SIGINT ? "SIGINT" : "SIGTERM");
-      scheduler.stop();  // running requests end with a 503 error; the cache is written out
+      scheduler.stop();  // queued and running requests end with a 503 error; the cache is written out
       for (int i = 0; i < 300 && api.open_streams() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      while (listening) {  // stop() only takes once listen() runs; retry until it returned
+      while (listening) {  // stop() only takes once run() has started; retry until it returned
         http.stop();
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
     });
-    http.listen_after_bind();
+    http.run();
     listening = false;
     if (!signalled) pthread_kill(waiter.native_handle(), SIGTERM);  // it is still in (or just past) sigwait: wake it
     waiter.join();

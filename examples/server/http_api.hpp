@@ -1,31 +1,35 @@
 #pragma once
-// The HTTP endpoints on cpp-httplib: OpenAI's completions (streamed as server-sent events or
-// whole), models, and llama.cpp's health, tokenize, detokenize and metrics. Every refusal is a
-// 4xx (or 503) with OpenAI's error object, the routes httplib answers itself (404, 413, a
-// malformed request line) included. With an API key every path but /health wants
-// "Authorization: Bearer KEY".
+// The HTTP endpoints: OpenAI's completions (streamed as server-sent events or whole), models,
+// and llama.cpp's health, tokenize, detokenize and metrics, on the transport of http_server.hpp.
+// Every refusal is a 4xx (or 503) with OpenAI's error object. Before any endpoint runs, a
+// request must name an allowed Host (a web page that reached a local server through DNS
+// rebinding names its own), come from an allowed Origin if it names one (CORS is off unless
+// --cors-origin names origins), use a method the path has (405 with Allow), send its body as
+// application/json (415 otherwise: a browser's simple request cannot start work) and, with an
+// API key, carry "Authorization: Bearer KEY" (every path but /health).
 
-#include <sys/socket.h>  // listen
+#include <arpa/inet.h>  // inet_pton
 
-#include <atomic>   // std::atomic
-#include <chrono>   // std::chrono
-#include <cstdint>  // std::int64_t, std::uint64_t
-#include <cstdio>   // std::snprintf
-#include <memory>   // std::make_shared, std::shared_ptr
-#include <mutex>    // std::mutex, std::lock_guard
-#include <random>   // std::mt19937_64, std::random_device
-#include <string>   // std::string
-#include <vector>   // std::vector
+#include <algorithm>  // std::find
+#include <atomic>     // std::atomic
+#include <chrono>     // std::chrono
+#include <cstdint>    // std::int64_t, std::uint64_t
+#include <cstdio>     // std::snprintf, std::fprintf
+#include <memory>     // std::make_shared, std::shared_ptr
+#include <mutex>      // std::mutex, std::lock_guard
+#include <optional>   // std::optional
+#include <random>     // std::mt19937_64, std::random_device
+#include <string>     // std::string
+#include <vector>     // std::vector
 
-// glrnn (Eigen) first: httplib.h includes <resolv.h>, whose _res macro is a parameter name in Eigen.
 #include <glrnn/models/model.hpp>
 #include <glrnn/tokenizer/tokenizer.hpp>
 
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "api_error.hpp"
 #include "chat_format.hpp"
+#include "http_server.hpp"
 #include "metrics.hpp"
 #include "openai_json.hpp"
 #include "request.hpp"
@@ -33,19 +37,20 @@
 
 namespace glrnn::server {
 
-/// httplib's server, with a listen backlog fit for many clients connecting at once: httplib
-/// listens with a backlog of 5, and a connection beyond it waits for its SYN to be resent, a
-/// second later. Linux takes a second listen() on the socket as a new backlog.
-class HttpServer : public httplib::Server {
- public:
-  bool set_listen_backlog(int backlog) { return ::listen(svr_sock_, backlog) == 0; }
-};
-
 struct ApiOptions {
   std::string model_name;
-  std::string api_key;  // empty: no authentication
+  std::string api_key;                     // empty: no authentication
+  std::vector<std::string> allowed_hosts;  // names a Host may give besides IP addresses and localhost; "*": any
+  std::vector<std::string> cors_origins;   // origins a browser page may call from; "*": any; empty: none
   RequestLimits limits;
 };
+
+/// The body of an error the transport answers itself, in OpenAI's form.
+inline std::string transport_error_body(int status, const std::string& message) {
+  const char* code = status == 413 ? "request_too_large" : status == 408 ? "request_timeout" : status == 503 ? "server_busy"
+                     : status == 431 ? "headers_too_large" : status >= 500 ? "server_error" : "bad_request";
+  return dump_json(ApiError(status, code, message).to_json());
+}
 
 class HttpApi {
  public:
@@ -58,71 +63,121 @@ class HttpApi {
   /// Streamed responses still being written (shutdown lets them end before closing the server).
   int open_streams() const { return open_streams_; }
 
-  void install(httplib::Server& server) {
-    server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      if (options_.api_key.empty() || req.path == "/health" || authorized(req)) return httplib::Server::HandlerResponse::Unhandled;
-      reply(res, ApiError(401, "invalid_api_key", "missing or wrong API key: send 'Authorization: Bearer KEY'"));
-      return httplib::Server::HandlerResponse::Handled;
-    });
-    server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
-      if (!res.body.empty() || res.is_chunked_content_provider_) return httplib::Server::HandlerResponse::Unhandled;
-      if (res.status == 404) reply(res, ApiError(404, "not_found", "no endpoint " + req.method + " " + req.path));
-      else if (res.status == 413) reply(res, ApiError(413, "request_too_large", "the request body is over the server's limit"));
-      else reply(res, ApiError(res.status, "bad_request", "the request was refused (HTTP " + std::to_string(res.status) + ")"));
-      return httplib::Server::HandlerResponse::Handled;
-    }));
-    server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr error) {
-      try {
-        std::rethrow_exception(error);
-      } catch (const std::exception& e) {
-        reply(res, ApiError(500, "internal_error", e.what()));
-      } catch (...) {
-        reply(res, ApiError(500, "internal_error", "unknown failure"));
-      }
-    });
-    for (const char* prefix : {"/v1", ""}) {
-      server.Post(std::string(prefix) + "/chat/completions", guarded([this](const auto& q, auto& s) { generate(q, s, true); }));
-      server.Post(std::string(prefix) + "/completions", guarded([this](const auto& q, auto& s) { generate(q, s, false); }));
-      server.Get(std::string(prefix) + "/models", guarded([this](const auto&, auto& s) {
-        reply(s, 200, {{"object", "list"}, {"data", json::array({model_json()})}});
-      }));
-      server.Get(std::string(prefix) + "/models/(.+)", guarded([this](const auto& q, auto& s) {
-        if (q.matches[1] != options_.model_name) throw ApiError(404, "model_not_found", "no model '" + q.matches[1].str() + "'");
-        reply(s, 200, model_json());
-      }));
+  /// Answers one request (the transport's handler); never throws.
+  void handle(const HttpRequest& req, HttpResponse& res) {
+    try {
+      route(req, res);
+    } catch (const ApiError& e) {
+      reply(res, e);
+    } catch (const InputError& e) {  // e.g. a conversation the chat format cannot render
+      reply(res, ApiError(400, "invalid_value", e.what()));
+    } catch (const std::exception& e) {
+      reply(res, ApiError(500, "internal_error", e.what()));
     }
-    server.Get("/health", guarded([](const auto&, auto& s) { reply(s, 200, {{"status", "ok"}}); }));
-    server.Post("/tokenize", guarded([this](const auto& q, auto& s) { tokenize(q, s); }));
-    server.Post("/detokenize", guarded([this](const auto& q, auto& s) {
-      reply(s, 200, {{"content", tokenizer_->decode(parse_detokenize_request(q.body, options_.limits))}});
-    }));
-    server.Get("/metrics", guarded([this](const auto&, auto& s) {
-      s.set_content(prometheus_text(scheduler_->metrics()), "text/plain; version=0.0.4");
-    }));
+    std::fprintf(stderr, "glrnn-server: %s %s %d\n", req.method.c_str(), req.path.c_str(), res.status());
   }
 
  private:
-  template <class Body>
-  static httplib::Server::Handler guarded(Body body) {
-    return [body](const httplib::Request& req, httplib::Response& res) {
-      try {
-        body(req, res);
-      } catch (const ApiError& e) {
-        reply(res, e);
-      } catch (const InputError& e) {  // e.g. a conversation the chat format cannot render
-        reply(res, ApiError(400, "invalid_value", e.what()));
+  enum class Endpoint { Chat, Completions, Models, Model, Health, Tokenize, Detokenize, Metrics };
+  struct Route {
+    Endpoint endpoint;
+    const char* method;  // every endpoint has one
+    std::string argument;  // the model name of /v1/models/NAME
+  };
+
+  /// The endpoint of a path, with or without OpenAI's /v1 prefix for OpenAI's endpoints.
+  static std::optional<Route> find_route(const std::string& path) {
+    const std::string openai = path.rfind("/v1/", 0) == 0 ? path.substr(3) : path;
+    if (openai == "/chat/completions") return Route{Endpoint::Chat, "POST", {}};
+    if (openai == "/completions") return Route{Endpoint::Completions, "POST", {}};
+    if (openai == "/models") return Route{Endpoint::Models, "GET", {}};
+    if (openai.rfind("/models/", 0) == 0 && openai.size() > 8) return Route{Endpoint::Model, "GET", openai.substr(8)};
+    if (path == "/health") return Route{Endpoint::Health, "GET", {}};
+    if (path == "/tokenize") return Route{Endpoint::Tokenize, "POST", {}};
+    if (path == "/detokenize") return Route{Endpoint::Detokenize, "POST", {}};
+    if (path == "/metrics") return Route{Endpoint::Metrics, "GET", {}};
+    return std::nullopt;
+  }
+
+  void route(const HttpRequest& req, HttpResponse& res) {
+    if (const std::string* host = req.field("host"); host && !host_allowed(*host))
+      throw ApiError(403, "host_not_allowed",
+                     "Host '" + host->substr(0, 64) + "' is not this server's: start it with --allowed-hosts to serve that name");
+    const std::string* origin = req.field("origin");
+    if (origin) {
+      if (!listed(options_.cors_origins, *origin))
+        throw ApiError(403, "origin_not_allowed",
+                       "requests from web pages at '" + origin->substr(0, 64) + "' are refused: start the server with --cors-origin to allow them");
+      res.add_header("Access-Control-Allow-Origin", *origin);
+      res.add_header("Vary", "Origin");
+    }
+    const std::optional<Route> found = find_route(req.path);
+    if (!found) throw ApiError(404, "not_found", "no endpoint " + req.method.substr(0, 16) + " " + req.path.substr(0, 200));
+    const std::string allow = std::string(found->method) + ", OPTIONS";
+    if (req.method == "OPTIONS") {  // what the path takes; a CORS preflight when an allowed origin asks
+      res.add_header("Allow", allow);
+      if (origin) {
+        res.add_header("Access-Control-Allow-Methods", allow);
+        res.add_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+        res.add_header("Access-Control-Max-Age", "600");
       }
-    };
+      res.send(204, "", "");
+      return;
+    }
+    if (req.method != found->method) {
+      res.add_header("Allow", allow);
+      throw ApiError(405, "method_not_allowed", req.method.substr(0, 16) + " is not allowed on " + req.path + " (allowed: " + allow + ")");
+    }
+    if (found->endpoint != Endpoint::Health && !options_.api_key.empty() && !authorized(req))
+      throw ApiError(401, "invalid_api_key", "missing or wrong API key: send 'Authorization: Bearer KEY'");
+    if (req.method == "POST" && !is_json(req.field("content-type")))
+      throw ApiError(415, "unsupported_media_type", "the body must be sent as 'Content-Type: application/json'");
+    switch (found->endpoint) {
+      case Endpoint::Chat: return generate(req, res, true);
+      case Endpoint::Completions: return generate(req, res, false);
+      case Endpoint::Models: return reply(res, 200, {{"object", "list"}, {"data", json::array({model_json()})}});
+      case Endpoint::Model:
+        if (found->argument != options_.model_name)
+          throw ApiError(404, "model_not_found", "no model '" + found->argument.substr(0, 200) + "'");
+        return reply(res, 200, model_json());
+      case Endpoint::Health: return reply(res, 200, {{"status", "ok"}});
+      case Endpoint::Tokenize: return tokenize(req, res);
+      case Endpoint::Detokenize:
+        return reply(res, 200, {{"content", tokenizer_->decode(parse_detokenize_request(req.body, options_.limits))}});
+      case Endpoint::Metrics: res.send(200, "text/plain; version=0.0.4", prometheus_text(scheduler_->metrics())); return;
+    }
   }
 
-  static void reply(httplib::Response& res, int status, const json& body) {
-    res.status = status;
-    res.set_content(dump_json(body), "application/json");
+  static bool listed(const std::vector<std::string>& list, const std::string& value) {
+    return std::find(list.begin(), list.end(), "*") != list.end() || std::find(list.begin(), list.end(), value) != list.end();
   }
-  static void reply(httplib::Response& res, const ApiError& e) { reply(res, e.status(), e.to_json()); }
 
-  bool authorized(const httplib::Request& req) const {
-    const std::string given = req.get_header_value("Authorization"), expected = "Bearer " + options_.api_key;
+  /// A Host naming an IP address or localhost, or a name the operator allowed: DNS rebinding
+  /// gives a page's own name, which is none of these.
+  bool host_allowed(const std::string& host) const {
+    std::string name = host;
+    if (!name.empty() && name[0] == '[') {
+      name = name.substr(1, name.find(']') == std::string::npos ? std::string::npos : name.find(']') - 1);
+    } else if (name.find(':') == name.rfind(':') && name.find(':') != std::string::npos) {
+      name.resize(name.find(':'));
+    }
+    name = detail::lower(name);
+    unsigned char address[16];
+    if (::inet_pton(AF_INET, name.c_str(), address) == 1 || ::inet_pton(AF_INET6, name.c_str(), address) == 1) return true;
+    return name == "localhost" || listed(options_.allowed_hosts, name);
+  }
+
+  static bool is_json(const std::string* content_type) {
+    if (!content_type) return false;
+    return detail::lower(detail::trim(std::string_view(*content_type).substr(0, content_type->find(';')))) == "application/json";
+  }
+
+  static void reply(HttpResponse& res, int status, const json& body) { res.send(status, "application/json", dump_json(body)); }
+  static void reply(HttpResponse& res, const ApiError& e) { reply(res, e.status(), e.to_json()); }
+
+  bool authorized(const HttpRequest& req) const {
+    const std::string* header = req.field("authorization");
+    const std::string given = header ? *header : std::string(), expected = "Bearer " + options_.api_key;
     unsigned char differ = given.size() != expected.size();  // compares in constant time: no timing oracle on the key
     for (std::size_t i = 0; i < given.size() && i < expected.size(); ++i) differ |= given[i] ^ expected[i];
     return differ == 0;
@@ -149,7 +204,7 @@ class HttpApi {
               {"max_context", info.max_context}, {"chat_format", format_->name()}}}};
   }
 
-  void tokenize(const httplib::Request& req, httplib::Response& res) const {
+  void tokenize(const HttpRequest& req, HttpResponse& res) const {
     const TokenizeRequest r = parse_tokenize_request(req.body, options_.limits);
     const std::vector<std::int32_t> ids = r.chat ? format_->render(r.messages, r.add_generation_prompt)
                                                  : tokenizer_->encode(r.content, r.add_special);
@@ -158,7 +213,7 @@ class HttpApi {
     reply(res, 200, {{"tokens", std::move(tokens)}});
   }
 
-  void generate(const httplib::Request& req, httplib::Response& res, bool chat) {
+  void generate(const HttpRequest& req, HttpResponse& res, bool chat) {
     CompletionRequest r = chat ? parse_chat_request(req.body, options_.limits) : parse_completion_request(req.body, options_.limits);
     if (!r.seeded) r.params.sampling.seed = random();
     std::vector<std::int32_t> prompt;
@@ -199,7 +254,9 @@ class HttpApi {
     const ResponseHeader header{id, unix_time(), options_.model_name, chat, r.params.logprobs >= 0};
     if (r.stream) return stream(res, job, header, r.include_usage);
     std::vector<ChoiceDelta> deltas;
-    if (job->wait_until_done(deltas) == Job::Status::Failed) throw job->error();
+    const Job::Status status = wait_for_client(res, *job, deltas, /*until_done=*/true);
+    if (status == Job::Status::Running) return res.drop();  // the client left
+    if (status == Job::Status::Failed) throw job->error();
     std::vector<ChoiceResult> choices(static_cast<std::size_t>(r.params.n));
     for (ChoiceDelta& d : deltas) {
       ChoiceResult& c = choices[static_cast<std::size_t>(d.index)];
@@ -210,47 +267,54 @@ class HttpApi {
     reply(res, 200, json_.response(header, choices, job->usage()));
   }
 
-  /// Server-sent events: one chunk per delta, then the usage (when asked) and [DONE]. A client
-  /// that goes away is noticed at the next write, or within 100 ms while nothing is written,
-  /// and its job is cancelled: its slot frees at the scheduler's next step.
-  void stream(httplib::Response& res, const std::shared_ptr<Job>& job, const ResponseHeader& header, bool include_usage) {
-    res.set_header("Cache-Control", "no-cache");
-    auto opened = std::make_shared<bool>(false);
-    ++open_streams_;
-    res.set_chunked_content_provider(
-        "text/event-stream",
-        [this, job, header, include_usage, opened](std::size_t, httplib::DataSink& sink) {
-          const auto send = [&](const json& event) {
-            const std::string line = "data: " + dump_json(event) + "\n\n";
-            return sink.write(line.data(), line.size());
-          };
-          if (!*opened && header.chat) {  // OpenAI opens each choice with the assistant role
-            for (std::int64_t i = 0; i < job->params().n; ++i)
-              if (!send(json_.chunk(header, ChoiceDelta{i, "", {}, ""}, true))) return cancelled(*job);
-          }
-          *opened = true;
-          std::vector<ChoiceDelta> deltas;
-          const Job::Status status = job->wait(deltas, std::chrono::milliseconds(100));
-          for (const ChoiceDelta& d : deltas)
-            if (!send(json_.chunk(header, d, false))) return cancelled(*job);
-          if (status == Job::Status::Running) return deltas.empty() && !sink.is_writable() ? cancelled(*job) : true;
-          if (status == Job::Status::Failed) send(job->error().to_json());
-          else if (include_usage) send(json_.usage_chunk(header, job->usage()));
-          static const std::string done = "data: [DONE]\n\n";
-          sink.write(done.data(), done.size());
-          sink.done();
-          return true;
-        },
-        [this, job](bool success) {
-          if (!success) job->cancel();
-          --open_streams_;
-        });
+  /// Collects the job's deltas until it has some (or, with until_done, until it ends), watching
+  /// the client: one that has gone away cancels the job, whose slot frees at the scheduler's next
+  /// step. Returns Running only when the client left.
+  static Job::Status wait_for_client(HttpResponse& res, Job& job, std::vector<ChoiceDelta>& deltas, bool until_done) {
+    for (;;) {
+      const Job::Status status = job.wait(deltas, std::chrono::milliseconds(100));
+      if (status != Job::Status::Running || (!until_done && !deltas.empty())) return status;
+      if (res.client_gone()) {
+        job.cancel();
+        return Job::Status::Running;
+      }
+    }
   }
 
-  static bool cancelled(Job& job) {
-    job.cancel();
-    return false;
+  /// Server-sent events: one chunk per delta, then the usage (when asked) and [DONE]. The
+  /// response starts with the job's first delta, so a request that fails before it (a queued
+  /// one at shutdown: 503) is answered with its status. A client that goes away, or stops
+  /// reading for the transport's write timeout, cancels its job.
+  void stream(HttpResponse& res, const std::shared_ptr<Job>& job, const ResponseHeader& header, bool include_usage) {
+    std::vector<ChoiceDelta> deltas;
+    Job::Status status = wait_for_client(res, *job, deltas, /*until_done=*/false);
+    if (status == Job::Status::Running && deltas.empty()) return res.drop();  // the client left
+    if (status == Job::Status::Failed && deltas.empty()) throw job->error();
+    ++open_streams_;
+    struct Closing {
+      std::atomic<int>& count;
+      ~Closing() { --count; }
+    } closing{open_streams_};
+    const auto send = [&](const json& event) { return res.write("data: " + dump_json(event) + "\n\n"); };
+    res.add_header("Cache-Control", "no-cache");
+    bool ok = res.begin_stream("text/event-stream");
+    if (header.chat)  // OpenAI opens each choice with the assistant role
+      for (std::int64_t i = 0; ok && i < job->params().n; ++i) ok = send(json_.chunk(header, ChoiceDelta{i, "", {}, ""}, true));
+    while (ok) {
+      for (const ChoiceDelta& d : deltas) ok = ok && send(json_.chunk(header, d, false));
+      deltas.clear();
+      if (!ok || status != Job::Status::Running) break;
+      status = wait_for_client(res, *job, deltas, /*until_done=*/false);
+      if (status == Job::Status::Running && deltas.empty()) return res.drop();  // the client left
+    }
+    if (!ok) return cancelled(*job);
+    if (status == Job::Status::Failed) send(job->error().to_json());
+    else if (include_usage) send(json_.usage_chunk(header, job->usage()));
+    res.write("data: [DONE]\n\n");
+    res.end_stream();
   }
+
+  static void cancelled(Job& job) { job.cancel(); }
 
   const Model* model_;
   const Tokenizer* tokenizer_;

@@ -75,13 +75,6 @@ class Job {
     return take(out);
   }
 
-  /// Waits for the end; moves every delta into `out`.
-  Status wait_until_done(std::vector<ChoiceDelta>& out) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    changed_.wait(lock, [&] { return status_ != Status::Running; });
-    return take(out);
-  }
-
   /// The client went away: the scheduler drops the job at its next step.
   void cancel() { cancelled_ = true; }
   bool cancelled() const { return cancelled_; }
