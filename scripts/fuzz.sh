@@ -18,7 +18,7 @@ while [ $# -gt 0 ]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_safetensors fuzz_config fuzz_tokenizer_json fuzz_tokenizer_encode)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_safetensors fuzz_config fuzz_tokenizer_json fuzz_tokenizer_encode fuzz_http_request)
 
 bash scripts/install-deps.sh --clang
 
@@ -38,11 +38,12 @@ for target in "${targets[@]}"; do
     fuzz_tokenizer_encode) max_len=512
                            head -c 2000 tests/data/eval-public.txt > "$dir/corpus/english.txt"
                            printf 'Hello \xff\xfe \xe4\xbd\xa0 <bos>' > "$dir/corpus/mixed.txt" ;;
+    fuzz_http_request) max_len=8192; cp tests/fuzz/seeds/http/* "$dir/corpus/" ;;
     *) echo "fuzz.sh: unknown target $target" >&2; exit 1 ;;
   esac
-  if [ ! -x "$dir/$target" ] || [ -n "$(find include tests/fuzz -newer "$dir/$target" -type f | head -1)" ]; then
+  if [ ! -x "$dir/$target" ] || [ -n "$(find include examples/server tests/fuzz -newer "$dir/$target" -type f | head -1)" ]; then
     clang++-14 -std=c++17 -O2 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-      -Iinclude -I/usr/include/eigen3 -DGLRNN_FUZZ_TOKENIZER="\"$PWD/models/griffin-demo/tokenizer.json\"" \
+      -pthread -Iinclude -Iexamples -I/usr/include/eigen3 -DGLRNN_FUZZ_TOKENIZER="\"$PWD/models/griffin-demo/tokenizer.json\"" \
       "tests/fuzz/$target.cpp" -o "$dir/$target"
   fi
   echo "== $target: ${limit[*]}"

@@ -52,6 +52,28 @@ inline std::string transport_error_body(int status, const std::string& message) 
   return dump_json(ApiError(status, code, message).to_json());
 }
 
+enum class Endpoint { Chat, Completions, Models, Model, Health, Tokenize, Detokenize, Metrics };
+
+struct Route {
+  Endpoint endpoint;
+  const char* method;    // every endpoint has one
+  std::string argument;  // the model name of /v1/models/NAME
+};
+
+/// The endpoint of a path, with or without OpenAI's /v1 prefix for OpenAI's endpoints.
+inline std::optional<Route> find_route(const std::string& path) {
+  const std::string openai = path.rfind("/v1/", 0) == 0 ? path.substr(3) : path;
+  if (openai == "/chat/completions") return Route{Endpoint::Chat, "POST", {}};
+  if (openai == "/completions") return Route{Endpoint::Completions, "POST", {}};
+  if (openai == "/models") return Route{Endpoint::Models, "GET", {}};
+  if (openai.rfind("/models/", 0) == 0 && openai.size() > 8) return Route{Endpoint::Model, "GET", openai.substr(8)};
+  if (path == "/health") return Route{Endpoint::Health, "GET", {}};
+  if (path == "/tokenize") return Route{Endpoint::Tokenize, "POST", {}};
+  if (path == "/detokenize") return Route{Endpoint::Detokenize, "POST", {}};
+  if (path == "/metrics") return Route{Endpoint::Metrics, "GET", {}};
+  return std::nullopt;
+}
+
 class HttpApi {
  public:
   using json = nlohmann::json;
@@ -78,27 +100,6 @@ class HttpApi {
   }
 
  private:
-  enum class Endpoint { Chat, Completions, Models, Model, Health, Tokenize, Detokenize, Metrics };
-  struct Route {
-    Endpoint endpoint;
-    const char* method;  // every endpoint has one
-    std::string argument;  // the model name of /v1/models/NAME
-  };
-
-  /// The endpoint of a path, with or without OpenAI's /v1 prefix for OpenAI's endpoints.
-  static std::optional<Route> find_route(const std::string& path) {
-    const std::string openai = path.rfind("/v1/", 0) == 0 ? path.substr(3) : path;
-    if (openai == "/chat/completions") return Route{Endpoint::Chat, "POST", {}};
-    if (openai == "/completions") return Route{Endpoint::Completions, "POST", {}};
-    if (openai == "/models") return Route{Endpoint::Models, "GET", {}};
-    if (openai.rfind("/models/", 0) == 0 && openai.size() > 8) return Route{Endpoint::Model, "GET", openai.substr(8)};
-    if (path == "/health") return Route{Endpoint::Health, "GET", {}};
-    if (path == "/tokenize") return Route{Endpoint::Tokenize, "POST", {}};
-    if (path == "/detokenize") return Route{Endpoint::Detokenize, "POST", {}};
-    if (path == "/metrics") return Route{Endpoint::Metrics, "GET", {}};
-    return std::nullopt;
-  }
-
   void route(const HttpRequest& req, HttpResponse& res) {
     if (const std::string* host = req.field("host"); host && !host_allowed(*host))
       throw ApiError(403, "host_not_allowed",
