@@ -44,6 +44,8 @@ inline std::string prometheus_text(const SchedulerMetrics& m) {
          m.decode_seconds > 0 ? d(m.generated_tokens) / m.decode_seconds : 0.0);
   metric("queue_length", "gauge", "Requests waiting for a slot.", d(m.queued));
   metric("sequences_running", "gauge", "Slots in use (prefilling, decoding or caching a reply).", d(m.running));
+  metric("sequences_fetching", "gauge", "Admitted requests waiting for a state file of the disk tier.", d(m.fetching));
+  metric("cache_fetch_timeouts_total", "counter", "Requests that went on without the state file they waited for.", d(m.fetch_timeouts));
   metric("cache_lookups_total", "counter", "State cache lookups.", d(m.cache.lookups));
   metric("cache_hits_total", "counter", "State cache lookups that restored a prefix.", d(m.cache.hits));
   metric("cache_entries", "gauge", "States held in memory.", d(m.cache.memory_entries));

@@ -50,6 +50,9 @@ struct SchedulerOptions {
   int threads = 0;                   // 0: all cores
   bool cache = true;
   StateCacheOptions cache_options;
+  // A state file is read by the fetching thread while the running sequences decode; a read that
+  // takes longer than this lets its request go on from what memory had.
+  std::chrono::milliseconds fetch_timeout{2000};
 };
 
 /// Counters for /metrics, copied out after every step.
@@ -60,7 +63,8 @@ struct SchedulerMetrics {
   std::int64_t closing_tokens = 0;                    // of those, run after replies to cache them
   std::int64_t generated_tokens = 0;
   double prefill_seconds = 0.0, decode_seconds = 0.0;
-  std::int64_t queued = 0, running = 0;
+  std::int64_t queued = 0, running = 0, fetching = 0;
+  std::int64_t fetch_timeouts = 0;  // requests that went on without the state file they waited for
   StateCacheStats cache;
 };
 
@@ -71,7 +75,9 @@ class Scheduler {
       : model_(std::move(model)), tokenizer_(&tokenizer), options_(std::move(options)), stop_tokens_(std::move(stop_tokens)),
         decoder_(model_, options_.parallel), scratch_(model_.make_scratch(options_.prefill_chunk)) {
     if (options_.cache) cache_.emplace(model_, options_.cache_options);
+    reads_files_ = cache_ && !options_.cache_options.directory.empty();
     publish_metrics();
+    if (reads_files_) fetcher_ = std::thread([this] { fetch(); });
     thread_ = std::thread([this] { run(); });
   }
   ~Scheduler() { stop(); }
@@ -102,7 +108,9 @@ class Scheduler {
       stopping_ = true;
     }
     wake_.notify_one();
+    fetch_wake_.notify_one();
     if (thread_.joinable()) thread_.join();
+    if (fetcher_.joinable()) fetcher_.join();
   }
 
   SchedulerMetrics metrics() const {
@@ -138,12 +146,15 @@ class Scheduler {
       std::vector<std::shared_ptr<Job>> admitted;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return stopping_ || !queue_.empty() || !running_.empty(); });
+        const auto news = [&] { return stopping_ || !queue_.empty() || !running_.empty() || fetched_ > 0; };
+        if (fetching_.empty()) wake_.wait(lock, news);
+        else wake_.wait_for(lock, std::chrono::milliseconds(20), news);  // a fetch's deadline may pass
         if (stopping_) break;
         take_admissible(admitted);
       }
       try {
         for (std::shared_ptr<Job>& job : admitted) start(std::move(job));
+        take_fetched();
         prefill_some();
         decode_step();
       } catch (const std::exception& e) {
@@ -162,7 +173,7 @@ class Scheduler {
   }
 
   std::int64_t free_slots() const {
-    return options_.parallel - static_cast<std::int64_t>(running_.size()) - reserved_;
+    return options_.parallel - static_cast<std::int64_t>(running_.size() + fetching_.size()) - reserved_;
   }
 
   /// A job whose prompt extends a reply that is still being closed and cached waits for it, so
@@ -214,21 +225,96 @@ class Scheduler {
     seq->job = job;
     seq->reserved = job->params().n - 1;
     reserved_ += seq->reserved;
-    if (!isolated(*seq, [&] { restore_prompt(*seq); })) return;
+    std::size_t restored = 0;
+    std::optional<StateCache::DiskRead> read;
+    const bool ok = isolated(*seq, [&] {
+      // Memory now; a longer prefix on disk is read by the fetching thread while others decode.
+      restored = cache_ ? cache_->restore(prompt, prompt.size() - 1, seq->state, /*read_disk=*/false) : 0;
+      if (restored == 0) seq->state = model_.make_state();
+      from_prefix(*seq, restored);
+      if (reads_files_) read = cache_->disk_read(prompt, prompt.size() - 1, restored);
+    });
+    if (!ok) return;
+    if (!read) return run_sequence(std::move(seq), restored);
+    auto result = std::make_shared<FetchResult>();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      fetch_queue_.push_back({*read, prompt, result});
+    }
+    fetch_wake_.notify_one();
+    fetching_.push_back({std::move(seq), *read, restored, std::chrono::steady_clock::now() + options_.fetch_timeout, result});
+  }
+
+  /// The sequence's prompt goes on after its first `length` tokens, whose state it holds.
+  void from_prefix(Sequence& seq, std::size_t length) {
+    const std::vector<std::int32_t>& prompt = seq.job->prompt();
+    seq.tokens.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(length));
+    seq.pending.assign(prompt.begin() + static_cast<std::ptrdiff_t>(length), prompt.end());
+    seq.pending_done = 0;
+  }
+
+  void run_sequence(std::unique_ptr<Sequence> seq, std::size_t restored) {
+    seq->logits = Eigen::VectorXf::Zero(model_.vocab_size());
+    seq->job->admitted(static_cast<std::int64_t>(restored));
+    counters_.prompt_tokens += static_cast<std::int64_t>(seq->job->prompt().size());
+    counters_.cached_tokens += static_cast<std::int64_t>(restored);
     running_.push_back(std::move(seq));
   }
 
-  /// A new sequence starts from the longest cached prefix of its prompt.
-  void restore_prompt(Sequence& seq) {
-    const std::vector<std::int32_t>& prompt = seq.job->prompt();
-    const std::size_t cached = cache_ ? cache_->restore(prompt, prompt.size() - 1, seq.state) : 0;
-    if (cached == 0) seq.state = model_.make_state();
-    seq.tokens.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(cached));
-    seq.pending.assign(prompt.begin() + static_cast<std::ptrdiff_t>(cached), prompt.end());
-    seq.logits = Eigen::VectorXf::Zero(model_.vocab_size());
-    seq.job->admitted(static_cast<std::int64_t>(cached));
-    counters_.prompt_tokens += static_cast<std::int64_t>(prompt.size());
-    counters_.cached_tokens += static_cast<std::int64_t>(cached);
+  /// Sequences whose state file has been read (or whose read took too long) start running.
+  void take_fetched() {
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = fetching_.begin(); it != fetching_.end();) {
+      std::optional<State> state;
+      bool done = false;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        done = it->result->done;
+        if (done) state = std::move(it->result->state), --fetched_;
+        else if (now >= it->deadline) it->result->abandoned = true;  // the fetching thread drops it
+      }
+      if (!done && now < it->deadline) {
+        ++it;
+        continue;
+      }
+      std::size_t restored = it->restored;
+      Sequence& seq = *it->seq;
+      if (!done) {
+        ++counters_.fetch_timeouts;
+      } else if (!state) {
+        cache_->reject(it->read);
+      } else {
+        cache_->accept(it->read, seq.job->prompt(), state->clone(), restored);
+        seq.state = std::move(*state);
+        restored = it->read.length;
+        from_prefix(seq, restored);
+      }
+      run_sequence(std::move(it->seq), restored);
+      it = fetching_.erase(it);
+    }
+  }
+
+  /// The fetching thread: reads state files for the scheduler, one at a time.
+  void fetch() {
+    for (;;) {
+      FetchRequest request;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        fetch_wake_.wait(lock, [&] { return stopping_ || !fetch_queue_.empty(); });
+        if (stopping_) return;
+        request = std::move(fetch_queue_.front());
+        fetch_queue_.pop_front();
+      }
+      std::optional<State> state = request.read.read(model_, request.tokens);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        request.result->done = true;
+        if (request.result->abandoned) continue;  // its request went on without it: nobody takes it
+        request.result->state = std::move(state);
+        ++fetched_;
+      }
+      wake_.notify_one();
+    }
   }
 
   /// Runs one sequence's own work (its prompt, sampling, text, stop strings, cache writes); a
@@ -413,7 +499,7 @@ class Scheduler {
     if (!extends) {
       if (cache_->contains(key)) return;
       State restored;
-      const std::size_t cached = cache_->restore(key, key.size(), restored);
+      const std::size_t cached = cache_->restore(key, key.size(), restored, /*read_disk=*/false);
       // Without the prompt's own state (kept one token short) this would re-read the history:
       // the next request does that if it comes; here the work stays bounded by the reply.
       if (cached + 1 < job.prompt().size()) return;
@@ -446,6 +532,7 @@ class Scheduler {
     shared_.rejected = rejected;
     shared_.queued = queued;
     shared_.running = static_cast<std::int64_t>(running_.size());
+    shared_.fetching = static_cast<std::int64_t>(fetching_.size());
     if (cache_) shared_.cache = cache_->stats();
   }
 
@@ -455,6 +542,8 @@ class Scheduler {
       seq->job->fail(error);
       seq->done = true;
     }
+    for (Fetch& f : fetching_) f.seq->job->fail(error);
+    fetching_.clear();
     reserved_ = 0;
   }
 
@@ -466,6 +555,8 @@ class Scheduler {
       queued.swap(queue_);
     }
     for (auto& job : queued) job->fail(stopping);
+    for (Fetch& f : fetching_) f.seq->job->fail(stopping);
+    fetching_.clear();
     // Replies that have ended but are not cached yet are a few tokens from it: finish them, so
     // the last turn of every conversation is in the directory for the next start.
     for (auto& seq : running_) {
@@ -494,9 +585,29 @@ class Scheduler {
   BatchDecoder decoder_;
   Scratch scratch_;
   std::optional<StateCache> cache_;
+  bool reads_files_ = false;  // a disk tier, read by the fetching thread
+
+  // A state file being read for a sequence (see start and take_fetched).
+  struct FetchResult {  // guarded by mutex_
+    bool done = false, abandoned = false;
+    std::optional<State> state;
+  };
+  struct FetchRequest {
+    StateCache::DiskRead read;
+    std::vector<std::int32_t> tokens;
+    std::shared_ptr<FetchResult> result;
+  };
+  struct Fetch {
+    std::unique_ptr<Sequence> seq;  // ready to run from the prefix memory had
+    StateCache::DiskRead read;
+    std::size_t restored;
+    std::chrono::steady_clock::time_point deadline;
+    std::shared_ptr<FetchResult> result;
+  };
 
   // The scheduler thread's own.
   std::vector<std::unique_ptr<Sequence>> running_;  // in admission order
+  std::vector<Fetch> fetching_;                     // admitted, waiting for a state file
   std::int64_t reserved_ = 0;                       // slots promised to admitted jobs' later choices
   SchedulerMetrics counters_;
   std::vector<std::int32_t> step_tokens_;
@@ -506,9 +617,12 @@ class Scheduler {
   mutable std::mutex mutex_;  // guards what follows
   std::condition_variable wake_;
   std::deque<std::shared_ptr<Job>> queue_;
+  std::deque<FetchRequest> fetch_queue_;
+  std::condition_variable fetch_wake_;
+  std::int64_t fetched_ = 0;  // reads done and not yet taken
   bool stopping_ = false;
   SchedulerMetrics shared_;
-  std::thread thread_;
+  std::thread thread_, fetcher_;
 };
 
 }  // namespace glrnn::server

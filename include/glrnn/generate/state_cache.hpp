@@ -16,6 +16,7 @@
 #include <cstring>        // std::memcpy
 #include <filesystem>     // std::filesystem
 #include <list>           // std::list
+#include <optional>       // std::optional
 #include <string>         // std::string
 #include <string_view>    // std::string_view
 #include <unordered_map>  // std::unordered_map
@@ -73,8 +74,9 @@ class StateCache {
   }
 
   /// The length of the longest cached prefix of tokens[0, max_length), with `out` set to a copy of
-  /// its state; 0, with `out` untouched, when there is none.
-  std::size_t restore(const std::vector<std::int32_t>& tokens, std::size_t max_length, State& out) {
+  /// its state; 0, with `out` untouched, when there is none. Reads the disk tier unless
+  /// `read_disk` is false (a caller that reads files elsewhere: see DiskRead).
+  std::size_t restore(const std::vector<std::int32_t>& tokens, std::size_t max_length, State& out, bool read_disk = true) {
     ++stats_.lookups;
     const std::vector<std::uint64_t> hashes = prefix_hashes(tokens, std::min(max_length, tokens.size()));
     for (std::size_t length = hashes.size(); length > 0; --length) {
@@ -86,9 +88,63 @@ class StateCache {
         return hit(length);
       }
       const auto disk = disk_.find(hash);
-      if (disk != disk_.end() && disk->second.length == length && load_from_disk(hash, tokens, out)) return hit(length);
+      if (read_disk && disk != disk_.end() && disk->second.length == length && load_from_disk(hash, tokens, out)) return hit(length);
     }
     return 0;
+  }
+
+  /// A file of the disk tier to read away from the cache's thread: the longest prefix of
+  /// tokens[0, max_length) that is on disk and longer than `longer_than`, if any. read() touches
+  /// nothing of the cache (any thread may run it); accept() or reject() then tells the cache.
+  struct DiskRead {
+    std::uint64_t hash = 0;
+    std::size_t length = 0;
+    std::string path;
+    std::uintmax_t bytes = 0;
+
+    /// The state the file holds for tokens[0, length), or nothing when it is unusable (another
+    /// model's, damaged, replaced, or another key with the same hash).
+    std::optional<State> read(const Model& model, const std::vector<std::int32_t>& tokens) const {
+      std::error_code ec;
+      if (std::filesystem::file_size(path, ec) != bytes || ec) return std::nullopt;  // replaced since it was indexed
+      State state = model.make_state();
+      try {
+        const StateMetadata metadata = load_state(model, state, path);
+        const auto key = metadata.find(kTokensKey);
+        if (key == metadata.end() || key->second.size() != length * sizeof(std::int32_t) ||
+            state.position() != static_cast<std::int64_t>(length) || tokens.size() < length ||
+            std::memcmp(key->second.data(), tokens.data(), key->second.size()) != 0)
+          return std::nullopt;
+      } catch (const Error&) {
+        return std::nullopt;
+      }
+      return state;
+    }
+  };
+
+  std::optional<DiskRead> disk_read(const std::vector<std::int32_t>& tokens, std::size_t max_length, std::size_t longer_than) const {
+    const std::vector<std::uint64_t> hashes = prefix_hashes(tokens, std::min(max_length, tokens.size()));
+    for (std::size_t length = hashes.size(); length > longer_than; --length) {
+      const auto disk = disk_.find(hashes[length - 1]);
+      if (disk != disk_.end() && disk->second.length == length)
+        return DiskRead{disk->first, length, disk->second.path, file_bytes(length)};
+    }
+    return std::nullopt;
+  }
+
+  /// A read that gave a state: it joins the memory tier. `restored` is what restore() returned
+  /// for the same lookup (0: it counted a miss, which this turns into a hit).
+  void accept(const DiskRead& read, const std::vector<std::int32_t>& tokens, State state, std::size_t restored) {
+    if (restored == 0) ++stats_.hits;
+    stats_.restored_tokens += static_cast<std::int64_t>(read.length - restored);
+    admit(read, tokens, std::move(state));
+  }
+
+  /// A read that gave nothing: the file leaves the index (it is skipped from now on).
+  void reject(const DiskRead& read) {
+    ++stats_.disk_skipped;
+    const auto disk = disk_.find(read.hash);
+    if (disk != disk_.end() && disk->second.length == read.length) forget_disk(disk);
   }
 
   /// Whether exactly `tokens` is cached, in memory or on disk (the disk entry not yet verified).
@@ -238,32 +294,25 @@ class StateCache {
   /// Loads the file of `hash` when it holds this model's state for tokens[0, its length); it then
   /// moves to memory and `out` gets a copy. An unusable file leaves the index and is skipped.
   bool load_from_disk(std::uint64_t hash, const std::vector<std::int32_t>& tokens, State& out) {
-    const auto it = disk_.find(hash);
-    State state = model_.make_state();
-    StateMetadata metadata;
-    std::error_code ec;
-    try {
-      GLRNN_CHECK(std::filesystem::file_size(it->second.path, ec) == file_bytes(it->second.length) && !ec, FormatError,
-                  it->second.path + ": not the size of this model's state file");  // replaced since it was indexed
-      metadata = load_state(model_, state, it->second.path);
-    } catch (const Error&) {  // another model's state, a damaged or vanished file
-      ++stats_.disk_skipped;
-      forget_disk(it);
+    const DiskEntry& entry = disk_.at(hash);
+    const DiskRead read{hash, entry.length, entry.path, file_bytes(entry.length)};
+    std::optional<State> state = read.read(model_, tokens);
+    if (!state) {
+      reject(read);
       return false;
     }
-    const std::size_t length = it->second.length;
-    const std::string& key = metadata[kTokensKey];
-    if (key.size() != length * sizeof(std::int32_t) || state.position() != static_cast<std::int64_t>(length) ||
-        std::memcmp(key.data(), tokens.data(), key.size()) != 0) {
-      ++stats_.disk_skipped;  // another key with the same hash, or a file renamed by hand
-      return false;
-    }
-    ++stats_.disk_reads;
-    disk_lru_.splice(disk_lru_.begin(), disk_lru_, it->second.lru);
-    out = state.clone();
-    add_to_memory(Entry{hash, std::vector<std::int32_t>(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(length)),
-                        std::move(state), true});
+    out = state->clone();
+    admit(read, tokens, std::move(*state));
     return true;
+  }
+
+  /// A state read from its file moves to memory, its file to the front of the disk tier's order.
+  void admit(const DiskRead& read, const std::vector<std::int32_t>& tokens, State state) {
+    ++stats_.disk_reads;
+    const auto disk = disk_.find(read.hash);
+    if (disk != disk_.end()) disk_lru_.splice(disk_lru_.begin(), disk_lru_, disk->second.lru);
+    add_to_memory(Entry{read.hash, std::vector<std::int32_t>(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(read.length)),
+                        std::move(state), disk != disk_.end()});
   }
 
   /// Finds this model's files, oldest first into the LRU order, and removes the temporary files
