@@ -158,21 +158,9 @@ class RequestReader {
   std::size_t step(std::string_view bytes) {
     switch (stage_) {
       case Stage::Head: return read_head(bytes);
-      case Stage::Body: {
-        const std::size_t n = std::min<std::size_t>(bytes.size(), remaining_);
-        request_.body.append(bytes.data(), n);
-        remaining_ -= n;
-        if (remaining_ == 0) stage_ = Stage::Done;
-        return n;
-      }
+      case Stage::Body: return read_body(bytes, Stage::Done);
       case Stage::ChunkSize: return read_chunk_size(bytes);
-      case Stage::ChunkData: {
-        const std::size_t n = std::min<std::size_t>(bytes.size(), remaining_);
-        request_.body.append(bytes.data(), n);
-        remaining_ -= n;
-        if (remaining_ == 0) stage_ = Stage::ChunkEnd;
-        return n;
-      }
+      case Stage::ChunkData: return read_body(bytes, Stage::ChunkEnd);
       case Stage::ChunkEnd: {  // exactly CR LF after a chunk's data
         line_ += bytes[0];
         if (line_ == "\r") return 1;
@@ -186,6 +174,15 @@ class RequestReader {
       case Stage::Failed: break;
     }
     return bytes.size();
+  }
+
+  /// Up to remaining_ bytes of the body (or of its chunk), then the stage after it.
+  std::size_t read_body(std::string_view bytes, Stage after) {
+    const std::size_t n = std::min<std::size_t>(bytes.size(), remaining_);
+    request_.body.append(bytes.data(), n);
+    remaining_ -= n;
+    if (remaining_ == 0) stage_ = after;
+    return n;
   }
 
   std::size_t read_head(std::string_view bytes) {

@@ -79,6 +79,7 @@ class ServerProcess {
   ~ServerProcess() { stop(); }
 
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }  // -1 once stopped
   const std::string& ready_line() const { return ready_line_; }
   std::string log() const {
     std::ifstream in(log_);
