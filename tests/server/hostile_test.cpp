@@ -34,13 +34,12 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using glrnn::test::HttpResult;
+using glrnn::test::demo_model;
 using glrnn::test::json;
 using glrnn::test::post;
 using glrnn::test::post_stream;
 using glrnn::test::ServerProcess;
 using glrnn::test::StreamResult;
-
-std::string demo() { return glrnn::test::model_path("griffin-demo"); }
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -293,7 +292,7 @@ std::string nested_arrays(int depth, const std::string& inner = "1") {
 }  // namespace
 
 TEST_CASE("glrnn-server hostile: requests framed to be read two ways, or not HTTP at all, are refused and closed at once", "[server]") {
-  ServerProcess server({"-m", demo(), "-t", "1"}, "hostile-framing");
+  ServerProcess server({"-m", demo_model(), "-t", "1"}, "hostile-framing");
   const std::string body = R"({"content": "hi"})";
   const std::string head = "POST /tokenize HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n";
   std::string fields_64 = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n", fields_65;
@@ -352,7 +351,7 @@ TEST_CASE("glrnn-server hostile: requests framed to be read two ways, or not HTT
 }
 
 TEST_CASE("glrnn-server hostile: a client that closes its side mid-request is answered 400 at once, not at a deadline", "[server]") {
-  ServerProcess server({"-m", demo(), "-t", "1"}, "hostile-half-close");
+  ServerProcess server({"-m", demo_model(), "-t", "1"}, "hostile-half-close");
   const std::string head = "POST /tokenize HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n";
   struct Case {
     const char* what;
@@ -382,7 +381,7 @@ TEST_CASE("glrnn-server hostile: a client that closes its side mid-request is an
 }
 
 TEST_CASE("glrnn-server hostile: heads and bodies that do not arrive in time get 408, idle connections close", "[server]") {
-  ServerProcess server({"-m", demo(), "-t", "1", "--head-timeout", "1", "--body-timeout", "1", "--keep-alive-timeout", "1"},
+  ServerProcess server({"-m", demo_model(), "-t", "1", "--head-timeout", "1", "--body-timeout", "1", "--keep-alive-timeout", "1"},
                        "hostile-timeouts");
   // Deadlines are checked every 100 ms: an answer comes 1 to 1.1 s after the deadline started;
   // 3 s leaves room for a loaded 2-core machine. Each is measured from before the connection's
@@ -462,7 +461,7 @@ TEST_CASE("glrnn-server hostile: slowloris: 80 connections dripping their heads 
   // mid-head (they start 0.3 s in and take milliseconds), short enough to see the 408s. One slot
   // and a queue of one leave 10 worker threads (slots + queue + 8): 80 drippers that each held
   // one would leave none for /health.
-  ServerProcess server({"-m", demo(), "-t", "1", "--head-timeout", "2", "--parallel", "1", "--max-queue", "1"}, "hostile-slowloris");
+  ServerProcess server({"-m", demo_model(), "-t", "1", "--head-timeout", "2", "--parallel", "1", "--max-queue", "1"}, "hostile-slowloris");
   constexpr int kDrippers = 80;
   constexpr double kHeadTimeout = 2.0;
   struct Dripper {
@@ -527,7 +526,7 @@ TEST_CASE("glrnn-server hostile: slowloris: 80 connections dripping their heads 
 }
 
 TEST_CASE("glrnn-server hostile: the connection past --max-connections gets 503 and is closed", "[server]") {
-  ServerProcess server({"-m", demo(), "-t", "1", "--max-connections", "4"}, "hostile-connections");
+  ServerProcess server({"-m", demo_model(), "-t", "1", "--max-connections", "4"}, "hostile-connections");
   // Four connections, each served once so that the server has surely taken them; they stay
   // open (keep-alive, 5 s idle) through the test.
   std::vector<std::unique_ptr<RawConnection>> open;
@@ -567,7 +566,7 @@ TEST_CASE("glrnn-server hostile: the connection past --max-connections gets 503 
 }
 
 TEST_CASE("glrnn-server hostile: bodies over --max-body-mib are a 413 in either framing, and a chunked flood leaves memory flat", "[server]") {
-  ServerProcess server({"-m", demo(), "-t", "1", "--max-body-mib", "4"}, "hostile-bodies");
+  ServerProcess server({"-m", demo_model(), "-t", "1", "--max-body-mib", "4"}, "hostile-bodies");
   constexpr std::size_t kLimit = 4 * 1024 * 1024;
   const std::string head = "POST /tokenize HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n";
 
@@ -621,7 +620,7 @@ TEST_CASE("glrnn-server hostile: bodies over --max-body-mib are a 413 in either 
 }
 
 TEST_CASE("glrnn-server hostile: 100,000 header fields, a 1 MiB header line or 1 MiB of blank lines are a 431 at once", "[server]") {
-  ServerProcess server({"-m", demo(), "-t", "1"}, "hostile-headers");
+  ServerProcess server({"-m", demo_model(), "-t", "1"}, "hostile-headers");
   std::string many = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n";
   for (int i = 0; i < 100000; ++i) many += "X-F" + std::to_string(i) + ": v\r\n";
   many += "\r\n";
@@ -650,7 +649,7 @@ TEST_CASE("glrnn-server hostile: a foreign Host or Origin is a 403, while allowe
     return method + " " + path + " HTTP/1.1\r\n" + fields + "\r\n";
   };
   {
-    ServerProcess server({"-m", demo(), "-t", "1"}, "hostile-host");
+    ServerProcess server({"-m", demo_model(), "-t", "1"}, "hostile-host");
     // DNS rebinding: a web page at evil.example resolves its name to 127.0.0.1 and its requests
     // name evil.example. IP literals and localhost are this machine's names.
     for (const char* host : {"evil.example:1234", "evil.example", "EVIL.example", "localhost.evil.example", "127.0.0.1.nip.io"}) {
@@ -675,7 +674,7 @@ TEST_CASE("glrnn-server hostile: a foreign Host or Origin is a 403, while allowe
     check_error(null_origin.response, 403, "origin_not_allowed");
     check_alive(server);
   }
-  ServerProcess server({"-m", demo(), "-t", "1", "--allowed-hosts", "evil.example", "--cors-origin", "http://a.example"}, "hostile-cors");
+  ServerProcess server({"-m", demo_model(), "-t", "1", "--allowed-hosts", "evil.example", "--cors-origin", "http://a.example"}, "hostile-cors");
   CHECK(exchange(server.port(), request("GET", "/health", "Host: evil.example:1234\r\n")).response.status == 200);
   check_error(exchange(server.port(), request("GET", "/health", "Host: other.example\r\n")).response, 403, "host_not_allowed");
 
@@ -700,7 +699,7 @@ TEST_CASE("glrnn-server hostile: a foreign Host or Origin is a 403, while allowe
 }
 
 TEST_CASE("glrnn-server hostile: wrong methods are a 405 with Allow, unknown paths a 404, bodies that are not JSON a 415", "[server]") {
-  ServerProcess server({"-m", demo(), "-t", "1"}, "hostile-methods");
+  ServerProcess server({"-m", demo_model(), "-t", "1"}, "hostile-methods");
   const std::string body = R"({"prompt": "The old man said", "max_tokens": 2})";
   struct Case {
     const char* what;
@@ -751,7 +750,7 @@ TEST_CASE("glrnn-server hostile: wrong methods are a 405 with Allow, unknown pat
 }
 
 TEST_CASE("glrnn-server hostile: an HTTP/1.0 stream ends with its connection, pipelined requests are answered in order, 100 Continue comes first", "[server]") {
-  ServerProcess server({"-m", demo(), "-t", "1"}, "hostile-framing-ok");
+  ServerProcess server({"-m", demo_model(), "-t", "1"}, "hostile-framing-ok");
   {  // HTTP/1.0 has no chunked framing: the stream's end is the connection's.
     const std::string body = R"({"prompt": "The old man said", "max_tokens": 8, "ignore_eos": true, "stream": true})";
     RawConnection c(server.port());
@@ -829,7 +828,7 @@ TEST_CASE("glrnn-server hostile: an HTTP/1.0 stream ends with its connection, pi
 }
 
 TEST_CASE("glrnn-server hostile: JSON nested 100,000 deep is a 400 invalid_json and the server lives", "[server]") {
-  ServerProcess server({"-m", demo(), "-t", "1"}, "hostile-nesting");
+  ServerProcess server({"-m", demo_model(), "-t", "1"}, "hostile-nesting");
   constexpr int kDeep = 100000;
   std::string objects;  // {"a":{"a":...1...}}
   for (int i = 0; i < kDeep; ++i) objects += "{\"a\":";
@@ -870,7 +869,7 @@ TEST_CASE("glrnn-server hostile: JSON nested 100,000 deep is a 400 invalid_json 
 }
 
 TEST_CASE("glrnn-server hostile: floats the sampler cannot take are a 400 naming the field, and streams running beside them end whole", "[server]") {
-  ServerProcess server({"-m", demo(), "-t", "1"}, "hostile-floats");
+  ServerProcess server({"-m", demo_model(), "-t", "1"}, "hostile-floats");
   // 1000 tokens: long enough (about a second for two streams here) for several rounds of bad
   // requests to land while both run.
   constexpr int kTokens = 1000;
@@ -933,7 +932,7 @@ TEST_CASE("glrnn-server hostile: floats the sampler cannot take are a 400 naming
 
 TEST_CASE("glrnn-server hostile: a stream whose client stops reading is cut after --write-timeout and frees its slot", "[server]") {
   // One slot: the completion at the end can only run once the stalled stream has let it go.
-  ServerProcess server({"-m", demo(), "-t", "1", "--parallel", "1", "--write-timeout", "1", "--max-tokens", "1000000"}, "hostile-stall");
+  ServerProcess server({"-m", demo_model(), "-t", "1", "--parallel", "1", "--write-timeout", "1", "--max-tokens", "1000000"}, "hostile-stall");
   // A tiny receive window, never read. 100,000 tokens take a minute or more here, so the stream
   // cannot end on its own within the test; logprobs make each event larger, so the socket
   // buffers (which the kernel grows to a few MB) fill within seconds.

@@ -32,6 +32,9 @@ namespace glrnn::test {
 
 using json = nlohmann::json;
 
+/// A bundled demo model's folder (models/NAME).
+inline std::string demo_model(const std::string& name = "griffin-demo") { return model_path(name); }
+
 /// glrnn-server running as a child process; stopped with SIGTERM when destroyed.
 class ServerProcess {
  public:

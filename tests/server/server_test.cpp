@@ -26,13 +26,12 @@ namespace {
 
 using glrnn::test::get;
 using glrnn::test::HttpResult;
+using glrnn::test::demo_model;
 using glrnn::test::json;
 using glrnn::test::post;
 using glrnn::test::post_stream;
 using glrnn::test::ServerProcess;
 using glrnn::test::StreamResult;
-
-std::string demo(const std::string& name = "griffin-demo") { return glrnn::test::model_path(name); }
 
 /// glrnn-generate's stdout for these (shell-quoted) arguments.
 std::string generate_output(const std::string& args) {
@@ -74,12 +73,12 @@ const char* const kPrompts[] = {"The president of the company said that", "He lo
 
 TEST_CASE("glrnn-server: completions, streamed and not, equal glrnn-generate's greedy text", "[server]") {
   const std::string model = GENERATE(std::string("griffin-demo"), std::string("hgrn2-demo"));
-  ServerProcess server({"-m", demo(model), "-t", "1"});
+  ServerProcess server({"-m", demo_model(model), "-t", "1"});
   CHECK(server.ready_line() == "glrnn-server: listening on http://127.0.0.1:" + std::to_string(server.port()) + " (model " +
                                    model + ", 8 slots)");
   for (const char* prompt : kPrompts) {
     INFO(model << ": " << prompt);
-    std::string expected = generate_output("--model " + demo(model) + " --prompt " + quoted(prompt) + " -n 24 --temperature 0");
+    std::string expected = generate_output("--model " + demo_model(model) + " --prompt " + quoted(prompt) + " -n 24 --temperature 0");
     expected.pop_back();  // the newline after the text
     const bool stopped = expected.size() >= 5 && expected.compare(expected.size() - 5, 5, "<eos>") == 0;
     if (stopped) expected.erase(expected.size() - 5);  // glrnn-generate prints special tokens; the API does not
@@ -113,7 +112,7 @@ TEST_CASE("glrnn-server: completions, streamed and not, equal glrnn-generate's g
 }
 
 TEST_CASE("glrnn-server: chat completions, streamed and not, equal glrnn-generate on the rendered ids", "[server]") {
-  ServerProcess server({"-m", demo(), "-t", "1"});
+  ServerProcess server({"-m", demo_model(), "-t", "1"});
   // The plain format of the demo models (no turn markers in their tokenizer).
   const json with_system = json::array({{{"role", "system"}, {"content", "Be brief."}}, user("Hello")});
   const HttpResult rendered = post(server, "/detokenize", {{"tokens", tokenize_chat(server, with_system, true)}});
@@ -125,7 +124,7 @@ TEST_CASE("glrnn-server: chat completions, streamed and not, equal glrnn-generat
     INFO(prompt);
     const json messages = json::array({user(prompt)});
     const std::vector<std::int32_t> ids = tokenize_chat(server, messages, true);
-    const std::string out = generate_output("--model " + demo() + " --prompt-ids " + join_ids(ids) + " -n 24 --temperature 0");
+    const std::string out = generate_output("--model " + demo_model() + " --prompt-ids " + join_ids(ids) + " -n 24 --temperature 0");
     std::vector<std::int32_t> generated;
     for (std::size_t at = 0; at < out.size();) {
       std::size_t used = 0;
@@ -160,8 +159,8 @@ TEST_CASE("glrnn-server: chat completions, streamed and not, equal glrnn-generat
 
 TEST_CASE("glrnn-server: turns 2 and 3 restore the earlier turns from the cache and reply as a server without it", "[server]") {
   const std::string model = GENERATE(std::string("griffin-demo"), std::string("hgrn2-demo"));
-  ServerProcess cached({"-m", demo(model), "-t", "1"}, "cached");
-  ServerProcess rereading({"-m", demo(model), "-t", "1", "--ctx-cache-mib", "0"}, "rereading");
+  ServerProcess cached({"-m", demo_model(model), "-t", "1"}, "cached");
+  ServerProcess rereading({"-m", demo_model(model), "-t", "1", "--ctx-cache-mib", "0"}, "rereading");
   // Turn 3's reply has its <eos><bos> in the state but not in its text, and turn 4's ends at a
   // stop string: their cached keys are built from the prompt's state (the re-rendered reply).
   struct Turn {
@@ -200,7 +199,7 @@ TEST_CASE("glrnn-server: turns 2 and 3 restore the earlier turns from the cache 
 }
 
 TEST_CASE("glrnn-server: 8 concurrent streaming requests each equal its sequential run", "[server]") {
-  ServerProcess server({"-m", demo(), "-t", "1", "--parallel", "8", "--ctx-cache-mib", "0"});
+  ServerProcess server({"-m", demo_model(), "-t", "1", "--parallel", "8", "--ctx-cache-mib", "0"});
   std::vector<std::pair<std::string, json>> requests;
   for (int i = 0; i < 8; ++i) {
     json r = {{"max_tokens", 24}, {"ignore_eos", true}, {"stream", true}};
@@ -245,7 +244,7 @@ TEST_CASE("glrnn-server: 8 concurrent streaming requests each equal its sequenti
 }
 
 TEST_CASE("glrnn-server: n = 3 gives three choices from one prefill", "[server]") {
-  ServerProcess server({"-m", demo(), "-t", "1"});
+  ServerProcess server({"-m", demo_model(), "-t", "1"});
   const std::string prompt = "He looked at the old house and";
   // Prompt tokens run = tokens run in chunks minus those run to cache the replies.
   const auto prompt_tokens_run = [&] {
@@ -302,7 +301,7 @@ TEST_CASE("glrnn-server: the disk tier brings states back after a restart and sk
   const json first_turn = {{"messages", messages}, {"max_tokens", 16}, {"temperature", 0}};
   std::string reply;
   {
-    ServerProcess before({"-m", demo(), "-t", "1", "--cache-dir", dir}, "before-restart");
+    ServerProcess before({"-m", demo_model(), "-t", "1", "--cache-dir", dir}, "before-restart");
     const HttpResult r = post(before, "/v1/chat/completions", first_turn);
     REQUIRE(r.status == 200);
     reply = r.body["choices"][0]["message"]["content"];
@@ -314,8 +313,8 @@ TEST_CASE("glrnn-server: the disk tier brings states back after a restart and sk
   messages.push_back(user(kPrompts[1]));
   const json second_turn = {{"messages", messages}, {"max_tokens", 16}, {"temperature", 0}};
 
-  ServerProcess after({"-m", demo(), "-t", "1", "--cache-dir", dir, "--ctx-cache-mib", "0"}, "after-restart");
-  ServerProcess rereading({"-m", demo(), "-t", "1", "--ctx-cache-mib", "0"}, "rereading");
+  ServerProcess after({"-m", demo_model(), "-t", "1", "--cache-dir", dir, "--ctx-cache-mib", "0"}, "after-restart");
+  ServerProcess rereading({"-m", demo_model(), "-t", "1", "--ctx-cache-mib", "0"}, "rereading");
   const HttpResult a = post(after, "/v1/chat/completions", second_turn);
   REQUIRE(a.status == 200);
   CHECK(a.body["usage"]["prompt_tokens_details"]["cached_tokens"] ==
@@ -330,7 +329,7 @@ TEST_CASE("glrnn-server: the disk tier brings states back after a restart and sk
   const std::string foreign = glrnn::test::make_temp_dir("server-cache-foreign");
   json hgrn2_turns = json::array({user(kPrompts[0])});
   {
-    ServerProcess hgrn2({"-m", demo("hgrn2-demo"), "-t", "1", "--cache-dir", foreign}, "hgrn2");
+    ServerProcess hgrn2({"-m", demo_model("hgrn2-demo"), "-t", "1", "--cache-dir", foreign}, "hgrn2");
     const HttpResult r = post(hgrn2, "/v1/chat/completions", first_turn);
     REQUIRE(r.status == 200);
     hgrn2_turns.push_back(assistant(r.body["choices"][0]["message"]["content"]));
@@ -344,7 +343,7 @@ TEST_CASE("glrnn-server: the disk tier brings states back after a restart and sk
     ++renamed;
   }
   REQUIRE(renamed >= 1);
-  ServerProcess griffin({"-m", demo(), "-t", "1", "--cache-dir", foreign}, "foreign-files");
+  ServerProcess griffin({"-m", demo_model(), "-t", "1", "--cache-dir", foreign}, "foreign-files");
   const HttpResult g = post(griffin, "/v1/chat/completions", {{"messages", hgrn2_turns}, {"max_tokens", 4}});
   CHECK(g.status == 200);
   CHECK(g.body["usage"]["prompt_tokens_details"]["cached_tokens"] == 0);
@@ -353,7 +352,7 @@ TEST_CASE("glrnn-server: the disk tier brings states back after a restart and sk
 }
 
 TEST_CASE("glrnn-server: every hostile request gets a 4xx with an error object, and the server keeps serving", "[server]") {
-  ServerProcess server({"-m", demo(), "-t", "1", "--max-prompt-tokens", "64", "--max-tokens", "256", "--max-n", "4",
+  ServerProcess server({"-m", demo_model(), "-t", "1", "--max-prompt-tokens", "64", "--max-tokens", "256", "--max-n", "4",
                         "--max-body-mib", "0.01"});
   const json ok = {{"messages", json::array({user("Hello")})}, {"max_tokens", 4}};
   const auto with = [&](const json& extra) {
@@ -478,7 +477,7 @@ TEST_CASE("glrnn-server: every hostile request gets a 4xx with an error object, 
 }
 
 TEST_CASE("glrnn-server: --api-key wants a Bearer token on every endpoint but /health", "[server]") {
-  ServerProcess server({"-m", demo(), "-t", "1", "--api-key", "sekrit"});
+  ServerProcess server({"-m", demo_model(), "-t", "1", "--api-key", "sekrit"});
   const httplib::Headers good = {{"Authorization", "Bearer sekrit"}}, bad = {{"Authorization", "Bearer sekrip"}};
   for (const httplib::Headers& headers : {httplib::Headers{}, bad}) {
     for (const HttpResult& r : {get(server, "/v1/models", headers), get(server, "/metrics", headers),
@@ -494,7 +493,7 @@ TEST_CASE("glrnn-server: --api-key wants a Bearer token on every endpoint but /h
 }
 
 TEST_CASE("glrnn-server: a client that disconnects mid-stream frees its slot, and a full queue gets 503", "[server]") {
-  ServerProcess server({"-m", demo(), "-t", "1", "--parallel", "1", "--max-queue", "1", "--max-tokens", "1000000"});
+  ServerProcess server({"-m", demo_model(), "-t", "1", "--parallel", "1", "--max-queue", "1", "--max-tokens", "1000000"});
   const json endless = {{"prompt", "The old man said"}, {"max_tokens", 1000000}, {"ignore_eos", true}, {"stream", true}};
   int seen = 0;
   const StreamResult dropped = post_stream(server, "/v1/completions", endless, [&](const json&) { return ++seen < 3; });
@@ -535,7 +534,7 @@ TEST_CASE("glrnn-server: a client that disconnects mid-stream frees its slot, an
 
 TEST_CASE("glrnn-server: SIGTERM ends running requests and leaves complete cache files", "[server]") {
   const std::string dir = glrnn::test::make_temp_dir("server-shutdown");
-  ServerProcess server({"-m", demo(), "-t", "1", "--cache-dir", dir, "--max-tokens", "1000000"});
+  ServerProcess server({"-m", demo_model(), "-t", "1", "--cache-dir", dir, "--max-tokens", "1000000"});
   std::atomic<int> events{0};
   StreamResult stream;
   std::thread client([&] {
@@ -563,7 +562,7 @@ TEST_CASE("glrnn-server: SIGTERM ends running requests and leaves complete cache
 }
 
 TEST_CASE("glrnn-server: tokenize, detokenize, models, health and metrics", "[server]") {
-  ServerProcess server({"-m", demo(), "-t", "1", "--alias", "demo"});
+  ServerProcess server({"-m", demo_model(), "-t", "1", "--alias", "demo"});
   const HttpResult ids = post(server, "/tokenize", {{"content", "The president"}, {"add_special", true}});
   CHECK(ids.body["tokens"] == json::array({2, 541, 2368}));
   const HttpResult pieces = post(server, "/tokenize", {{"content", "The president"}, {"with_pieces", true}});
@@ -589,7 +588,7 @@ TEST_CASE("glrnn-server: tokenize, detokenize, models, health and metrics", "[se
 }
 
 TEST_CASE("glrnn-server: a long prompt is prefilled in chunks between decode steps, so running streams keep flowing", "[server]") {
-  ServerProcess server({"-m", demo(), "-t", "1", "--parallel", "2", "--prefill-chunk", "16", "--max-tokens", "1000000"});
+  ServerProcess server({"-m", demo_model(), "-t", "1", "--parallel", "2", "--prefill-chunk", "16", "--max-tokens", "1000000"});
   std::ifstream file(glrnn::test::data_path("eval-public.txt"));
   std::string document;
   for (std::string line; document.size() < 2500 && std::getline(file, line);) document += line + "\n";
@@ -622,7 +621,7 @@ TEST_CASE("glrnn-server: a hybrid's maximum context: a prompt past it is a 400, 
   const fs::path dir = glrnn::test::make_temp_dir("server-hybrid");
   for (const char* file : {"config.json", "model.safetensors"})
     fs::copy_file(fs::path(glrnn::test::data_path("gla-hybrid-tiny")) / file, dir / file, fs::copy_options::overwrite_existing);
-  fs::copy_file(fs::path(demo("hgrn2-demo")) / "tokenizer.json", dir / "tokenizer.json", fs::copy_options::overwrite_existing);
+  fs::copy_file(fs::path(demo_model("hgrn2-demo")) / "tokenizer.json", dir / "tokenizer.json", fs::copy_options::overwrite_existing);
   ServerProcess server({"-m", dir.string(), "-t", "1", "--max-context", "40"});
   const HttpResult models = get(server, "/v1/models");
   REQUIRE(models.status == 200);
