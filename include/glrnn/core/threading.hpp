@@ -63,7 +63,7 @@ template <class Body>
 void parallel_chunks(std::int64_t begin, std::int64_t end, std::int64_t cost_per_item, int max_threads, Body&& body) {
   const std::int64_t n = end - begin;
   if (n <= 0) return;
-  constexpr std::int64_t kMinCostPerThread = 1 << 16, kChunksPerThread = 8;
+  constexpr std::int64_t kMinCostPerThread = 1 << 16;
   const std::int64_t work = n * std::max<std::int64_t>(cost_per_item, 1);
   const int threads = static_cast<int>(std::min<std::int64_t>(
       {static_cast<std::int64_t>(std::max(1, max_threads)), n, std::max<std::int64_t>(1, work / kMinCostPerThread)}));
@@ -72,6 +72,7 @@ void parallel_chunks(std::int64_t begin, std::int64_t end, std::int64_t cost_per
     return;
   }
 #ifdef _OPENMP
+  constexpr std::int64_t kChunksPerThread = 8;
   const std::int64_t chunks = std::min<std::int64_t>(n, std::max<std::int64_t>(threads, std::min<std::int64_t>(
                                                                 threads * kChunksPerThread, work / kMinCostPerThread)));
   std::atomic<std::int64_t> next{0};
