@@ -58,4 +58,9 @@ struct TensorView {
   T* row(std::int64_t r) const { return data + r * row_size(); }
 };
 
+/// Throws ShapeError "WHAT has shape [..], expected [..]" unless a weight has the shape a layer wants.
+inline void check_shape(const Shape& got, const Shape& want, const std::string& what) {
+  GLRNN_CHECK(got == want, ShapeError, what + " has shape " + got.str() + ", expected " + want.str());
+}
+
 }  // namespace glrnn

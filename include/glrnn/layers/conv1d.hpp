@@ -42,11 +42,8 @@ class Conv1d {
 
   Conv1d(const Conv1dConfig& cfg, const Conv1dWeights& w) : cfg_(cfg), taps_(cfg.taps, cfg.channels),
                                                               bias_(Eigen::RowVectorXf::Zero(cfg.channels)) {
-    const Shape want{cfg.channels, 1, cfg.taps};
-    GLRNN_CHECK(w.weight.shape == want, ShapeError,
-                "conv_1d weight has shape " + w.weight.shape.str() + ", expected " + want.str());
-    GLRNN_CHECK(w.bias.empty() || w.bias.shape == Shape{cfg.channels}, ShapeError,
-                "conv_1d bias has shape " + w.bias.shape.str() + ", expected " + Shape{cfg.channels}.str());
+    check_shape(w.weight.shape, {cfg.channels, 1, cfg.taps}, "conv_1d weight");
+    if (!w.bias.empty()) check_shape(w.bias.shape, {cfg.channels}, "conv_1d bias");
     // Stored [taps, channels] so each tap is a contiguous row over channels.
     for (std::int64_t c = 0; c < cfg.channels; ++c)
       for (std::int64_t k = 0; k < cfg.taps; ++k) taps_(k, c) = w.weight.data[c * cfg.taps + k];

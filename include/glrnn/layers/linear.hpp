@@ -18,10 +18,8 @@ class Linear {
   Linear() = default;
   /// `name` only labels shape errors.
   Linear(std::int64_t in, std::int64_t out, const LinearWeights& w, const std::string& name) : w_(w) {
-    GLRNN_CHECK(w.weight.rows == out && w.weight.cols == in, ShapeError,
-                name + ": weight has shape " + w.weight.shape().str() + ", expected " + Shape{out, in}.str());
-    GLRNN_CHECK(w.bias.empty() || w.bias.shape == Shape{out}, ShapeError,
-                name + ": bias has shape " + w.bias.shape.str() + ", expected " + Shape{out}.str());
+    check_shape(w.weight.shape(), {out, in}, name + ": weight");
+    if (!w.bias.empty()) check_shape(w.bias.shape, {out}, name + ": bias");
   }
 
   std::int64_t in_features() const { return w_.weight.cols; }

@@ -49,18 +49,11 @@ class RgLru {
   RgLru(const RgLruConfig& cfg, const RgLruWeights& w) : cfg_(cfg) {
     const std::int64_t H = cfg.heads, bw = cfg.block_width();
     const Shape gate{H * bw, bw}, bias{H, bw}, vec{cfg.width};
-    GLRNN_CHECK(w.input_gate_weight.shape() == gate, ShapeError,
-                "rg_lru.input_gate_weight has shape " + w.input_gate_weight.shape().str() + ", expected " + gate.str());
-    GLRNN_CHECK(w.recurrent_gate_weight.shape() == gate, ShapeError,
-                "rg_lru.recurrent_gate_weight has shape " + w.recurrent_gate_weight.shape().str() + ", expected " +
-                    gate.str());
-    GLRNN_CHECK(w.input_gate_bias.shape == bias, ShapeError,
-                "rg_lru.input_gate_bias has shape " + w.input_gate_bias.shape.str() + ", expected " + bias.str());
-    GLRNN_CHECK(w.recurrent_gate_bias.shape == bias, ShapeError,
-                "rg_lru.recurrent_gate_bias has shape " + w.recurrent_gate_bias.shape.str() + ", expected " +
-                    bias.str());
-    GLRNN_CHECK(w.recurrent_param.shape == vec, ShapeError,
-                "rg_lru.recurrent_param has shape " + w.recurrent_param.shape.str() + ", expected " + vec.str());
+    check_shape(w.input_gate_weight.shape(), gate, "rg_lru.input_gate_weight");
+    check_shape(w.recurrent_gate_weight.shape(), gate, "rg_lru.recurrent_gate_weight");
+    check_shape(w.input_gate_bias.shape, bias, "rg_lru.input_gate_bias");
+    check_shape(w.recurrent_gate_bias.shape, bias, "rg_lru.recurrent_gate_bias");
+    check_shape(w.recurrent_param.shape, vec, "rg_lru.recurrent_param");
     // The kernels take [out, in] rows; the checkpoint stores each block [in, out].
     input_gate_ = Gates(w.input_gate_weight, H, bw);
     recurrent_gate_ = Gates(w.recurrent_gate_weight, H, bw);

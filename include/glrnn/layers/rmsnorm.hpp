@@ -22,8 +22,7 @@ class RmsNorm {
  public:
   RmsNorm(const RmsNormConfig& cfg, const TensorView<const float>& weight)  // weight [width]
       : cfg_(cfg), gain_(cfg.width) {
-    GLRNN_CHECK(weight.shape == Shape{cfg.width}, ShapeError,
-                "RMSNorm weight has shape " + weight.shape.str() + ", expected [" + std::to_string(cfg.width) + "]");
+    check_shape(weight.shape, {cfg.width}, "RMSNorm weight");
     // Precomputed in float32, as the reference adds the 1 in float32 (docs/recurrent_gemma.md §4).
     for (std::int64_t i = 0; i < cfg.width; ++i) gain_[i] = (cfg.unit_offset ? 1.0f : 0.0f) + weight.data[i];
   }
