@@ -96,22 +96,18 @@ class DeltaNetMixer {
         v_proj_(cfg.hidden, cfg.v_width(), w.v_proj, "attn.v_proj"),
         o_proj_(cfg.v_width(), cfg.hidden, w.o_proj, "attn.o_proj"),
         rule_(cfg.rule()) {
-    const auto check = [](const TensorView<const float>& t, const Shape& want, const char* name) {
-      GLRNN_CHECK(t.shape == want, ShapeError,
-                  std::string("attn.") + name + " has shape " + t.shape.str() + ", expected " + want.str());
-    };
     const std::int64_t HV = cfg.value_heads;
-    check(w.o_norm, {cfg.value_dim}, "o_norm.weight");
+    check_shape(w.o_norm.shape, {cfg.value_dim}, "attn.o_norm.weight");
     norm_gain_ = Eigen::Map<const Eigen::RowVectorXf>(w.o_norm.data, cfg.value_dim);
     if (cfg.output_gate) g_proj_ = Linear(cfg.hidden, cfg.v_width(), w.g_proj, "attn.g_proj");
     if (cfg.use_beta) {
-      check(w.b_proj, {HV, cfg.hidden}, "b_proj.weight");
+      check_shape(w.b_proj.shape, {HV, cfg.hidden}, "attn.b_proj.weight");
       b_proj_ = Eigen::Map<const RowMatrixXf>(w.b_proj.data, HV, cfg.hidden);
     }
     if (cfg.gated) {
-      check(w.a_proj, {HV, cfg.hidden}, "a_proj.weight");
-      check(w.a_log, {HV}, "A_log");
-      check(w.dt_bias, {HV}, "dt_bias");
+      check_shape(w.a_proj.shape, {HV, cfg.hidden}, "attn.a_proj.weight");
+      check_shape(w.a_log.shape, {HV}, "attn.A_log");
+      check_shape(w.dt_bias.shape, {HV}, "attn.dt_bias");
       a_proj_ = Eigen::Map<const RowMatrixXf>(w.a_proj.data, HV, cfg.hidden);
       // −exp(A_log) in float32, as fla's kernel computes it.
       decay_rate_ = -Eigen::Map<const Eigen::RowVectorXf>(w.a_log.data, HV).array().exp();
@@ -194,16 +190,7 @@ class DeltaNetMixer {
           for (Eigen::Index j = 0; j < HV; ++j) g(t, j) = decay_rate_[j] * softplus(g(t, j) + dt_bias_[j]);
     }
     rule(q, k, v, beta, g, o);
-    if (cfg_.output_gate) {
-      Scratch::Frame gate_frame(scratch);
-      MatMap gate = scratch.matrix(len, cfg_.v_width());
-      g_proj_.forward(u, gate, scratch);
-      if (!measuring) gated_rms_norm(o, &gate, norm_gain_, cfg_.norm_eps);
-      o_proj_.forward(o, y, scratch);
-    } else {
-      if (!measuring) gated_rms_norm(o, nullptr, norm_gain_, cfg_.norm_eps);
-      o_proj_.forward(o, y, scratch);
-    }
+    norm_then_project(o, u, cfg_.output_gate ? &g_proj_ : nullptr, norm_gain_, cfg_.norm_eps, o_proj_, y, scratch);
   }
 
   /// out = proj(u), through the short convolution when the layer has them, then SiLU if `silu`

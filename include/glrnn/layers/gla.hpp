@@ -120,8 +120,7 @@ class GlaMixer {
         norm_gain_(Eigen::RowVectorXf::Ones(cfg.value_dim)) {
     if (cfg.output_gate) g_proj_ = Linear(cfg.hidden, cfg.o_width(), w.g_proj, "attn.g_proj");
     if (!w.g_norm.empty()) {
-      GLRNN_CHECK(w.g_norm.shape == Shape{cfg.value_dim}, ShapeError,
-                  "attn output norm has shape " + w.g_norm.shape.str() + ", expected [" + std::to_string(cfg.value_dim) + "]");
+      check_shape(w.g_norm.shape, {cfg.value_dim}, "attn output norm");
       norm_gain_ = Eigen::Map<const Eigen::RowVectorXf>(w.g_norm.data, cfg.value_dim);
     }
     if (cfg.short_conv) {
@@ -217,16 +216,7 @@ class GlaMixer {
       }
     }
     recurrence(q, g, k, v, o);
-    if (cfg_.output_gate) {
-      Scratch::Frame gate_frame(scratch);
-      MatMap gate = scratch.matrix(len, cfg_.o_width());
-      g_proj_.forward(u, gate, scratch);
-      if (!measuring) gated_rms_norm(o, &gate, norm_gain_, cfg_.norm_eps);
-      o_proj_.forward(o, y, scratch);
-    } else {
-      if (!measuring) gated_rms_norm(o, nullptr, norm_gain_, cfg_.norm_eps);
-      o_proj_.forward(o, y, scratch);
-    }
+    norm_then_project(o, u, cfg_.output_gate ? &g_proj_ : nullptr, norm_gain_, cfg_.norm_eps, o_proj_, y, scratch);
   }
 
   /// out = proj(u), then the short convolution and SiLU when the layer has them.

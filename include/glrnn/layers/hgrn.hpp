@@ -64,8 +64,7 @@ class HgrnMixer {
         forget_(std::move(lower_bound), cfg.width),
         norm_gain_(Eigen::RowVectorXf::Ones(cfg.width)) {
     if (!w.g_norm.empty()) {
-      GLRNN_CHECK(w.g_norm.shape == Shape{cfg.width}, ShapeError,
-                  "attn.g_norm weight has shape " + w.g_norm.shape.str() + ", expected [" + std::to_string(cfg.width) + "]");
+      check_shape(w.g_norm.shape, {cfg.width}, "attn.g_norm weight");
       norm_gain_ = Eigen::Map<const Eigen::RowVectorXf>(w.g_norm.data, cfg.width);
     }
     if (cfg.short_conv) {
@@ -110,10 +109,8 @@ class HgrnMixer {
     Scratch::Frame frame(scratch);
     MatMap x = scratch.matrix(len, E);     // input, then the recurrence's output
     MatMap f = scratch.matrix(len, E);     // forget projection
-    MatMap gate = scratch.matrix(len, E);  // output gate
     project(i_proj_, u, x, scratch, 0, conv);
     project(f_proj_, u, f, scratch, 1, conv);
-    g_proj_.forward(u, gate, scratch);
     if (!scratch.measuring()) {
       for (Eigen::Index t = 0; t < len; ++t) {
         auto h = row_state(t).state.row(0);
@@ -124,10 +121,9 @@ class HgrnMixer {
         }
         x.row(t) = h;
       }
-      // fla's FusedRMSNormGated over all E channels.
-      gated_rms_norm(x, &gate, norm_gain_, cfg_.norm_eps);
     }
-    o_proj_.forward(x, y, scratch);
+    // fla's FusedRMSNormGated over all E channels.
+    norm_then_project(x, u, &g_proj_, norm_gain_, cfg_.norm_eps, o_proj_, y, scratch);
   }
 
   /// out = proj(u), through the short convolution when the layer has them.

@@ -9,6 +9,7 @@
 
 #include "glrnn/layers/conv1d.hpp"
 #include "glrnn/layers/linear.hpp"
+#include "glrnn/layers/rmsnorm.hpp"
 
 namespace glrnn {
 
@@ -65,6 +66,21 @@ void project_then_convolve(const Linear& proj, const MatIn& u, MatOut out, Scrat
   MatMap raw = scratch.matrix(u.rows(), out.cols());
   proj.forward(u, raw, scratch);
   if (!scratch.measuring()) conv(raw, out);
+}
+
+/// y = out_proj(norm(o)): fla's output of a mixer, o normalised per head of gain.size() channels
+/// and, with an output gate, gated by gate_proj(u) (gated_rms_norm); o is overwritten.
+inline void norm_then_project(MatMap& o, const MatIn& u, const Linear* gate_proj, const Eigen::RowVectorXf& gain, float eps,
+                              const Linear& out_proj, MatOut y, Scratch& scratch) {
+  if (gate_proj) {
+    Scratch::Frame frame(scratch);
+    MatMap gate = scratch.matrix(u.rows(), o.cols());
+    gate_proj->forward(u, gate, scratch);
+    if (!scratch.measuring()) gated_rms_norm(o, &gate, gain, eps);
+  } else if (!scratch.measuring()) {
+    gated_rms_norm(o, nullptr, gain, eps);
+  }
+  out_proj.forward(o, y, scratch);
 }
 
 }  // namespace glrnn
