@@ -76,22 +76,21 @@ class DecoderStack {
     /// Makes room in growing caches for `positions` positions, so that running up to there
     /// allocates nothing. Throws InputError past a maximum context.
     void reserve(std::int64_t positions) {
-      for (BlockState& b : blocks)
-        std::visit(
-            [&](auto& s) {
-              if constexpr (is_growing_state_v<std::decay_t<decltype(s)>>) s.reserve(positions);
-            },
-            b);
+      for_each_growing_cache([&](auto& s) { s.reserve(positions); });
     }
     /// Sets the next position of a state about to be restored: growing caches make room for it.
     void set_position(std::int64_t p) {
+      for_each_growing_cache([&](auto& s) { s.resize_to(p); });
+      position = p;
+    }
+    template <class F>
+    void for_each_growing_cache(F&& f) {
       for (BlockState& b : blocks)
         std::visit(
             [&](auto& s) {
-              if constexpr (is_growing_state_v<std::decay_t<decltype(s)>>) s.resize_to(p);
+              if constexpr (is_growing_state_v<std::decay_t<decltype(s)>>) f(s);
             },
             b);
-      position = p;
     }
     /// Calls f(name, float* data, size, block index) for every buffer, block by block.
     template <class F> void visit_blocks(F&& f) {
