@@ -355,40 +355,44 @@ class Scheduler {
       const auto n = std::min<std::int64_t>(budget, static_cast<std::int64_t>(seq->pending.size() - seq->pending_done));
       const bool last = seq->pending_done + static_cast<std::size_t>(n) == seq->pending.size();
       budget -= n;
-      isolated(*seq, [&] {
-        if (seq->phase == Phase::Close) {
-          run_pending(*seq, n, Logits::None);
-          counters_.closing_tokens += n;
-          if (!last) return;
-          cache_->insert(seq->tokens, seq->state);
-          seq->done = true;
-          return;
-        }
-        if (!last) {
-          run_pending(*seq, n, Logits::None);
-          return;
-        }
-        // The prompt's state is cached one token short of its end: a request with the same prompt
-        // (a retry, another sample) then runs one token instead of its whole last turn, and the
-        // last token is run anyway for its logits.
-        run_pending(*seq, n - 1, Logits::None);
-        if (cache_) cache_->insert(seq->tokens, seq->state);
-        run_pending(*seq, 1, Logits::Last);
-        for (std::int64_t c = 1; c < seq->job->params().n; ++c) {
-          auto choice = std::make_unique<Sequence>();
-          choice->job = seq->job;
-          choice->state = seq->state.clone();
-          choice->tokens = seq->tokens;
-          choice->logits = seq->logits;
-          begin_decoding(*choice, c);
-          spawned.push_back(std::move(choice));
-        }
-        release(*seq);
-        begin_decoding(*seq, 0);
-      });
+      isolated(*seq, [&] { prefill_chunk(*seq, n, last, spawned); });
     }
     for (auto& s : spawned) running_.push_back(std::move(s));
     counters_.prefill_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+  /// Runs the next n pending tokens of one sequence: a reply's close (cached at its end), a piece
+  /// of a prompt, or a prompt's last piece (cached one token short, then its choices begin).
+  void prefill_chunk(Sequence& seq, std::int64_t n, bool last, std::vector<std::unique_ptr<Sequence>>& spawned) {
+    if (seq.phase == Phase::Close) {
+      run_pending(seq, n, Logits::None);
+      counters_.closing_tokens += n;
+      if (!last) return;
+      cache_->insert(seq.tokens, seq.state);
+      seq.done = true;
+      return;
+    }
+    if (!last) {
+      run_pending(seq, n, Logits::None);
+      return;
+    }
+    // The prompt's state is cached one token short of its end: a request with the same prompt
+    // (a retry, another sample) then runs one token instead of its whole last turn, and the
+    // last token is run anyway for its logits.
+    run_pending(seq, n - 1, Logits::None);
+    if (cache_) cache_->insert(seq.tokens, seq.state);
+    run_pending(seq, 1, Logits::Last);
+    for (std::int64_t c = 1; c < seq.job->params().n; ++c) {
+      auto choice = std::make_unique<Sequence>();
+      choice->job = seq.job;
+      choice->state = seq.state.clone();
+      choice->tokens = seq.tokens;
+      choice->logits = seq.logits;
+      begin_decoding(*choice, c);
+      spawned.push_back(std::move(choice));
+    }
+    release(seq);
+    begin_decoding(seq, 0);
   }
 
   /// Runs the next n pending tokens of a sequence in one forward pass.
@@ -431,46 +435,7 @@ class Scheduler {
         end_choice(*seq, -1, /*keep=*/false);
         continue;
       }
-      isolated(*seq, [&] {
-        const GenerationParams& params = job.params();
-        if (tokenizer_->vocab_size() < model_.vocab_size())  // ids past the tokenizer's (padding rows) have no text
-          seq->logits.tail(model_.vocab_size() - tokenizer_->vocab_size()).setConstant(-std::numeric_limits<float>::infinity());
-        const std::int32_t token = seq->sampler->sample(seq->logits, seq->history, seq->generated);
-        ChoiceDelta delta;
-        delta.index = seq->choice;
-        seq->generated.push_back(token);
-        seq->history.push_back(token);
-        ++counters_.generated_tokens;
-        if (!params.ignore_eos && is_stop_token(token)) {
-          delta.text = seq->stop->push(seq->text->flush());
-          delta.text += seq->stop->flush();
-          delta.finish_reason = "stop";
-        } else {
-          if (params.logprobs >= 0)
-            delta.tokens.push_back({token, token_logprob(seq->logits, token), top_logprobs(seq->logits, params.logprobs)});
-          delta.text = seq->stop->push(seq->text->push(token));
-          // A reply also ends where a hybrid's full-attention cache does (ModelInfo::max_context).
-          const bool at_context_limit =
-              model_.info().max_context > 0 && static_cast<std::int64_t>(seq->history.size()) >= model_.info().max_context;
-          if (!seq->stop->stopped() && (static_cast<std::int64_t>(seq->generated.size()) >= params.max_tokens || at_context_limit)) {
-            delta.text += seq->stop->push(seq->text->flush());
-            delta.text += seq->stop->flush();
-            delta.finish_reason = seq->stop->stopped() ? "stop" : "length";
-          }
-          if (seq->stop->stopped()) delta.finish_reason = "stop";
-        }
-        seq->reply += delta.text;
-        const bool finished = !delta.finish_reason.empty();
-        job.publish(std::move(delta));
-        if (finished) {
-          end_choice(*seq, token, /*keep=*/true);
-          return;
-        }
-        step_tokens_.push_back(token);
-        step_states_.push_back(&seq->state);
-        step_sequences_.push_back(seq.get());
-        seq->tokens.push_back(token);
-      });
+      isolated(*seq, [&] { emit_token(*seq); });
     }
     if (!step_tokens_.empty()) {
       const RowMatrixXf& rows = decoder_.step(step_tokens_, step_states_);
@@ -478,6 +443,50 @@ class Scheduler {
         step_sequences_[r]->logits = rows.row(static_cast<Eigen::Index>(r)).transpose();
       counters_.decode_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
+  }
+
+  /// Samples a decoding sequence's next token and publishes its text; the token joins this
+  /// step's batch unless it ended the choice.
+  void emit_token(Sequence& seq) {
+    Job& job = *seq.job;
+    const GenerationParams& params = job.params();
+    if (tokenizer_->vocab_size() < model_.vocab_size())  // ids past the tokenizer's (padding rows) have no text
+      seq.logits.tail(model_.vocab_size() - tokenizer_->vocab_size()).setConstant(-std::numeric_limits<float>::infinity());
+    const std::int32_t token = seq.sampler->sample(seq.logits, seq.history, seq.generated);
+    ChoiceDelta delta;
+    delta.index = seq.choice;
+    seq.generated.push_back(token);
+    seq.history.push_back(token);
+    ++counters_.generated_tokens;
+    if (!params.ignore_eos && is_stop_token(token)) {
+      delta.text = seq.stop->push(seq.text->flush());
+      delta.text += seq.stop->flush();
+      delta.finish_reason = "stop";
+    } else {
+      if (params.logprobs >= 0)
+        delta.tokens.push_back({token, token_logprob(seq.logits, token), top_logprobs(seq.logits, params.logprobs)});
+      delta.text = seq.stop->push(seq.text->push(token));
+      // A reply also ends where a hybrid's full-attention cache does (ModelInfo::max_context).
+      const bool at_context_limit =
+          model_.info().max_context > 0 && static_cast<std::int64_t>(seq.history.size()) >= model_.info().max_context;
+      if (!seq.stop->stopped() && (static_cast<std::int64_t>(seq.generated.size()) >= params.max_tokens || at_context_limit)) {
+        delta.text += seq.stop->push(seq.text->flush());
+        delta.text += seq.stop->flush();
+        delta.finish_reason = seq.stop->stopped() ? "stop" : "length";
+      }
+      if (seq.stop->stopped()) delta.finish_reason = "stop";
+    }
+    seq.reply += delta.text;
+    const bool finished = !delta.finish_reason.empty();
+    job.publish(std::move(delta));
+    if (finished) {
+      end_choice(seq, token, /*keep=*/true);
+      return;
+    }
+    step_tokens_.push_back(token);
+    step_states_.push_back(&seq.state);
+    step_sequences_.push_back(&seq);
+    seq.tokens.push_back(token);
   }
 
   /// A choice has its last token (not run). With `keep`, the state is brought to the key the
