@@ -127,7 +127,7 @@ class HttpApi {
     }
     if (req.method != found->method) {
       res.add_header("Allow", allow);
-      throw ApiError(405, "method_not_allowed", req.method.substr(0, 16) + " is not allowed on " + req.path + " (allowed: " + allow + ")");
+      throw ApiError(405, "method_not_allowed", req.method.substr(0, 16) + " is not allowed on " + req.path.substr(0, 200) + " (allowed: " + allow + ")");
     }
     if (found->endpoint != Endpoint::Health && !options_.api_key.empty() && !authorized(req))
       throw ApiError(401, "invalid_api_key", "missing or wrong API key: send 'Authorization: Bearer KEY'");
@@ -157,10 +157,11 @@ class HttpApi {
   /// gives a page's own name, which is none of these.
   bool host_allowed(const std::string& host) const {
     std::string name = host;
-    if (!name.empty() && name[0] == '[') {
-      name = name.substr(1, name.find(']') == std::string::npos ? std::string::npos : name.find(']') - 1);
-    } else if (name.find(':') == name.rfind(':') && name.find(':') != std::string::npos) {
-      name.resize(name.find(':'));
+    const std::size_t close = name.find(']'), colon = name.find(':');
+    if (!name.empty() && name[0] == '[') {  // [IPv6]:port
+      name = name.substr(1, close == std::string::npos ? std::string::npos : close - 1);
+    } else if (colon != std::string::npos && colon == name.rfind(':')) {  // name:port (an IPv6 address has several)
+      name.resize(colon);
     }
     name = detail::lower(name);
     unsigned char address[16];
