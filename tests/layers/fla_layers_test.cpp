@@ -296,25 +296,25 @@ TEST_CASE("Full attention: every earlier position, a cache that grows to the max
     }
     return output(w.o_proj.weight, heads);
   };
-  SECTION("against the formulas, and the layer contract") {
+  // Full attention (no window) with q/k/v biases, up to max_context positions.
+  const auto full_attention = [&](std::int64_t max_context) {
     glrnn::AttentionConfig cfg{D, H, Hkv, dh, 0, dh, 500000.0f};
-    cfg.max_context = 64;
+    cfg.max_context = max_context;
     glrnn::AttentionWeights w{{rw.weight({H * dh, D}), rw.tensor({H * dh}, 0.1f)},
                               {rw.weight({Hkv * dh, D}), rw.tensor({Hkv * dh}, 0.1f)},
                               {rw.weight({Hkv * dh, D}), rw.tensor({Hkv * dh}, 0.1f)},
                               {rw.weight({D, H * dh}), {}}};
+    return std::make_pair(cfg, w);
+  };
+  SECTION("against the formulas, and the layer contract") {
+    const auto [cfg, w] = full_attention(64);
     const glrnn::Attention attention(cfg, w);
     const RowMatrixXf x = rw.matrix(29, D);
     CHECK(max_rel_diff(run_mixer_in_chunks(attention, x, x.rows()), naive(attention, w, x)) < kFloatTolerance);
     check_mixer_contract(attention, x, kFloatTolerance);
   }
   SECTION("past one softmax tile of keys (a running softmax)") {
-    glrnn::AttentionConfig cfg{D, H, Hkv, dh, 0, dh, 500000.0f};
-    cfg.max_context = 5000;
-    glrnn::AttentionWeights w{{rw.weight({H * dh, D}), rw.tensor({H * dh}, 0.1f)},
-                              {rw.weight({Hkv * dh, D}), rw.tensor({Hkv * dh}, 0.1f)},
-                              {rw.weight({Hkv * dh, D}), rw.tensor({Hkv * dh}, 0.1f)},
-                              {rw.weight({D, H * dh}), {}}};
+    const auto [cfg, w] = full_attention(5000);
     const glrnn::Attention attention(cfg, w);
     const RowMatrixXf x = rw.matrix(2100, D);
     const RowMatrixXf got = run_mixer_in_chunks(attention, x, 700);
