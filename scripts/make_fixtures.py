@@ -1014,6 +1014,18 @@ def fla_call(model, ids, past=None, use_cache=False, attention_mask=False):
     return out.logits[0].float(), out.past_key_values
 
 
+def fla_stepwise_logits(model, ids):
+    """fla's last-position logits for each of ids, run one token at a time through its cache
+    (the fused_recurrent kernels), stacked [len(ids), V]."""
+    torch = _torch()
+    past = None
+    steps = []
+    for t in ids:
+        lg, past = fla_call(model, [t], past=past, use_cache=True)
+        steps.append(lg[-1])
+    return torch.stack(steps)
+
+
 def hgrn2_greedy_loop(model, prompt, n):
     torch = _torch()
     logits, past = fla_call(model, prompt, use_cache=True)
@@ -1088,12 +1100,7 @@ def hgrn2_reference(name: str, tmp: Path) -> tuple[dict, Path]:
                           generator=torch.Generator().manual_seed(HGRN2_SEEDS["prompt_seed"] + 1)).tolist()
     long_ids = prompt + extra
     chunk, _ = fla_call(model, long_ids)
-    past = None
-    steps = []
-    for t in long_ids:
-        lg, past = fla_call(model, [t], past=past, use_cache=True)
-        steps.append(lg[-1])
-    stepwise = torch.stack(steps)
+    stepwise = fla_stepwise_logits(model, long_ids)
     f64_long = hgrn2_f64_logits(sd, cfg, long_ids)
 
     checks = {
@@ -1846,12 +1853,7 @@ def fla_fixture_reference(name: str, tmp: Path) -> tuple[dict, Path]:
                               generator=torch.Generator().manual_seed(seeds["prompt_seed"] + 1)).tolist()
         long_ids = prompt + extra
         chunk, _ = fla_call(model, long_ids)
-        past = None
-        steps = []
-        for t in long_ids:
-            lg, past = fla_call(model, [t], past=past, use_cache=True)
-            steps.append(lg[-1])
-        stepwise = torch.stack(steps)
+        stepwise = fla_stepwise_logits(model, long_ids)
         f64_long = fla_f64_logits(family, sd, cfg, long_ids)
         checks[f"chunk_mode_check_on_a_{n_chunk}_token_sequence"] = {
             "note": f"one fla forward over {n_chunk} tokens (> 64, so fla uses mode='chunk' kernels) vs "
