@@ -15,6 +15,7 @@
 #include <Eigen/Core>
 
 #include "glrnn/core/error.hpp"
+#include "glrnn/sampling/token_mask.hpp"
 
 namespace glrnn {
 
@@ -85,9 +86,13 @@ class Sampler {
 
   /// Picks a token from logits [V]; `recent` are the tokens the repetition penalty applies to,
   /// `generated` those the presence and frequency penalties count (OpenAI: the output so far).
+  /// With `allowed`, only its tokens are candidates, before every processor of the chain: top-k
+  /// and top-p see the allowed tokens only. Throws InputError when `allowed` allows none.
   std::int32_t sample(const Eigen::Ref<const Eigen::VectorXf>& logits, const std::vector<std::int32_t>& recent = {},
-                      const std::vector<std::int32_t>& generated = {}) {
+                      const std::vector<std::int32_t>& generated = {}, const TokenMask* allowed = nullptr) {
     GLRNN_CHECK(logits.size() == adjusted_.size(), InputError, "logits size does not match the sampler's vocabulary");
+    GLRNN_CHECK(!allowed || allowed->size() == adjusted_.size(), InputError,
+                "the token mask's size does not match the sampler's vocabulary");
     adjusted_ = logits;
     if (params_.repetition_penalty != 1.0f) {
       // transformers: a seen token's logit is divided by the penalty if positive, multiplied if not.
@@ -109,10 +114,20 @@ class Sampler {
         count = 0;
       }
     }
-    if (params_.temperature <= 0.0f) return argmax(adjusted_);
+    if (params_.temperature <= 0.0f && !allowed) return argmax(adjusted_);
     candidates_.clear();
-    for (Eigen::Index i = 0; i < adjusted_.size(); ++i)
-      candidates_.push_back({static_cast<std::int32_t>(i), adjusted_[i] / params_.temperature});
+    const float temperature = params_.temperature > 0.0f ? params_.temperature : 1.0f;
+    for (Eigen::Index i = 0; i < adjusted_.size(); ++i) {
+      if (!allowed || allowed->allows(static_cast<std::int32_t>(i)))
+        candidates_.push_back({static_cast<std::int32_t>(i), adjusted_[i] / temperature});
+    }
+    GLRNN_CHECK(!candidates_.empty(), InputError, "no token of the vocabulary is allowed here");
+    if (params_.temperature <= 0.0f) {
+      // The first allowed index of the largest logit, as argmax over the masked logits.
+      const Candidate* best = &candidates_.front();
+      for (const Candidate& c : candidates_) best = c.logit > best->logit ? &c : best;
+      return best->id;
+    }
     // Most probable first; ties by lower id so results do not depend on the sort algorithm.
     const auto better = [](const Candidate& a, const Candidate& b) {
       return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
