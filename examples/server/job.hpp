@@ -8,12 +8,14 @@
 #include <condition_variable>  // std::condition_variable
 #include <cstdint>             // std::int32_t, std::int64_t
 #include <functional>          // std::function
+#include <memory>              // std::shared_ptr
 #include <mutex>               // std::mutex, std::lock_guard, std::unique_lock
 #include <optional>            // std::optional
 #include <string>              // std::string
 #include <utility>             // std::move
 #include <vector>              // std::vector
 
+#include <glrnn/constrain/grammar.hpp>
 #include <glrnn/sampling/logprobs.hpp>
 #include <glrnn/sampling/sampler.hpp>
 
@@ -28,6 +30,7 @@ struct GenerationParams {
   std::vector<std::string> stop;    // stop strings
   std::int64_t logprobs = -1;       // -1: none; otherwise the number of alternatives per token
   bool ignore_eos = false;          // do not stop at the end-of-sequence or end-of-turn tokens
+  std::shared_ptr<const Grammar> grammar;  // response_format, tools or grammar: the reply follows it
 };
 
 /// One generated token's log-probability and the most likely alternatives.

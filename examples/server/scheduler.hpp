@@ -32,6 +32,7 @@
 
 #include <glrnn/core/threading.hpp>
 #include <glrnn/generate/batch.hpp>
+#include <glrnn/generate/sequence.hpp>
 #include <glrnn/generate/state_cache.hpp>
 #include <glrnn/models/model.hpp>
 #include <glrnn/sampling/logprobs.hpp>
@@ -39,7 +40,6 @@
 #include <glrnn/tokenizer/stream_decoder.hpp>
 
 #include "job.hpp"
-#include "stop_strings.hpp"
 
 namespace glrnn::server {
 
@@ -121,22 +121,20 @@ class Scheduler {
  private:
   enum class Phase { Prefill, Decode, Close };
 
-  /// One slot: a prompt being run, a choice being decoded, or a reply's close being run.
-  struct Sequence {
+  /// One slot: a prompt being run, a choice being decoded (by a glrnn::Sequence, which then
+  /// holds the state), or a reply's close being run.
+  struct Slot {
     std::shared_ptr<Job> job;
     std::int64_t choice = 0;
     Phase phase = Phase::Prefill;
-    State state;
-    std::vector<std::int32_t> tokens;   // every token run into `state`, in order: its cache key
+    State state;                        // while prefilling and closing
+    std::optional<Sequence> sequence;   // while decoding
+    std::vector<std::int32_t> tokens;   // every token run into the state, in order: its cache key
     std::vector<std::int32_t> pending;  // to run in chunks before the next phase
     std::size_t pending_done = 0;
     Eigen::VectorXf logits;             // [V] after the last token run
-    std::optional<Sampler> sampler;
-    std::optional<StreamDecoder> text;
-    std::optional<StopStrings> stop;
-    std::vector<std::int32_t> history, generated;  // prompt + reply (repetition penalty), reply
-    std::string reply;                             // the text the client received
-    std::int64_t reserved = 0;                     // slots still held for the job's other choices
+    std::string reply;                  // the text the client received
+    std::int64_t reserved = 0;          // slots still held for the job's other choices
     bool done = false;
   };
 
@@ -221,7 +219,7 @@ class Scheduler {
       job->fail(ApiError(400, "invalid_value", "the prompt has no tokens", "prompt"));
       return;
     }
-    auto seq = std::make_unique<Sequence>();
+    auto seq = std::make_unique<Slot>();
     seq->job = job;
     seq->reserved = job->params().n - 1;
     reserved_ += seq->reserved;
@@ -246,14 +244,14 @@ class Scheduler {
   }
 
   /// The sequence's prompt goes on after its first `length` tokens, whose state it holds.
-  void from_prefix(Sequence& seq, std::size_t length) {
+  void from_prefix(Slot& seq, std::size_t length) {
     const std::vector<std::int32_t>& prompt = seq.job->prompt();
     seq.tokens.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(length));
     seq.pending.assign(prompt.begin() + static_cast<std::ptrdiff_t>(length), prompt.end());
     seq.pending_done = 0;
   }
 
-  void run_sequence(std::unique_ptr<Sequence> seq, std::size_t restored) {
+  void run_sequence(std::unique_ptr<Slot> seq, std::size_t restored) {
     seq->logits = Eigen::VectorXf::Zero(model_.vocab_size());
     seq->job->admitted(static_cast<std::int64_t>(restored));
     counters_.prompt_tokens += static_cast<std::int64_t>(seq->job->prompt().size());
@@ -278,7 +276,7 @@ class Scheduler {
         continue;
       }
       std::size_t restored = it->restored;
-      Sequence& seq = *it->seq;
+      Slot& seq = *it->seq;
       if (!done) {
         ++counters_.fetch_timeouts;
       } else if (!state) {
@@ -320,7 +318,7 @@ class Scheduler {
   /// Runs one sequence's own work (its prompt, sampling, text, stop strings, cache writes); a
   /// failure there fails its request alone, the other sequences go on. False when it failed.
   template <class Work>
-  bool isolated(Sequence& seq, Work&& work) {
+  bool isolated(Slot& seq, Work&& work) {
     try {
       work();
       return true;
@@ -334,7 +332,7 @@ class Scheduler {
   }
 
   /// The slots held for a job's other choices return to the pool (they started, or never will).
-  void release(Sequence& seq) {
+  void release(Slot& seq) {
     reserved_ -= seq.reserved;
     seq.reserved = 0;
   }
@@ -342,7 +340,7 @@ class Scheduler {
   void prefill_some() {
     const auto t0 = std::chrono::steady_clock::now();
     std::int64_t budget = options_.prefill_chunk;
-    std::vector<std::unique_ptr<Sequence>> spawned;  // the other choices of prompts done now
+    std::vector<std::unique_ptr<Slot>> spawned;  // the other choices of prompts done now
     for (auto& seq : running_) {
       if (budget == 0) break;
       if (seq->phase == Phase::Decode || seq->done) continue;
@@ -363,7 +361,7 @@ class Scheduler {
 
   /// Runs the next n pending tokens of one sequence: a reply's close (cached at its end), a piece
   /// of a prompt, or a prompt's last piece (cached one token short, then its choices begin).
-  void prefill_chunk(Sequence& seq, std::int64_t n, bool last, std::vector<std::unique_ptr<Sequence>>& spawned) {
+  void prefill_chunk(Slot& seq, std::int64_t n, bool last, std::vector<std::unique_ptr<Slot>>& spawned) {
     if (seq.phase == Phase::Close) {
       run_pending(seq, n, Logits::None);
       counters_.closing_tokens += n;
@@ -383,7 +381,7 @@ class Scheduler {
     if (cache_) cache_->insert(seq.tokens, seq.state);
     run_pending(seq, 1, Logits::Last);
     for (std::int64_t c = 1; c < seq.job->params().n; ++c) {
-      auto choice = std::make_unique<Sequence>();
+      auto choice = std::make_unique<Slot>();
       choice->job = seq.job;
       choice->state = seq.state.clone();
       choice->tokens = seq.tokens;
@@ -396,7 +394,7 @@ class Scheduler {
   }
 
   /// Runs the next n pending tokens of a sequence in one forward pass.
-  void run_pending(Sequence& seq, std::int64_t n, Logits mode) {
+  void run_pending(Slot& seq, std::int64_t n, Logits mode) {
     if (n == 0) return;
     const std::int32_t* first = seq.pending.data() + seq.pending_done;
     model_.forward(first, n, seq.state, scratch_, mode, MatMap(seq.logits.data(), 1, seq.logits.size()));
@@ -405,16 +403,21 @@ class Scheduler {
     counters_.prefilled_tokens += n;
   }
 
-  void begin_decoding(Sequence& seq, std::int64_t choice) {
+  void begin_decoding(Slot& seq, std::int64_t choice) {
     const GenerationParams& params = seq.job->params();
     SamplerParams sampling = params.sampling;
     sampling.seed += static_cast<std::uint64_t>(choice);
+    SequenceParams rules;
+    rules.max_new_tokens = params.max_tokens;
+    if (!params.ignore_eos) rules.stop_tokens = stop_tokens_;
+    rules.stop_strings = params.stop;
+    rules.grammar = params.grammar;
+    rules.max_context = model_.info().max_context;  // a reply also ends where a hybrid's cache does
+    if (params.grammar && !vocabulary_) vocabulary_ = TokenVocabulary::from_tokenizer(*tokenizer_);
     seq.choice = choice;
     seq.phase = Phase::Decode;
-    seq.sampler.emplace(sampling, model_.vocab_size());
-    seq.text.emplace(*tokenizer_, /*skip_special=*/true);
-    seq.stop.emplace(params.stop);
-    seq.history = seq.job->prompt();
+    seq.sequence.emplace(std::move(seq.state), Sampler(sampling, model_.vocab_size()), std::move(rules),
+                         seq.job->prompt(), tokenizer_, vocabulary_);
     seq.pending.clear();
     seq.pending_done = 0;
   }
@@ -447,54 +450,39 @@ class Scheduler {
 
   /// Samples a decoding sequence's next token and publishes its text; the token joins this
   /// step's batch unless it ended the choice.
-  void emit_token(Sequence& seq) {
+  void emit_token(Slot& seq) {
     Job& job = *seq.job;
     const GenerationParams& params = job.params();
-    if (tokenizer_->vocab_size() < model_.vocab_size())  // ids past the tokenizer's (padding rows) have no text
-      seq.logits.tail(model_.vocab_size() - tokenizer_->vocab_size()).setConstant(-std::numeric_limits<float>::infinity());
-    const std::int32_t token = seq.sampler->sample(seq.logits, seq.history, seq.generated);
+    const SequenceEvent event = seq.sequence->next(seq.logits);
     ChoiceDelta delta;
     delta.index = seq.choice;
-    seq.generated.push_back(token);
-    seq.history.push_back(token);
+    delta.text = event.text;
+    delta.finish_reason = finish_reason_name(event.finish);
+    if (params.logprobs >= 0 && (params.ignore_eos || !is_stop_token(event.token)))
+      delta.tokens.push_back({event.token, token_logprob(seq.logits, event.token), top_logprobs(seq.logits, params.logprobs)});
     ++counters_.generated_tokens;
-    if (!params.ignore_eos && is_stop_token(token)) {
-      delta.text = seq.stop->push(seq.text->flush());
-      delta.text += seq.stop->flush();
-      delta.finish_reason = "stop";
-    } else {
-      if (params.logprobs >= 0)
-        delta.tokens.push_back({token, token_logprob(seq.logits, token), top_logprobs(seq.logits, params.logprobs)});
-      delta.text = seq.stop->push(seq.text->push(token));
-      // A reply also ends where a hybrid's full-attention cache does (ModelInfo::max_context).
-      const bool at_context_limit =
-          model_.info().max_context > 0 && static_cast<std::int64_t>(seq.history.size()) >= model_.info().max_context;
-      if (!seq.stop->stopped() && (static_cast<std::int64_t>(seq.generated.size()) >= params.max_tokens || at_context_limit)) {
-        delta.text += seq.stop->push(seq.text->flush());
-        delta.text += seq.stop->flush();
-        delta.finish_reason = seq.stop->stopped() ? "stop" : "length";
-      }
-      if (seq.stop->stopped()) delta.finish_reason = "stop";
-    }
     seq.reply += delta.text;
-    const bool finished = !delta.finish_reason.empty();
     job.publish(std::move(delta));
-    if (finished) {
-      end_choice(seq, token, /*keep=*/true);
+    if (seq.sequence->finished()) {
+      end_choice(seq, event.token, /*keep=*/true);
       return;
     }
-    step_tokens_.push_back(token);
-    step_states_.push_back(&seq.state);
+    step_tokens_.push_back(event.token);
+    step_states_.push_back(&seq.sequence->state());
     step_sequences_.push_back(&seq);
-    seq.tokens.push_back(token);
+    seq.tokens.push_back(event.token);
   }
 
   /// A choice has its last token (not run). With `keep`, the state is brought to the key the
   /// next request will have and cached (phase Close); otherwise the slot is freed.
-  void end_choice(Sequence& seq, std::int32_t last, bool keep) {
+  void end_choice(Slot& seq, std::int32_t last, bool keep) {
     Job& job = *seq.job;
     if (--job.choices_left == 0) job.finish();
     seq.done = true;
+    if (seq.sequence) {
+      seq.state = std::move(seq.sequence->state());
+      seq.sequence.reset();
+    }
     if (!keep || !cache_) return;
     std::vector<std::int32_t> key;
     if (job.reply_tail()) {
@@ -523,9 +511,6 @@ class Scheduler {
     }
     seq.phase = Phase::Close;
     seq.done = false;
-    seq.sampler.reset();
-    seq.text.reset();
-    seq.stop.reset();
   }
 
   bool stopping() const {
@@ -594,6 +579,7 @@ class Scheduler {
   BatchDecoder decoder_;
   Scratch scratch_;
   std::optional<StateCache> cache_;
+  std::shared_ptr<const TokenVocabulary> vocabulary_;  // built at the first request with a grammar
   bool reads_files_ = false;  // a disk tier, read by the fetching thread
 
   // A state file being read for a sequence (see start and take_fetched).
@@ -607,7 +593,7 @@ class Scheduler {
     std::shared_ptr<FetchResult> result;
   };
   struct Fetch {
-    std::unique_ptr<Sequence> seq;  // ready to run from the prefix memory had
+    std::unique_ptr<Slot> seq;  // ready to run from the prefix memory had
     StateCache::DiskRead read;
     std::size_t restored;
     std::chrono::steady_clock::time_point deadline;
@@ -615,13 +601,13 @@ class Scheduler {
   };
 
   // The scheduler thread's own.
-  std::vector<std::unique_ptr<Sequence>> running_;  // in admission order
+  std::vector<std::unique_ptr<Slot>> running_;  // in admission order
   std::vector<Fetch> fetching_;                     // admitted, waiting for a state file
   std::int64_t reserved_ = 0;                       // slots promised to admitted jobs' later choices
   SchedulerMetrics counters_;
   std::vector<std::int32_t> step_tokens_;
   std::vector<State*> step_states_;
-  std::vector<Sequence*> step_sequences_;
+  std::vector<Slot*> step_sequences_;
 
   mutable std::mutex mutex_;  // guards what follows
   std::condition_variable wake_;

@@ -8,7 +8,7 @@
 
 #include "glrnn/glrnn.hpp"
 #include "server/chat_format.hpp"
-#include "server/stop_strings.hpp"
+#include "glrnn/generate/stop_strings.hpp"
 #include "support/reference.hpp"
 
 namespace {
@@ -63,7 +63,7 @@ TEST_CASE("Chat format: a conversation renders as its first turns followed by th
 }
 
 TEST_CASE("Stop strings: text is held back only while it may start one, and nothing after one shows", "[server]") {
-  glrnn::server::StopStrings stop({"STOP", "\n\n"});
+  glrnn::StopStrings stop({"STOP", "\n\n"});
   CHECK(stop.push("abc ST") == "abc ");
   CHECK(stop.push("x") == "STx");  // not a stop string after all
   CHECK(stop.push("yz\n") == "yz");
@@ -72,13 +72,13 @@ TEST_CASE("Stop strings: text is held back only while it may start one, and noth
   CHECK(stop.push("more") == "");
   CHECK(stop.flush() == "");
 
-  glrnn::server::StopStrings split({"end"});
+  glrnn::StopStrings split({"end"});
   CHECK(split.push("the e") == "the ");
   CHECK(split.push("n") == "");
   CHECK(split.push("d of it") == "");
   CHECK(split.stopped());
 
-  glrnn::server::StopStrings open({"zzz"});
+  glrnn::StopStrings open({"zzz"});
   CHECK(open.push("a z") == "a ");
   CHECK(open.flush() == "z");  // the reply ended: what was held back is shown
   CHECK_FALSE(open.stopped());

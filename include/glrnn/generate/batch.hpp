@@ -4,7 +4,6 @@
 // bound by reading weights. Sequences join and leave between steps: a step takes whatever states
 // it is given.
 
-#include <algorithm>  // std::find
 #include <chrono>     // std::chrono::steady_clock
 #include <cstdint>    // std::int32_t, std::int64_t
 #include <vector>     // std::vector
@@ -47,7 +46,8 @@ class BatchDecoder {
 
 /// Continues one prompt in samplers.size() ways: the prompt is prefilled once, its state forked
 /// for every sequence, and the sequences step together, each with its own sampler (e.g. its own
-/// seed); a sequence leaves the batch at a stop token. Returns the tokens of each continuation.
+/// seed); a sequence leaves the batch at a stop token. Each sampler continues where its sequence
+/// left it. Returns the tokens of each continuation.
 inline std::vector<std::vector<std::int32_t>> generate_parallel(const Model& model, const std::vector<std::int32_t>& prompt,
                                                                  std::vector<Sampler>& samplers,
                                                                  const GenerateOptions& options, GenerateStats& stats) {
@@ -62,10 +62,14 @@ inline std::vector<std::vector<std::int32_t>> generate_parallel(const Model& mod
   base.prefill(prompt);
   stats.prefill_seconds = seconds_since(t0);
 
-  std::vector<State> states;
-  for (std::size_t b = 0; b < n; ++b) states.push_back(base.state().clone());
+  SequenceParams params;
+  params.max_new_tokens = options.max_new_tokens;
+  params.stop_tokens = options.stop_tokens;
+  std::vector<Sequence> sequences;
+  sequences.reserve(n);
+  for (std::size_t b = 0; b < n; ++b) sequences.emplace_back(base.state().clone(), samplers[b], params, prompt);
   Eigen::MatrixXf logits = base.logits().replicate(1, static_cast<Eigen::Index>(n));  // [V, n]
-  std::vector<std::vector<std::int32_t>> outputs(n), histories(n, prompt);
+  std::vector<std::vector<std::int32_t>> outputs(n);
   std::vector<std::size_t> running(n);
   for (std::size_t b = 0; b < n; ++b) running[b] = b;
   BatchDecoder decoder(model, static_cast<std::int64_t>(n));
@@ -76,20 +80,18 @@ inline std::vector<std::vector<std::int32_t>> generate_parallel(const Model& mod
   batch.reserve(n);
   still.reserve(n);
   t0 = Clock::now();
-  for (std::int64_t i = 0; i < options.max_new_tokens && !running.empty(); ++i) {
+  while (options.max_new_tokens > 0 && !running.empty()) {
     tokens.clear();
     batch.clear();
     still.clear();
     for (std::size_t b : running) {
-      const std::int32_t token = samplers[b].sample(logits.col(static_cast<Eigen::Index>(b)), histories[b]);
-      outputs[b].push_back(token);
-      histories[b].push_back(token);
+      const SequenceEvent event = sequences[b].next(logits.col(static_cast<Eigen::Index>(b)));
+      outputs[b].push_back(event.token);
       ++stats.generated_tokens;
-      const bool stop = std::find(options.stop_tokens.begin(), options.stop_tokens.end(), token) != options.stop_tokens.end();
-      if (stop || i + 1 == options.max_new_tokens) continue;  // the last token is not run
+      if (sequences[b].finished()) continue;
       still.push_back(b);
-      tokens.push_back(token);
-      batch.push_back(&states[b]);
+      tokens.push_back(*sequences[b].pending());
+      batch.push_back(&sequences[b].state());
     }
     running.swap(still);
     if (running.empty()) break;
@@ -98,6 +100,7 @@ inline std::vector<std::vector<std::int32_t>> generate_parallel(const Model& mod
       logits.col(static_cast<Eigen::Index>(running[r])) = rows.row(static_cast<Eigen::Index>(r)).transpose();
     stats.decode_steps += static_cast<std::int64_t>(running.size());
   }
+  for (std::size_t b = 0; b < n; ++b) samplers[b] = sequences[b].sampler();
   stats.decode_seconds = seconds_since(t0);
   return outputs;
 }

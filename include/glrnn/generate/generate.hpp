@@ -32,9 +32,10 @@ struct GenerateStats {
 /// Called with each generated token and the logits it was chosen from; return false to stop.
 using TokenCallback = std::function<bool(std::int32_t token, const Eigen::VectorXf& logits)>;
 
-/// Generates after `prompt` (run from the session's current position). With `prompt_logits`, the
-/// logits of every prompt position are written there ([P, V]). Throws InputError for an empty
-/// prompt or a token outside the vocabulary.
+/// Generates after `prompt` (run from the session's current position) with a Sequence on the
+/// session's state; `sampler` continues from where the sequence left it. With `prompt_logits`,
+/// the logits of every prompt position are written there ([P, V]). Throws InputError for an
+/// empty prompt or a token outside the vocabulary.
 inline GenerateStats generate(Session& session, const std::vector<std::int32_t>& prompt, Sampler& sampler,
                               const GenerateOptions& options, const TokenCallback& on_token,
                               RowMatrixXf* prompt_logits = nullptr) {
@@ -45,8 +46,6 @@ inline GenerateStats generate(Session& session, const std::vector<std::int32_t>&
   GLRNN_CHECK(!prompt.empty(), InputError, "the prompt has no tokens");
   GenerateStats stats;
   stats.prompt_tokens = static_cast<std::int64_t>(prompt.size());
-  std::vector<std::int32_t> history = prompt;  // what the repetition penalty looks at
-  history.reserve(prompt.size() + static_cast<std::size_t>(options.max_new_tokens));
 
   Clock::time_point t0 = Clock::now();
   if (prompt_logits) {
@@ -56,18 +55,28 @@ inline GenerateStats generate(Session& session, const std::vector<std::int32_t>&
   }
   const Eigen::VectorXf* logits = &session.logits();
   stats.prefill_seconds = seconds_since(t0);
+  if (options.max_new_tokens <= 0) return stats;
 
+  SequenceParams params;
+  params.max_new_tokens = options.max_new_tokens;
+  params.stop_tokens = options.stop_tokens;
+  Sequence sequence(session.lend_state(), sampler, std::move(params), prompt);
   t0 = Clock::now();
-  for (std::int64_t i = 0; i < options.max_new_tokens; ++i) {
-    const std::int32_t token = sampler.sample(*logits, history);
-    history.push_back(token);
-    ++stats.generated_tokens;
-    const bool go_on = on_token(token, *logits);
-    for (std::int32_t stop : options.stop_tokens) stats.stopped_by_token |= token == stop;
-    if (!go_on || stats.stopped_by_token || i + 1 == options.max_new_tokens) break;
-    logits = &session.step(token);
-    ++stats.decode_steps;
+  try {
+    for (;;) {
+      const SequenceEvent event = sequence.next(*logits);
+      ++stats.generated_tokens;
+      stats.stopped_by_token = event.finish == FinishReason::Stop;
+      if (!on_token(event.token, *logits) || sequence.finished()) break;
+      logits = &session.step(sequence);
+      ++stats.decode_steps;
+    }
+  } catch (...) {
+    session.return_state(std::move(sequence.state()));
+    throw;
   }
+  session.return_state(std::move(sequence.state()));
+  sampler = sequence.sampler();
   stats.decode_seconds = seconds_since(t0);
   return stats;
 }

@@ -7,6 +7,7 @@
 #include <utility>  // std::move
 #include <vector>   // std::vector
 
+#include "glrnn/generate/sequence.hpp"
 #include "glrnn/generate/state_file.hpp"
 #include "glrnn/models/model.hpp"
 
@@ -41,6 +42,20 @@ class Session {
     model_.forward(&token, 1, state_, scratch_, Logits::Last, logits_row());
     return logits_;
   }
+
+  /// Runs a sequence's pending token on the sequence's own state (with this session's scratch)
+  /// and returns its logits; see lend_state for a sequence that continues this session.
+  const Eigen::VectorXf& step(Sequence& sequence) {
+    GLRNN_CHECK(sequence.pending().has_value(), InputError, "the sequence has no pending token to run");
+    const std::int32_t token = *sequence.pending();
+    model_.forward(&token, 1, sequence.state(), scratch_, Logits::Last, logits_row());
+    return logits_;
+  }
+
+  /// Hands this session's state to a sequence that continues from here; take it back with
+  /// return_state. Until then the session has no state.
+  State lend_state() { return std::move(state_); }
+  void return_state(State state) { state_ = std::move(state); }
 
   /// Runs tokens and writes every position's logits to `out` (resized to [n, V]).
   void prefill_all(const std::vector<std::int32_t>& tokens, RowMatrixXf& out) {

@@ -10,6 +10,7 @@
 #include <cstdint>    // std::int32_t, std::int64_t, std::uint64_t
 #include <numeric>    // std::iota
 #include <string>     // std::to_string
+#include <utility>    // std::pair
 #include <vector>     // std::vector
 
 #include <Eigen/Core>
@@ -28,9 +29,13 @@ struct SamplerParams {
   float presence_penalty = 0.0f;   // 0: off; subtracted once from every token in `generated`
   float frequency_penalty = 0.0f;  // 0: off; subtracted once per occurrence in `generated`
   std::uint64_t seed = 0;
+  std::vector<std::pair<std::int32_t, float>> logit_bias;  // (token, bias) added to the logits first (OpenAI)
 
   /// Throws InputError for values outside their ranges.
   void validate() const {
+    for (const auto& [token, bias] : logit_bias)
+      GLRNN_CHECK(token >= 0 && std::isfinite(bias), InputError,
+                  "logit bias needs a token id >= 0 and a finite bias, got " + std::to_string(token));
     GLRNN_CHECK(temperature >= 0.0f, InputError, "temperature must be >= 0, got " + std::to_string(temperature));
     GLRNN_CHECK(top_k >= 0, InputError, "top-k must be >= 0, got " + std::to_string(top_k));
     GLRNN_CHECK(top_p > 0.0f && top_p <= 1.0f, InputError, "top-p must be in (0, 1], got " + std::to_string(top_p));
@@ -91,9 +96,12 @@ class Sampler {
   std::int32_t sample(const Eigen::Ref<const Eigen::VectorXf>& logits, const std::vector<std::int32_t>& recent = {},
                       const std::vector<std::int32_t>& generated = {}, const TokenMask* allowed = nullptr) {
     GLRNN_CHECK(logits.size() == adjusted_.size(), InputError, "logits size does not match the sampler's vocabulary");
-    GLRNN_CHECK(!allowed || allowed->size() == adjusted_.size(), InputError,
-                "the token mask's size does not match the sampler's vocabulary");
+    // A mask shorter than the logits refuses the ids past its end (a model's padding rows).
+    GLRNN_CHECK(!allowed || allowed->size() <= adjusted_.size(), InputError,
+                "the token mask is longer than the sampler's vocabulary");
     adjusted_ = logits;
+    for (const auto& [token, bias] : params_.logit_bias)
+      if (token < adjusted_.size()) adjusted_[token] += bias;
     if (params_.repetition_penalty != 1.0f) {
       // transformers: a seen token's logit is divided by the penalty if positive, multiplied if not.
       for (std::int32_t t : recent) {

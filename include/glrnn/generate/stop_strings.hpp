@@ -8,7 +8,7 @@
 #include <utility>    // std::move
 #include <vector>     // std::vector
 
-namespace glrnn::server {
+namespace glrnn {
 
 class StopStrings {
  public:
@@ -56,4 +56,4 @@ class StopStrings {
   bool stopped_ = false;
 };
 
-}  // namespace glrnn::server
+}  // namespace glrnn
