@@ -18,6 +18,7 @@
 #include <vector>     // std::vector
 
 #include "batch.hpp"
+#include "constrain.hpp"
 #include "context.hpp"
 #include "decode.hpp"
 #include "prefill.hpp"
@@ -79,6 +80,22 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   tokenizer->add_flag("--json", json, "Print one JSON object instead of a table");
 
+  CLI::App* constrain = app.add_subcommand("constrain", "A JSON Schema's cost: mask time per token (p50, p99) and decode "
+                                                         "tok/s with and without it");
+  std::string constrain_tokenizers, constrain_schema = "benchmarks/data/nested_schema.json";
+  std::string constrain_document = "benchmarks/data/nested_document.json", constrain_config, constrain_type = "q4";
+  int constrain_steps = 32, constrain_rounds = 3;
+  constrain->add_option("--tokenizers", constrain_tokenizers, "tokenizer.json files or model folders, comma-separated (the "
+                                                               "last one decodes)")->required();
+  constrain->add_option("--schema", constrain_schema, "JSON Schema")->capture_default_str();
+  constrain->add_option("--document", constrain_document, "A JSON text that follows the schema")->capture_default_str();
+  constrain->add_option("--config", constrain_config, "config.json of the decode geometry")->required();
+  constrain->add_option("--type", constrain_type, "Weight type (a recipe)")->capture_default_str();
+  constrain->add_option("--steps", constrain_steps, "Decode steps per round")->capture_default_str()->check(CLI::PositiveNumber);
+  constrain->add_option("--rounds", constrain_rounds, "Interleaved rounds")->capture_default_str()->check(CLI::PositiveNumber);
+  constrain->add_option("-t,--threads", threads, "Threads; 0 = all cores")->capture_default_str();
+  constrain->add_flag("--json", json, "Print one JSON object instead of a table");
+
   CLI::App* context = app.add_subcommand("context", "Decode ms/token and memory from 1k to 1M tokens of context, "
                                                      "against a transformer baseline; writes CSV and SVG");
   std::string context_configs, context_lengths = "1024,4096,16384,65536,262144,1048576";
@@ -136,6 +153,12 @@ int main(int argc, char** argv) {
         serve_options.clients.push_back(n);
       }
       bench_serve(serve_options, json);
+      return;
+    }
+    if (constrain->parsed()) {
+      glrnn::set_num_threads(threads);
+      bench_constrain(split_list(constrain_tokenizers), constrain_schema, constrain_document, constrain_config, constrain_type,
+                      constrain_steps, constrain_rounds, json);
       return;
     }
     if (context->parsed()) {

@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
   app.add_option("-n,--max-new-tokens,--n-predict", max_new_tokens, "Longest reply in tokens")->capture_default_str()
       ->check(CLI::PositiveNumber);
   glrnn::tools::add_sampling_options(app, sampling);
+  glrnn::tools::ConstraintOptions constraint;
+  glrnn::tools::add_constraint_options(app, constraint);
   app.add_option("-t,--threads", threads, "Threads; 0 = all cores")->capture_default_str()->check(CLI::NonNegativeNumber);
 
   glrnn::tools::add_load_options(app, load_options);
@@ -44,6 +46,8 @@ int main(int argc, char** argv) {
     options.max_new_tokens = max_new_tokens;
     options.stop_tokens = model.info().stop_token_ids;
     if (end_of_turn >= 0) options.stop_tokens.push_back(end_of_turn);
+    options.grammar = glrnn::tools::load_constraint(constraint);  // every reply follows it
+    if (options.grammar) options.vocabulary = glrnn::TokenVocabulary::from_tokenizer(tokenizer);
 
     const bool interactive = isatty(0) != 0;
     // The reply's last token was sampled but not run, and a reply cut off by -n lacks its

@@ -100,6 +100,8 @@ int main(int argc, char** argv) {
   app.add_option("-n,--max-new-tokens,--n-predict", max_new_tokens, "Tokens to generate")->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   glrnn::tools::add_sampling_options(app, sampling);
+  glrnn::tools::ConstraintOptions constraint;
+  glrnn::tools::add_constraint_options(app, constraint);
   app.add_flag("--ignore-eos", ignore_eos, "Do not stop at the end-of-sequence token");
   app.add_option("-t,--threads", threads, "Threads; 0 = all cores")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--logits-out", logits_out, "Write prompt and generated logits to this JSON file");
@@ -144,6 +146,13 @@ int main(int argc, char** argv) {
     glrnn::GenerateOptions options;
     options.max_new_tokens = max_new_tokens;
     if (!ignore_eos) options.stop_tokens = model.info().stop_token_ids;
+    if (constraint.given()) {
+      // The matcher's place in a grammar is not part of a state file, and ids give no text.
+      GLRNN_CHECK(state_in.empty() && state_out.empty() && parallel == 1 && tokenizer, glrnn::InputError,
+                  "--json-schema and --grammar do not combine with --state-in, --state-out, --parallel or --prompt-ids");
+      options.grammar = glrnn::tools::load_constraint(constraint);
+      options.vocabulary = glrnn::TokenVocabulary::from_tokenizer(*tokenizer);
+    }
     if (parallel > 1) {
       GLRNN_CHECK(logits_out.empty() && state_out.empty(), glrnn::InputError,
                   "--parallel does not combine with --logits-out or --state-out");

@@ -247,6 +247,17 @@ class HttpApi {
                      "the prompt has " + std::to_string(prompt.size()) + " tokens; this model's maximum context is " +
                          std::to_string(max_context) + " positions (--max-context)",
                      chat ? "messages" : "prompt");
+    if (!r.grammar.empty()) {
+      // A chat reply may open with one space (the plain format's "Assistant:" is followed by
+      // one, and the state cache renders the turn that way).
+      try {
+        r.params.grammar = std::make_shared<const Grammar>(
+            chat ? Grammar::parse(r.grammar + "\nglrnn-reply ::= \" \"? root\n", "glrnn-reply") : Grammar::parse(r.grammar));
+      } catch (const InputError& e) {
+        throw invalid_value(r.grammar_field, e.what(), "invalid_grammar");
+      }
+    }
+    const ReplyShape shape{!r.tools.empty(), r.json_reply || !r.tools.empty()};
     auto job = std::make_shared<Job>(std::move(prompt), r.params, std::move(tail));
     if (!scheduler_->submit(job))
       throw ApiError(503, "server_busy", "every slot is taken and the queue is full (or the server is stopping); retry later");
@@ -254,7 +265,7 @@ class HttpApi {
     char id[40];
     std::snprintf(id, sizeof id, "%s-%016llx", chat ? "chatcmpl" : "cmpl", static_cast<unsigned long long>(random()));
     const ResponseHeader header{id, unix_time(), options_.model_name, chat, r.params.logprobs >= 0};
-    if (r.stream) return stream(res, job, header, r.include_usage);
+    if (r.stream) return stream(res, job, header, r.include_usage, shape);
     std::vector<ChoiceDelta> deltas;
     const Job::Status status = wait_for_client(res, *job, deltas, /*until_done=*/true);
     if (status == Job::Status::Running) return res.drop();  // the client left
@@ -265,6 +276,14 @@ class HttpApi {
       c.text += d.text;
       for (TokenInfo& t : d.tokens) c.tokens.push_back(std::move(t));
       if (!d.finish_reason.empty()) c.finish_reason = d.finish_reason;
+    }
+    for (ChoiceResult& c : choices) {
+      if (shape.json) c.text = without_leading_space(c.text);
+      if (!shape.tools) continue;
+      ToolReply tool_reply = read_tool_reply(c.text, random());
+      c.text = std::move(tool_reply.content);
+      c.tool_calls = std::move(tool_reply.calls);
+      if (!c.tool_calls.empty()) c.finish_reason = "tool_calls";
     }
     reply(res, 200, json_.response(header, choices, job->usage()));
   }
@@ -287,7 +306,46 @@ class HttpApi {
   /// response starts with the job's first delta, so a request that fails before it (a queued
   /// one at shutdown: 503) is answered with its status. A client that goes away, or stops
   /// reading for the transport's write timeout, cancels its job.
-  void stream(HttpResponse& res, const std::shared_ptr<Job>& job, const ResponseHeader& header, bool include_usage) {
+  /// What the reply's text is: JSON (response_format or tools: the one space a chat reply may
+  /// open with is not the client's), and with tools, content or calls to read out of it.
+  struct ReplyShape {
+    bool tools = false;
+    bool json = false;
+  };
+
+  static std::string without_leading_space(const std::string& text) {
+    return !text.empty() && text[0] == ' ' ? text.substr(1) : text;
+  }
+
+  /// A streamed delta as the client sees it: JSON replies lose their opening space; a reply with
+  /// tools is held until it ends, then sent as its content or its calls (a tool call is only
+  /// known whole).
+  struct StreamShaper {
+    ReplyShape shape;
+    std::vector<std::string> held;
+    std::vector<bool> started;
+
+    /// The chunks to send for `d` (none while a reply with tools is being held).
+    std::vector<nlohmann::json> chunks(const OpenAiJson& json, const ResponseHeader& header, ChoiceDelta d, std::uint64_t id_seed) {
+      const auto i = static_cast<std::size_t>(d.index);
+      if (held.size() <= i) held.resize(i + 1), started.resize(i + 1, false);
+      if (shape.json && !started[i] && !d.text.empty()) {
+        d.text = without_leading_space(d.text);
+        started[i] = true;
+      }
+      if (!shape.tools) return {json.chunk(header, d, false)};
+      held[i] += d.text;
+      if (d.finish_reason.empty()) return {};
+      ToolReply reply = read_tool_reply(held[i], id_seed);
+      if (!reply.calls.empty()) return {json.tool_call_chunk(header, d.index, reply.calls)};
+      d.text = std::move(reply.content);
+      d.tokens.clear();  // the log-probabilities of held text are not streamed
+      return {json.chunk(header, d, false)};
+    }
+  };
+
+  void stream(HttpResponse& res, const std::shared_ptr<Job>& job, const ResponseHeader& header, bool include_usage,
+              const ReplyShape& shape) {
     std::vector<ChoiceDelta> deltas;
     Job::Status status = wait_for_client(res, *job, deltas, /*until_done=*/false);
     if (status == Job::Status::Running && deltas.empty()) return res.drop();  // the client left
@@ -302,8 +360,10 @@ class HttpApi {
     bool ok = res.begin_stream("text/event-stream");
     if (header.chat)  // OpenAI opens each choice with the assistant role
       for (std::int64_t i = 0; ok && i < job->params().n; ++i) ok = send(json_.chunk(header, ChoiceDelta{i, "", {}, ""}, true));
+    StreamShaper shaper{shape, {}, {}};
     while (ok) {
-      for (const ChoiceDelta& d : deltas) ok = ok && send(json_.chunk(header, d, false));
+      for (ChoiceDelta& d : deltas)
+        for (const json& chunk : shaper.chunks(json_, header, std::move(d), random())) ok = ok && send(chunk);
       deltas.clear();
       if (!ok || status != Job::Status::Running) break;
       status = wait_for_client(res, *job, deltas, /*until_done=*/false);

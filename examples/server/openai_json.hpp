@@ -12,6 +12,7 @@
 #include <glrnn/tokenizer/tokenizer.hpp>
 
 #include "job.hpp"
+#include "tool_calls.hpp"
 
 namespace glrnn::server {
 
@@ -29,6 +30,7 @@ struct ChoiceResult {
   std::string text;
   std::vector<TokenInfo> tokens;
   std::string finish_reason;
+  std::vector<ToolCall> tool_calls;  // a reply that calls tools has no text
 };
 
 class OpenAiJson {
@@ -49,7 +51,8 @@ class OpenAiJson {
     for (std::size_t i = 0; i < choices.size(); ++i) {
       const ChoiceResult& c = choices[i];
       json choice = {{"index", i}, {"finish_reason", c.finish_reason}, {"logprobs", logprobs(h, c.tokens)}};
-      if (h.chat) choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+      if (h.chat && !c.tool_calls.empty()) choice["message"] = {{"role", "assistant"}, {"content", nullptr}, {"tool_calls", tool_calls(c.tool_calls, false)}};
+      else if (h.chat) choice["message"] = {{"role", "assistant"}, {"content", c.text}};
       else choice["text"] = c.text;
       list.push_back(std::move(choice));
     }
@@ -76,6 +79,15 @@ class OpenAiJson {
     return out;
   }
 
+  /// The chunk that carries a streamed reply's tool calls, whole, with its finish reason.
+  json tool_call_chunk(const ResponseHeader& h, std::int64_t index, const std::vector<ToolCall>& calls) const {
+    json choice = {{"index", index}, {"finish_reason", "tool_calls"}, {"logprobs", nullptr}};
+    choice["delta"] = {{"tool_calls", tool_calls(calls, true)}};
+    json out = top(h, true);
+    out["choices"] = json::array({std::move(choice)});
+    return out;
+  }
+
   /// The last chunk when the client asked for usage: no choices, the usage.
   json usage_chunk(const ResponseHeader& h, const Usage& u) const {
     json out = top(h, true);
@@ -91,6 +103,16 @@ class OpenAiJson {
             {"created", h.created},
             {"model", h.model},
             {"system_fingerprint", nullptr}};
+  }
+
+  static json tool_calls(const std::vector<ToolCall>& calls, bool streamed) {
+    json list = json::array();
+    for (std::size_t i = 0; i < calls.size(); ++i) {
+      json call = {{"id", calls[i].id}, {"type", "function"}, {"function", {{"name", calls[i].name}, {"arguments", calls[i].arguments}}}};
+      if (streamed) call["index"] = i;
+      list.push_back(std::move(call));
+    }
+    return list;
   }
 
   /// A token's text and bytes: a byte-fallback token is its one byte, which may be part of a

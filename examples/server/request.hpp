@@ -2,8 +2,9 @@
 // Reading the bodies of the OpenAI endpoints into what the scheduler runs, refusing anything
 // else with a 400 that names the field. As OpenAI does, an unknown field is an error; fields
 // OpenAI defines that the server does not implement are accepted only with their neutral value
-// (no tools, no logit_bias, text output), so a request is never silently answered differently
-// from what it asked. null means "not given" everywhere.
+// (no audio, no predictions), so a request is never silently answered differently from what it
+// asked. null means "not given" everywhere. response_format, tools and llama-server's grammar
+// become the GBNF text the reply must follow (README, "Structured output").
 
 #include <cmath>             // std::isfinite, std::isnormal, std::nan
 #include <cstdint>           // std::int32_t, std::int64_t
@@ -18,6 +19,7 @@
 #include "api_error.hpp"
 #include "chat_format.hpp"
 #include "job.hpp"
+#include "tool_calls.hpp"
 
 namespace glrnn::server {
 
@@ -38,6 +40,11 @@ struct CompletionRequest {
   std::vector<ChatMessage> messages;    // chat
   std::string prompt;                   // completions, as text ...
   std::vector<std::int32_t> prompt_ids; // ... or as token ids
+  std::string grammar;                  // GBNF the reply follows (empty: free text)
+  std::string grammar_field;            // the field it came from, for errors
+  bool json_reply = false;              // response_format json_object or json_schema
+  std::vector<ToolSpec> tools;          // with tool_choice, what the reply may call
+  ToolChoice tool_choice;
 };
 
 namespace detail {
@@ -175,8 +182,135 @@ inline CompletionRequest read_common(const json& body, const RequestLimits& limi
   }
   string(body, "model");  // any name: the server has one model
   string(body, "user");
-  neutral_only(body, "logit_bias", [](const json& v) { return v.is_object() && v.empty(); });
+  if (const json* bias = field(body, "logit_bias")) {
+    if (!bias->is_object() || bias->size() > 1024)
+      throw invalid_value("logit_bias", "'logit_bias' must be an object of at most 1024 token ids mapped to biases");
+    for (const auto& item : bias->items()) {
+      const std::string& key = item.key();
+      std::int64_t id = -1;
+      if (!key.empty() && key.size() <= 9 && key.find_first_not_of("0123456789") == std::string::npos) id = std::stoll(key);
+      if (id < 0 || id >= limits.vocab_size)
+        throw invalid_value("logit_bias", "logit_bias key " + shown(json(key)) + " is not a token id in [0, " +
+                                              std::to_string(limits.vocab_size) + ")");
+      const double b = item.value().is_number() ? item.value().get<double>() : std::nan("");
+      if (!(b >= -100.0 && b <= 100.0))
+        throw invalid_value("logit_bias", "logit_bias values must be numbers in [-100, 100], got " + shown(item.value()));
+      p.sampling.logit_bias.emplace_back(static_cast<std::int32_t>(id), static_cast<float>(b));
+    }
+  }
+  if (const auto grammar = string(body, "grammar")) {
+    if (grammar->empty()) throw invalid_value("grammar", "'grammar' is empty");
+    r.grammar = *grammar;
+    r.grammar_field = "grammar";
+  }
   return r;
+}
+
+/// The body again, its objects keeping their order: a schema's properties are written in it.
+inline nlohmann::ordered_json parse_ordered(const std::string& body) {
+  return nlohmann::ordered_json::parse(body);  // parse_object has checked syntax and depth
+}
+
+/// response_format: text, json_object, or json_schema {name, schema, strict, description}.
+inline void read_response_format(const json& body, const nlohmann::ordered_json& ordered, CompletionRequest& r) {
+  const json* format = field(body, "response_format");
+  if (!format) return;
+  if (!format->is_object()) throw invalid_value("response_format", "'response_format' must be an object", "invalid_type");
+  const std::string type = string(*format, "type").value_or("");
+  if (type == "text") {
+    refuse_unknown(*format, {"type"});
+    return;
+  }
+  if (!r.grammar.empty()) throw invalid_value("grammar", "'grammar' cannot be combined with a JSON response_format");
+  if (type == "json_object") {
+    refuse_unknown(*format, {"type"});
+    r.grammar = json_object_grammar();
+  } else if (type == "json_schema") {
+    refuse_unknown(*format, {"type", "json_schema"});
+    const json* spec = field(*format, "json_schema");
+    if (!spec || !spec->is_object())
+      throw invalid_value("response_format", "response_format.json_schema must be an object {name, schema, strict}");
+    refuse_unknown(*spec, {"name", "schema", "strict", "description"});
+    const auto name = string(*spec, "name");
+    if (!name || name->empty() || name->size() > 64 || name->find_first_not_of(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos)
+      throw invalid_value("response_format", "response_format.json_schema.name must be 1 to 64 of a-z, A-Z, 0-9, _ and -");
+    string(*spec, "description");
+    boolean(*spec, "strict");  // strict or not, the reply follows the schema exactly
+    const nlohmann::ordered_json& ordered_spec = ordered["response_format"]["json_schema"];
+    try {
+      r.grammar = ordered_spec.contains("schema") && !ordered_spec["schema"].is_null()
+                      ? json_schema_to_grammar(ordered_spec["schema"])
+                      : json_object_grammar();
+    } catch (const InputError& e) {
+      throw invalid_value("response_format", std::string("response_format.json_schema.schema: ") + e.what(), "invalid_schema");
+    }
+  } else {
+    throw invalid_value("response_format", "response_format.type must be 'text', 'json_object' or 'json_schema', got " +
+                                               shown(format->value("type", json())));
+  }
+  r.json_reply = true;
+  r.grammar_field = "response_format";
+}
+
+/// tools, tool_choice and parallel_tool_calls.
+inline void read_tools(const json& body, const nlohmann::ordered_json& ordered, CompletionRequest& r) {
+  const json* tools = field(body, "tools");
+  if (tools) {
+    if (!tools->is_array() || tools->size() > 128)
+      throw invalid_value("tools", "'tools' must be an array of at most 128 tools", "invalid_type");
+    for (std::size_t i = 0; i < tools->size(); ++i) {
+      const json& tool = (*tools)[i];
+      const std::string where = "tools[" + std::to_string(i) + "]";
+      if (!tool.is_object() || tool.value("type", json()) != "function" || !tool.contains("function") || !tool["function"].is_object())
+        throw invalid_value("tools", where + " must be {\"type\": \"function\", \"function\": {...}}");
+      refuse_unknown(tool, {"type", "function"});
+      const json& function = tool["function"];
+      refuse_unknown(function, {"name", "description", "parameters", "strict"});
+      ToolSpec spec;
+      spec.name = string(function, "name").value_or("");
+      if (spec.name.empty() || spec.name.size() > 64 ||
+          spec.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos)
+        throw invalid_value("tools", where + ".function.name must be 1 to 64 of a-z, A-Z, 0-9, _ and -");
+      for (const ToolSpec& other : r.tools)
+        if (other.name == spec.name) throw invalid_value("tools", "two tools are named " + spec.name);
+      spec.description = string(function, "description").value_or("");
+      boolean(function, "strict");
+      if (function.contains("parameters") && !function["parameters"].is_null()) {
+        if (!function["parameters"].is_object()) throw invalid_value("tools", where + ".function.parameters must be a JSON Schema object");
+        spec.parameters = ordered.at("tools").at(i).at("function").at("parameters");
+      }
+      r.tools.push_back(std::move(spec));
+    }
+  }
+  ToolChoice& choice = r.tool_choice;
+  choice.parallel = boolean(body, "parallel_tool_calls").value_or(true);
+  if (const json* c = field(body, "tool_choice")) {
+    if (*c == "none") choice.mode = ToolChoice::Mode::None;
+    else if (*c == "auto") choice.mode = ToolChoice::Mode::Auto;
+    else if (*c == "required") choice.mode = ToolChoice::Mode::Required;
+    else if (c->is_object() && c->value("type", json()) == "function" && c->contains("function") && (*c)["function"].is_object() &&
+             (*c)["function"].contains("name") && (*c)["function"]["name"].is_string()) {
+      choice.mode = ToolChoice::Mode::Named;
+      choice.name = (*c)["function"]["name"].get<std::string>();
+      bool known = false;
+      for (const ToolSpec& t : r.tools) known |= t.name == choice.name;
+      if (!known) throw invalid_value("tool_choice", "tool_choice names " + shown(json(choice.name)) + ", which is not in 'tools'");
+    } else {
+      throw invalid_value("tool_choice", "'tool_choice' must be 'none', 'auto', 'required' or {\"type\": \"function\", \"function\": {\"name\": ...}}, got " + shown(*c));
+    }
+    if (r.tools.empty() && choice.mode != ToolChoice::Mode::None && choice.mode != ToolChoice::Mode::Auto)
+      throw invalid_value("tool_choice", "'tool_choice' asks for a tool call but 'tools' is empty");
+  }
+  if (r.tools.empty()) return;
+  if (!r.grammar.empty())
+    throw invalid_value("tools", "'tools' cannot be combined with '" + r.grammar_field + "': both decide the reply's form");
+  try {
+    r.grammar = tool_reply_grammar(r.tools, choice);
+  } catch (const InputError& e) {
+    throw invalid_value("tools", std::string("a tool's parameters: ") + e.what(), "invalid_schema");
+  }
+  r.grammar_field = "tools";
 }
 
 /// A message's content: a string, or text parts joined with newlines.
@@ -206,40 +340,80 @@ inline CompletionRequest parse_chat_request(const std::string& text, const Reque
                                 "logprobs", "top_logprobs", "stream", "stream_options", "ignore_eos", "user", "logit_bias",
                                 "metadata", "store", "service_tier", "parallel_tool_calls", "tools", "tool_choice", "functions",
                                 "function_call", "response_format", "modalities", "audio", "prediction", "reasoning_effort",
-                                "web_search_options"});
+                                "web_search_options", "grammar"});
   CompletionRequest r = detail::read_common(body, limits);
   if (const auto n = detail::integer(body, "max_completion_tokens", 1, limits.max_tokens)) r.params.max_tokens = *n;
   if (detail::boolean(body, "logprobs").value_or(false)) r.params.logprobs = detail::integer(body, "top_logprobs", 0, 20).value_or(0);
   else if (detail::field(body, "top_logprobs")) throw invalid_value("top_logprobs", "'top_logprobs' needs 'logprobs': true");
-  const auto empty_list = [](const json& v) { return v.is_array() && v.empty(); };
-  const auto no_call = [](const json& v) { return v == "none" || v == "auto"; };
-  detail::neutral_only(body, "tools", empty_list);
-  detail::neutral_only(body, "functions", empty_list);
-  detail::neutral_only(body, "tool_choice", no_call);
-  detail::neutral_only(body, "function_call", no_call);
-  detail::neutral_only(body, "response_format", [](const json& v) { return v == json{{"type", "text"}}; });
+  // The deprecated functions / function_call: only their neutral values (tools replace them).
+  detail::neutral_only(body, "functions", [](const json& v) { return v.is_array() && v.empty(); });
+  detail::neutral_only(body, "function_call", [](const json& v) { return v == "none" || v == "auto"; });
   detail::neutral_only(body, "modalities", [](const json& v) { return v == json::array({"text"}); });
+  const bool structured = detail::field(body, "response_format") || detail::field(body, "tools");
+  const nlohmann::ordered_json ordered = structured ? detail::parse_ordered(text) : nlohmann::ordered_json();
+  detail::read_response_format(body, ordered, r);
+  detail::read_tools(body, ordered, r);
   for (const char* unsupported : {"audio", "prediction", "reasoning_effort", "web_search_options"})
     detail::neutral_only(body, unsupported, [](const json&) { return false; });
-  // metadata, store, service_tier and parallel_tool_calls change nothing here: accepted, ignored.
+  // metadata, store and service_tier change nothing here: accepted, ignored.
 
   const json* messages = detail::field(body, "messages");
   if (!messages || !messages->is_array() || messages->empty())
     throw invalid_value("messages", "'messages' must be a non-empty array of messages");
+  const bool with_tools = !r.tools.empty();
   for (std::size_t i = 0; i < messages->size(); ++i) {
     const json& m = (*messages)[i];
     const std::string where = "messages[" + std::to_string(i) + "]";
     if (!m.is_object()) throw invalid_value(where, where + " must be an object", "invalid_type");
-    detail::refuse_unknown(m, {"role", "content", "name", "refusal", "tool_calls"});
+    detail::refuse_unknown(m, {"role", "content", "name", "refusal", "tool_calls", "tool_call_id"});
     detail::string(m, "name");
-    detail::neutral_only(m, "tool_calls", [](const json& v) { return v.is_array() && v.empty(); });
     detail::neutral_only(m, "refusal", [](const json&) { return false; });
     std::string role = detail::string(m, "role").value_or("");
     if (role == "developer") role = "system";  // OpenAI's newer name for the system role
-    if (role != "system" && role != "user" && role != "assistant")
-      throw invalid_value(where + ".role", where + ".role must be 'system', 'developer', 'user' or 'assistant', got " +
+    if (role != "system" && role != "user" && role != "assistant" && role != "tool")
+      throw invalid_value(where + ".role", where + ".role must be 'system', 'developer', 'user', 'assistant' or 'tool', got " +
                                                detail::shown(m.value("role", json())));
-    r.messages.push_back({role, detail::message_content(m, i)});
+    const json* calls = detail::field(m, "tool_calls");
+    if (calls && role != "assistant") throw invalid_value(where, where + ": only assistant messages have tool_calls");
+    if (detail::field(m, "tool_call_id") && role != "tool") throw invalid_value(where, where + ": only tool messages have tool_call_id");
+    if ((role == "tool" || (calls && !calls->empty())) && !with_tools)
+      throw invalid_value(where, where + " carries tool calls or results: give the request's 'tools' too");
+    if (role == "tool") {
+      // Results are one user turn of JSON lines, merged with the results and user text next to it.
+      const auto id = detail::string(m, "tool_call_id");
+      if (!id) throw invalid_value(where, where + ".tool_call_id is missing");
+      const std::string line = render_tool_result(*id, detail::message_content(m, i));
+      if (!r.messages.empty() && r.messages.back().role == "user") r.messages.back().content += "\n" + line;
+      else r.messages.push_back({"user", line});
+      continue;
+    }
+    if (role == "assistant" && calls && !calls->empty()) {
+      if (!calls->is_array()) throw invalid_value(where + ".tool_calls", where + ".tool_calls must be an array");
+      if (detail::field(m, "content") && !detail::message_content(m, i).empty())
+        throw invalid_value(where + ".content", where + ": an assistant turn is text or tool calls here, not both");
+      std::vector<ToolCall> parsed;
+      for (const json& call : *calls) {
+        const bool ok = call.is_object() && call.value("type", json("function")) == "function" && call.contains("function") &&
+                        call["function"].is_object() && call["function"].value("name", json()).is_string() &&
+                        call["function"].value("arguments", json()).is_string();
+        if (!ok) throw invalid_value(where + ".tool_calls", "each tool call must be {id, type: 'function', function: {name, arguments}}");
+        parsed.push_back({call.value("id", ""), call["function"]["name"].get<std::string>(), call["function"]["arguments"].get<std::string>()});
+      }
+      r.messages.push_back({"assistant", render_tool_calls(parsed)});
+      continue;
+    }
+    std::string content = detail::message_content(m, i);
+    if (role == "user" && !r.messages.empty() && r.messages.back().role == "user" && i > 0 && (*messages)[i - 1].value("role", json()) == "tool")
+      r.messages.back().content += "\n" + content;
+    else if (role == "assistant" && with_tools)
+      r.messages.push_back({role, render_tool_content(content)});  // the model wrote text replies as JSON
+    else
+      r.messages.push_back({role, std::move(content)});
+  }
+  if (with_tools) {
+    const std::string description = describe_tools(r.tools);
+    if (r.messages.front().role == "system") r.messages.front().content += "\n\n" + description;
+    else r.messages.insert(r.messages.begin(), {"system", description});
   }
   return r;
 }
@@ -250,7 +424,7 @@ inline CompletionRequest parse_completion_request(const std::string& text, const
   const json body = detail::parse_object(text);
   detail::refuse_unknown(body, {"prompt", "model", "max_tokens", "temperature", "top_p", "top_k", "min_p", "seed", "stop", "n",
                                 "presence_penalty", "frequency_penalty", "repetition_penalty", "logprobs", "stream",
-                                "stream_options", "ignore_eos", "user", "logit_bias", "echo", "suffix", "best_of"});
+                                "stream_options", "ignore_eos", "user", "logit_bias", "echo", "suffix", "best_of", "grammar"});
   CompletionRequest r = detail::read_common(body, limits);
   if (const auto top = detail::integer(body, "logprobs", 0, 5)) r.params.logprobs = *top;
   detail::neutral_only(body, "echo", [](const json& v) { return v == false; });

@@ -77,7 +77,13 @@
 #include "glrnn/models/registry.hpp"
 #include "glrnn/models/retnet/model.hpp"
 
+#include "glrnn/constrain/grammar.hpp"
+#include "glrnn/constrain/grammar_matcher.hpp"
+#include "glrnn/constrain/json_schema.hpp"
+#include "glrnn/constrain/token_constraint.hpp"
+#include "glrnn/constrain/token_vocabulary.hpp"
 #include "glrnn/sampling/logprobs.hpp"
+#include "glrnn/sampling/token_mask.hpp"
 #include "glrnn/sampling/sampler.hpp"
 
 #include "glrnn/tokenizer/bpe.hpp"
@@ -91,7 +97,9 @@
 #include "glrnn/generate/generate.hpp"
 #include "glrnn/generate/model_tokenizer.hpp"
 #include "glrnn/generate/perplexity.hpp"
+#include "glrnn/generate/sequence.hpp"
 #include "glrnn/generate/session.hpp"
 #include "glrnn/generate/state_cache.hpp"
 #include "glrnn/generate/state_file.hpp"
 #include "glrnn/generate/stats.hpp"
+#include "glrnn/generate/stop_strings.hpp"

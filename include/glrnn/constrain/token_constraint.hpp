@@ -67,6 +67,9 @@ class TokenConstraint {
                 InputError, "token " + std::to_string(token) + " does not follow the grammar here");
   }
 
+  /// Drops the masks kept so far (glrnn-bench measures a mask's cost without them).
+  void forget_masks() { masks_.clear(); }
+
   /// True when the text is a complete sentence of the grammar.
   bool can_end() const { return matcher_.can_end(); }
   /// True when nothing can follow: the text is complete and the grammar allows no more.

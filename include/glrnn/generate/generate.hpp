@@ -5,6 +5,7 @@
 #include <chrono>      // std::chrono::steady_clock
 #include <cstdint>     // std::int32_t, std::int64_t
 #include <functional>  // std::function
+#include <memory>      // std::shared_ptr
 #include <vector>      // std::vector
 
 #include "glrnn/generate/session.hpp"
@@ -15,6 +16,8 @@ namespace glrnn {
 struct GenerateOptions {
   std::int64_t max_new_tokens = 128;
   std::vector<std::int32_t> stop_tokens;  // generation ends after emitting one of these
+  std::shared_ptr<const Grammar> grammar;  // when set, the output is a sentence of it ...
+  std::shared_ptr<const TokenVocabulary> vocabulary;  // ... read with these token bytes
 };
 
 struct GenerateStats {
@@ -60,7 +63,8 @@ inline GenerateStats generate(Session& session, const std::vector<std::int32_t>&
   SequenceParams params;
   params.max_new_tokens = options.max_new_tokens;
   params.stop_tokens = options.stop_tokens;
-  Sequence sequence(session.lend_state(), sampler, std::move(params), prompt);
+  params.grammar = options.grammar;
+  Sequence sequence(session.lend_state(), sampler, std::move(params), prompt, nullptr, options.vocabulary);
   t0 = Clock::now();
   try {
     for (;;) {

@@ -51,15 +51,15 @@ struct SequenceEvent {
 class Sequence {
  public:
   /// `history` is what the state has run (the prompt): the repetition penalty looks at it. Text
-  /// and stop strings need a tokenizer; a grammar needs the tokenizer's vocabulary too (built
-  /// from the tokenizer when not given).
+  /// and stop strings need a tokenizer; a grammar needs the tokenizer's vocabulary (built from
+  /// the tokenizer when not given; give it to share one between sequences).
   Sequence(State state, Sampler sampler, SequenceParams params, std::vector<std::int32_t> history = {},
            const Tokenizer* tokenizer = nullptr, std::shared_ptr<const TokenVocabulary> vocabulary = {})
       : state_(std::move(state)), sampler_(std::move(sampler)), params_(std::move(params)),
         history_(std::move(history)), tokenizer_(tokenizer), stop_(params_.stop_strings) {
     GLRNN_CHECK(params_.max_new_tokens > 0, InputError, "a sequence needs max_new_tokens > 0");
-    GLRNN_CHECK(tokenizer_ || (params_.stop_strings.empty() && !params_.grammar), InputError,
-                "stop strings and grammars need the tokenizer");
+    GLRNN_CHECK(tokenizer_ || params_.stop_strings.empty(), InputError, "stop strings need the tokenizer");
+    GLRNN_CHECK(tokenizer_ || vocabulary || !params_.grammar, InputError, "a grammar needs the tokenizer or its vocabulary");
     if (tokenizer_) text_.emplace(*tokenizer_, /*skip_special=*/true);
     if (params_.grammar) {
       if (!vocabulary) vocabulary = TokenVocabulary::from_tokenizer(*tokenizer_);

@@ -1,19 +1,23 @@
 #pragma once
 // What command-line programs built on glrnn share (glrnn's own tools and benchmarks use it): the
-// error convention (one line on stderr, exit 1), --version with the kernel path, the loading and
-// sampling flags, and parsing. Needs CLI11; not included by glrnn.hpp.
+// error convention (one line on stderr, exit 1), --version with the kernel path, the loading,
+// sampling and constraint flags, and parsing. Needs CLI11; not included by glrnn.hpp.
 
 #include <cstdint>    // std::int32_t
 #include <cstdio>     // std::fprintf
 #include <exception>  // std::exception
 #include <functional> // std::function
+#include <memory>     // std::shared_ptr, std::make_shared
 #include <fstream>    // std::ifstream
 #include <sstream>    // std::ostringstream
 #include <string>     // std::string, std::stoll
 #include <vector>     // std::vector
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
+#include "glrnn/constrain/grammar.hpp"
+#include "glrnn/constrain/json_schema.hpp"
 #include "glrnn/core/cpu.hpp"
 #include "glrnn/core/error.hpp"
 #include "glrnn/core/threading.hpp"
@@ -125,6 +129,33 @@ inline std::vector<std::int32_t> parse_token_ids(const std::string& text) {
     begin = end + 1;
   }
   return ids;
+}
+
+/// --json-schema and --grammar: what the output must follow.
+struct ConstraintOptions {
+  std::string json_schema;  // a file, or the schema itself when it starts with '{'
+  std::string grammar_file;
+  bool given() const { return !json_schema.empty() || !grammar_file.empty(); }
+};
+
+inline void add_constraint_options(CLI::App& app, ConstraintOptions& options) {
+  CLI::Option* schema = app.add_option("--json-schema", options.json_schema,
+                                       "The output is JSON that follows this JSON Schema (a file, or the schema itself)");
+  CLI::Option* grammar = app.add_option("--grammar", options.grammar_file, "The output follows this GBNF grammar file");
+  schema->excludes(grammar);
+}
+
+/// The grammar the options ask for (null when none). Throws InputError for a schema or grammar
+/// that cannot be compiled, naming what.
+inline std::shared_ptr<const Grammar> load_constraint(const ConstraintOptions& options) {
+  if (!options.given()) return nullptr;
+  if (!options.grammar_file.empty()) return std::make_shared<const Grammar>(Grammar::parse(read_file(options.grammar_file)));
+  const bool inline_schema = options.json_schema.find_first_not_of(" \t\n") != std::string::npos &&
+                             options.json_schema[options.json_schema.find_first_not_of(" \t\n")] == '{';
+  const std::string text = inline_schema ? options.json_schema : read_file(options.json_schema);
+  const nlohmann::ordered_json schema = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
+  GLRNN_CHECK(!schema.is_discarded(), InputError, "--json-schema: not valid JSON");
+  return std::make_shared<const Grammar>(Grammar::parse(json_schema_to_grammar(schema)));
 }
 
 }  // namespace glrnn::tools
