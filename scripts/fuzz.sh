@@ -18,7 +18,7 @@ while [ $# -gt 0 ]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_safetensors fuzz_config fuzz_tokenizer_json fuzz_tokenizer_encode fuzz_http_request)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_safetensors fuzz_config fuzz_tokenizer_json fuzz_tokenizer_encode fuzz_http_request fuzz_grammar)
 
 bash scripts/install-deps.sh --clang
 
@@ -39,6 +39,7 @@ for target in "${targets[@]}"; do
                            head -c 2000 tests/data/eval-public.txt > "$dir/corpus/english.txt"
                            printf 'Hello \xff\xfe \xe4\xbd\xa0 <bos>' > "$dir/corpus/mixed.txt" ;;
     fuzz_http_request) max_len=8192; cp tests/fuzz/seeds/http/* "$dir/corpus/" ;;
+    fuzz_grammar) max_len=2048; cp tests/fuzz/seeds/grammar/* "$dir/corpus/" ;;
     *) echo "fuzz.sh: unknown target $target" >&2; exit 1 ;;
   esac
   if [ ! -x "$dir/$target" ] || [ -n "$(find include examples/server tests/fuzz -newer "$dir/$target" -type f | head -1)" ]; then

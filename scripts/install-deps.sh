@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages needed to build glrnn, its programs and its tests:
-# libcpp-httplib-dev for glrnn-server, nodejs and npm for its test with the openai client.
+# libcpp-httplib-dev for glrnn-server, nodejs and npm for its test with the openai client,
+# json-schema-test-suite and python3-jsonschema for the structured-output tests.
 #   scripts/install-deps.sh [--clang]     (--clang: also clang-14 and its sanitizer runtimes, for
 #                                          scripts/clang_build.sh and scripts/fuzz.sh)
 # Does nothing (and needs no network) when they are all installed already.
 set -euo pipefail
 
-packages=(cmake g++ make libeigen3-dev nlohmann-json3-dev libcli11-dev catch2 libcpp-httplib-dev)
+packages=(cmake g++ make libeigen3-dev nlohmann-json3-dev libcli11-dev catch2 libcpp-httplib-dev
+          json-schema-test-suite python3-jsonschema)
 case "${1:-}" in
   --clang) packages+=(clang-14 libclang-rt-14-dev) ;;
   "") ;;

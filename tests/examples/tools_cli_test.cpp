@@ -343,3 +343,39 @@ TEST_CASE("glrnn-generate --parallel continues one prompt several ways through t
   CHECK(sampled.out.substr(4, second - 4) != sampled.out.substr(second + 5, third - second - 5));  // other seeds, other text
   CHECK(run_tool("generate", args + " --parallel 2 --state-out x.bin").exit_code == 1);
 }
+
+TEST_CASE("glrnn-generate and glrnn-chat --json-schema and --grammar: the output follows them", "[cli]") {
+  const std::string model = glrnn::test::model_path("griffin-demo");
+  const std::string schema = R"({"type":"object","properties":{"name":{"type":"string","maxLength":12},"n":{"type":"integer","minimum":1,"maximum":9}},"required":["name","n"],"additionalProperties":false})";
+  const CliResult inline_schema = run_tool("generate", "--model " + model + " --prompt 'A record:' -n 200 --seed 3 --json-schema " + quoted(schema));
+  INFO(inline_schema.err);
+  REQUIRE(inline_schema.exit_code == 0);
+  const nlohmann::json value = nlohmann::json::parse(inline_schema.out);  // the text, then a line end
+  CHECK(value["name"].is_string());
+  CHECK(value["n"].get<int>() >= 1);
+  CHECK(value["n"].get<int>() <= 9);
+  const CliResult from_file = run_tool("generate", "--model " + model + " --prompt 'A record:' -n 200 --seed 3 --json-schema " +
+                                                       glrnn::test::write_temp_file(schema, "schema.json"));
+  CHECK(from_file.out == inline_schema.out);
+
+  const std::string grammar = glrnn::test::write_temp_file("root ::= (\" yes\" | \" no\") \".\"\n", "answer.gbnf");
+  const CliResult answered = run_tool("generate", "--model " + model + " --prompt 'Is it raining?' -n 20 --temperature 0 --grammar " + grammar);
+  REQUIRE(answered.exit_code == 0);
+  CHECK((answered.out == " yes.\n" || answered.out == " no.\n"));
+  const CliResult chat = run_tool("chat", "--model " + model + " -n 20 --temperature 0 --grammar " + grammar, "Is it raining?\n");
+  REQUIRE(chat.exit_code == 0);
+  CHECK((chat.out.find(" yes.") != std::string::npos || chat.out.find(" no.") != std::string::npos));
+
+  // Refusals: one line, exit 1.
+  const CliResult unsupported = run_tool("generate", "--model " + model + " --prompt x --json-schema '{\"type\":\"array\",\"uniqueItems\":true}'");
+  CHECK(unsupported.exit_code == 1);
+  CHECK(unsupported.err.find("uniqueItems") != std::string::npos);
+  const CliResult bad_grammar = run_tool("generate", "--model " + model + " --prompt x --grammar " +
+                                                         glrnn::test::write_temp_file("root ::= a", "bad.gbnf"));
+  CHECK(bad_grammar.exit_code == 1);
+  CHECK(bad_grammar.err.find("rule a is used but not defined") != std::string::npos);
+  const CliResult with_state = run_tool("generate", "--model " + model + " --prompt x --grammar " + grammar + " --state-out " +
+                                                        (glrnn::test::test_temp_dir() / "s.glrnn").string());
+  CHECK(with_state.exit_code == 1);
+  CHECK(with_state.err.find("--state-out") != std::string::npos);
+}
