@@ -71,13 +71,13 @@ int main(int argc, char** argv) {
         try {
           if (line[1] == 's') {
             glrnn::StateMetadata metadata{{"glrnn-chat.closing", closing}};
-            if (!unrun.empty()) metadata["glrnn-chat.unrun"] = std::to_string(unrun.front());
+            if (!unrun.empty()) glrnn::set_pending_token(metadata, unrun.front());
             session.save(path, metadata);
           } else {
             glrnn::StateMetadata metadata = session.load(path);
             closing = metadata["glrnn-chat.closing"];
             unrun.clear();
-            if (metadata.count("glrnn-chat.unrun")) unrun = glrnn::tools::parse_token_ids(metadata["glrnn-chat.unrun"]);
+            if (const auto pending = glrnn::pending_token(metadata)) unrun.push_back(*pending);
           }
           std::fprintf(stderr, "[%s '%s' at position %lld]\n", line[1] == 's' ? "saved" : "loaded", path.c_str(),
                        static_cast<long long>(session.position()));

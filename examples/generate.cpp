@@ -15,9 +15,8 @@
 
 namespace {
 
-// Metadata key of a state file: the token sampled last and not yet run through the model.
-constexpr const char* kPendingToken = "glrnn-generate.pending_token";
-// Present when the run printed ids: a continuation with no prompt does the same.
+// Metadata key of a state file, present when the run printed ids: a continuation with no prompt
+// does the same. (The pending token's key is the library's: glrnn::kPendingTokenKey.)
 constexpr const char* kPrintsIds = "glrnn-generate.prints_ids";
 
 void write_row(std::ofstream& out, const float* row, Eigen::Index n) {
@@ -129,8 +128,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "state: resumed at position %lld from '%s' in %.1f ms\n",
                    static_cast<long long>(session.position()), state_in.c_str(),
                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-      const auto pending = saved.find(kPendingToken);
-      if (pending != saved.end()) prompt = glrnn::tools::parse_token_ids(pending->second);
+      if (const auto pending = glrnn::pending_token(saved)) prompt.push_back(*pending);
       if (prompts_given == 0) print_ids = saved.count(kPrintsIds) > 0;  // go on as the saved run printed
     }
     std::optional<glrnn::Tokenizer> tokenizer;
@@ -186,7 +184,7 @@ int main(int argc, char** argv) {
     if (keep_logits) write_logits_json(logits_out, prompt, generated, prompt_logits, generated_logits);
     if (!state_out.empty()) {
       glrnn::StateMetadata metadata;
-      if (!generated.empty()) metadata[kPendingToken] = std::to_string(generated.back());
+      if (!generated.empty()) glrnn::set_pending_token(metadata, generated.back());
       if (print_ids) metadata[kPrintsIds] = "1";
       session.save(state_out, metadata);
     }

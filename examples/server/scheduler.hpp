@@ -4,8 +4,10 @@
 //      prompt (at most all but the last token, whose logits are needed);
 //   2. run up to `prefill_chunk` prompt tokens, oldest sequence first, so that a long prompt
 //      delays the running streams by one chunk per step and never freezes them;
-//   3. sample one token for every decoding sequence, publish it, and advance them all with one
-//      BatchDecoder step.
+//   3. let every decoding Sequence choose its next token, publish it, and advance them all with
+//      one batched step of the Stepper.
+// The scheduler keeps admission, slots and the cache's keys; the Sequence decides tokens, text and
+// stops; the Stepper runs the model.
 // A sequence's state is cached when its prompt has been run (one token short of its end, so
 // that the same prompt again still has a token to run for its logits) and again when its reply
 // has ended, keyed by exactly the ids the next request will have: the prompt followed by the
@@ -31,8 +33,8 @@
 #include <vector>              // std::vector
 
 #include <glrnn/core/threading.hpp>
-#include <glrnn/generate/batch.hpp>
 #include <glrnn/generate/sequence.hpp>
+#include <glrnn/generate/stepper.hpp>
 #include <glrnn/generate/state_cache.hpp>
 #include <glrnn/models/model.hpp>
 #include <glrnn/sampling/logprobs.hpp>
@@ -73,7 +75,7 @@ class Scheduler {
   /// stop_tokens: ids that end a reply (the model's end-of-sequence ids, <end_of_turn>).
   Scheduler(Model model, const Tokenizer& tokenizer, SchedulerOptions options, std::vector<std::int32_t> stop_tokens)
       : model_(std::move(model)), tokenizer_(&tokenizer), options_(std::move(options)), stop_tokens_(std::move(stop_tokens)),
-        decoder_(model_, options_.parallel), scratch_(model_.make_scratch(options_.prefill_chunk)) {
+        stepper_(model_, options_.parallel, options_.prefill_chunk) {
     if (options_.cache) cache_.emplace(model_, options_.cache_options);
     reads_files_ = cache_ && !options_.cache_options.directory.empty();
     publish_metrics();
@@ -397,7 +399,7 @@ class Scheduler {
   void run_pending(Slot& seq, std::int64_t n, Logits mode) {
     if (n == 0) return;
     const std::int32_t* first = seq.pending.data() + seq.pending_done;
-    model_.forward(first, n, seq.state, scratch_, mode, MatMap(seq.logits.data(), 1, seq.logits.size()));
+    stepper_.prefill(first, n, seq.state, mode, seq.logits);
     seq.tokens.insert(seq.tokens.end(), first, first + n);
     seq.pending_done += static_cast<std::size_t>(n);
     counters_.prefilled_tokens += n;
@@ -428,8 +430,7 @@ class Scheduler {
 
   void decode_step() {
     const auto t0 = std::chrono::steady_clock::now();
-    step_tokens_.clear();
-    step_states_.clear();
+    step_batch_.clear();
     step_sequences_.clear();
     for (auto& seq : running_) {
       if (seq->phase != Phase::Decode || seq->done) continue;
@@ -440,8 +441,8 @@ class Scheduler {
       }
       isolated(*seq, [&] { emit_token(*seq); });
     }
-    if (!step_tokens_.empty()) {
-      const RowMatrixXf& rows = decoder_.step(step_tokens_, step_states_);
+    if (!step_batch_.empty()) {
+      const RowMatrixXf& rows = stepper_.decode(step_batch_);
       for (std::size_t r = 0; r < step_sequences_.size(); ++r)
         step_sequences_[r]->logits = rows.row(static_cast<Eigen::Index>(r)).transpose();
       counters_.decode_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -467,8 +468,7 @@ class Scheduler {
       end_choice(seq, event.token, /*keep=*/true);
       return;
     }
-    step_tokens_.push_back(event.token);
-    step_states_.push_back(&seq.sequence->state());
+    step_batch_.push_back(&*seq.sequence);
     step_sequences_.push_back(&seq);
     seq.tokens.push_back(event.token);
   }
@@ -576,8 +576,7 @@ class Scheduler {
   const Tokenizer* tokenizer_;
   SchedulerOptions options_;
   std::vector<std::int32_t> stop_tokens_;
-  BatchDecoder decoder_;
-  Scratch scratch_;
+  Stepper stepper_;
   std::optional<StateCache> cache_;
   std::shared_ptr<const TokenVocabulary> vocabulary_;  // built at the first request with a grammar
   bool reads_files_ = false;  // a disk tier, read by the fetching thread
@@ -605,9 +604,8 @@ class Scheduler {
   std::vector<Fetch> fetching_;                     // admitted, waiting for a state file
   std::int64_t reserved_ = 0;                       // slots promised to admitted jobs' later choices
   SchedulerMetrics counters_;
-  std::vector<std::int32_t> step_tokens_;
-  std::vector<State*> step_states_;
-  std::vector<Slot*> step_sequences_;
+  std::vector<Sequence*> step_batch_;  // this step's decoding sequences ...
+  std::vector<Slot*> step_sequences_;  // ... and their slots
 
   mutable std::mutex mutex_;  // guards what follows
   std::condition_variable wake_;

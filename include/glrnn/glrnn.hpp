@@ -102,4 +102,5 @@
 #include "glrnn/generate/state_cache.hpp"
 #include "glrnn/generate/state_file.hpp"
 #include "glrnn/generate/stats.hpp"
+#include "glrnn/generate/stepper.hpp"
 #include "glrnn/generate/stop_strings.hpp"

@@ -4,14 +4,11 @@
 // bound by reading weights. Sequences join and leave between steps: a step takes whatever states
 // it is given.
 
-#include <chrono>     // std::chrono::steady_clock
 #include <cstdint>    // std::int32_t, std::int64_t
 #include <vector>     // std::vector
 
-#include "glrnn/generate/generate.hpp"
 #include "glrnn/generate/session.hpp"
 #include "glrnn/models/model.hpp"
-#include "glrnn/sampling/sampler.hpp"
 
 namespace glrnn {
 
@@ -43,66 +40,5 @@ class BatchDecoder {
   Scratch scratch_;
   RowMatrixXf logits_;  // [max_batch, V]
 };
-
-/// Continues one prompt in samplers.size() ways: the prompt is prefilled once, its state forked
-/// for every sequence, and the sequences step together, each with its own sampler (e.g. its own
-/// seed); a sequence leaves the batch at a stop token. Each sampler continues where its sequence
-/// left it. Returns the tokens of each continuation.
-inline std::vector<std::vector<std::int32_t>> generate_parallel(const Model& model, const std::vector<std::int32_t>& prompt,
-                                                                 std::vector<Sampler>& samplers,
-                                                                 const GenerateOptions& options, GenerateStats& stats) {
-  using Clock = std::chrono::steady_clock;
-  const auto seconds_since = [](Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); };
-  const std::size_t n = samplers.size();
-  GLRNN_CHECK(n > 0 && !prompt.empty(), InputError, "generate_parallel needs a prompt and at least one sampler");
-  stats = {};
-  stats.prompt_tokens = static_cast<std::int64_t>(prompt.size());
-  Clock::time_point t0 = Clock::now();
-  Session base(model);
-  base.prefill(prompt);
-  stats.prefill_seconds = seconds_since(t0);
-
-  SequenceParams params;
-  params.max_new_tokens = options.max_new_tokens;
-  params.stop_tokens = options.stop_tokens;
-  std::vector<Sequence> sequences;
-  sequences.reserve(n);
-  for (std::size_t b = 0; b < n; ++b) sequences.emplace_back(base.state().clone(), samplers[b], params, prompt);
-  Eigen::MatrixXf logits = base.logits().replicate(1, static_cast<Eigen::Index>(n));  // [V, n]
-  std::vector<std::vector<std::int32_t>> outputs(n);
-  std::vector<std::size_t> running(n);
-  for (std::size_t b = 0; b < n; ++b) running[b] = b;
-  BatchDecoder decoder(model, static_cast<std::int64_t>(n));
-  std::vector<std::int32_t> tokens;
-  std::vector<State*> batch;
-  std::vector<std::size_t> still;  // the sequences that go on after this step; reused
-  tokens.reserve(n);
-  batch.reserve(n);
-  still.reserve(n);
-  t0 = Clock::now();
-  while (options.max_new_tokens > 0 && !running.empty()) {
-    tokens.clear();
-    batch.clear();
-    still.clear();
-    for (std::size_t b : running) {
-      const SequenceEvent event = sequences[b].next(logits.col(static_cast<Eigen::Index>(b)));
-      outputs[b].push_back(event.token);
-      ++stats.generated_tokens;
-      if (sequences[b].finished()) continue;
-      still.push_back(b);
-      tokens.push_back(*sequences[b].pending());
-      batch.push_back(&sequences[b].state());
-    }
-    running.swap(still);
-    if (running.empty()) break;
-    const RowMatrixXf& rows = decoder.step(tokens, batch);
-    for (std::size_t r = 0; r < running.size(); ++r)
-      logits.col(static_cast<Eigen::Index>(running[r])) = rows.row(static_cast<Eigen::Index>(r)).transpose();
-    stats.decode_steps += static_cast<std::int64_t>(running.size());
-  }
-  for (std::size_t b = 0; b < n; ++b) samplers[b] = sequences[b].sampler();
-  stats.decode_seconds = seconds_since(t0);
-  return outputs;
-}
 
 }  // namespace glrnn

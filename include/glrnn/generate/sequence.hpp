@@ -17,6 +17,7 @@
 #include <Eigen/Core>
 
 #include "glrnn/constrain/token_constraint.hpp"
+#include "glrnn/generate/state_file.hpp"
 #include "glrnn/generate/stop_strings.hpp"
 #include "glrnn/models/model.hpp"
 #include "glrnn/sampling/sampler.hpp"
@@ -30,6 +31,26 @@ enum class FinishReason { None, Stop, Length };
 
 inline const char* finish_reason_name(FinishReason reason) {
   return reason == FinishReason::Stop ? "stop" : reason == FinishReason::Length ? "length" : "";
+}
+
+/// The state-file metadata key of a sequence's pending token (sampled, not yet run): a restored
+/// sequence runs it first, so it continues exactly where it stopped, with no replay.
+constexpr const char* kPendingTokenKey = "glrnn.pending_token";
+
+inline void set_pending_token(StateMetadata& metadata, std::int32_t token) { metadata[kPendingTokenKey] = std::to_string(token); }
+
+/// The pending token a state file kept, if any (also under the keys glrnn-generate and glrnn-chat
+/// wrote before the key was shared). Throws InputError for a value that is not a token id.
+inline std::optional<std::int32_t> pending_token(const StateMetadata& metadata) {
+  for (const char* key : {kPendingTokenKey, "glrnn-generate.pending_token", "glrnn-chat.unrun"}) {
+    const auto it = metadata.find(key);
+    if (it == metadata.end()) continue;
+    const std::string& v = it->second;
+    GLRNN_CHECK(!v.empty() && v.size() <= 9 && v.find_first_not_of("0123456789") == std::string::npos, InputError,
+                "the state file's pending token '" + v.substr(0, 20) + "' is not a token id");
+    return static_cast<std::int32_t>(std::stol(v));
+  }
+  return std::nullopt;
 }
 
 /// What a sequence must follow.
@@ -79,6 +100,13 @@ class Sequence {
   std::optional<std::int32_t> pending() const { return pending_; }
   bool finished() const { return finish_ != FinishReason::None; }
   FinishReason finish_reason() const { return finish_; }
+
+  /// Writes the state and the pending token (with `metadata`) to a state file; restore it with
+  /// load_state and run pending_token(metadata) first.
+  void save(const Model& model, const std::string& path, StateMetadata metadata = {}) {
+    if (pending_) set_pending_token(metadata, *pending_);
+    save_state(model, state_, path, metadata);
+  }
 
   /// Chooses the next token from `logits` (those after the state's last token) and returns what
   /// it did. Throws InputError once finished, or when the grammar allows no token of the

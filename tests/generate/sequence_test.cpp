@@ -1,0 +1,157 @@
+// Sequence and Stepper: a sequence saved with its pending token and restored continues as the
+// uninterrupted run; stop strings and tokens end it with the right text and reason; a batched
+// Stepper step equals each sequence stepped alone.
+
+#include <string>  // std::string
+#include <vector>  // std::vector
+
+#include <catch2/catch.hpp>
+
+#include "glrnn/glrnn.hpp"
+#include "support/reference.hpp"
+#include "support/safetensors_builder.hpp"
+
+namespace {
+
+glrnn::SamplerParams sampled(std::uint64_t seed) {
+  glrnn::SamplerParams p;
+  p.temperature = 0.9f;
+  p.seed = seed;
+  return p;
+}
+
+/// Runs a sequence to its end on its own state with a Session's scratch; returns its tokens.
+std::vector<std::int32_t> run_to_end(glrnn::Session& runner, glrnn::Sequence& sequence, const Eigen::VectorXf& first_logits) {
+  std::vector<std::int32_t> tokens;
+  const Eigen::VectorXf* logits = &first_logits;
+  for (;;) {
+    tokens.push_back(sequence.next(*logits).token);
+    if (sequence.finished()) return tokens;
+    logits = &runner.step(sequence);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("A sequence saved with its pending token continues as the uninterrupted run", "[generate]") {
+  const std::string path = glrnn::test::model_path("griffin-demo");
+  const glrnn::Model model = glrnn::load_model(path);
+  const glrnn::Tokenizer tokenizer = glrnn::load_model_tokenizer(path);
+  glrnn::Session session(model);
+  const std::vector<std::int32_t> prompt = tokenizer.encode("Once upon a time", true);
+  const Eigen::VectorXf prompt_logits = session.prefill(prompt);
+  glrnn::SequenceParams params;
+  params.max_new_tokens = 30;
+
+  glrnn::Session runner(model);
+  glrnn::Sequence whole(session.state().clone(), glrnn::Sampler(sampled(5), model.vocab_size()), params, prompt, &tokenizer);
+  const std::vector<std::int32_t> expected = run_to_end(runner, whole, prompt_logits);
+  REQUIRE(expected.size() == 30);
+  CHECK(whole.finish_reason() == glrnn::FinishReason::Length);
+
+  // The same run, saved after 12 tokens (the 12th pending) and restored into a fresh state.
+  glrnn::Sequence first(session.state().clone(), glrnn::Sampler(sampled(5), model.vocab_size()), params, prompt, &tokenizer);
+  const Eigen::VectorXf* logits = &prompt_logits;
+  std::vector<std::int32_t> tokens;
+  for (int i = 0; i < 12; ++i) {
+    tokens.push_back(first.next(*logits).token);
+    if (i < 11) logits = &runner.step(first);
+  }
+  const std::string file = (glrnn::test::test_temp_dir() / "sequence.state").string();
+  first.save(model, file);
+  glrnn::State restored = model.make_state();
+  const glrnn::StateMetadata metadata = glrnn::load_state(model, restored, file);
+  const std::optional<std::int32_t> pending = glrnn::pending_token(metadata);
+  REQUIRE(pending == tokens.back());
+  // Going on needs the sampler's place too: the one the first part left.
+  glrnn::SequenceParams rest = params;
+  rest.max_new_tokens = 30 - 12;
+  std::vector<std::int32_t> history = prompt;
+  history.insert(history.end(), tokens.begin(), tokens.end());
+  glrnn::Sequence second(std::move(restored), first.sampler(), rest, history, &tokenizer);
+  glrnn::Session resumed(model);
+  resumed.return_state(std::move(second.state()));
+  const Eigen::VectorXf after_pending = resumed.step(*pending);
+  second.state() = resumed.lend_state();
+  for (std::int32_t t : run_to_end(runner, second, after_pending)) tokens.push_back(t);
+  CHECK(tokens == expected);
+}
+
+TEST_CASE("A sequence ends at a stop string with the text before it, at a stop token, and at its limit", "[generate]") {
+  const std::string path = glrnn::test::model_path("griffin-demo");
+  const glrnn::Model model = glrnn::load_model(path);
+  const glrnn::Tokenizer tokenizer = glrnn::load_model_tokenizer(path);
+  glrnn::Session session(model);
+  const std::vector<std::int32_t> prompt = tokenizer.encode("He looked at the old house and", true);
+  const Eigen::VectorXf logits = session.prefill(prompt);
+  glrnn::SamplerParams greedy;
+  greedy.temperature = 0.0f;
+  glrnn::Session runner(model);
+
+  glrnn::SequenceParams free_params;
+  free_params.max_new_tokens = 40;
+  glrnn::Sequence free_run(session.state().clone(), glrnn::Sampler(greedy, model.vocab_size()), free_params, prompt, &tokenizer);
+  std::string text;
+  const Eigen::VectorXf* l = &logits;
+  for (;;) {
+    text += free_run.next(*l).text;
+    if (free_run.finished()) break;
+    l = &runner.step(free_run);
+  }
+  REQUIRE(text.size() > 12);
+  const std::string stop = text.substr(8, 4);  // a stop string the greedy text reaches
+
+  glrnn::SequenceParams stop_params = free_params;
+  stop_params.stop_strings = {stop};
+  glrnn::Sequence stopped(session.state().clone(), glrnn::Sampler(greedy, model.vocab_size()), stop_params, prompt, &tokenizer);
+  std::string stopped_text;
+  l = &logits;
+  glrnn::SequenceEvent event;
+  for (;;) {
+    event = stopped.next(*l);
+    stopped_text += event.text;
+    if (stopped.finished()) break;
+    l = &runner.step(stopped);
+  }
+  CHECK(event.finish == glrnn::FinishReason::Stop);
+  CHECK(stopped_text == text.substr(0, text.find(stop)));
+  CHECK_FALSE(stopped.pending().has_value());
+  CHECK_THROWS_AS(stopped.next(logits), glrnn::InputError);
+
+  glrnn::SequenceParams token_params = free_params;
+  token_params.stop_tokens = {free_run.generated()[3]};
+  glrnn::Sequence at_token(session.state().clone(), glrnn::Sampler(greedy, model.vocab_size()), token_params, prompt, &tokenizer);
+  CHECK(run_to_end(runner, at_token, logits).size() == 4);
+  CHECK(at_token.finish_reason() == glrnn::FinishReason::Stop);
+}
+
+TEST_CASE("A Stepper's batched step equals each sequence stepped alone", "[generate]") {
+  const glrnn::Model model = glrnn::load_model(glrnn::test::data_path("hgrn2-tiny"));
+  glrnn::Session session(model);
+  const std::vector<std::int32_t> prompt{2, 17, 33, 8, 91};
+  const Eigen::VectorXf logits = session.prefill(prompt);
+  glrnn::SequenceParams params;
+  params.max_new_tokens = 10;
+  std::vector<glrnn::Sequence> batched, alone;
+  for (std::uint64_t seed = 0; seed < 3; ++seed) {
+    batched.emplace_back(session.state().clone(), glrnn::Sampler(sampled(seed), model.vocab_size()), params, prompt);
+    alone.emplace_back(session.state().clone(), glrnn::Sampler(sampled(seed), model.vocab_size()), params, prompt);
+  }
+  glrnn::Stepper stepper(model, 3, 8);
+  glrnn::Session runner(model);
+  std::vector<Eigen::VectorXf> batch_logits(3, logits);
+  for (int step = 0; step < 9; ++step) {
+    std::vector<glrnn::Sequence*> running;
+    for (int b = 0; b < 3; ++b) {
+      batched[b].next(batch_logits[b]);
+      running.push_back(&batched[b]);
+    }
+    const glrnn::RowMatrixXf& rows = stepper.decode(running);
+    for (int b = 0; b < 3; ++b) batch_logits[b] = rows.row(b).transpose();
+  }
+  for (int b = 0; b < 3; ++b) {
+    run_to_end(runner, alone[b], logits);
+    batched[b].next(batch_logits[b]);
+    CHECK(batched[b].generated() == alone[b].generated());
+  }
+}
