@@ -1,8 +1,8 @@
 #pragma once
 // glrnn-bench constrain: what a JSON Schema costs per token. For each tokenizer, the time to
 // compute the mask of allowed tokens at every position of a document that follows the schema
-// (p50 and p99): cold (no mask kept) and as generation runs (masks kept per matcher state,
-// docs/constraints.md, "Masks"). Then decode tok/s of a model geometry with random weights,
+// (p50 and p99): cold (nothing kept) and as generation runs (masks and the walk's transitions
+// kept per matcher state, docs/constraints.md, "Masks"). Then decode tok/s of a model geometry with random weights,
 // sampling with the default sampler with and without the schema, in interleaved rounds.
 
 #include <algorithm>  // std::sort

@@ -3,8 +3,9 @@
 // of the vocabulary's trie with the matcher), and the matcher moved on by each token taken.
 // End tokens are allowed exactly when the text so far is a complete sentence. Masks are kept by
 // matcher state, since structured text returns to the same states again and again (inside a
-// string, between items); docs/constraints.md, "Masks", has the costs.
+// string, between items), and so are the walk's transitions; docs/constraints.md, "Masks".
 
+#include <array>        // std::array
 #include <cstddef>      // std::size_t
 #include <cstdint>      // std::int32_t, std::uint32_t
 #include <memory>       // std::shared_ptr, std::make_shared
@@ -29,8 +30,7 @@ class TokenConstraint {
       : vocabulary_(std::move(vocabulary)),
         matcher_(std::make_shared<GrammarStacks>(std::move(grammar))),
         end_tokens_(std::move(end_tokens)),
-        states_(vocabulary_->max_depth() + 1),
-        partials_(vocabulary_->max_depth() + 1) {}
+        ids_(vocabulary_->max_depth() + 1) {}
 
   /// True when `token` may come next. Cheaper than mask() for one token.
   bool allows(std::int32_t token) {
@@ -41,12 +41,7 @@ class TokenConstraint {
 
   /// The tokens that may come next.
   const TokenMask& mask() {
-    std::string key(reinterpret_cast<const char*>(matcher_.stacks().data()),
-                    matcher_.stacks().size() * sizeof(std::uint32_t));
-    const Utf8Partial& p = matcher_.partial();
-    key.append(reinterpret_cast<const char*>(&p.value), sizeof p.value);
-    key.push_back(static_cast<char>(p.remaining));
-    key.push_back(static_cast<char>(p.length));
+    const std::string key = state_key(matcher_.stacks(), matcher_.partial());
     auto it = masks_.find(key);
     if (it != masks_.end()) return it->second;
     if (masks_.size() >= kMaxCachedMasks) masks_.clear();
@@ -67,8 +62,13 @@ class TokenConstraint {
                 InputError, "token " + std::to_string(token) + " does not follow the grammar here");
   }
 
-  /// Drops the masks kept so far (glrnn-bench measures a mask's cost without them).
-  void forget_masks() { masks_.clear(); }
+  /// Drops the masks and walk transitions kept so far (glrnn-bench measures a mask's cost
+  /// without them).
+  void forget_masks() {
+    masks_.clear();
+    walk_states_.clear();
+    walk_index_.clear();
+  }
 
   /// True when the text is a complete sentence of the grammar.
   bool can_end() const { return matcher_.can_end(); }
@@ -84,20 +84,56 @@ class TokenConstraint {
     return false;
   }
 
+  static std::string state_key(const std::vector<std::uint32_t>& stacks, const Utf8Partial& p) {
+    std::string key(reinterpret_cast<const char*>(stacks.data()), stacks.size() * sizeof(std::uint32_t));
+    key.append(reinterpret_cast<const char*>(&p.value), sizeof p.value);
+    key.push_back(static_cast<char>(p.remaining));
+    key.push_back(static_cast<char>(p.length));
+    return key;
+  }
+
+  /// The walk's state `stacks` + `p` as an id, added when new.
+  std::int32_t walk_state(const std::vector<std::uint32_t>& stacks, const Utf8Partial& p) {
+    auto [it, added] = walk_index_.emplace(state_key(stacks, p), static_cast<std::int32_t>(walk_states_.size()));
+    if (added) {
+      walk_states_.push_back({stacks, p, {}});
+      walk_states_.back().next.fill(kUnknown);
+    }
+    return it->second;
+  }
+
+  /// The state after `byte` from state `id` (kDead when no stack takes it), stepped once and kept.
+  std::int32_t walk_step(std::int32_t id, std::uint8_t byte) {
+    std::int32_t next = walk_states_[static_cast<std::size_t>(id)].next[byte];
+    if (next != kUnknown) return next;
+    Utf8Partial partial;
+    const bool alive = matcher_.grammar_stacks().step(walk_states_[static_cast<std::size_t>(id)].stacks,
+                                                      walk_states_[static_cast<std::size_t>(id)].partial, byte, step_to_, partial);
+    next = alive ? walk_state(step_to_, partial) : kDead;
+    walk_states_[static_cast<std::size_t>(id)].next[byte] = next;
+    return next;
+  }
+
+  /// One walk of the trie: a node no state can reach skips its subtree. Matcher states and their
+  /// transitions by byte are kept across walks, so once the walk has met a state, each node
+  /// costs one table read (docs/constraints.md, "Masks").
   void compute_mask(TokenMask& mask) {
     mask.clear(vocabulary_->size());
-    GrammarStacks& stacks = matcher_.grammar_stacks();
-    states_[0] = matcher_.stacks();
-    partials_[0] = matcher_.partial();
+    if (walk_states_.size() > kMaxWalkStates) {
+      walk_states_.clear();
+      walk_index_.clear();
+    }
+    ids_[0] = walk_state(matcher_.stacks(), matcher_.partial());
     const std::vector<TokenVocabulary::TrieNode>& trie = vocabulary_->trie();
     const std::vector<std::int32_t>& tokens = vocabulary_->trie_tokens();
     for (std::size_t i = 0; i < trie.size();) {
       const TokenVocabulary::TrieNode& node = trie[i];
-      if (!stacks.step(states_[node.depth - 1], partials_[node.depth - 1], node.byte, states_[node.depth],
-                       partials_[node.depth])) {
+      const std::int32_t id = walk_step(ids_[node.depth - 1], node.byte);
+      if (id == kDead) {
         i = node.subtree_end;  // no token under this prefix can follow
         continue;
       }
+      ids_[node.depth] = id;
       for (std::uint32_t k = node.tokens_begin; k < node.tokens_end; ++k) mask.allow(tokens[k]);
       ++i;
     }
@@ -106,13 +142,23 @@ class TokenConstraint {
         if (t >= 0 && t < vocabulary_->size()) mask.allow(t);
   }
 
+  static constexpr std::int32_t kUnknown = -2, kDead = -1;
+  static constexpr std::size_t kMaxWalkStates = 4096;  // about 1 KiB each; dropped all at once past this
+  struct WalkState {
+    std::vector<std::uint32_t> stacks;
+    Utf8Partial partial;
+    std::array<std::int32_t, 256> next;  // state after each byte: an id, kDead or kUnknown
+  };
+
   std::shared_ptr<const TokenVocabulary> vocabulary_;
   GrammarMatcher matcher_;
   std::vector<std::int32_t> end_tokens_;
   bool ended_ = false;
   std::unordered_map<std::string, TokenMask> masks_;
-  std::vector<std::vector<std::uint32_t>> states_;  // [max depth + 1] stacks after each trie depth
-  std::vector<Utf8Partial> partials_;
+  std::vector<WalkState> walk_states_;
+  std::unordered_map<std::string, std::int32_t> walk_index_;
+  std::vector<std::int32_t> ids_;          // [max depth + 1] the walk's state after each trie depth
+  std::vector<std::uint32_t> step_to_;     // scratch of walk_step
 };
 
 /// Samples under a constraint. Greedy sampling first tries the unconstrained choice, which the
