@@ -3,7 +3,7 @@
 // text decoder, the stop rules and an optional grammar. Every token loop (generate(), parallel
 // continuations, glrnn-chat, the server's scheduler) feeds it logits and runs its pending token;
 // it decides the token, the text the token releases and whether the sequence has finished
-// (docs/architecture.md, "Sequences").
+// (docs/architecture.md §10).
 
 #include <algorithm>  // std::find
 #include <cstdint>    // std::int32_t, std::int64_t

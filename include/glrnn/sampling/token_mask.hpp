@@ -1,6 +1,6 @@
 #pragma once
 // Which tokens of a vocabulary may come next: one bit per token. A constraint writes it, the
-// sampler reads it before its chain of processors (docs/constraints.md, "Sampling").
+// sampler reads it before its chain of processors (docs/constraints.md, "Masks").
 
 #include <cstddef>  // std::size_t
 #include <cstdint>  // std::int32_t, std::uint64_t
