@@ -90,16 +90,10 @@ inline ordered_json tool_reply_schema(const std::vector<ToolSpec>& tools, const 
   return call_reply;
 }
 
-/// The grammar of a tool reply: the schema's grammar without whitespace between tokens, so that
-/// the reply is the compact JSON the next request renders back.
+/// The grammar of a tool reply: compact JSON (no whitespace between tokens), so that the reply
+/// is the text the next request renders back.
 inline std::string tool_reply_grammar(const std::vector<ToolSpec>& tools, const ToolChoice& choice) {
-  std::string grammar = json_schema_to_grammar(tool_reply_schema(tools, choice));
-  const std::size_t ws = grammar.find("\nws ::= ");
-  if (ws != std::string::npos) {
-    const std::size_t end = grammar.find('\n', ws + 1);
-    grammar.replace(ws + 1, (end == std::string::npos ? grammar.size() : end) - ws - 1, "ws ::= \"\"");
-  }
-  return grammar;
+  return json_schema_to_grammar(tool_reply_schema(tools, choice), /*max_whitespace=*/0);
 }
 
 /// Reads a reply made under tool_reply_schema; `id_seed` makes the call ids. A reply cut short

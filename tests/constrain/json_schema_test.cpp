@@ -624,7 +624,7 @@ TEST_CASE("JSON Schema: patterns match as ECMA-262 search does (std::regex as th
       Case{"^$", "a"}, Case{"", "a"}, Case{"^(|a)b$", "ab"}, Case{"x*", "xy"}, Case{"^[\\]\\\\]$", "]\\a"},
       Case{"^\"\\\\$", "\"\\a"}, Case{"^\\n\\t$", "\n\ta"}, Case{"^[\\x41-\\x43]{2}$", "ABD"}, Case{"^\\u0041$", "AB"},
       Case{"^a{0,2}b{1,}$", "ab"}, Case{"^(a|bc)?c{2}$", "abc"}, Case{"^[\\b]$", "\ba"}, Case{"^(a+)+$", "ab"},
-      Case{"^a{,2}", "a"}, Case{"^\\0$", std::string(1, '\0').c_str()}, Case{"[}{]", "{}a"},
+      Case{"^a{,2}", "a"}, Case{"^\\0$", ""}, Case{"[}{]", "{}a"},
       Case{"^\\/$", "/a"}, Case{"^[^\\d\\s]$", "1 a"}, Case{"(a)(b)?", "ab"});
   INFO("pattern " << c.pattern);
   if (std::string(c.pattern) == "^a{,2}") {
@@ -635,7 +635,7 @@ TEST_CASE("JSON Schema: patterns match as ECMA-262 search does (std::regex as th
   Matcher m(schema);
   const std::regex re(c.pattern, std::regex::ECMAScript);
   std::string alphabet = c.alphabet;
-  if (alphabet.empty()) alphabet = std::string(1, '\0');
+  if (alphabet.empty()) alphabet = std::string(1, '\0');  // "" stands for the NUL character
   std::vector<std::string> strings{""};
   for (std::size_t begin = 0, length = 0; length < 4; ++length) {
     const std::size_t end = strings.size();
@@ -896,4 +896,16 @@ TEST_CASE("JSON Schema: boolean schemas and json_object_grammar", "[constrain]")
   CHECK_FALSE(grammar_accepts(object, "[]"));
   CHECK_FALSE(grammar_accepts(object, R"("{}")"));
   CHECK_FALSE(grammar_accepts(object, R"({"a":})"));
+}
+
+TEST_CASE("JSON Schema: max_whitespace bounds the whitespace between tokens, 0 gives compact JSON", "[constrain]") {
+  const Json schema = Json::parse(R"({"type":"object","properties":{"a":{"type":"array","items":{"type":"integer"}}},"required":["a"]})");
+  const Grammar compact = Grammar::parse(json_schema_to_grammar(schema, 0));
+  CHECK(grammar_accepts(compact, R"({"a":[1,2]})"));
+  CHECK_FALSE(grammar_accepts(compact, R"({"a": [1,2]})"));
+  CHECK_FALSE(grammar_accepts(compact, "{\"a\":[1,\n2]}"));
+  const Grammar two = Grammar::parse(json_schema_to_grammar(schema, 2));
+  CHECK(grammar_accepts(two, "{ \"a\" :\n [1 , 2]}"));
+  CHECK_FALSE(grammar_accepts(two, "{\"a\":   [1,2]}"));
+  CHECK_THROWS_WITH(json_schema_to_grammar(schema, -1), Contains("max_whitespace"));
 }

@@ -102,3 +102,56 @@ TEST_CASE("Sampler", "[sampling]") {
     CHECK_THROWS_WITH(glrnn::Sampler(p, 6), Catch::Contains("frequency"));
   }
 }
+
+TEST_CASE("Without top-k the sampler sorts only as far as it walks, and draws as a full sort would", "[sampling]") {
+  // A reference that sorts the whole vocabulary and walks it with the same uniform draws. The
+  // sampler sums the softmax in another order, so a draw could differ only where r falls within
+  // rounding (1e-16) of a boundary: none does in these 2,400 draws.
+  const std::int32_t vocab = 50000;
+  Eigen::VectorXf logits(vocab);
+  glrnn::Rng noise(99);
+  for (std::int32_t i = 0; i < vocab; ++i) logits[i] = static_cast<float>(noise.uniform() * 12.0 - 6.0);
+  logits[123] = logits[456];  // a tie, broken by the lower id
+  glrnn::SamplerParams params;
+  params.top_k = 0;
+  params.temperature = 0.7f;
+  params.top_p = GENERATE(1.0f, 0.9f);
+  params.min_p = GENERATE(0.0f, 0.05f);
+  params.seed = 17;
+  CAPTURE(params.top_p, params.min_p);
+  glrnn::Sampler sampler(params, vocab);
+  glrnn::Rng rng(params.seed);
+  std::vector<std::pair<double, std::int32_t>> order;  // (logit, id), best first
+  for (std::int32_t i = 0; i < vocab; ++i) order.emplace_back(logits[i] / params.temperature, i);
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+    return static_cast<float>(a.first) > static_cast<float>(b.first) ||
+           (static_cast<float>(a.first) == static_cast<float>(b.first) && a.second < b.second);
+  });
+  std::vector<double> prob(order.size());
+  double total = 0.0;
+  for (std::size_t i = 0; i < order.size(); ++i) total += (prob[i] = std::exp(order[i].first - order[0].first));
+  for (double& p : prob) p /= total;
+  std::size_t keep = order.size();
+  if (params.top_p < 1.0f) {
+    double mass = 0.0;
+    std::size_t n = 0;
+    while (n < keep && mass < params.top_p) mass += prob[n++];
+    keep = n;
+  }
+  if (params.min_p > 0.0f) {
+    std::size_t n = 1;
+    while (n < keep && prob[n] >= params.min_p * prob[0]) ++n;
+    keep = n;
+  }
+  double remaining = 0.0;
+  for (std::size_t i = 0; i < keep; ++i) remaining += prob[i];
+  std::int64_t deep = 0;  // draws past the first 256 ranks, where the sort had to go further
+  for (int draw = 0; draw < 600; ++draw) {
+    double r = rng.uniform() * remaining;
+    std::size_t i = 0;
+    while (i + 1 < keep && r >= prob[i]) r -= prob[i++];
+    deep += i >= 256;
+    REQUIRE(sampler.sample(logits) == order[i].second);
+  }
+  if (params.top_p == 1.0f && params.min_p == 0.0f) CHECK(deep > 100);
+}

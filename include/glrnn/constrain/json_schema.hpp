@@ -904,7 +904,9 @@ struct SchemaSummary {
 class SchemaCompiler {
  public:
   /// `never`: keys of facet sets to treat as the false schema (found unproductive by a first pass).
-  explicit SchemaCompiler(const SchemaJson& root, std::set<std::string> never = {}) : root_(root), never_(std::move(never)) {
+  /// `max_whitespace`: whitespace characters allowed between two tokens (0: compact JSON only).
+  explicit SchemaCompiler(const SchemaJson& root, std::set<std::string> never = {}, int max_whitespace = kJsonMaxWhitespace)
+      : root_(root), never_(std::move(never)), max_whitespace_(max_whitespace) {
     GLRNN_CHECK(json_nesting(root, kJsonSchemaMaxNesting) <= kJsonSchemaMaxNesting, InputError,
                 "json schema: nested deeper than " + std::to_string(kJsonSchemaMaxNesting) + " levels");
     if (root.is_object()) {
@@ -1022,8 +1024,7 @@ class SchemaCompiler {
   /// The name of a fixed rule, adding it (and what it uses) on first use.
   std::string use_builtin(const std::string& name) {
     if (rules_.count(name)) return name;
-    const std::string ws_bound = std::to_string(kJsonMaxWhitespace);
-    if (name == "ws") add_rule(name, "[ \\t\\n\\r]{0," + ws_bound + "}");
+    if (name == "ws") add_rule(name, max_whitespace_ > 0 ? "[ \\t\\n\\r]{0," + std::to_string(max_whitespace_) + "}" : "\"\"");
     else if (name == "value") {
       add_rule(name, "object | array | string | number | \"true\" | \"false\" | \"null\"");
       use_builtin("object");
@@ -2437,6 +2438,7 @@ class SchemaCompiler {
   std::set<std::string> never_;
   std::map<std::string, std::vector<std::vector<std::string>>> needs_;  // rule -> alternatives -> rules needed
   std::vector<std::vector<std::vector<std::string>>> needs_stack_;
+  int max_whitespace_ = kJsonMaxWhitespace;
   bool ref_replaces_siblings_ = false;
   std::string base_uri_;
   std::set<std::string> ref_containers_;
@@ -2454,14 +2456,16 @@ class SchemaCompiler {
 }  // namespace detail
 
 /// Compiles a JSON Schema to GBNF whose rule `root` matches exactly the validating JSON texts in
-/// the layout of this header's comment; throws InputError naming what it does not implement.
-inline std::string json_schema_to_grammar(const nlohmann::ordered_json& schema) {
+/// the layout of this header's comment, with at most `max_whitespace` whitespace characters
+/// between two tokens (0: compact JSON only); throws InputError naming what it does not implement.
+inline std::string json_schema_to_grammar(const nlohmann::ordered_json& schema, int max_whitespace = kJsonMaxWhitespace) {
+  GLRNN_CHECK(max_whitespace >= 0 && max_whitespace <= 10000, InputError, "json schema: max_whitespace must be in [0, 10000]");
   // Compiled again with the subschemas that no finite value meets as false, until there are none:
   // no dead end for a model. Pruning them changes no other rule's productivity, so the second
   // pass is the last; the bound only guards that argument.
   std::set<std::string> never;
   for (int pass = 0; pass < 4; ++pass) {
-    detail::SchemaCompiler compiler(schema, never);
+    detail::SchemaCompiler compiler(schema, never, max_whitespace);
     std::string grammar = compiler.compile();
     const std::set<std::string> more = compiler.unproductive();
     if (more.empty()) return grammar;

@@ -5,7 +5,7 @@
 // come right after the repetition penalty, as vLLM applies them. Buffers are sized once per
 // vocabulary.
 
-#include <algorithm>  // std::partial_sort, std::sort, std::max_element
+#include <algorithm>  // std::nth_element, std::sort, std::max, std::min
 #include <cmath>      // std::exp, std::isfinite
 #include <cstdint>    // std::int32_t, std::int64_t, std::uint64_t
 #include <numeric>    // std::iota
@@ -136,45 +136,43 @@ class Sampler {
       for (const Candidate& c : candidates_) best = c.logit > best->logit ? &c : best;
       return best->id;
     }
-    // Most probable first; ties by lower id so results do not depend on the sort algorithm.
-    const auto better = [](const Candidate& a, const Candidate& b) {
-      return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
-    };
     std::size_t keep = candidates_.size();
+    sorted_ = 0;
     if (params_.top_k > 0 && static_cast<std::size_t>(params_.top_k) < keep) {
       keep = static_cast<std::size_t>(params_.top_k);
-      std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(keep), candidates_.end(),
-                        better);
-    } else {
-      std::sort(candidates_.begin(), candidates_.end(), better);
+      sort_prefix(keep);
+      candidates_.resize(keep);
     }
-    candidates_.resize(keep);
     // Softmax over the survivors, in double for a stable cumulative sum.
-    const double max_logit = candidates_.front().logit;
+    double max_logit = candidates_.front().logit;
+    for (const Candidate& c : candidates_) max_logit = std::max(max_logit, static_cast<double>(c.logit));
     double total = 0.0;
     for (Candidate& c : candidates_) total += (c.prob = std::exp(static_cast<double>(c.logit) - max_logit));
     for (Candidate& c : candidates_) c.prob /= total;
+    // What follows walks the candidates most probable first, sorting only as far as it walks:
+    // without top-k a vocabulary of 256k would otherwise be sorted for every token.
     if (params_.top_p < 1.0f) {
       // Smallest prefix whose mass reaches top_p; always at least one token.
       double mass = 0.0;
       std::size_t n = 0;
-      while (n < candidates_.size() && mass < params_.top_p) mass += candidates_[n++].prob;
-      candidates_.resize(n);
+      while (n < candidates_.size() && mass < params_.top_p) mass += sorted(n++).prob;
+      keep = n;
     }
     if (params_.min_p > 0.0f) {
-      const double floor = params_.min_p * candidates_.front().prob;
+      const double floor = params_.min_p * sorted(0).prob;
       std::size_t n = 1;
-      while (n < candidates_.size() && candidates_[n].prob >= floor) ++n;
-      candidates_.resize(n);
+      while (n < keep && sorted(n).prob >= floor) ++n;
+      keep = n;
     }
     double remaining = 0.0;
-    for (const Candidate& c : candidates_) remaining += c.prob;
+    for (std::size_t i = 0; i < keep; ++i) remaining += candidates_[i].prob;  // any order: a sum
     double r = rng_.uniform() * remaining;
-    for (const Candidate& c : candidates_) {
+    for (std::size_t i = 0; i < keep; ++i) {
+      const Candidate& c = sorted(i);
       if (r < c.prob) return c.id;
       r -= c.prob;
     }
-    return candidates_.back().id;  // rounding left r just above the last probability
+    return sorted(keep - 1).id;  // rounding left r just above the last probability
   }
 
   /// The first index of the largest logit, as torch.argmax.
@@ -190,9 +188,32 @@ class Sampler {
     float logit;
     double prob = 0.0;
   };
+  /// Most probable first; ties by lower id, a total order, so the result does not depend on the
+  /// sort algorithm or on how far it has gone.
+  static bool better(const Candidate& a, const Candidate& b) {
+    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+  }
+
+  /// Puts the best n candidates first, in order (the first sorted_ already are).
+  void sort_prefix(std::size_t n) {
+    if (n <= sorted_) return;
+    const auto first = candidates_.begin() + static_cast<std::ptrdiff_t>(sorted_);
+    const auto middle = candidates_.begin() + static_cast<std::ptrdiff_t>(n);
+    if (middle != candidates_.end()) std::nth_element(first, middle, candidates_.end(), better);
+    std::sort(first, middle, better);
+    sorted_ = n;
+  }
+
+  /// The candidate of rank i, sorting further in growing steps when the walk gets there.
+  const Candidate& sorted(std::size_t i) {
+    if (i >= sorted_) sort_prefix(std::min(candidates_.size(), std::max({i + 1, 2 * sorted_, std::size_t{256}})));
+    return candidates_[i];
+  }
+
   SamplerParams params_;
   Rng rng_;
   std::vector<Candidate> candidates_;
+  std::size_t sorted_ = 0;  // candidates_[0, sorted_) are the best, in order
   Eigen::VectorXf adjusted_;
   std::vector<std::int32_t> counts_;  // [V], all zero between calls
 };
