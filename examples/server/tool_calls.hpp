@@ -29,7 +29,7 @@ using ordered_json = nlohmann::ordered_json;
 struct ToolSpec {
   std::string name;
   std::string description;
-  ordered_json parameters = ordered_json::object();  // a JSON Schema; {} takes any object
+  ordered_json parameters = {{"type", "object"}};  // a JSON Schema; without one, any object
 };
 
 /// What a request asked of tools: which ones, and whether the reply may, must or must not call.
