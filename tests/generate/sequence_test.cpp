@@ -155,3 +155,25 @@ TEST_CASE("A Stepper's batched step equals each sequence stepped alone", "[gener
     CHECK(batched[b].generated() == alone[b].generated());
   }
 }
+
+TEST_CASE("generate and generate_parallel with no new tokens prefill and return nothing", "[generate]") {
+  const glrnn::Model model = glrnn::load_model(glrnn::test::data_path("hgrn2-tiny"));
+  glrnn::GenerateOptions options;
+  options.max_new_tokens = 0;
+  std::vector<glrnn::Sampler> samplers(2, glrnn::Sampler(sampled(1), model.vocab_size()));
+  glrnn::GenerateStats stats;
+  const auto outputs = glrnn::generate_parallel(model, {2, 17, 33}, samplers, options, stats);
+  REQUIRE(outputs.size() == 2);
+  CHECK(outputs[0].empty());
+  CHECK(stats.generated_tokens == 0);
+  glrnn::Session session(model);
+  glrnn::Sampler sampler(sampled(1), model.vocab_size());
+  int calls = 0;
+  const glrnn::GenerateStats single = glrnn::generate(session, {2, 17, 33}, sampler, options, [&](std::int32_t, const Eigen::VectorXf&) {
+    ++calls;
+    return true;
+  });
+  CHECK(calls == 0);
+  CHECK(session.position() == 3);
+  CHECK(single.prompt_tokens == 3);
+}

@@ -77,6 +77,7 @@ inline std::vector<std::vector<std::int32_t>> generate_parallel(const Model& mod
   Session base(model);
   base.prefill(prompt);
   stats.prefill_seconds = seconds_since(t0);
+  if (options.max_new_tokens <= 0) return std::vector<std::vector<std::int32_t>>(n);
 
   SequenceParams params;
   params.max_new_tokens = options.max_new_tokens;
@@ -94,7 +95,7 @@ inline std::vector<std::vector<std::int32_t>> generate_parallel(const Model& mod
   batch.reserve(n);
   still.reserve(n);
   t0 = Clock::now();
-  while (options.max_new_tokens > 0 && !running.empty()) {
+  while (!running.empty()) {
     batch.clear();
     still.clear();
     for (std::size_t b : running) {
