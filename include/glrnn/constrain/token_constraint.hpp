@@ -134,7 +134,7 @@ class TokenConstraint {
         continue;
       }
       ids_[node.depth] = id;
-      for (std::uint32_t k = node.tokens_begin; k < node.tokens_end; ++k) mask.allow(tokens[k]);
+      for (std::uint32_t k = node.tokens_begin, end = vocabulary_->tokens_end(i); k < end; ++k) mask.allow(tokens[k]);
       ++i;
     }
     if (matcher_.can_end())

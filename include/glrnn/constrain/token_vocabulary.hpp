@@ -5,10 +5,9 @@
 
 #include <algorithm>    // std::sort, std::min
 #include <cstddef>      // std::size_t
-#include <cstdint>      // std::int32_t, std::uint8_t, std::uint32_t
+#include <cstdint>      // std::int32_t, std::uint8_t, std::uint16_t, std::uint32_t
 #include <memory>       // std::shared_ptr, std::make_shared
-#include <numeric>      // std::iota
-#include <string>       // std::string
+#include <string>       // std::string, std::to_string
 #include <utility>      // std::move
 #include <vector>       // std::vector
 
@@ -21,11 +20,13 @@ class TokenVocabulary {
  public:
   /// One node per distinct non-empty prefix of a token's bytes, in depth-first order, so a
   /// subtree is the range [index, subtree_end) and a walk skips it by jumping.
+  /// 12 bytes: a walk reads every live node, so the trie's size is most of its cost.
   struct TrieNode {
+    std::uint32_t subtree_end = 0;   // one past this node's last descendant
+    std::uint32_t tokens_begin = 0;  // tokens whose bytes end here: trie_tokens()[tokens_begin,
+                                     // the next node's tokens_begin)
+    std::uint16_t depth = 0;         // 1 for a first byte
     std::uint8_t byte = 0;
-    std::uint32_t depth = 0;        // 1 for a first byte
-    std::uint32_t subtree_end = 0;  // one past this node's last descendant
-    std::uint32_t tokens_begin = 0, tokens_end = 0;  // tokens whose bytes end here, in trie_tokens()
   };
 
   /// `bytes[id]` is what token `id` adds to the text; an empty string marks a token that text
@@ -61,6 +62,10 @@ class TokenVocabulary {
   std::int32_t size() const { return static_cast<std::int32_t>(bytes_.size()); }
   const std::string& bytes(std::int32_t id) const { return bytes_[static_cast<std::size_t>(id)]; }
   const std::vector<TrieNode>& trie() const { return trie_; }
+  /// One past the last of node i's tokens in trie_tokens(): tokens are stored in the nodes' order.
+  std::uint32_t tokens_end(std::size_t i) const {
+    return i + 1 < trie_.size() ? trie_[i + 1].tokens_begin : static_cast<std::uint32_t>(trie_tokens_.size());
+  }
   const std::vector<std::int32_t>& trie_tokens() const { return trie_tokens_; }
   std::uint32_t max_depth() const { return max_depth_; }
 
@@ -73,7 +78,8 @@ class TokenVocabulary {
       return bytes(a) < bytes(b) || (bytes(a) == bytes(b) && a < b);
     });
     // In sorted order a token's node is on the path of the token before it or new, and a string
-    // that is a prefix of another comes first, so every node's tokens are one run.
+    // that is a prefix of another comes first, so every node's tokens are one run, stored before
+    // the next node is made.
     std::vector<std::uint32_t> path;  // node index per depth - 1
     const std::string* previous = nullptr;
     for (std::int32_t id : order) {
@@ -87,19 +93,17 @@ class TokenVocabulary {
         trie_[path.back()].subtree_end = static_cast<std::uint32_t>(trie_.size());
         path.pop_back();
       }
+      GLRNN_CHECK(s.size() <= 0xFFFF, InputError, "token " + std::to_string(id) + " is longer than 65535 bytes");
       for (std::size_t d = common; d < s.size(); ++d) {
         TrieNode node;
         node.byte = static_cast<std::uint8_t>(s[d]);
-        node.depth = static_cast<std::uint32_t>(d + 1);
-        node.tokens_begin = node.tokens_end = static_cast<std::uint32_t>(trie_tokens_.size());
+        node.depth = static_cast<std::uint16_t>(d + 1);
+        node.tokens_begin = static_cast<std::uint32_t>(trie_tokens_.size());
         path.push_back(static_cast<std::uint32_t>(trie_.size()));
         trie_.push_back(node);
-        max_depth_ = std::max(max_depth_, node.depth);
+        max_depth_ = std::max<std::uint32_t>(max_depth_, node.depth);
       }
-      TrieNode& end = trie_[path.back()];
-      if (end.tokens_begin == end.tokens_end) end.tokens_begin = static_cast<std::uint32_t>(trie_tokens_.size());
-      trie_tokens_.push_back(id);
-      end.tokens_end = static_cast<std::uint32_t>(trie_tokens_.size());
+      trie_tokens_.push_back(id);  // the last node made, or the same bytes as the token before
       previous = &s;
     }
     while (!path.empty()) {
