@@ -65,6 +65,20 @@ const structured = await client.chat.completions.create({
   response_format: { type: 'json_schema', json_schema: { name: 'book', schema, strict: true } },
 });
 const book = JSON.parse(structured.choices[0].message.content);
+const streamedBook = await client.chat.completions.create({
+  model: models[0],
+  messages: [{ role: 'user', content: 'Name a book as JSON.' }],
+  max_tokens: 200,
+  temperature: 0.7,
+  seed: 3,
+  stream: true,
+  response_format: { type: 'json_schema', json_schema: { name: 'book', schema, strict: true } },
+});
+let streamedText = '';
+for await (const chunk of streamedBook) streamedText += chunk.choices[0]?.delta?.content ?? '';
+if (streamedText !== structured.choices[0].message.content) {
+  fail(`streamed json_schema reply ${JSON.stringify(streamedText)} != ${JSON.stringify(structured.choices[0].message.content)}`);
+}
 if (typeof book.title !== 'string' || !Number.isInteger(book.year) || book.year < 1900 || book.year > 2100 ||
     Object.keys(book).length !== 2) {
   fail(`json_schema reply ${structured.choices[0].message.content}`);
