@@ -4,7 +4,7 @@
 // Every request the server refuses ends in one of these; none ends the process.
 
 #include <stdexcept>  // std::runtime_error
-#include <string>     // std::string
+#include <string>     // std::string, std::to_string
 #include <utility>    // std::move
 
 #include <nlohmann/json.hpp>
@@ -37,6 +37,26 @@ class ApiError : public std::runtime_error {
 /// A 400 for a request field with a value the server cannot take.
 inline ApiError invalid_value(const std::string& param, const std::string& message, std::string code = "invalid_value") {
   return ApiError(400, std::move(code), message, param);
+}
+
+/// How deep JSON from a client may nest: OpenAI's bodies need 6 levels (a message's content
+/// parts); the limit keeps every later walk of the value (copies, comparisons, dumps) shallow.
+constexpr int kMaxJsonDepth = 32;
+
+/// Parses JSON from a client (`what` names it in errors, `param` is the field at fault) with
+/// nlohmann's iterative parser, stopping at the first value deeper than kMaxJsonDepth (its
+/// callback sees each value's depth as it opens). Throws ApiError 400 invalid_json.
+template <class Json = nlohmann::json>
+Json parse_client_json(const std::string& text, const std::string& what, const std::string& param = {}) {
+  try {
+    return Json::parse(text, [&](int depth, typename Json::parse_event_t event, Json&) {
+      if (depth >= kMaxJsonDepth && (event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start))
+        throw ApiError(400, "invalid_json", what + " nests deeper than " + std::to_string(kMaxJsonDepth) + " levels", param);
+      return true;
+    });  // also refuses strings that are not UTF-8
+  } catch (const nlohmann::json::exception& e) {  // a syntax error, or a number out of a double's range (1e999)
+    throw ApiError(400, "invalid_json", what + " is not valid JSON: " + e.what(), param);
+  }
 }
 
 /// JSON text that never throws: bytes that are not UTF-8 become U+FFFD.

@@ -124,23 +124,9 @@ void neutral_only(const json& body, const char* name, Neutral&& is_neutral) {
     throw invalid_value(name, "'" + std::string(name) + "' is not supported by this server (got " + shown(*v) + ")", "unsupported_parameter");
 }
 
-/// How deep a request body may nest: OpenAI's bodies need 6 levels (a message's content parts);
-/// the limit keeps every later walk of the value (copies, comparisons) shallow.
-constexpr int kMaxJsonDepth = 32;
-
-/// Parses a body with nlohmann's iterative parser, stopping at the first value deeper than
-/// kMaxJsonDepth (its callback sees each value's depth as it opens).
+/// A request body: JSON (depth-bounded, parse_client_json) whose top level is an object.
 inline json parse_object(const std::string& body) {
-  json parsed;
-  try {
-    parsed = json::parse(body, [](int depth, json::parse_event_t event, json&) {
-      if (depth >= kMaxJsonDepth && (event == json::parse_event_t::object_start || event == json::parse_event_t::array_start))
-        throw ApiError(400, "invalid_json", "the body nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-      return true;
-    });  // also refuses strings that are not UTF-8
-  } catch (const json::exception& e) {  // a syntax error, or a number out of a double's range (1e999)
-    throw ApiError(400, "invalid_json", std::string("the body is not valid JSON: ") + e.what());
-  }
+  json parsed = parse_client_json(body, "the body");
   if (!parsed.is_object()) throw ApiError(400, "invalid_json", "the body must be a JSON object, got " + shown(parsed));
   return parsed;
 }
@@ -206,9 +192,15 @@ inline CompletionRequest read_common(const json& body, const RequestLimits& limi
   return r;
 }
 
+/// OpenAI's rule for the names of schemas and functions: 1 to 64 of a-z, A-Z, 0-9, _ and -.
+inline bool is_api_name(const std::string& name) {
+  return !name.empty() && name.size() <= 64 &&
+         name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == std::string::npos;
+}
+
 /// The body again, its objects keeping their order: a schema's properties are written in it.
 inline nlohmann::ordered_json parse_ordered(const std::string& body) {
-  return nlohmann::ordered_json::parse(body);  // parse_object has checked syntax and depth
+  return parse_client_json<nlohmann::ordered_json>(body, "the body");
 }
 
 /// response_format: text, json_object, or json_schema {name, schema, strict, description}.
@@ -232,8 +224,7 @@ inline void read_response_format(const json& body, const nlohmann::ordered_json&
       throw invalid_value("response_format", "response_format.json_schema must be an object {name, schema, strict}");
     refuse_unknown(*spec, {"name", "schema", "strict", "description"});
     const auto name = string(*spec, "name");
-    if (!name || name->empty() || name->size() > 64 || name->find_first_not_of(
-            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos)
+    if (!name || !is_api_name(*name))
       throw invalid_value("response_format", "response_format.json_schema.name must be 1 to 64 of a-z, A-Z, 0-9, _ and -");
     string(*spec, "description");
     boolean(*spec, "strict");  // strict or not, the reply follows the schema exactly
@@ -269,8 +260,7 @@ inline void read_tools(const json& body, const nlohmann::ordered_json& ordered, 
       refuse_unknown(function, {"name", "description", "parameters", "strict"});
       ToolSpec spec;
       spec.name = string(function, "name").value_or("");
-      if (spec.name.empty() || spec.name.size() > 64 ||
-          spec.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != std::string::npos)
+      if (!is_api_name(spec.name))
         throw invalid_value("tools", where + ".function.name must be 1 to 64 of a-z, A-Z, 0-9, _ and -");
       for (const ToolSpec& other : r.tools)
         if (other.name == spec.name) throw invalid_value("tools", "two tools are named " + spec.name);

@@ -127,10 +127,7 @@ inline ToolReply read_tool_reply(const std::string& text, std::uint64_t id_seed)
 inline std::string render_tool_calls(const std::vector<ToolCall>& calls) {
   ordered_json list = ordered_json::array();
   for (const ToolCall& c : calls) {
-    const ordered_json arguments = ordered_json::parse(c.arguments, nullptr, false);
-    if (arguments.is_discarded())
-      throw ApiError(400, "invalid_value", "a tool call's arguments are not JSON: " + c.arguments.substr(0, 40), "messages");
-    list.push_back({{"name", c.name}, {"arguments", arguments}});
+    list.push_back({{"name", c.name}, {"arguments", parse_client_json<ordered_json>(c.arguments, "a tool call's arguments", "messages")}});
   }
   return ordered_json{{"tool_calls", list}}.dump();
 }

@@ -23,7 +23,7 @@ using glrnn::test::post_stream;
 using glrnn::test::ServerProcess;
 using glrnn::test::StreamResult;
 
-json user(const std::string& text) { return {{"role", "user"}, {"content", text}}; }
+using glrnn::test::user;
 
 /// A random schema of the keywords the compiler supports, small enough that the demo models
 /// finish their replies: objects of 1 to 3 properties, some nested, of every type.
@@ -265,6 +265,16 @@ TEST_CASE("glrnn-server: schemas, grammars and tool requests it cannot follow ar
   refused(chat, {{"tools", {tool}}, {"grammar", "root ::= \"a\""}}, "tools", "grammar");
   refused(chat, {{"messages", json::array({user("hi"), {{"role", "tool"}, {"tool_call_id", "x"}, {"content", "r"}}})}},
           "messages[1]", "tools");
+  // A call's arguments are JSON inside a string: parsed back with the body's depth bound, so a
+  // 100,000-deep one is refused, not walked.
+  const auto with_call = [&](const std::string& arguments) {
+    const json call = {{"id", "call_1"}, {"type", "function"}, {"function", {{"name", "f"}, {"arguments", arguments}}}};
+    return json{{"tools", {tool}},
+                {"messages", json::array({user("hi"), {{"role", "assistant"}, {"content", nullptr}, {"tool_calls", {call}}},
+                                          {{"role", "tool"}, {"tool_call_id", "call_1"}, {"content", "r"}}})}};
+  };
+  refused(chat, with_call(std::string(100000, '[') + std::string(100000, ']')), "messages", "nests deeper than 32");
+  refused(chat, with_call("{not json"), "messages", "is not valid JSON");
   refused(chat, {{"logit_bias", {{"abc", 1}}}}, "logit_bias", "abc");
   refused(chat, {{"logit_bias", {{"5", 101}}}}, "logit_bias", "[-100, 100]");
   refused(chat, {{"logit_bias", {{"99999999", 1}}}}, "logit_bias", "99999999");
