@@ -257,7 +257,7 @@ class HttpApi {
         throw invalid_value(r.grammar_field, e.what(), "invalid_grammar");
       }
     }
-    const ReplyShape shape{!r.tools.empty(), r.json_reply || !r.tools.empty()};
+    const ReplyShape shape{!r.tools.empty(), r.json_reply || !r.tools.empty(), random()};
     auto job = std::make_shared<Job>(std::move(prompt), r.params, std::move(tail));
     if (!scheduler_->submit(job))
       throw ApiError(503, "server_busy", "every slot is taken and the queue is full (or the server is stopping); retry later");
@@ -277,14 +277,7 @@ class HttpApi {
       for (TokenInfo& t : d.tokens) c.tokens.push_back(std::move(t));
       if (!d.finish_reason.empty()) c.finish_reason = d.finish_reason;
     }
-    for (ChoiceResult& c : choices) {
-      if (shape.json) c.text = without_leading_space(c.text);
-      if (!shape.tools) continue;
-      ToolReply tool_reply = read_tool_reply(c.text, random());
-      c.text = std::move(tool_reply.content);
-      c.tool_calls = std::move(tool_reply.calls);
-      if (!c.tool_calls.empty()) c.finish_reason = "tool_calls";
-    }
+    for (std::size_t i = 0; i < choices.size(); ++i) shape.finish(choices[i], static_cast<std::int64_t>(i));
     reply(res, 200, json_.response(header, choices, job->usage()));
   }
 
@@ -302,48 +295,60 @@ class HttpApi {
     }
   }
 
-  /// Server-sent events: one chunk per delta, then the usage (when asked) and [DONE]. The
-  /// response starts with the job's first delta, so a request that fails before it (a queued
-  /// one at shutdown: 503) is answered with its status. A client that goes away, or stops
-  /// reading for the transport's write timeout, cancels its job.
   /// What the reply's text is: JSON (response_format or tools: the one space a chat reply may
   /// open with is not the client's), and with tools, content or calls to read out of it.
   struct ReplyShape {
     bool tools = false;
     bool json = false;
-  };
+    std::uint64_t id_seed = 0;  // of the response's tool call ids
 
-  static std::string without_leading_space(const std::string& text) {
-    return !text.empty() && text[0] == ' ' ? text.substr(1) : text;
-  }
+    static std::string without_leading_space(const std::string& text) {
+      return !text.empty() && text[0] == ' ' ? text.substr(1) : text;
+    }
 
-  /// A streamed delta as the client sees it: JSON replies lose their opening space; a reply with
-  /// tools is held until it ends, then sent as its content or its calls (a tool call is only
-  /// known whole).
-  struct StreamShaper {
-    ReplyShape shape;
-    std::vector<std::string> held;
-    std::vector<bool> started;
-
-    /// The chunks to send for `d` (none while a reply with tools is being held).
-    std::vector<nlohmann::json> chunks(const OpenAiJson& json, const ResponseHeader& header, ChoiceDelta d, std::uint64_t id_seed) {
-      const auto i = static_cast<std::size_t>(d.index);
-      if (held.size() <= i) held.resize(i + 1), started.resize(i + 1, false);
-      if (shape.json && !started[i] && !d.text.empty()) {
-        d.text = without_leading_space(d.text);
-        started[i] = true;
-      }
-      if (!shape.tools) return {json.chunk(header, d, false)};
-      held[i] += d.text;
-      if (d.finish_reason.empty()) return {};
-      ToolReply reply = read_tool_reply(held[i], id_seed);
-      if (!reply.calls.empty()) return {json.tool_call_chunk(header, d.index, reply.calls)};
-      d.text = std::move(reply.content);
-      d.tokens.clear();  // the log-probabilities of held text are not streamed
-      return {json.chunk(header, d, false)};
+    /// A whole reply as the client gets it: its content, or its calls and finish_reason tool_calls.
+    void finish(ChoiceResult& c, std::int64_t index) const {
+      if (json) c.text = without_leading_space(c.text);
+      if (!tools) return;
+      ToolReply reply = read_tool_reply(c.text, id_seed + static_cast<std::uint64_t>(index));
+      c.text = std::move(reply.content);
+      c.tool_calls = std::move(reply.calls);
+      if (!c.tool_calls.empty()) c.finish_reason = "tool_calls";
     }
   };
 
+  /// A streamed delta as the client sees it: a JSON reply loses its opening space; a reply with
+  /// tools is held until it ends, then sent whole as its content or its calls (a tool call is
+  /// only known whole, and the log-probabilities of held text are not streamed).
+  struct StreamShaper {
+    const ReplyShape& shape;
+    std::vector<ChoiceResult> held;  // per choice, with tools
+    std::vector<bool> started;       // per choice: text has been sent
+
+    /// The chunk to send for `d`, if any yet.
+    std::optional<nlohmann::json> chunk(const OpenAiJson& json, const ResponseHeader& header, ChoiceDelta d) {
+      const auto i = static_cast<std::size_t>(d.index);
+      if (held.size() <= i) held.resize(i + 1), started.resize(i + 1, false);
+      if (!shape.tools) {
+        if (shape.json && !started[i] && !d.text.empty()) d.text = ReplyShape::without_leading_space(d.text);
+        started[i] = started[i] || !d.text.empty();
+        return json.chunk(header, d, false);
+      }
+      held[i].text += d.text;
+      if (d.finish_reason.empty()) return std::nullopt;
+      held[i].finish_reason = d.finish_reason;
+      shape.finish(held[i], d.index);
+      if (!held[i].tool_calls.empty()) return json.tool_call_chunk(header, d.index, held[i].tool_calls);
+      d.text = held[i].text;
+      d.tokens.clear();
+      return json.chunk(header, d, false);
+    }
+  };
+
+  /// Server-sent events: one chunk per delta, then the usage (when asked) and [DONE]. The
+  /// response starts with the job's first delta, so a request that fails before it (a queued
+  /// one at shutdown: 503) is answered with its status. A client that goes away, or stops
+  /// reading for the transport's write timeout, cancels its job.
   void stream(HttpResponse& res, const std::shared_ptr<Job>& job, const ResponseHeader& header, bool include_usage,
               const ReplyShape& shape) {
     std::vector<ChoiceDelta> deltas;
@@ -363,7 +368,7 @@ class HttpApi {
     StreamShaper shaper{shape, {}, {}};
     while (ok) {
       for (ChoiceDelta& d : deltas)
-        for (const json& chunk : shaper.chunks(json_, header, std::move(d), random())) ok = ok && send(chunk);
+        if (const std::optional<json> chunk = shaper.chunk(json_, header, std::move(d))) ok = ok && send(*chunk);
       deltas.clear();
       if (!ok || status != Job::Status::Running) break;
       status = wait_for_client(res, *job, deltas, /*until_done=*/false);

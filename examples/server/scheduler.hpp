@@ -23,7 +23,6 @@
 #include <cstdint>             // std::int32_t, std::int64_t
 #include <deque>               // std::deque
 #include <exception>           // std::exception
-#include <limits>              // std::numeric_limits
 #include <memory>              // std::shared_ptr, std::unique_ptr
 #include <mutex>               // std::mutex, std::lock_guard, std::unique_lock
 #include <optional>            // std::optional
@@ -39,7 +38,6 @@
 #include <glrnn/models/model.hpp>
 #include <glrnn/sampling/logprobs.hpp>
 #include <glrnn/sampling/sampler.hpp>
-#include <glrnn/tokenizer/stream_decoder.hpp>
 
 #include "job.hpp"
 
@@ -459,8 +457,11 @@ class Scheduler {
     delta.index = seq.choice;
     delta.text = event.text;
     delta.finish_reason = finish_reason_name(event.finish);
-    if (params.logprobs >= 0 && (params.ignore_eos || !is_stop_token(event.token)))
-      delta.tokens.push_back({event.token, token_logprob(seq.logits, event.token), top_logprobs(seq.logits, params.logprobs)});
+    if (params.logprobs >= 0 && (params.ignore_eos || !is_stop_token(event.token))) {
+      // Over the ids that have text, as the Sequence samples: a model's padding rows are none.
+      const auto with_text = seq.logits.head(std::min<Eigen::Index>(seq.logits.size(), tokenizer_->vocab_size()));
+      delta.tokens.push_back({event.token, token_logprob(with_text, event.token), top_logprobs(with_text, params.logprobs)});
+    }
     ++counters_.generated_tokens;
     seq.reply += delta.text;
     job.publish(std::move(delta));

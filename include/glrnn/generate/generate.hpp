@@ -2,6 +2,7 @@
 // The token loop: prefill the prompt, then sample and step until a stop token, the length limit
 // or the callback says stop. The last sampled token is not run (nothing would read its logits).
 
+#include <algorithm>   // std::find
 #include <chrono>      // std::chrono::steady_clock
 #include <cstdint>     // std::int32_t, std::int64_t
 #include <functional>  // std::function
@@ -70,7 +71,8 @@ inline GenerateStats generate(Session& session, const std::vector<std::int32_t>&
     for (;;) {
       const SequenceEvent event = sequence.next(*logits);
       ++stats.generated_tokens;
-      stats.stopped_by_token = event.finish == FinishReason::Stop;
+      stats.stopped_by_token = std::find(options.stop_tokens.begin(), options.stop_tokens.end(), event.token) !=
+                               options.stop_tokens.end();
       if (!on_token(event.token, *logits) || sequence.finished()) break;
       logits = &session.step(sequence);
       ++stats.decode_steps;
