@@ -243,7 +243,8 @@ class GrammarMatcher {
 
 /// True when the whole of `text` is a sentence of `grammar`.
 inline bool grammar_accepts(const Grammar& grammar, std::string_view text) {
-  GrammarMatcher matcher(std::make_shared<GrammarStacks>(std::make_shared<const Grammar>(grammar)));
+  // The stacks live only in this call: they borrow the grammar instead of copying it.
+  GrammarMatcher matcher(std::make_shared<GrammarStacks>(std::shared_ptr<const Grammar>(&grammar, [](const Grammar*) {})));
   return matcher.accept(text) && matcher.can_end();
 }
 

@@ -41,12 +41,13 @@ class TokenConstraint {
 
   /// The tokens that may come next.
   const TokenMask& mask() {
-    const std::string key = state_key(matcher_.stacks(), matcher_.partial());
-    auto it = masks_.find(key);
+    if (walk_states_.size() > kMaxWalkStates) forget_masks();  // masks are kept by walk-state id
+    const std::int32_t state = walk_state(matcher_.stacks(), matcher_.partial());
+    auto it = masks_.find(state);
     if (it != masks_.end()) return it->second;
     if (masks_.size() >= kMaxCachedMasks) masks_.clear();
-    TokenMask& mask = masks_[key];
-    compute_mask(mask);
+    TokenMask& mask = masks_[state];
+    compute_mask(state, mask);
     return mask;
   }
 
@@ -117,13 +118,9 @@ class TokenConstraint {
   /// One walk of the trie: a node no state can reach skips its subtree. Matcher states and their
   /// transitions by byte are kept across walks, so once the walk has met a state, each node
   /// costs one table read (docs/constraints.md, "Masks").
-  void compute_mask(TokenMask& mask) {
+  void compute_mask(std::int32_t state, TokenMask& mask) {
     mask.clear(vocabulary_->size());
-    if (walk_states_.size() > kMaxWalkStates) {
-      walk_states_.clear();
-      walk_index_.clear();
-    }
-    ids_[0] = walk_state(matcher_.stacks(), matcher_.partial());
+    ids_[0] = state;
     const std::vector<TokenVocabulary::TrieNode>& trie = vocabulary_->trie();
     const std::vector<std::int32_t>& tokens = vocabulary_->trie_tokens();
     for (std::size_t i = 0; i < trie.size();) {
@@ -154,7 +151,7 @@ class TokenConstraint {
   GrammarMatcher matcher_;
   std::vector<std::int32_t> end_tokens_;
   bool ended_ = false;
-  std::unordered_map<std::string, TokenMask> masks_;
+  std::unordered_map<std::int32_t, TokenMask> masks_;  // by walk-state id
   std::vector<WalkState> walk_states_;
   std::unordered_map<std::string, std::int32_t> walk_index_;
   std::vector<std::int32_t> ids_;          // [max depth + 1] the walk's state after each trie depth

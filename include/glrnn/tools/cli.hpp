@@ -150,8 +150,8 @@ inline void add_constraint_options(CLI::App& app, ConstraintOptions& options) {
 inline std::shared_ptr<const Grammar> load_constraint(const ConstraintOptions& options) {
   if (!options.given()) return nullptr;
   if (!options.grammar_file.empty()) return std::make_shared<const Grammar>(Grammar::parse(read_file(options.grammar_file)));
-  const bool inline_schema = options.json_schema.find_first_not_of(" \t\n") != std::string::npos &&
-                             options.json_schema[options.json_schema.find_first_not_of(" \t\n")] == '{';
+  const std::size_t first = options.json_schema.find_first_not_of(" \t\n");
+  const bool inline_schema = first != std::string::npos && options.json_schema[first] == '{';
   const std::string text = inline_schema ? options.json_schema : read_file(options.json_schema);
   const nlohmann::ordered_json schema = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
   GLRNN_CHECK(!schema.is_discarded(), InputError, "--json-schema: not valid JSON");
