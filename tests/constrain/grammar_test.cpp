@@ -9,26 +9,12 @@
 
 #include "glrnn/constrain/grammar.hpp"
 #include "glrnn/constrain/grammar_matcher.hpp"
+#include "support/all_strings.hpp"
 
 using glrnn::Grammar;
 using glrnn::grammar_accepts;
+using glrnn::test::all_strings;
 using Catch::Matchers::Contains;
-
-namespace {
-
-/// Every string over `alphabet` of length 0 to `max_length`.
-std::vector<std::string> all_strings(const std::string& alphabet, std::size_t max_length) {
-  std::vector<std::string> out{""};
-  for (std::size_t begin = 0, length = 0; length < max_length; ++length) {
-    const std::size_t end = out.size();
-    for (std::size_t i = begin; i < end; ++i)
-      for (char c : alphabet) out.push_back(out[i] + c);
-    begin = end;
-  }
-  return out;
-}
-
-}  // namespace
 
 TEST_CASE("GBNF grammars match exactly the strings of the equivalent regular expression", "[constrain]") {
   // Regular grammars written both ways; every string of up to 7 characters over {a, b, c} is

@@ -21,6 +21,7 @@
 #include "glrnn/constrain/grammar.hpp"
 #include "glrnn/constrain/grammar_matcher.hpp"
 #include "glrnn/constrain/json_schema.hpp"
+#include "support/all_strings.hpp"
 
 #ifndef GLRNN_JSON_SCHEMA_SUITE
 #define GLRNN_JSON_SCHEMA_SUITE "/usr/share/json-schema-test-suite/tests"
@@ -636,14 +637,7 @@ TEST_CASE("JSON Schema: patterns match as ECMA-262 search does (std::regex as th
   const std::regex re(c.pattern, std::regex::ECMAScript);
   std::string alphabet = c.alphabet;
   if (alphabet.empty()) alphabet = std::string(1, '\0');  // "" stands for the NUL character
-  std::vector<std::string> strings{""};
-  for (std::size_t begin = 0, length = 0; length < 4; ++length) {
-    const std::size_t end = strings.size();
-    for (std::size_t i = begin; i < end; ++i)
-      for (char ch : alphabet) strings.push_back(strings[i] + ch);
-    begin = end;
-  }
-  for (const std::string& s : strings) {
+  for (const std::string& s : glrnn::test::all_strings(alphabet, 4)) {
     const std::string text = Json(s).dump();
     INFO(text);
     CHECK(m(text) == std::regex_search(s, re));

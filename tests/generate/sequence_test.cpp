@@ -20,15 +20,28 @@ glrnn::SamplerParams sampled(std::uint64_t seed) {
   return p;
 }
 
-/// Runs a sequence to its end on its own state with a Session's scratch; returns its tokens.
-std::vector<std::int32_t> run_to_end(glrnn::Session& runner, glrnn::Sequence& sequence, const Eigen::VectorXf& first_logits) {
-  std::vector<std::int32_t> tokens;
+/// Runs a sequence to its end on its own state with a Session's scratch; returns its events.
+std::vector<glrnn::SequenceEvent> run_to_end(glrnn::Session& runner, glrnn::Sequence& sequence,
+                                             const Eigen::VectorXf& first_logits) {
+  std::vector<glrnn::SequenceEvent> events;
   const Eigen::VectorXf* logits = &first_logits;
   for (;;) {
-    tokens.push_back(sequence.next(*logits).token);
-    if (sequence.finished()) return tokens;
+    events.push_back(sequence.next(*logits));
+    if (sequence.finished()) return events;
     logits = &runner.step(sequence);
   }
+}
+
+std::vector<std::int32_t> tokens_of(const std::vector<glrnn::SequenceEvent>& events) {
+  std::vector<std::int32_t> tokens;
+  for (const glrnn::SequenceEvent& e : events) tokens.push_back(e.token);
+  return tokens;
+}
+
+std::string text_of(const std::vector<glrnn::SequenceEvent>& events) {
+  std::string text;
+  for (const glrnn::SequenceEvent& e : events) text += e.text;
+  return text;
 }
 
 }  // namespace
@@ -45,7 +58,7 @@ TEST_CASE("A sequence saved with its pending token continues as the uninterrupte
 
   glrnn::Session runner(model);
   glrnn::Sequence whole(session.state().clone(), glrnn::Sampler(sampled(5), model.vocab_size()), params, prompt, &tokenizer);
-  const std::vector<std::int32_t> expected = run_to_end(runner, whole, prompt_logits);
+  const std::vector<std::int32_t> expected = tokens_of(run_to_end(runner, whole, prompt_logits));
   REQUIRE(expected.size() == 30);
   CHECK(whole.finish_reason() == glrnn::FinishReason::Length);
 
@@ -73,7 +86,7 @@ TEST_CASE("A sequence saved with its pending token continues as the uninterrupte
   resumed.return_state(std::move(second.state()));
   const Eigen::VectorXf after_pending = resumed.step(*pending);
   second.state() = resumed.lend_state();
-  for (std::int32_t t : run_to_end(runner, second, after_pending)) tokens.push_back(t);
+  for (std::int32_t t : tokens_of(run_to_end(runner, second, after_pending))) tokens.push_back(t);
   CHECK(tokens == expected);
 }
 
@@ -91,30 +104,16 @@ TEST_CASE("A sequence ends at a stop string with the text before it, at a stop t
   glrnn::SequenceParams free_params;
   free_params.max_new_tokens = 40;
   glrnn::Sequence free_run(session.state().clone(), glrnn::Sampler(greedy, model.vocab_size()), free_params, prompt, &tokenizer);
-  std::string text;
-  const Eigen::VectorXf* l = &logits;
-  for (;;) {
-    text += free_run.next(*l).text;
-    if (free_run.finished()) break;
-    l = &runner.step(free_run);
-  }
+  const std::string text = text_of(run_to_end(runner, free_run, logits));
   REQUIRE(text.size() > 12);
   const std::string stop = text.substr(8, 4);  // a stop string the greedy text reaches
 
   glrnn::SequenceParams stop_params = free_params;
   stop_params.stop_strings = {stop};
   glrnn::Sequence stopped(session.state().clone(), glrnn::Sampler(greedy, model.vocab_size()), stop_params, prompt, &tokenizer);
-  std::string stopped_text;
-  l = &logits;
-  glrnn::SequenceEvent event;
-  for (;;) {
-    event = stopped.next(*l);
-    stopped_text += event.text;
-    if (stopped.finished()) break;
-    l = &runner.step(stopped);
-  }
-  CHECK(event.finish == glrnn::FinishReason::Stop);
-  CHECK(stopped_text == text.substr(0, text.find(stop)));
+  const std::vector<glrnn::SequenceEvent> events = run_to_end(runner, stopped, logits);
+  CHECK(events.back().finish == glrnn::FinishReason::Stop);
+  CHECK(text_of(events) == text.substr(0, text.find(stop)));
   CHECK_FALSE(stopped.pending().has_value());
   CHECK_THROWS_AS(stopped.next(logits), glrnn::InputError);
 

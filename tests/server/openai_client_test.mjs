@@ -56,24 +56,17 @@ const schema = {
   required: ['title', 'year'],
   additionalProperties: false,
 };
-const structured = await client.chat.completions.create({
+const bookRequest = {
   model: models[0],
   messages: [{ role: 'user', content: 'Name a book as JSON.' }],
   max_tokens: 200,
   temperature: 0.7,
   seed: 3,
   response_format: { type: 'json_schema', json_schema: { name: 'book', schema, strict: true } },
-});
+};
+const structured = await client.chat.completions.create(bookRequest);
 const book = JSON.parse(structured.choices[0].message.content);
-const streamedBook = await client.chat.completions.create({
-  model: models[0],
-  messages: [{ role: 'user', content: 'Name a book as JSON.' }],
-  max_tokens: 200,
-  temperature: 0.7,
-  seed: 3,
-  stream: true,
-  response_format: { type: 'json_schema', json_schema: { name: 'book', schema, strict: true } },
-});
+const streamedBook = await client.chat.completions.create({ ...bookRequest, stream: true });
 let streamedText = '';
 for await (const chunk of streamedBook) streamedText += chunk.choices[0]?.delta?.content ?? '';
 if (streamedText !== structured.choices[0].message.content) {

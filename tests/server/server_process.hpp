@@ -35,6 +35,9 @@ using json = nlohmann::json;
 /// A bundled demo model's folder (models/NAME).
 inline std::string demo_model(const std::string& name = "griffin-demo") { return model_path(name); }
 
+/// A chat message of the user.
+inline json user(const std::string& text) { return {{"role", "user"}, {"content", text}}; }
+
 /// glrnn-server running as a child process; stopped with SIGTERM when destroyed.
 class ServerProcess {
  public:

@@ -51,7 +51,7 @@ std::string quoted(const std::string& arg) {
   return q + "'";
 }
 
-json user(const std::string& text) { return {{"role", "user"}, {"content", text}}; }
+using glrnn::test::user;
 json assistant(const std::string& text) { return {{"role", "assistant"}, {"content", text}}; }
 
 std::vector<std::int32_t> tokenize_chat(const ServerProcess& server, const json& messages, bool generation_prompt) {
