@@ -30,6 +30,10 @@ if [[ ! -f "$work/node_modules/openai/package.json" ]]; then
 fi
 
 out="$work/server.out" log="$work/server.log"
+# Created here, not only by the redirections below: those happen in the forked child, which the
+# first poll of $out can overtake.
+: >"$out"
+: >"$log"
 "$server" -m "$model" --port 0 -t 1 >"$out" 2>"$log" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true' EXIT
