@@ -8,8 +8,10 @@
 #include <algorithm>   // std::min
 #include <atomic>      // std::atomic
 #include <chrono>      // std::chrono::milliseconds
+#include <cstdint>     // std::int64_t
 #include <cstdio>      // std::printf, std::fprintf
 #include <filesystem>  // std::filesystem::path
+#include <memory>      // std::make_unique
 #include <string>      // std::string
 #include <thread>      // std::thread, std::this_thread
 #include <vector>      // std::vector
@@ -18,6 +20,9 @@
 
 #include <glrnn/tools/cli.hpp>
 #include "server/http_api.hpp"
+#if GLRNN_SERVER_REDIS
+#include "server/redis_tier.hpp"
+#endif
 
 int main(int argc, char** argv) {
   CLI::App app{"OpenAI-compatible server for a glrnn model, with continuous batching and a state cache."};
@@ -25,6 +30,9 @@ int main(int argc, char** argv) {
   int port = 8080, threads = 0;
   double cache_mib = 1024, cache_dir_mib = 0, max_body_mib = 4;
   double head_timeout_s = 10, body_timeout_s = 60, idle_timeout_s = 5, write_timeout_s = 10;
+  std::string redis_url, redis_password_file;
+  std::int64_t redis_ttl_s = 86400;
+  double redis_queue_mib = 256, fetch_timeout_s = 2;
   glrnn::server::HttpServerOptions transport;
   std::vector<std::string> allowed_hosts, cors_origins;
   glrnn::LoadOptions load_options;
@@ -41,6 +49,17 @@ int main(int argc, char** argv) {
   app.add_option("--cache-dir-mib", cache_dir_mib, "Limit of the cache directory, MiB; 0 = none")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--api-key", api_key, "Require 'Authorization: Bearer KEY' on every endpoint but /health");
   app.add_option("--alias", alias, "Model name in the API (default: the model folder's name)");
+  app.add_option("--cache-redis", redis_url,
+                 "Share cached states with other replicas through Redis: redis://[USER@]HOST:PORT[/DB] (the password from "
+                 "GLRNN_REDIS_PASSWORD or --cache-redis-password-file)");
+  app.add_option("--cache-redis-password-file", redis_password_file, "File whose first line is the Redis password");
+  app.add_option("--cache-redis-ttl", redis_ttl_s, "Seconds a state stays in Redis; 0 = until Redis evicts it")
+      ->capture_default_str()->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 40));
+  app.add_option("--cache-redis-queue-mib", redis_queue_mib, "States waiting to be written to Redis, MiB; past it writes are dropped")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--cache-fetch-timeout", fetch_timeout_s,
+                 "Seconds a request waits for a state from --cache-dir or --cache-redis before it goes on without it")
+      ->capture_default_str()->check(CLI::Range(0.001, 3600.0));
   app.add_option("-t,--threads", threads, "Threads; 0 = all cores")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--max-queue", scheduling.max_queue, "Requests waiting for a slot before 503")->capture_default_str()->check(CLI::Range(0, 100000));
   app.add_option("--prefill-chunk", scheduling.prefill_chunk, "Prompt tokens run between two decode steps")->capture_default_str()
@@ -76,13 +95,34 @@ int main(int argc, char** argv) {
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+    // The shared tier's address and password are checked before the model is loaded.
+    const auto fetch_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(fetch_timeout_s * 1000));
+    scheduling.fetch_timeout = fetch_timeout;
+    if (!redis_url.empty()) {
+#if GLRNN_SERVER_REDIS
+      glrnn::server::RedisTierOptions redis;
+      redis.address = glrnn::server::parse_redis_url(redis_url);
+      redis.address.password = glrnn::server::read_redis_password(redis_password_file);
+      redis.ttl_seconds = redis_ttl_s;
+      redis.max_queue_bytes = static_cast<std::size_t>(redis_queue_mib * 1024 * 1024);
+      redis.read_timeout = fetch_timeout;
+      scheduling.shared_tier = [redis](const glrnn::StateCacheEntries& entries) {
+        return std::make_unique<glrnn::server::RedisTier>(redis, entries);
+      };
+#else
+      throw glrnn::InputError("--cache-redis: this glrnn-server was built without hiredis (apt-get install libhiredis-dev, then rebuild)");
+#endif
+    } else if (!redis_password_file.empty()) {
+      throw glrnn::InputError("--cache-redis-password-file needs --cache-redis");
+    }
+
     const glrnn::Model model = glrnn::load_model(model_dir, load_options);
     const glrnn::Tokenizer tokenizer = glrnn::load_model_tokenizer(model_dir);
     const glrnn::server::ChatFormat format(tokenizer);
     if (alias.empty()) alias = std::filesystem::path(model_dir).lexically_normal().filename().string();
     if (alias.empty()) alias = std::filesystem::path(model_dir).lexically_normal().parent_path().filename().string();
     scheduling.threads = threads;
-    scheduling.cache = cache_mib > 0 || !cache_dir.empty();
+    scheduling.cache = cache_mib > 0 || !cache_dir.empty() || !redis_url.empty();
     scheduling.cache_options = {static_cast<std::size_t>(cache_mib * 1024 * 1024), cache_dir,
                                 static_cast<std::size_t>(cache_dir_mib * 1024 * 1024)};
     limits.max_n = std::min(limits.max_n, scheduling.parallel);  // more choices than slots would never start
@@ -111,10 +151,10 @@ int main(int argc, char** argv) {
     std::printf("glrnn-server: listening on http://%s:%d (model %s, %lld slots)\n", host.c_str(), port, alias.c_str(),
                 static_cast<long long>(scheduling.parallel));
     std::fflush(stdout);
-    std::fprintf(stderr, "glrnn-server: %s, chat format %s, state %zu bytes + %zu per position (max context %lld), cache %.0f MiB%s%s\n",
+    std::fprintf(stderr, "glrnn-server: %s, chat format %s, state %zu bytes + %zu per position (max context %lld), cache %.0f MiB%s%s%s%s\n",
                  model.info().family.c_str(), format.name(), model.state_bytes(), model.info().state_bytes_per_position,
                  static_cast<long long>(model.info().max_context), cache_mib, cache_dir.empty() ? "" : " + ",
-                 cache_dir.c_str());
+                 cache_dir.c_str(), redis_url.empty() ? "" : " + ", redis_url.c_str());
 
     std::atomic<bool> listening{true}, signalled{false};
     std::thread waiter([&] {

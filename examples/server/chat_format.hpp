@@ -55,10 +55,13 @@ class ChatFormat {
     return {tokenizer_->token_id("<end_of_turn>")};
   }
 
-  /// The conversation's ids; add_generation_prompt opens the model's turn after it. Throws
-  /// InputError when the roles are not: an optional system message, then user and assistant
-  /// alternating from a user message (ending with one when add_generation_prompt).
-  std::vector<std::int32_t> render(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const {
+  /// The conversation's ids; add_generation_prompt opens the model's turn after it. With
+  /// `turn_ends`, the number of ids up to the end of each assistant message is appended to it:
+  /// the keys under which the replies were cached. Throws InputError when the roles are not: an
+  /// optional system message, then user and assistant alternating from a user message (ending
+  /// with one when add_generation_prompt).
+  std::vector<std::int32_t> render(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
+                                   std::vector<std::size_t>* turn_ends = nullptr) const {
     const bool has_system = !messages.empty() && messages.front().role == "system";
     const std::size_t first = has_system ? 1 : 0;
     GLRNN_CHECK(messages.size() > first, InputError, "the conversation needs a user message");
@@ -77,6 +80,7 @@ class ChatFormat {
       if (messages[i].role == "assistant") {
         append_template(ids, model_turn());
         for (std::int32_t id : reply_tail(text)) ids.push_back(id);
+        if (turn_ends) turn_ends->push_back(ids.size());
         continue;
       }
       const std::string user = trim_message(text);

@@ -220,8 +220,9 @@ class HttpApi {
     if (!r.seeded) r.params.sampling.seed = random();
     std::vector<std::int32_t> prompt;
     ReplyTail tail;
+    std::vector<std::size_t> turn_ends;
     if (chat) {
-      prompt = format_->render(r.messages, /*add_generation_prompt=*/true);
+      prompt = format_->render(r.messages, /*add_generation_prompt=*/true, &turn_ends);
       tail = [format = format_](const std::string& text) { return format->reply_tail(text); };
     } else {
       prompt = r.prompt_ids.empty() ? tokenizer_->encode(r.prompt, /*add_special=*/true) : r.prompt_ids;
@@ -258,7 +259,7 @@ class HttpApi {
       }
     }
     const ReplyShape shape{!r.tools.empty(), r.json_reply || !r.tools.empty(), random()};
-    auto job = std::make_shared<Job>(std::move(prompt), r.params, std::move(tail));
+    auto job = std::make_shared<Job>(std::move(prompt), r.params, std::move(tail), std::move(turn_ends));
     if (!scheduler_->submit(job))
       throw ApiError(503, "server_busy", "every slot is taken and the queue is full (or the server is stopping); retry later");
 

@@ -3,8 +3,9 @@
 // the HTTP thread that made the job waits on it; the scheduler thread publishes text deltas,
 // usage and the end. Both sides hold it by shared_ptr, so whichever is done last frees it.
 
+#include <algorithm>           // std::max
 #include <atomic>              // std::atomic
-#include <chrono>              // std::chrono::milliseconds
+#include <chrono>              // std::chrono::milliseconds, std::chrono::steady_clock
 #include <condition_variable>  // std::condition_variable
 #include <cstdint>             // std::int32_t, std::int64_t
 #include <functional>          // std::function
@@ -60,21 +61,29 @@ class Job {
  public:
   enum class Status { Running, Finished, Failed };
 
-  Job(std::vector<std::int32_t> prompt, GenerationParams params, ReplyTail reply_tail = {})
-      : prompt_(std::move(prompt)), params_(std::move(params)), reply_tail_(std::move(reply_tail)) {
+  /// turn_ends: the lengths of the prompt's prefixes that end an earlier turn of a chat (where a
+  /// reply's state was cached, maybe by another replica); empty for plain completions.
+  Job(std::vector<std::int32_t> prompt, GenerationParams params, ReplyTail reply_tail = {},
+      std::vector<std::size_t> turn_ends = {})
+      : prompt_(std::move(prompt)),
+        params_(std::move(params)),
+        reply_tail_(std::move(reply_tail)),
+        turn_ends_(std::move(turn_ends)) {
     choices_left = params_.n;
   }
 
   const std::vector<std::int32_t>& prompt() const { return prompt_; }
   const GenerationParams& params() const { return params_; }
   const ReplyTail& reply_tail() const { return reply_tail_; }
+  const std::vector<std::size_t>& turn_ends() const { return turn_ends_; }
 
   // --- the HTTP thread --------------------------------------------------------------------------
 
-  /// Waits up to `timeout` for news; moves the deltas published so far into `out`.
+  /// Waits up to `timeout` for news; moves the deltas published so far into `out`. A finished
+  /// job reads as Running while its end is held (hold_end).
   Status wait(std::vector<ChoiceDelta>& out, std::chrono::milliseconds timeout) {
     std::unique_lock<std::mutex> lock(mutex_);
-    changed_.wait_for(lock, timeout, [&] { return !pending_.empty() || status_ != Status::Running; });
+    changed_.wait_for(lock, timeout, [&] { return !pending_.empty() || visible_status() != Status::Running; });
     return take(out);
   }
 
@@ -112,6 +121,22 @@ class Job {
   }
 
   void finish() { end(Status::Finished, std::nullopt); }
+
+  /// Holds the end of a finished job back from the client, until as many release_end() calls or
+  /// `until`: its reply's state is on its way to the shared tier, where the client's next turn
+  /// may look for it on another replica as soon as it has the end. Deltas flow meanwhile.
+  void hold_end(std::chrono::steady_clock::time_point until) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++holds_;
+    held_until_ = std::max(held_until_, until);
+  }
+  void release_end() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      --holds_;
+    }
+    changed_.notify_all();
+  }
   void fail(ApiError error) { end(Status::Failed, std::move(error)); }
   bool ended() const {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -125,7 +150,11 @@ class Job {
   Status take(std::vector<ChoiceDelta>& out) {
     for (ChoiceDelta& d : pending_) out.push_back(std::move(d));
     pending_.clear();
-    return status_;
+    return visible_status();
+  }
+  Status visible_status() const {
+    const bool held = status_ == Status::Finished && holds_ > 0 && std::chrono::steady_clock::now() < held_until_;
+    return held ? Status::Running : status_;
   }
 
   void end(Status status, std::optional<ApiError> error) {
@@ -141,6 +170,7 @@ class Job {
   const std::vector<std::int32_t> prompt_;
   const GenerationParams params_;
   const ReplyTail reply_tail_;
+  const std::vector<std::size_t> turn_ends_;
   std::atomic<bool> cancelled_{false};
 
   mutable std::mutex mutex_;
@@ -149,6 +179,8 @@ class Job {
   Usage usage_;
   Status status_ = Status::Running;
   std::optional<ApiError> error_;
+  int holds_ = 0;
+  std::chrono::steady_clock::time_point held_until_{};
 };
 
 }  // namespace glrnn::server

@@ -16,6 +16,12 @@
 // text, the reply does not tokenize back to its own ids) the key is built from the prompt's
 // cached state. Either way a later turn restores the state a server reading the whole history
 // would have computed.
+// Besides memory, the cache may have a directory (--cache-dir) and a tier shared with other
+// replicas (Redis): both are read by a fetching thread while the running sequences decode, so a
+// request with a longer prefix there waits in a fetching stage, up to a deadline. The shared tier
+// gets the reply states of chats (the next turn looks for them at its turn ends) and the prompt
+// states of completions; a chat's end reaches its client once its reply state is written there
+// (at most kEndHold later), so that the next turn finds it on any replica.
 
 #include <algorithm>           // std::min, std::equal, std::find
 #include <chrono>              // std::chrono::steady_clock
@@ -23,6 +29,7 @@
 #include <cstdint>             // std::int32_t, std::int64_t
 #include <deque>               // std::deque
 #include <exception>           // std::exception
+#include <functional>          // std::function
 #include <memory>              // std::shared_ptr, std::unique_ptr
 #include <mutex>               // std::mutex, std::lock_guard, std::unique_lock
 #include <optional>            // std::optional
@@ -40,6 +47,7 @@
 #include <glrnn/sampling/sampler.hpp>
 
 #include "job.hpp"
+#include "shared_tier.hpp"
 
 namespace glrnn::server {
 
@@ -53,6 +61,8 @@ struct SchedulerOptions {
   // A state file is read by the fetching thread while the running sequences decode; a read that
   // takes longer than this lets its request go on from what memory had.
   std::chrono::milliseconds fetch_timeout{2000};
+  // The tier shared with other replicas, made for the cache's entries; none when unset.
+  std::function<std::unique_ptr<SharedTier>(const StateCacheEntries&)> shared_tier;
 };
 
 /// Counters for /metrics, copied out after every step.
@@ -64,8 +74,11 @@ struct SchedulerMetrics {
   std::int64_t generated_tokens = 0;
   double prefill_seconds = 0.0, decode_seconds = 0.0;
   std::int64_t queued = 0, running = 0, fetching = 0;
-  std::int64_t fetch_timeouts = 0;  // requests that went on without the state file they waited for
+  std::int64_t fetch_timeouts = 0;  // requests that went on without the state they waited for
   StateCacheStats cache;
+  TierMetrics memory, disk;
+  std::optional<TierMetrics> shared;  // with a shared tier
+  bool shared_up = false;
 };
 
 class Scheduler {
@@ -76,8 +89,9 @@ class Scheduler {
         stepper_(model_, options_.parallel, options_.prefill_chunk) {
     if (options_.cache) cache_.emplace(model_, options_.cache_options);
     reads_files_ = cache_ && !options_.cache_options.directory.empty();
+    if (cache_ && options_.shared_tier) shared_tier_ = options_.shared_tier(cache_->entries());
     publish_metrics();
-    if (reads_files_) fetcher_ = std::thread([this] { fetch(); });
+    if (reads_files_ || shared_tier_) fetcher_ = std::thread([this] { fetch(); });
     thread_ = std::thread([this] { run(); });
   }
   ~Scheduler() { stop(); }
@@ -128,6 +142,7 @@ class Scheduler {
     std::int64_t choice = 0;
     Phase phase = Phase::Prefill;
     State state;                        // while prefilling and closing
+    bool holds_end = false;             // its job's end waits for this choice's reply state (Job::hold_end)
     std::optional<Sequence> sequence;   // while decoding
     std::vector<std::int32_t> tokens;   // every token run into the state, in order: its cache key
     std::vector<std::int32_t> pending;  // to run in chunks before the next phase
@@ -224,23 +239,68 @@ class Scheduler {
     seq->reserved = job->params().n - 1;
     reserved_ += seq->reserved;
     std::size_t restored = 0;
-    std::optional<StateCache::DiskRead> read;
+    FetchRequest request;
     const bool ok = isolated(*seq, [&] {
-      // Memory now; a longer prefix on disk is read by the fetching thread while others decode.
+      // Memory now; a longer prefix on disk or in the shared tier is fetched by the fetching
+      // thread while the others decode.
       restored = cache_ ? cache_->restore(prompt, prompt.size() - 1, seq->state, /*read_disk=*/false) : 0;
       if (restored == 0) seq->state = model_.make_state();
       from_prefix(*seq, restored);
-      if (reads_files_) read = cache_->disk_read(prompt, prompt.size() - 1, restored);
+      if (cache_) ++(restored > 0 ? counters_.memory.hits : counters_.memory.misses);
+      if (restored > 0) counters_.memory.read_bytes += static_cast<std::int64_t>(cache_->entries().bytes(restored));
+      if (reads_files_) request.read = cache_->disk_read(prompt, prompt.size() - 1, restored);
+      if (shared_tier_) request.shared_lengths = shared_lengths(*job, restored);
     });
     if (!ok) return;
-    if (!read) return run_sequence(std::move(seq), restored);
-    auto result = std::make_shared<FetchResult>();
+    if (!request.read && request.shared_lengths.empty()) return run_sequence(std::move(seq), restored);
+    request.tokens = prompt;
+    request.result = std::make_shared<FetchResult>();
+    fetching_.push_back({std::move(seq), request.read, restored, std::chrono::steady_clock::now() + options_.fetch_timeout,
+                         request.result});
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      fetch_queue_.push_back({*read, prompt, result});
+      fetch_queue_.push_back(std::move(request));
     }
     fetch_wake_.notify_one();
-    fetching_.push_back({std::move(seq), *read, restored, std::chrono::steady_clock::now() + options_.fetch_timeout, result});
+  }
+
+  /// The prefixes of a job's prompt longer than `restored` whose states the shared tier may
+  /// hold, longest first: a chat's turn ends, a completion's prompt but its last token (see
+  /// shares_prompt_state).
+  std::vector<std::size_t> shared_lengths(const Job& job, std::size_t restored) const {
+    const std::size_t last = job.prompt().size() - 1;
+    std::vector<std::size_t> lengths;
+    if (shares_prompt_state(job)) {
+      if (last > restored) lengths.push_back(last);
+      return lengths;
+    }
+    for (auto it = job.turn_ends().rbegin(); it != job.turn_ends().rend(); ++it)
+      if (*it > restored && *it <= last) lengths.push_back(*it);
+    return lengths;
+  }
+
+  /// A chat shares its reply states (what its next turn restores); a completion, whose next
+  /// request continues text whose tokens the server cannot foresee, shares its prompt's state
+  /// (what the same prompt again restores).
+  static bool shares_prompt_state(const Job& job) { return !job.reply_tail(); }
+
+  /// Caches the state after `key`: in memory (and on disk once it leaves memory), and in the
+  /// shared tier when it is one the tier keeps; a choice holding its job's end passes the hold
+  /// on to the write.
+  void cache_state(Slot& seq, const std::vector<std::int32_t>& key, const State& state, bool for_shared_tier) {
+    cache_->insert(key, state);
+    if (!shared_tier_ || !for_shared_tier) return;
+    std::shared_ptr<Job> job = seq.holds_end ? seq.job : nullptr;
+    seq.holds_end = false;
+    shared_tier_->write(key, state.clone(), [job] {
+      if (job) job->release_end();
+    });
+  }
+
+  /// A choice that held its job's end writes nothing to the shared tier after all.
+  static void release_end(Slot& seq) {
+    if (seq.holds_end) seq.job->release_end();
+    seq.holds_end = false;
   }
 
   /// The sequence's prompt goes on after its first `length` tokens, whose state it holds.
@@ -279,13 +339,26 @@ class Scheduler {
       Slot& seq = *it->seq;
       if (!done) {
         ++counters_.fetch_timeouts;
-      } else if (!state) {
-        cache_->reject(it->read);
       } else {
-        cache_->accept(it->read, seq.job->prompt(), state->clone(), restored);
-        seq.state = std::move(*state);
-        restored = it->read.length;
-        from_prefix(seq, restored);
+        const FetchResult& result = *it->result;  // done: the fetching thread has let go of it
+        if (result.disk_rejected) {
+          cache_->reject(*it->read);
+          ++counters_.disk.misses;
+        }
+        if (state) {
+          if (result.from_disk) {
+            cache_->accept(*it->read, seq.job->prompt(), state->clone(), restored);
+            ++counters_.disk.hits;
+            counters_.disk.read_bytes += static_cast<std::int64_t>(it->read->bytes);
+          } else {  // the shared tier's: now in memory too
+            const std::vector<std::int32_t>& prompt = seq.job->prompt();
+            cache_->insert(std::vector<std::int32_t>(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(result.length)),
+                           *state);
+          }
+          seq.state = std::move(*state);
+          restored = result.length;
+          from_prefix(seq, restored);
+        }
       }
       run_sequence(std::move(it->seq), restored);
       it = fetching_.erase(it);
@@ -303,12 +376,37 @@ class Scheduler {
         request = std::move(fetch_queue_.front());
         fetch_queue_.pop_front();
       }
-      std::optional<State> state = request.read.read(model_, request.tokens);
+      // The shared tier first where it may hold a longer prefix than the file, then the file.
+      std::optional<State> state;
+      std::size_t length = 0;
+      bool from_disk = false, disk_rejected = false;
+      const std::size_t file_length = request.read ? request.read->length : 0;
+      std::vector<std::size_t>& lengths = request.shared_lengths;
+      lengths.erase(std::remove_if(lengths.begin(), lengths.end(), [&](std::size_t l) { return l <= file_length; }), lengths.end());
+      if (!lengths.empty()) {
+        if (std::optional<SharedTier::Found> found = shared_tier_->fetch(request.tokens, lengths)) {
+          state = std::move(found->state);
+          length = found->length;
+        }
+      }
+      std::optional<double> disk_seconds;
+      if (!state && request.read) {
+        const auto t0 = std::chrono::steady_clock::now();
+        state = request.read->read(cache_->entries(), request.tokens);  // the entries are immutable
+        disk_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        from_disk = true;
+        disk_rejected = !state;
+        length = file_length;
+      }
       {
         std::lock_guard<std::mutex> lock(mutex_);
+        if (disk_seconds) disk_fetch_.add(*disk_seconds);
         request.result->done = true;
         if (request.result->abandoned) continue;  // its request went on without it: nobody takes it
         request.result->state = std::move(state);
+        request.result->length = length;
+        request.result->from_disk = from_disk;
+        request.result->disk_rejected = disk_rejected;
         ++fetched_;
       }
       wake_.notify_one();
@@ -326,6 +424,7 @@ class Scheduler {
       // A reply that has ended is the client's already: only its caching is lost.
       if (seq.phase != Phase::Close) seq.job->fail(ApiError(500, "internal_error", std::string("generation failed: ") + e.what()));
       release(seq);
+      release_end(seq);
       seq.done = true;
       return false;
     }
@@ -366,7 +465,7 @@ class Scheduler {
       run_pending(seq, n, Logits::None);
       counters_.closing_tokens += n;
       if (!last) return;
-      cache_->insert(seq.tokens, seq.state);
+      cache_state(seq, seq.tokens, seq.state, /*for_shared_tier=*/!shares_prompt_state(*seq.job));
       seq.done = true;
       return;
     }
@@ -378,7 +477,7 @@ class Scheduler {
     // (a retry, another sample) then runs one token instead of its whole last turn, and the
     // last token is run anyway for its logits.
     run_pending(seq, n - 1, Logits::None);
-    if (cache_) cache_->insert(seq.tokens, seq.state);
+    if (cache_) cache_state(seq, seq.tokens, seq.state, /*for_shared_tier=*/shares_prompt_state(*seq.job));
     run_pending(seq, 1, Logits::Last);
     for (std::int64_t c = 1; c < seq.job->params().n; ++c) {
       auto choice = std::make_unique<Slot>();
@@ -478,6 +577,10 @@ class Scheduler {
   /// next request will have and cached (phase Close); otherwise the slot is freed.
   void end_choice(Slot& seq, std::int32_t last, bool keep) {
     Job& job = *seq.job;
+    if (keep && cache_ && shared_tier_ && !shares_prompt_state(job)) {
+      job.hold_end(std::chrono::steady_clock::now() + kEndHold);
+      seq.holds_end = true;
+    }
     if (--job.choices_left == 0) job.finish();
     seq.done = true;
     if (seq.sequence) {
@@ -485,6 +588,14 @@ class Scheduler {
       seq.sequence.reset();
     }
     if (!keep || !cache_) return;
+    cache_reply(seq, last);
+    if (seq.done) release_end(seq);  // cached (the hold went with the write) or not at all; else a close runs
+  }
+
+  /// Caches a choice's state under the key the next request will have (see end_choice), now or
+  /// after a close (phase Close).
+  void cache_reply(Slot& seq, std::int32_t last) {
+    Job& job = *seq.job;
     std::vector<std::int32_t> key;
     if (job.reply_tail()) {
       key = job.prompt();
@@ -507,7 +618,7 @@ class Scheduler {
     seq.pending.assign(key.begin() + static_cast<std::ptrdiff_t>(seq.tokens.size()), key.end());
     seq.pending_done = 0;
     if (seq.pending.empty()) {
-      cache_->insert(seq.tokens, seq.state);
+      cache_state(seq, seq.tokens, seq.state, /*for_shared_tier=*/!shares_prompt_state(job));
       return;
     }
     seq.phase = Phase::Close;
@@ -528,13 +639,24 @@ class Scheduler {
     shared_.queued = queued;
     shared_.running = static_cast<std::int64_t>(running_.size());
     shared_.fetching = static_cast<std::int64_t>(fetching_.size());
-    if (cache_) shared_.cache = cache_->stats();
+    if (cache_) {
+      const StateCacheStats& stats = cache_->stats();
+      shared_.cache = stats;
+      shared_.disk.skipped = stats.disk_skipped;
+      shared_.disk.writes = stats.disk_writes;
+      shared_.disk.fetch = disk_fetch_;
+    }
+    if (shared_tier_) {
+      shared_.shared = shared_tier_->metrics();
+      shared_.shared_up = shared_tier_->up();
+    }
   }
 
   /// Ends every running sequence; their jobs fail with `error` (one that had ended stays as it was).
   void fail_running(const ApiError& error) {
     for (auto& seq : running_) {
       seq->job->fail(error);
+      release_end(*seq);
       seq->done = true;
     }
     for (Fetch& f : fetching_) f.seq->job->fail(error);
@@ -579,22 +701,32 @@ class Scheduler {
   std::vector<std::int32_t> stop_tokens_;
   Stepper stepper_;
   std::optional<StateCache> cache_;
+  std::unique_ptr<SharedTier> shared_tier_;  // after cache_, whose entries it uses: it goes first
   std::shared_ptr<const TokenVocabulary> vocabulary_;  // built at the first request with a grammar
   bool reads_files_ = false;  // a disk tier, read by the fetching thread
 
-  // A state file being read for a sequence (see start and take_fetched).
+  // The longest a chat's end waits for its reply state to reach the shared tier. A write of a
+  // state of tens of MB to a Redis on the same network takes tens of ms; past this the client
+  // gets its end anyway, and its next turn may miss on another replica.
+  static constexpr std::chrono::milliseconds kEndHold{1000};
+
+  // A state being fetched for a sequence (see start and take_fetched).
   struct FetchResult {  // guarded by mutex_
     bool done = false, abandoned = false;
     std::optional<State> state;
+    std::size_t length = 0;      // of the prefix it is the state of
+    bool from_disk = false;      // else the shared tier's
+    bool disk_rejected = false;  // the file was read and found unusable
   };
   struct FetchRequest {
-    StateCache::DiskRead read;
+    std::optional<StateCache::DiskRead> read;  // a longer prefix's file
+    std::vector<std::size_t> shared_lengths;   // prefixes to ask the shared tier for, longest first
     std::vector<std::int32_t> tokens;
     std::shared_ptr<FetchResult> result;
   };
   struct Fetch {
     std::unique_ptr<Slot> seq;  // ready to run from the prefix memory had
-    StateCache::DiskRead read;
+    std::optional<StateCache::DiskRead> read;
     std::size_t restored;
     std::chrono::steady_clock::time_point deadline;
     std::shared_ptr<FetchResult> result;
@@ -614,6 +746,7 @@ class Scheduler {
   std::deque<FetchRequest> fetch_queue_;
   std::condition_variable fetch_wake_;
   std::int64_t fetched_ = 0;  // reads done and not yet taken
+  LatencyHistogram disk_fetch_;  // the fetching thread's file reads
   bool stopping_ = false;
   SchedulerMetrics shared_;
   std::thread thread_, fetcher_;

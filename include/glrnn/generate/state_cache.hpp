@@ -15,6 +15,7 @@
 #include <cstdio>         // std::snprintf, std::sscanf
 #include <cstring>        // std::memcpy
 #include <filesystem>     // std::filesystem
+#include <fstream>        // std::ifstream
 #include <list>           // std::list
 #include <optional>       // std::optional
 #include <string>         // std::string
@@ -44,17 +45,101 @@ struct StateCacheStats {
   std::int64_t disk_skipped = 0;  // files found unusable: another model's, damaged, or not the key
 };
 
+/// How a cache entry is named and stored, shared by the disk tier and by caches outside this
+/// class (a server's shared tier): the name carries the model's fingerprint, the key's hash and
+/// its length; the bytes are a state file whose metadata holds the key's tokens, so a reader
+/// checks that an entry is this model's state for exactly its tokens. Immutable: any thread may
+/// use it.
+class StateCacheEntries {
+ public:
+  explicit StateCacheEntries(Model model) : model_(std::move(model)) {
+    State fresh = model_.make_state();
+    empty_bytes_ = serialize_state(model_, fresh, {{kTokensKey, ""}}).size();
+  }
+
+  const Model& model() const { return model_; }
+
+  /// hashes[i] is the hash of tokens[0, i].
+  static std::vector<std::uint64_t> prefix_hashes(const std::vector<std::int32_t>& tokens, std::size_t length) {
+    std::vector<std::uint64_t> hashes(length);
+    std::uint64_t hash = fnv1a64({});
+    for (std::size_t i = 0; i < length; ++i) hashes[i] = hash = extend(hash, tokens[i]);
+    return hashes;
+  }
+  static std::uint64_t prefix_hash(const std::vector<std::int32_t>& tokens, std::size_t length) {
+    std::uint64_t hash = fnv1a64({});
+    for (std::size_t i = 0; i < length; ++i) hash = extend(hash, tokens[i]);
+    return hash;
+  }
+
+  /// "FINGERPRINT-HASH-LENGTH" (hexadecimal, hexadecimal, decimal).
+  std::string name(std::uint64_t hash, std::size_t length) const {
+    char name[64];
+    std::snprintf(name, sizeof name, "%016llx-%016llx-%zu", static_cast<unsigned long long>(model_.info().fingerprint),
+                  static_cast<unsigned long long>(hash), length);
+    return name;
+  }
+
+  /// The size of the entry of a key of `length` tokens: bytes of another size are not an entry
+  /// of this model, and are skipped before they are read.
+  std::uintmax_t bytes(std::size_t length) const {
+    return empty_bytes_ + model_.info().state_bytes_per_position * length + sizeof(std::int32_t) * length;
+  }
+
+  /// Whether a key this long fits in an entry (its tokens are one metadata value).
+  static bool storable(std::size_t length) { return length * sizeof(std::int32_t) <= detail::kMaxStateString; }
+
+  /// The metadata of the entry of `key` (see encode).
+  static StateMetadata metadata(const std::vector<std::int32_t>& key) {
+    StateMetadata metadata;
+    metadata[kTokensKey].assign(reinterpret_cast<const char*>(key.data()), key.size() * sizeof(std::int32_t));
+    return metadata;
+  }
+
+  /// The entry's bytes: `state`, the state after running `key`.
+  std::string encode(const std::vector<std::int32_t>& key, State& state) const {
+    return serialize_state(model_, state, metadata(key));
+  }
+
+  /// The state the entry's bytes hold for tokens[0, length), or nothing when they are not that:
+  /// another model's, damaged, truncated, or another key with the same hash.
+  std::optional<State> decode(std::string_view bytes, const std::vector<std::int32_t>& tokens, std::size_t length) const {
+    if (bytes.size() != this->bytes(length) || tokens.size() < length) return std::nullopt;
+    State state = model_.make_state();
+    try {
+      const StateMetadata metadata = deserialize_state(model_, state, bytes);
+      const auto key = metadata.find(kTokensKey);
+      if (key == metadata.end() || key->second.size() != length * sizeof(std::int32_t) ||
+          state.position() != static_cast<std::int64_t>(length) ||
+          std::memcmp(key->second.data(), tokens.data(), key->second.size()) != 0)
+        return std::nullopt;
+    } catch (const Error&) {
+      return std::nullopt;
+    }
+    return state;
+  }
+
+ private:
+  static constexpr const char* kTokensKey = "glrnn.state_cache.tokens";  // the key, as little-endian int32
+  static std::uint64_t extend(std::uint64_t hash, std::int32_t token) {
+    char bytes[sizeof token];
+    std::memcpy(bytes, &token, sizeof token);
+    return fnv1a64(std::string_view(bytes, sizeof bytes), hash);
+  }
+
+  Model model_;
+  std::uintmax_t empty_bytes_ = 0;  // an entry with an empty key
+};
+
 class StateCache {
  public:
   /// Indexes `options.directory` (created when missing). Throws IoError when it cannot be made.
-  StateCache(Model model, StateCacheOptions options) : model_(std::move(model)), options_(std::move(options)) {
-    if (options_.directory.empty()) return;
-    State fresh = model_.make_state();
-    empty_file_bytes_ = serialize_state(model_, fresh, {{kTokensKey, ""}}).size();
-    index_directory();
+  StateCache(Model model, StateCacheOptions options) : entries_(std::move(model)), options_(std::move(options)) {
+    if (!options_.directory.empty()) index_directory();
   }
 
   const StateCacheStats& stats() const { return stats_; }
+  const StateCacheEntries& entries() const { return entries_; }
 
   /// Keeps a copy of `state`, the state after running `tokens` from a fresh one. Throws
   /// InputError when the state's position is not the number of tokens.
@@ -62,7 +147,7 @@ class StateCache {
     GLRNN_CHECK(state.valid() && state.position() == static_cast<std::int64_t>(tokens.size()), InputError,
                 "a cached state must have run exactly its key's " + std::to_string(tokens.size()) + " tokens");
     if (tokens.empty()) return;
-    const std::uint64_t hash = prefix_hash(tokens, tokens.size());
+    const std::uint64_t hash = StateCacheEntries::prefix_hash(tokens, tokens.size());
     const auto found = memory_.find(hash);
     if (found != memory_.end() && found->second->tokens == tokens) {
       lru_.splice(lru_.begin(), lru_, found->second);  // the same prefix gives the same state
@@ -78,7 +163,7 @@ class StateCache {
   /// `read_disk` is false (a caller that reads files elsewhere: see DiskRead).
   std::size_t restore(const std::vector<std::int32_t>& tokens, std::size_t max_length, State& out, bool read_disk = true) {
     ++stats_.lookups;
-    const std::vector<std::uint64_t> hashes = prefix_hashes(tokens, std::min(max_length, tokens.size()));
+    const std::vector<std::uint64_t> hashes = StateCacheEntries::prefix_hashes(tokens, std::min(max_length, tokens.size()));
     for (std::size_t length = hashes.size(); length > 0; --length) {
       const std::uint64_t hash = hashes[length - 1];
       const auto found = memory_.find(hash);
@@ -104,30 +189,22 @@ class StateCache {
 
     /// The state the file holds for tokens[0, length), or nothing when it is unusable (another
     /// model's, damaged, replaced, or another key with the same hash).
-    std::optional<State> read(const Model& model, const std::vector<std::int32_t>& tokens) const {
+    std::optional<State> read(const StateCacheEntries& entries, const std::vector<std::int32_t>& tokens) const {
       std::error_code ec;
       if (std::filesystem::file_size(path, ec) != bytes || ec) return std::nullopt;  // replaced since it was indexed
-      State state = model.make_state();
-      try {
-        const StateMetadata metadata = load_state(model, state, path);
-        const auto key = metadata.find(kTokensKey);
-        if (key == metadata.end() || key->second.size() != length * sizeof(std::int32_t) ||
-            state.position() != static_cast<std::int64_t>(length) || tokens.size() < length ||
-            std::memcmp(key->second.data(), tokens.data(), key->second.size()) != 0)
-          return std::nullopt;
-      } catch (const Error&) {
-        return std::nullopt;
-      }
-      return state;
+      std::ifstream in(path, std::ios::binary);
+      std::string contents(bytes, '\0');
+      if (!in.read(contents.data(), static_cast<std::streamsize>(bytes))) return std::nullopt;
+      return entries.decode(contents, tokens, length);
     }
   };
 
   std::optional<DiskRead> disk_read(const std::vector<std::int32_t>& tokens, std::size_t max_length, std::size_t longer_than) const {
-    const std::vector<std::uint64_t> hashes = prefix_hashes(tokens, std::min(max_length, tokens.size()));
+    const std::vector<std::uint64_t> hashes = StateCacheEntries::prefix_hashes(tokens, std::min(max_length, tokens.size()));
     for (std::size_t length = hashes.size(); length > longer_than; --length) {
       const auto disk = disk_.find(hashes[length - 1]);
       if (disk != disk_.end() && disk->second.length == length)
-        return DiskRead{disk->first, length, disk->second.path, file_bytes(length)};
+        return DiskRead{disk->first, length, disk->second.path, entries_.bytes(length)};
     }
     return std::nullopt;
   }
@@ -150,7 +227,7 @@ class StateCache {
   /// Whether exactly `tokens` is cached, in memory or on disk (the disk entry not yet verified).
   bool contains(const std::vector<std::int32_t>& tokens) const {
     if (tokens.empty()) return false;
-    const std::uint64_t hash = prefix_hash(tokens, tokens.size());
+    const std::uint64_t hash = StateCacheEntries::prefix_hash(tokens, tokens.size());
     const auto found = memory_.find(hash);
     if (found != memory_.end() && found->second->tokens == tokens) return true;
     const auto disk = disk_.find(hash);
@@ -179,25 +256,6 @@ class StateCache {
     std::size_t bytes;
     std::list<std::uint64_t>::iterator lru;
   };
-  static constexpr const char* kTokensKey = "glrnn.state_cache.tokens";  // the key, as little-endian int32
-
-  static std::uint64_t extend(std::uint64_t hash, std::int32_t token) {
-    char bytes[sizeof token];
-    std::memcpy(bytes, &token, sizeof token);
-    return fnv1a64(std::string_view(bytes, sizeof bytes), hash);
-  }
-  static std::uint64_t prefix_hash(const std::vector<std::int32_t>& tokens, std::size_t length) {
-    std::uint64_t hash = fnv1a64({});
-    for (std::size_t i = 0; i < length; ++i) hash = extend(hash, tokens[i]);
-    return hash;
-  }
-  /// hashes[i] is the hash of tokens[0, i].
-  static std::vector<std::uint64_t> prefix_hashes(const std::vector<std::int32_t>& tokens, std::size_t length) {
-    std::vector<std::uint64_t> hashes(length);
-    std::uint64_t hash = fnv1a64({});
-    for (std::size_t i = 0; i < length; ++i) hashes[i] = hash = extend(hash, tokens[i]);
-    return hashes;
-  }
   static bool is_prefix(const std::vector<std::int32_t>& key, const std::vector<std::int32_t>& tokens, std::size_t length) {
     return key.size() == length && std::equal(key.begin(), key.end(), tokens.begin());
   }
@@ -229,23 +287,16 @@ class StateCache {
     lru_.erase(it);
   }
 
-  std::string file_name(std::uint64_t hash, std::size_t length) const {
-    char name[80];
-    std::snprintf(name, sizeof name, "%016llx-%016llx-%zu.state", static_cast<unsigned long long>(model_.info().fingerprint),
-                  static_cast<unsigned long long>(hash), length);
-    return name;
-  }
 
   /// Writes the entry as a state file; false (and the entry stays memory-only) when it cannot.
   bool write_to_disk(Entry& entry) {
-    if (entry.tokens.size() * sizeof(std::int32_t) > detail::kMaxStateString) return false;  // longer than a state file value
-    const std::filesystem::path path = std::filesystem::path(options_.directory) / file_name(entry.hash, entry.tokens.size());
+    if (!StateCacheEntries::storable(entry.tokens.size())) return false;
+    const std::filesystem::path path =
+        std::filesystem::path(options_.directory) / (entries_.name(entry.hash, entry.tokens.size()) + ".state");
     const std::string temporary = path.string() + ".tmp";
-    StateMetadata metadata;
-    metadata[kTokensKey].assign(reinterpret_cast<const char*>(entry.tokens.data()), entry.tokens.size() * sizeof(std::int32_t));
     std::error_code ec;
     try {
-      save_state(model_, entry.state, temporary, metadata);
+      save_state(entries_.model(), entry.state, temporary, StateCacheEntries::metadata(entry.tokens));
     } catch (const Error&) {
       std::filesystem::remove(temporary, ec);  // a full disk loses a cache entry, never a request
       return false;
@@ -285,18 +336,12 @@ class StateCache {
     disk_.erase(it);
   }
 
-  /// The size of this cache's file for a key of `length` tokens: a file of another size is not
-  /// one it wrote, and is skipped before it is read (a planted 4 GB file costs nothing).
-  std::uintmax_t file_bytes(std::size_t length) const {
-    return empty_file_bytes_ + model_.info().state_bytes_per_position * length + sizeof(std::int32_t) * length;
-  }
-
   /// Loads the file of `hash` when it holds this model's state for tokens[0, its length); it then
   /// moves to memory and `out` gets a copy. An unusable file leaves the index and is skipped.
   bool load_from_disk(std::uint64_t hash, const std::vector<std::int32_t>& tokens, State& out) {
     const DiskEntry& entry = disk_.at(hash);
-    const DiskRead read{hash, entry.length, entry.path, file_bytes(entry.length)};
-    std::optional<State> state = read.read(model_, tokens);
+    const DiskRead read{hash, entry.length, entry.path, entries_.bytes(entry.length)};
+    std::optional<State> state = read.read(entries_, tokens);
     if (!state) {
       reject(read);
       return false;
@@ -324,7 +369,7 @@ class StateCache {
     GLRNN_CHECK(fs::is_directory(options_.directory, ec), IoError,
                 "cannot create the state cache directory '" + options_.directory + "'");
     char prefix[20];
-    std::snprintf(prefix, sizeof prefix, "%016llx-", static_cast<unsigned long long>(model_.info().fingerprint));
+    std::snprintf(prefix, sizeof prefix, "%016llx-", static_cast<unsigned long long>(entries_.model().info().fingerprint));
     struct Found {
       fs::file_time_type time;
       std::uint64_t hash;
@@ -346,7 +391,9 @@ class StateCache {
           static_cast<std::size_t>(used) != name.size() - 17 || length == 0)
         continue;
       const std::uintmax_t bytes = file.file_size(ec);
-      if (ec || bytes != file_bytes(length)) {  // not a file this cache wrote: never read, never counted
+      // A file of another size is not one this cache wrote: never read (a planted 4 GB file costs
+      // nothing), never counted.
+      if (ec || bytes != entries_.bytes(length)) {
         ++stats_.disk_skipped;
         continue;
       }
@@ -356,9 +403,8 @@ class StateCache {
     for (Found& f : found) add_to_disk(f.hash, std::move(f.path), f.length, f.bytes);
   }
 
-  Model model_;
+  StateCacheEntries entries_;
   StateCacheOptions options_;
-  std::uintmax_t empty_file_bytes_ = 0;  // a state file of this model with an empty key (see file_bytes)
   StateCacheStats stats_;
   std::list<Entry> lru_;  // most recently used first
   std::unordered_map<std::uint64_t, std::list<Entry>::iterator> memory_;
