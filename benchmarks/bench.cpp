@@ -142,6 +142,11 @@ int main(int argc, char** argv) {
   serve->add_option("--max-tokens", serve_options.max_tokens, "Longest reply")->capture_default_str()->check(CLI::PositiveNumber);
   serve->add_option("--parallel", serve_options.parallel, "The server's slots")->capture_default_str()->check(CLI::PositiveNumber);
   serve->add_option("-t,--threads", serve_options.threads, "The server's threads; 0 = all cores")->capture_default_str();
+  serve->add_option("--replicas", serve_options.replicas,
+                    "Also run the conversations through HAProxy in round-robin mode over this many replicas (scripts/cluster.sh)")
+      ->capture_default_str()->check(CLI::Range(1, 64));
+  serve->add_flag("--redis", serve_options.redis, "And with the replicas sharing states through Redis (--cache-redis)");
+  serve->add_option("--cluster-script", serve_options.cluster_script, "scripts/cluster.sh of this repository")->capture_default_str();
   serve->add_flag("--json", json, "Print one JSON object instead of a table");
 
   return glrnn::tools::run_tool("glrnn-bench", app, argc, argv, [&] {

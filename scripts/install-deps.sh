@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages needed to build glrnn, its programs and its tests:
 # libcpp-httplib-dev for glrnn-server, nodejs and npm for its test with the openai client,
-# json-schema-test-suite and python3-jsonschema for the structured-output tests.
+# json-schema-test-suite and python3-jsonschema for the structured-output tests, libhiredis-dev for
+# glrnn-server's shared cache tier, redis-server and haproxy for its replica tests.
 #   scripts/install-deps.sh [--clang]     (--clang: also clang-14 and its sanitizer runtimes, for
 #                                          scripts/clang_build.sh and scripts/fuzz.sh)
 # Does nothing (and needs no network) when they are all installed already.
 set -euo pipefail
 
 packages=(cmake g++ make libeigen3-dev nlohmann-json3-dev libcli11-dev catch2 libcpp-httplib-dev
-          json-schema-test-suite python3-jsonschema)
+          json-schema-test-suite python3-jsonschema libhiredis-dev redis-server haproxy)
 case "${1:-}" in
   --clang) packages+=(clang-14 libclang-rt-14-dev) ;;
   "") ;;

@@ -1,0 +1,364 @@
+#!/usr/bin/env python3
+"""glrnn-server replicas sharing states through Redis, with the real parts: redis-server, three
+replicas and HAProxy started by scripts/cluster.sh on loopback ports, and a reference server
+without any cache. Exits 77 (CTest: skipped) when redis-server or haproxy is missing, which CI
+never is (it installs them).
+
+    cluster_test.py SERVER MODEL OTHER_MODEL CLUSTER_SCRIPT WORK_DIR
+
+Each check prints one line; the first failure raises with what was expected and what came.
+"""
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+SERVER, MODEL, OTHER_MODEL, CLUSTER, WORK = sys.argv[1:6]
+SKIP = 77
+# The replicas wait this long for Redis before a request goes on without it: short, so the
+# slow-Redis check is quick, and far above a loopback round trip.
+FETCH_TIMEOUT_S = 0.5
+REDIS_SLEEP_S = 4  # DEBUG SLEEP: far longer than what a request may wait
+
+
+def log(text):
+    print(text, flush=True)
+
+
+def check(condition, what):
+    if not condition:
+        raise AssertionError(what)
+
+
+def request(port, path, body=None, headers=None, timeout=60):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data,
+                                 headers={"Content-Type": "application/json", **(headers or {})})
+    with urllib.request.urlopen(req, timeout=timeout) as reply:
+        text = reply.read().decode()
+        return reply.status, (json.loads(text) if path != "/metrics" else text)
+
+
+def metric(port, name, tier):
+    _, text = request(port, "/metrics")
+    for line in text.splitlines():
+        if line.startswith(f'glrnn_{name}{{tier="{tier}"}} '):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def wait_for(predicate, seconds, what):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+
+
+def ready_line_port(out_path, seconds=30):
+    def port():
+        with open(out_path) as f:
+            for line in f:
+                if line.startswith("glrnn-server: listening on http://127.0.0.1:"):
+                    return int(line.split(":")[3].split()[0])
+        return None
+    wait_for(lambda: port() is not None, seconds, f"the ready line in {out_path}")
+    return port()
+
+
+class Process:
+    """A glrnn-server of its own (the reference, another model's)."""
+
+    def __init__(self, name, args):
+        self.out = os.path.join(WORK, name + ".out")
+        self.err = os.path.join(WORK, name + ".err")
+        with open(self.out, "w") as out, open(self.err, "w") as err:
+            self.proc = subprocess.Popen([SERVER, "--port", "0", "-t", "1"] + args, stdout=out, stderr=err)
+        self.port = ready_line_port(self.out)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+class Cluster:
+    """scripts/cluster.sh in the background, and what it wrote into its work directory."""
+
+    def __init__(self, name, extra):
+        self.dir = os.path.join(WORK, name)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(self.dir)
+        self.log = open(os.path.join(WORK, name + ".log"), "w")
+        self.proc = subprocess.Popen(["bash", CLUSTER, "--work-dir", self.dir, "--server", SERVER, "--model", MODEL] + extra,
+                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_for(lambda: os.path.exists(os.path.join(self.dir, "ready")) or self.proc.poll() is not None, 90,
+                     "scripts/cluster.sh to be ready")
+        except AssertionError:
+            self.stop()
+            raise
+        if self.proc.poll() is not None:
+            self.log.flush()
+            raise AssertionError("scripts/cluster.sh ended early:\n" + open(self.log.name).read())
+        self.port = self.read("haproxy.port")
+        self.redis_port = self.read("redis.port")
+        self.replica_names = sorted(os.path.basename(p)[:-5] for p in glob.glob(os.path.join(self.dir, "replica-*.port")))
+        self.replicas = [self.read(n + ".port") for n in self.replica_names]
+
+    def read(self, name):
+        with open(os.path.join(self.dir, name)) as f:
+            return int(f.read().strip())
+
+    def replica_log(self, i):
+        paths = glob.glob(os.path.join(self.dir, self.replica_names[i] + "*.err")) or \
+            glob.glob(os.path.join(self.dir, self.replica_names[i] + "*.log"))
+        return "".join(open(p).read() for p in paths)
+
+    def redis(self, *args):
+        return subprocess.run(["redis-cli", "-p", str(self.redis_port)] + list(args), capture_output=True, timeout=30,
+                              check=True).stdout
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+
+class Conversation:
+    """A chat whose turns are sampled with fixed seeds, so that any server that restores exactly the
+    state of the history gives the same replies."""
+
+    def __init__(self, topic, seed):
+        self.messages = [{"role": "system", "content": "You answer in one sentence."},
+                         {"role": "user", "content": f"Tell me something about {topic}."}]
+        self.seed = seed
+        self.turn = 0
+
+    def body(self):
+        return {"model": "m", "messages": self.messages, "max_tokens": 12, "temperature": 0.9,
+                "seed": self.seed + self.turn}
+
+    def send(self, port):
+        status, reply = request(port, "/v1/chat/completions", self.body())
+        check(status == 200, f"status {status}")
+        return reply
+
+    def add(self, reply):
+        text = reply["choices"][0]["message"]["content"]
+        self.messages += [{"role": "assistant", "content": text}, {"role": "user", "content": f"Why, in turn {self.turn}?"}]
+        self.turn += 1
+        return text
+
+    def history_tokens(self, port):
+        """The ids up to the end of the last assistant message: what a restored state covers."""
+        last_assistant = max(i for i, m in enumerate(self.messages) if m["role"] == "assistant")
+        _, reply = request(port, "/tokenize", {"messages": self.messages[:last_assistant + 1], "add_generation_prompt": False})
+        return len(reply["tokens"])
+
+
+def cached(reply):
+    return reply["usage"].get("prompt_tokens_details", {}).get("cached_tokens", 0)
+
+
+def round_robin_turns(cluster, reference):
+    """Every turn lands on the next replica, restores the previous turn's state from Redis, and
+    replies as the reference does."""
+    chat = Conversation("the sea", 100)
+    for turn in range(6):
+        expected = chat.send(reference.port)
+        reply = chat.send(cluster.port)
+        check(reply["choices"][0]["message"] == expected["choices"][0]["message"],
+              f"turn {turn}: reply {reply['choices'][0]['message']!r}, the reference replied {expected['choices'][0]['message']!r}")
+        if turn > 0:
+            covered = chat.history_tokens(reference.port)
+            check(cached(reply) == covered,
+                  f"turn {turn}: cached_tokens {cached(reply)}, the history up to the last reply has {covered} tokens")
+        chat.add(reply)
+    served = [metric(p, "cache_tier_hits_total", "redis") for p in cluster.replicas]
+    check(sum(1 for s in served if s > 0) >= 2, f"redis hits per replica {served}: round robin should spread the turns")
+    log(f"ok: 6 turns round-robin over {len(cluster.replicas)} replicas, every turn restored its history; "
+        f"redis hits per replica {served}")
+
+
+def killed_replica(cluster, reference):
+    """A replica dies between two turns: the next turn, on another replica, goes on from Redis."""
+    chat = Conversation("mountains", 200)
+    first = chat.send(cluster.replicas[0])
+    check(first["choices"][0]["message"] == chat.send(reference.port)["choices"][0]["message"], "first turn differs")
+    chat.add(first)
+    pid = cluster.read(cluster.replica_names[0] + ".pid")
+    os.kill(pid, signal.SIGKILL)
+    reply = chat.send(cluster.port)  # HAProxy: the dead one is skipped or retried elsewhere
+    expected = chat.send(reference.port)
+    check(reply["choices"][0]["message"] == expected["choices"][0]["message"], "the turn after the kill differs")
+    check(cached(reply) == chat.history_tokens(reference.port),
+          f"the turn after the kill restored {cached(reply)} tokens, not the history")
+    log("ok: a replica killed mid-conversation, the next turn went on from Redis on another")
+
+
+def redis_down_and_back(cluster, reference):
+    """Redis stops: every request is answered, from scratch where no replica remembers; the
+    servers stay healthy and say so once. Redis comes back: hits resume."""
+    down_line = "requests go on without the shared tier"
+    said_before = [cluster.replica_log(i).count(down_line) for i in range(1, len(cluster.replicas))]
+    cluster.redis("shutdown", "nosave")
+    chat = Conversation("rivers", 300)
+    ports = cluster.replicas[1:]  # the live ones
+    for turn in range(4):
+        port = ports[turn % len(ports)]
+        reply = chat.send(port)
+        expected = chat.send(reference.port)
+        check(reply["choices"][0]["message"] == expected["choices"][0]["message"], f"turn {turn} with Redis down differs")
+        if turn == 1:  # a replica that has not seen this conversation
+            check(cached(reply) == 0, f"turn {turn} with Redis down: cached_tokens {cached(reply)}")
+        if turn >= 1:  # the other replica's last turn is not shared: at most the replica's own older turn is restored
+            check(cached(reply) < chat.history_tokens(reference.port),
+                  f"turn {turn} with Redis down restored {cached(reply)} tokens, the whole history")
+        chat.add(reply)
+    for port in ports:
+        check(request(port, "/health")[0] == 200, "a replica is unhealthy with Redis down")
+        check(metric(port, "cache_tier_errors_total", "redis") > 0, "no redis errors counted with Redis down")
+    said = [cluster.replica_log(i).count(down_line) - said_before[i - 1] for i in range(1, len(cluster.replicas))]
+    check(all(n == 1 for n in said), f"each replica's log should say once that Redis is down, said it {said} times")
+    log("ok: Redis down: every turn answered and equal to the reference, nothing restored that another replica made")
+
+    subprocess.Popen(["redis-server", "--port", str(cluster.redis_port), "--bind", "127.0.0.1", "--save", "",
+                      "--appendonly", "no", "--daemonize", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True)
+    wait_for(lambda: subprocess.run(["redis-cli", "-p", str(cluster.redis_port), "ping"], capture_output=True).stdout == b"PONG\n",
+             10, "Redis to restart")
+    # The replicas reconnect after their backoff (at most 5 s): a turn written by one is found by
+    # the other once both have.
+    chat = Conversation("forests", 400)
+    chat.add(chat.send(ports[0]))
+    deadline = time.time() + 15
+    while True:
+        reply = chat.send(ports[1])
+        if cached(reply) == chat.history_tokens(reference.port):
+            break
+        check(time.time() < deadline, "hits did not resume within 15 s of Redis restarting")
+        time.sleep(0.5)
+        chat.add(chat.send(ports[0]))  # its reply state is written again, now that Redis is back
+    for i in range(1, len(cluster.replicas)):
+        check("reachable again" in cluster.replica_log(i), f"replica {i}'s log does not say Redis is reachable again")
+    log("ok: Redis restarted, hits resumed, the logs say so")
+    cluster.redis("shutdown", "nosave")  # the restarted one is not the script's to stop
+
+
+def bad_values(cluster, reference, other):
+    """A garbled value, a truncated one and another model's under the key the next turn looks up
+    are skipped: the turn is answered from scratch, as the reference answers it."""
+    for damage in ("garbled", "truncated", "another model's"):
+        chat = Conversation(f"stones {damage}", 500)
+        chat.add(chat.send(cluster.replicas[1]))
+        covered = chat.history_tokens(reference.port)
+        keys = [k for k in cluster.redis("--raw", "keys", f"glrnn:*-{covered}").decode().split() if k]
+        check(len(keys) >= 1, f"no Redis key for the reply state of {covered} tokens")
+        key = keys[0]
+        value = cluster.redis("--raw", "get", key)[:-1]  # redis-cli adds a newline
+        if damage == "garbled":
+            planted = bytes(b ^ 0x5A for b in value[:len(value) // 2]) + value[len(value) // 2:]
+        elif damage == "truncated":
+            planted = value[:len(value) // 2]
+        else:
+            other_chat = Conversation("anything", 1)
+            other_chat.add(other_chat.send(other.port))
+            other_keys = [k for k in cluster.redis("--raw", "keys", "glrnn:*").decode().split() if not k.startswith(key[:22])]
+            check(other_keys, "the other model wrote no state")
+            planted = cluster.redis("--raw", "get", other_keys[0])[:-1]
+        subprocess.run(["redis-cli", "-p", str(cluster.redis_port), "-x", "set", key], input=planted, check=True,
+                       capture_output=True)
+        skipped_before = metric(cluster.replicas[2], "cache_tier_skipped_total", "redis")
+        reply = chat.send(cluster.replicas[2])
+        expected = chat.send(reference.port)
+        check(reply["choices"][0]["message"] == expected["choices"][0]["message"], f"{damage} value: the reply differs")
+        check(cached(reply) == 0, f"{damage} value: cached_tokens {cached(reply)}")
+        check(metric(cluster.replicas[2], "cache_tier_skipped_total", "redis") > skipped_before, f"{damage} value not counted")
+    log("ok: garbled, truncated and another model's values are skipped and counted")
+
+
+def slow_redis(cluster, reference):
+    """Redis sleeps: a running stream goes on at its pace, and a request that needs Redis goes on
+    without it once its fetch deadline passes."""
+    port = cluster.replicas[1]
+    chat = Conversation("clouds", 600)
+    chat.add(chat.send(cluster.replicas[2]))  # its reply state is in Redis: the next turn fetches it
+    gaps = []
+    done = threading.Event()
+
+    def stream():
+        body = {"model": "m", "prompt": "Once upon a time", "max_tokens": 400, "stream": True, "ignore_eos": True,
+                "temperature": 0.9, "seed": 1}
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/completions", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        last = None
+        with urllib.request.urlopen(req, timeout=120) as reply:
+            for line in reply:
+                now = time.time()
+                if line.startswith(b"data: {") and last is not None:
+                    gaps.append(now - last)
+                if line.startswith(b"data: "):
+                    last = now
+        done.set()
+
+    streamer = threading.Thread(target=stream)
+    streamer.start()
+    time.sleep(0.3)
+    sleeper = subprocess.Popen(["redis-cli", "-p", str(cluster.redis_port), "debug", "sleep", str(REDIS_SLEEP_S)], stdout=subprocess.DEVNULL)
+    time.sleep(0.1)
+    started = time.time()
+    reply = chat.send(port)
+    waited = time.time() - started
+    expected = chat.send(reference.port)
+    sleeper.wait()
+    streamer.join()
+    check(reply["choices"][0]["message"] == expected["choices"][0]["message"], "slow Redis: the reply differs")
+    check(cached(reply) == 0, f"slow Redis: cached_tokens {cached(reply)} (the fetch should have passed its deadline)")
+    # It waits for its fetch's deadline, then for its end's hold (at most 1 s: its reply state's
+    # write is stuck behind the sleep too), never for the sleep itself.
+    check(waited < REDIS_SLEEP_S - 1, f"the request waited {waited:.2f} s for a Redis that sleeps {REDIS_SLEEP_S} s")
+    check(gaps and max(gaps) < 1.0, f"the stream's longest gap between tokens was {max(gaps or [0]):.3f} s while Redis slept")
+    log(f"ok: Redis asleep for {REDIS_SLEEP_S} s: the request went on after {waited:.2f} s, "
+        f"the stream's longest gap {max(gaps) * 1000:.0f} ms")
+
+
+def main():
+    for tool in ("redis-server", "redis-cli", "haproxy"):
+        if shutil.which(tool) is None:
+            log(f"cluster test: SKIPPED: {tool} is not installed (apt-get install redis-server haproxy)")
+            return SKIP
+    os.makedirs(WORK, exist_ok=True)
+    reference = Process("reference", ["-m", MODEL, "--ctx-cache-mib", "0"])
+    other = None
+    cluster = Cluster("roundrobin", ["--replicas", "3", "--balance", "roundrobin", "--",
+                                     "-t", "1", "--cache-fetch-timeout", str(FETCH_TIMEOUT_S)])
+    try:
+        round_robin_turns(cluster, reference)
+        other = Process("other-model", ["-m", OTHER_MODEL, "--cache-redis", f"redis://127.0.0.1:{cluster.redis_port}"])
+        bad_values(cluster, reference, other)
+        slow_redis(cluster, reference)
+        killed_replica(cluster, reference)
+        redis_down_and_back(cluster, reference)
+    finally:
+        cluster.stop()
+        reference.stop()
+        if other:
+            other.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
