@@ -1,8 +1,11 @@
 // The state cache: the longest cached prefix comes back and continues bit-identically; memory is
 // bounded by LRU; evicted states go to the directory and come back, also in a new cache (a
-// restart); files of another model or damaged ones are skipped without an error.
+// restart); files of another model or damaged ones are skipped without an error; an entry's bytes
+// (what another tier stores) come back only as this model's state for exactly their tokens.
 
+#include <algorithm>   // std::min
 #include <filesystem>  // std::filesystem
+#include <optional>    // std::optional
 #include <fstream>     // std::fstream
 #include <string>      // std::string
 #include <vector>      // std::vector
@@ -176,4 +179,38 @@ TEST_CASE("State cache: another model's, damaged or misnamed files are skipped, 
     glrnn::save_state(model, state, file);  // no tokens in the metadata
     skipped(false);
   }
+}
+
+TEST_CASE("State cache entries: a value is taken back only as this model's state for exactly its tokens", "[generate]") {
+  // What a cache tier outside the process (Redis) stores: the same checks as the disk tier's.
+  const glrnn::Model model = glrnn::load_model(glrnn::test::data_path("recurrentgemma-tiny"));
+  const glrnn::Model other = glrnn::load_model(glrnn::test::data_path("hgrn2-tiny"));
+  const auto vocab = static_cast<std::int32_t>(std::min(model.vocab_size(), other.vocab_size()));
+  const std::vector<std::int32_t> tokens = cache_test_tokens(model.info().bos_token_id, 12, 5, vocab);
+  const glrnn::StateCacheEntries entries(model);
+  glrnn::State state = cached_state_after(model, tokens, 10);
+  const std::string value = entries.encode(key_prefix(tokens, 10), state);
+  CHECK(value.size() == entries.bytes(10));
+
+  const std::optional<glrnn::State> back = entries.decode(value, tokens, 10);
+  REQUIRE(back);
+  CHECK((cached_logits_after(model, *back, {7}) - cached_logits_after(model, state, {7})).cwiseAbs().maxCoeff() == 0.0f);
+
+  std::vector<std::int32_t> changed = tokens;
+  changed[3] += 1;
+  CHECK_FALSE(entries.decode(value, changed, 10));  // another key with the same length
+  CHECK_FALSE(entries.decode(value, tokens, 9));
+  CHECK_FALSE(entries.decode(value.substr(0, value.size() - 1), tokens, 10));
+  std::string garbled = value;
+  garbled[garbled.size() / 2] ^= 0x40;
+  CHECK_FALSE(entries.decode(garbled, tokens, 10));  // the checksum
+  const glrnn::StateCacheEntries other_entries(other);
+  glrnn::State other_state = cached_state_after(other, tokens, 10);
+  CHECK_FALSE(entries.decode(other_entries.encode(key_prefix(tokens, 10), other_state), tokens, 10));
+
+  // Names carry the fingerprint, the key's hash and its length.
+  const std::string name = entries.name(glrnn::StateCacheEntries::prefix_hash(tokens, 10), 10);
+  CHECK(name.size() == 16 + 1 + 16 + 1 + 2);
+  CHECK(name != other_entries.name(glrnn::StateCacheEntries::prefix_hash(tokens, 10), 10));
+  CHECK(glrnn::StateCacheEntries::prefix_hashes(tokens, 10).back() == glrnn::StateCacheEntries::prefix_hash(tokens, 10));
 }

@@ -193,6 +193,30 @@ def round_robin_turns(cluster, reference):
         f"redis hits per replica {served}")
 
 
+def stream_gaps(port, tokens):
+    """The seconds between the chunks of a streamed completion."""
+    body = {"model": "m", "prompt": "Once upon a time", "max_tokens": tokens, "stream": True, "ignore_eos": True,
+            "temperature": 0.9, "seed": 1}
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/completions", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    times = []
+    with urllib.request.urlopen(req, timeout=120) as reply:
+        for line in reply:
+            if line.startswith(b"data: {"):
+                times.append(time.time())
+    return sorted(b - a for a, b in zip(times, times[1:]))
+
+
+def streams_through_haproxy(cluster):
+    """A stream reaches the client token by token through HAProxy, not in bursts."""
+    gaps = stream_gaps(cluster.port, 200)
+    median = gaps[len(gaps) // 2]
+    # One decode step of the demo model takes about 0.4 ms here; a proxy that holds small writes
+    # back delivers most chunks together (gaps of 0.01 ms).
+    check(median > 1e-4, f"through HAProxy the median gap between chunks is {median * 1e3:.3f} ms: the stream comes in bursts")
+    log(f"ok: streamed through HAProxy chunk by chunk (median gap {median * 1e3:.2f} ms)")
+
+
 def killed_replica(cluster, reference):
     """A replica dies between two turns: the next turn, on another replica, goes on from Redis."""
     chat = Conversation("mountains", 200)
@@ -212,8 +236,9 @@ def killed_replica(cluster, reference):
 def redis_down_and_back(cluster, reference):
     """Redis stops: every request is answered, from scratch where no replica remembers; the
     servers stay healthy and say so once. Redis comes back: hits resume."""
-    down_line = "requests go on without the shared tier"
+    down_line, back_line = "requests go on without the shared tier", "reachable again"
     said_before = [cluster.replica_log(i).count(down_line) for i in range(1, len(cluster.replicas))]
+    back_before = [cluster.replica_log(i).count(back_line) for i in range(1, len(cluster.replicas))]
     cluster.redis("shutdown", "nosave")
     chat = Conversation("rivers", 300)
     ports = cluster.replicas[1:]  # the live ones
@@ -231,8 +256,12 @@ def redis_down_and_back(cluster, reference):
     for port in ports:
         check(request(port, "/health")[0] == 200, "a replica is unhealthy with Redis down")
         check(metric(port, "cache_tier_errors_total", "redis") > 0, "no redis errors counted with Redis down")
+    # Said once per change: not again for each failed request (a replica that had lost Redis
+    # earlier, to the sleeping one, and not used it since says nothing new).
     said = [cluster.replica_log(i).count(down_line) - said_before[i - 1] for i in range(1, len(cluster.replicas))]
-    check(all(n == 1 for n in said), f"each replica's log should say once that Redis is down, said it {said} times")
+    check(all(n <= 1 for n in said), f"the replicas' logs said Redis is down {said} times during 4 turns")
+    check(all(cluster.replica_log(i).count(down_line) >= 1 for i in range(1, len(cluster.replicas))),
+          "a replica's log never said Redis is down")
     log("ok: Redis down: every turn answered and equal to the reference, nothing restored that another replica made")
 
     subprocess.Popen(["redis-server", "--port", str(cluster.redis_port), "--bind", "127.0.0.1", "--save", "",
@@ -253,7 +282,7 @@ def redis_down_and_back(cluster, reference):
         time.sleep(0.5)
         chat.add(chat.send(ports[0]))  # its reply state is written again, now that Redis is back
     for i in range(1, len(cluster.replicas)):
-        check("reachable again" in cluster.replica_log(i), f"replica {i}'s log does not say Redis is reachable again")
+        check(cluster.replica_log(i).count(back_line) > back_before[i - 1], f"replica {i + 1}'s log does not say Redis is back")
     log("ok: Redis restarted, hits resumed, the logs say so")
     cluster.redis("shutdown", "nosave")  # the restarted one is not the script's to stop
 
@@ -347,6 +376,7 @@ def main():
                                      "-t", "1", "--cache-fetch-timeout", str(FETCH_TIMEOUT_S)])
     try:
         round_robin_turns(cluster, reference)
+        streams_through_haproxy(cluster)
         other = Process("other-model", ["-m", OTHER_MODEL, "--cache-redis", f"redis://127.0.0.1:{cluster.redis_port}"])
         bad_values(cluster, reference, other)
         slow_redis(cluster, reference)

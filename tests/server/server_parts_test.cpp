@@ -62,6 +62,26 @@ TEST_CASE("Chat format: a conversation renders as its first turns followed by th
           "<bos>User: Hi\nAssistant: Yes.\nUser: Go on\nAssistant:");
 }
 
+TEST_CASE("Chat format: the turn ends are the lengths of the conversation up to each assistant message", "[server]") {
+  // Where the replies' states were cached: what a replica asks the shared tier for.
+  const std::string name = GENERATE(std::string("gemma3"), std::string("griffin-demo"));
+  const glrnn::server::ChatFormat format(parts_tokenizer(name));
+  const std::vector<glrnn::server::ChatMessage> chat = {{"system", "Be kind."}, {"user", "Hello there"}, {"assistant", " Hi."},
+                                                        {"user", "More"},       {"assistant", "Sure:\n1."},  {"user", "Go on"}};
+  std::vector<std::size_t> ends;
+  const std::vector<std::int32_t> ids = format.render(chat, true, &ends);
+  REQUIRE(ends.size() == 2);
+  for (std::size_t k : {0, 1}) {
+    const std::vector<glrnn::server::ChatMessage> upto(chat.begin(), chat.begin() + (k == 0 ? 3 : 5));
+    const std::vector<std::int32_t> prefix = format.render(upto, false);
+    CHECK(ends[k] == prefix.size());
+    CHECK(std::equal(prefix.begin(), prefix.end(), ids.begin()));
+  }
+  std::vector<std::size_t> none;
+  format.render({{"user", "Hi"}}, true, &none);
+  CHECK(none.empty());
+}
+
 TEST_CASE("Stop strings: text is held back only while it may start one, and nothing after one shows", "[server]") {
   glrnn::StopStrings stop({"STOP", "\n\n"});
   CHECK(stop.push("abc ST") == "abc ");
