@@ -118,6 +118,9 @@ int main(int argc, char** argv) {
 
     const glrnn::Model model = glrnn::load_model(model_dir, load_options);
     const glrnn::Tokenizer tokenizer = glrnn::load_model_tokenizer(model_dir);
+    if (!redis_url.empty() && redis_queue_mib * 1024 * 1024 < static_cast<double>(model.state_bytes()))
+      throw glrnn::InputError("--cache-redis-queue-mib holds no state of this model (" + std::to_string(model.state_bytes() / 1024) +
+                              " KiB each): every write would be dropped");
     const glrnn::server::ChatFormat format(tokenizer);
     if (alias.empty()) alias = std::filesystem::path(model_dir).lexically_normal().filename().string();
     if (alias.empty()) alias = std::filesystem::path(model_dir).lexically_normal().parent_path().filename().string();

@@ -74,15 +74,47 @@ def ready_line_port(out_path, seconds=30):
     return port()
 
 
-class Process:
-    """A glrnn-server of its own (the reference, another model's)."""
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
-    def __init__(self, name, args):
+
+class Process:
+    """A glrnn-server of its own (the reference, another model's, one with its own settings)."""
+
+    def __init__(self, name, args, env=None):
         self.out = os.path.join(WORK, name + ".out")
         self.err = os.path.join(WORK, name + ".err")
+        environment = {k: v for k, v in os.environ.items() if k != "GLRNN_REDIS_PASSWORD"}
+        environment.update(env or {})
         with open(self.out, "w") as out, open(self.err, "w") as err:
-            self.proc = subprocess.Popen([SERVER, "--port", "0", "-t", "1"] + args, stdout=out, stderr=err)
+            self.proc = subprocess.Popen([SERVER, "--port", "0", "-t", "1"] + args, stdout=out, stderr=err, env=environment)
         self.port = ready_line_port(self.out)
+
+    def log(self):
+        return open(self.err).read()
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+class Redis:
+    """A redis-server of a test's own."""
+
+    def __init__(self, *args):
+        self.port = free_port()
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no"] + list(args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: b"PONG" in subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True).stdout
+                 or b"NOAUTH" in subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True).stdout,
+                 10, "redis-server to start")
+
+    def cli(self, *args):
+        return subprocess.run(["redis-cli", "-p", str(self.port)] + list(args), capture_output=True, timeout=30,
+                              check=True).stdout
 
     def stop(self):
         self.proc.terminate()
@@ -364,6 +396,67 @@ def slow_redis(cluster, reference):
         f"the stream's longest gap {max(gaps) * 1000:.0f} ms")
 
 
+def passwords_and_ttl(reference):
+    """A Redis with a password: replicas given it in GLRNN_REDIS_PASSWORD or in a file share
+    states with the TTL asked for, and it never shows in their command lines; one with a wrong
+    password answers as the reference does, and its log says why once."""
+    redis = Redis("--requirepass", "s3cret-pw")
+    password_file = os.path.join(WORK, "redis-password")
+    with open(password_file, "w") as f:
+        f.write("s3cret-pw\n")
+    url = f"redis://127.0.0.1:{redis.port}"
+    servers = [Process("password-env", ["-m", MODEL, "--cache-redis", url, "--cache-redis-ttl", "600"],
+                       env={"GLRNN_REDIS_PASSWORD": "s3cret-pw"}),
+               Process("password-file", ["-m", MODEL, "--cache-redis", url, "--cache-redis-password-file", password_file]),
+               Process("password-wrong", ["-m", MODEL, "--cache-redis", url], env={"GLRNN_REDIS_PASSWORD": "wrong"})]
+    try:
+        for server in servers:
+            with open(f"/proc/{server.proc.pid}/cmdline", "rb") as f:
+                check(b"s3cret" not in f.read(), "the password shows in a command line")
+        chat = Conversation("lakes", 700)
+        chat.add(chat.send(servers[0].port))
+        reply = chat.send(servers[1].port)
+        check(cached(reply) == chat.history_tokens(reference.port),
+              f"with a password: cached_tokens {cached(reply)}, the history has {chat.history_tokens(reference.port)}")
+        first_reply = f"glrnn:*-{chat.history_tokens(reference.port)}"  # written by the replica with the TTL
+        keys = [k for k in redis.cli("-a", "s3cret-pw", "--no-auth-warning", "--raw", "keys", first_reply).decode().split() if k]
+        check(len(keys) == 1, f"keys {keys} for the first reply's state")
+        ttl = int(redis.cli("-a", "s3cret-pw", "--no-auth-warning", "ttl", keys[0]).decode())
+        check(0 < ttl <= 600, f"the key's TTL is {ttl}, --cache-redis-ttl asked for 600")
+        chat.add(reply)
+        for turn in range(2):
+            reply = chat.send(servers[2].port)
+            check(reply["choices"][0]["message"] == chat.send(reference.port)["choices"][0]["message"],
+                  "with a wrong password the reply differs")
+            chat.add(reply)
+        said = servers[2].log().count("AUTH failed")
+        check(said == 1, f"the log of the replica with the wrong password says 'AUTH failed' {said} times")
+    finally:
+        for server in servers:
+            server.stop()
+        redis.stop()
+    log(f"ok: a password from the environment and from a file, never in the command line; TTL {ttl} s of 600; "
+        "a wrong password is a miss, said once")
+
+
+def full_write_queue(cluster):
+    """Writes that find the writer's queue full are dropped and counted; the requests are answered."""
+    server = Process("small-queue", ["-m", MODEL, "--cache-redis", f"redis://127.0.0.1:{cluster.redis_port}",
+                                     "--cache-redis-queue-mib", "0.1", "--cache-fetch-timeout", "0.2"])
+    try:
+        sleeper = subprocess.Popen(["redis-cli", "-p", str(cluster.redis_port), "debug", "sleep", "3"], stdout=subprocess.DEVNULL)
+        time.sleep(0.2)
+        for i in range(4):  # each caches its prompt's state: one write blocks, one waits, the rest find no room
+            status, _ = request(server.port, "/v1/completions", {"model": "m", "prompt": f"Story number {i} begins", "max_tokens": 2})
+            check(status == 200, f"completion {i} with the queue full: status {status}")
+        dropped = metric(server.port, "cache_tier_dropped_writes_total", "redis")
+        sleeper.wait()
+        check(dropped >= 1, "no write dropped with the writer's queue full")
+    finally:
+        server.stop()
+    log(f"ok: a full write queue drops writes ({dropped:.0f} here) and counts them; every request answered")
+
+
 def main():
     for tool in ("redis-server", "redis-cli", "haproxy"):
         if shutil.which(tool) is None:
@@ -380,8 +473,10 @@ def main():
         other = Process("other-model", ["-m", OTHER_MODEL, "--cache-redis", f"redis://127.0.0.1:{cluster.redis_port}"])
         bad_values(cluster, reference, other)
         slow_redis(cluster, reference)
+        full_write_queue(cluster)
         killed_replica(cluster, reference)
         redis_down_and_back(cluster, reference)
+        passwords_and_ttl(reference)
     finally:
         cluster.stop()
         reference.stop()
