@@ -142,6 +142,9 @@ int main(int argc, char** argv) {
   serve->add_option("--max-tokens", serve_options.max_tokens, "Longest reply")->capture_default_str()->check(CLI::PositiveNumber);
   serve->add_option("--parallel", serve_options.parallel, "The server's slots")->capture_default_str()->check(CLI::PositiveNumber);
   serve->add_option("-t,--threads", serve_options.threads, "The server's threads; 0 = all cores")->capture_default_str();
+  serve->add_option("--temperature", serve_options.temperature,
+                    "Sampling temperature of the clients; 0 (greedy) holds the same conversations in every setup")
+      ->capture_default_str()->check(CLI::Range(0.0, 2.0));
   serve->add_option("--replicas", serve_options.replicas,
                     "Also run the conversations through HAProxy in round-robin mode over this many replicas (scripts/cluster.sh)")
       ->capture_default_str()->check(CLI::Range(1, 64));

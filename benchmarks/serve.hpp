@@ -42,6 +42,7 @@ struct ServeOptions {
   int max_tokens = 32;
   int parallel = 32;     // the server's slots
   int threads = 1;       // the demo models are too small for more threads to pay
+  double temperature = 0.8;  // 0: greedy, the same conversations whichever server batches them with others
   int replicas = 1;      // more: also through HAProxy over this many replicas
   bool redis = false;    // and with the replicas sharing states through Redis
   std::string cluster_script = "scripts/cluster.sh";
@@ -231,7 +232,7 @@ inline nlohmann::json run_clients(const Endpoint& endpoint, const ServeOptions& 
           {{{"role", "system"}, {"content", "You are a friendly storyteller. Answer in one or two sentences."}}});
       for (int turn = 0; turn < options.turns; ++turn) {
         messages.push_back({{"role", "user"}, {"content", kServeUserTurns[(c * 5 + turn) % 12]}});
-        const nlohmann::json body = {{"messages", messages}, {"max_tokens", options.max_tokens}, {"temperature", 0.8},
+        const nlohmann::json body = {{"messages", messages}, {"max_tokens", options.max_tokens}, {"temperature", options.temperature},
                                      {"top_p", 0.95}, {"seed", c * 1000 + turn}, {"stream", true},
                                      {"stream_options", {{"include_usage", true}}}};
         std::string reply;
@@ -280,6 +281,11 @@ inline nlohmann::json run_clients(const Endpoint& endpoint, const ServeOptions& 
     });
   for (std::thread& t : threads) t.join();
   const double seconds = seconds_since(t0);
+  // The last replies' closes run after their clients have them: wait for every server to be idle,
+  // so that each setup is charged all its work.
+  for (int port : endpoint.servers)
+    for (int i = 0; i < 600 && server_metrics(port)["sequences_running"] > 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
   std::map<std::string, double> m;  // summed over the servers
   for (int port : endpoint.servers)
     for (const auto& [name, value] : server_metrics(port)) m[name] += value;
@@ -298,6 +304,13 @@ inline nlohmann::json run_clients(const Endpoint& endpoint, const ServeOptions& 
           {"prefill_saved", 1.0 - prefilled / std::max<double>(1.0, static_cast<double>(prompt_tokens))},
           {"rss_start_bytes", rss_start}, {"rss_end_bytes", endpoint.memory("VmRSS:")}, {"rss_peak_bytes", endpoint.memory("VmHWM:")},
           {"redis_memory_bytes", endpoint.redis_port ? redis_memory(endpoint.redis_port) : 0.0},
+          {"redis_fetches", m["cache_fetch_seconds_count{tier=\"redis\"}"]},
+          {"redis_fetch_mean_ms", 1e3 * m["cache_fetch_seconds_sum{tier=\"redis\"}"] /
+                                      std::max(1.0, m["cache_fetch_seconds_count{tier=\"redis\"}"])},
+          {"redis_misses", m["cache_tier_misses_total{tier=\"redis\"}"]},
+          {"redis_writes", m["cache_tier_writes_total{tier=\"redis\"}"]},
+          {"redis_dropped_writes", m["cache_tier_dropped_writes_total{tier=\"redis\"}"]},
+          {"fetch_timeouts", m["cache_fetch_timeouts_total"]},
           {"server_decode_tok_s", m["decode_tokens_per_second"] / static_cast<double>(endpoint.servers.size())},
           {"server_prefill_tok_s", m["prefill_tokens_per_second"] / static_cast<double>(endpoint.servers.size())}};
 }
@@ -311,8 +324,9 @@ inline void bench_serve(const ServeOptions& options, bool json) {
                         {"parallel", options.parallel}, {"results", nlohmann::json::array()}};
   if (!json)
     std::printf("| setup | clients | requests | generated tok/s | TTFT p50 / p99 ms | between tokens p50 / p99 ms | hits memory / redis | "
-                "prompt tokens | prefilled by glrnn-server | saved | servers' RSS start / end MiB | Redis MiB |\n"
-                "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+                "prompt tokens | prefilled by glrnn-server | saved | servers' RSS start / end MiB | Redis MiB | Redis fetch mean ms | "
+                "fetches past the deadline |\n"
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   struct Setup {
     std::string name;
     int replicas;
@@ -340,7 +354,7 @@ inline void bench_serve(const ServeOptions& options, bool json) {
       const std::int64_t failures = result["failures"], requests = result["requests"], prompt = result["prompt_tokens"];
       const double prefilled = result["prefilled_tokens"];
       const std::string failed = failures ? " (" + std::to_string(failures) + " failed)" : "";
-      std::printf("| %s | %lld | %lld%s | %.1f | %.1f / %.1f | %.1f / %.1f | %.0f%% / %.0f%% | %lld | %.0f (%.1f%%) | %.1f%% | %.1f / %.1f | %.1f |\n",
+      std::printf("| %s | %lld | %lld%s | %.1f | %.1f / %.1f | %.1f / %.1f | %.0f%% / %.0f%% | %lld | %.0f (%.1f%%) | %.1f%% | %.1f / %.1f | %.1f | %.1f | %.0f |\n",
                   setup.name.c_str(), static_cast<long long>(clients), static_cast<long long>(requests), failed.c_str(),
                   result["generated_tok_s"].get<double>(), result["ttft_p50_ms"].get<double>(),
                   result["ttft_p99_ms"].get<double>(), result["inter_token_p50_ms"].get<double>(),
@@ -348,7 +362,8 @@ inline void bench_serve(const ServeOptions& options, bool json) {
                   100.0 * result["redis_hit_rate"].get<double>(), static_cast<long long>(prompt), prefilled,
                   100.0 * prefilled / std::max<double>(1.0, static_cast<double>(prompt)),
                   100.0 * result["prefill_saved"].get<double>(), result["rss_start_bytes"].get<double>() / 1048576.0,
-                  result["rss_end_bytes"].get<double>() / 1048576.0, result["redis_memory_bytes"].get<double>() / 1048576.0);
+                  result["rss_end_bytes"].get<double>() / 1048576.0, result["redis_memory_bytes"].get<double>() / 1048576.0,
+                  result["redis_fetch_mean_ms"].get<double>(), result["fetch_timeouts"].get<double>());
     }
   if (json) std::printf("%s\n", out.dump(2).c_str());
   else

@@ -3,7 +3,7 @@
 // the HTTP thread that made the job waits on it; the scheduler thread publishes text deltas,
 // usage and the end. Both sides hold it by shared_ptr, so whichever is done last frees it.
 
-#include <algorithm>           // std::max
+#include <algorithm>           // std::any_of
 #include <atomic>              // std::atomic
 #include <chrono>              // std::chrono::milliseconds, std::chrono::steady_clock
 #include <condition_variable>  // std::condition_variable
@@ -122,21 +122,24 @@ class Job {
 
   void finish() { end(Status::Finished, std::nullopt); }
 
-  /// Holds the end of a finished job back from the client, until as many release_end() calls or
-  /// `until`: its reply's state is on its way to the shared tier, where the client's next turn
-  /// may look for it on another replica as soon as it has the end. Deltas flow meanwhile.
-  void hold_end(std::chrono::steady_clock::time_point until) {
+  /// Holds the end of a finished job back from the client until `until` or release_end(id):
+  /// its reply's state is being brought to the shared tier, where the client's next turn may look
+  /// for it on another replica as soon as it has the end. Deltas flow meanwhile. Returns the
+  /// hold's id, for move_end_hold and release_end.
+  std::size_t hold_end(std::chrono::steady_clock::time_point until) {
     std::lock_guard<std::mutex> lock(mutex_);
-    ++holds_;
-    held_until_ = std::max(held_until_, until);
+    end_holds_.push_back(until);
+    return end_holds_.size() - 1;
   }
-  void release_end() {
+  void move_end_hold(std::size_t id, std::chrono::steady_clock::time_point until) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      --holds_;
+      end_holds_.at(id) = until;
     }
     changed_.notify_all();
   }
+  void release_end(std::size_t id) { move_end_hold(id, std::chrono::steady_clock::time_point::min()); }
+
   void fail(ApiError error) { end(Status::Failed, std::move(error)); }
   bool ended() const {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -153,7 +156,9 @@ class Job {
     return visible_status();
   }
   Status visible_status() const {
-    const bool held = status_ == Status::Finished && holds_ > 0 && std::chrono::steady_clock::now() < held_until_;
+    if (status_ != Status::Finished || end_holds_.empty()) return status_;
+    const auto now = std::chrono::steady_clock::now();
+    const bool held = std::any_of(end_holds_.begin(), end_holds_.end(), [&](auto until) { return now < until; });
     return held ? Status::Running : status_;
   }
 
@@ -179,8 +184,7 @@ class Job {
   Usage usage_;
   Status status_ = Status::Running;
   std::optional<ApiError> error_;
-  int holds_ = 0;
-  std::chrono::steady_clock::time_point held_until_{};
+  std::vector<std::chrono::steady_clock::time_point> end_holds_;  // until when each hold lasts
 };
 
 }  // namespace glrnn::server

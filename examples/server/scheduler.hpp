@@ -21,7 +21,7 @@
 // request with a longer prefix there waits in a fetching stage, up to a deadline. The shared tier
 // gets the reply states of chats (the next turn looks for them at its turn ends) and the prompt
 // states of completions; a chat's end reaches its client once its reply state is written there
-// (at most kEndHold later), so that the next turn finds it on any replica.
+// (at most kWriteHold after its close), so that the next turn finds it on any replica.
 
 #include <algorithm>           // std::min, std::equal, std::find
 #include <chrono>              // std::chrono::steady_clock
@@ -127,9 +127,20 @@ class Scheduler {
     if (fetcher_.joinable()) fetcher_.join();
   }
 
+  /// The counters of the last step, and the fetching thread's and the shared tier's as they are
+  /// now (they move while the model's thread sleeps).
   SchedulerMetrics metrics() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return shared_;
+    SchedulerMetrics m;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      m = shared_;
+      m.disk.fetch = disk_fetch_;
+    }
+    if (shared_tier_) {
+      m.shared = shared_tier_->metrics();
+      m.shared_up = shared_tier_->up();
+    }
+    return m;
   }
 
  private:
@@ -142,7 +153,7 @@ class Scheduler {
     std::int64_t choice = 0;
     Phase phase = Phase::Prefill;
     State state;                        // while prefilling and closing
-    bool holds_end = false;             // its job's end waits for this choice's reply state (Job::hold_end)
+    std::optional<std::size_t> end_hold;  // its job's end waits for this choice's reply state (Job::hold_end)
     std::optional<Sequence> sequence;   // while decoding
     std::vector<std::int32_t> tokens;   // every token run into the state, in order: its cache key
     std::vector<std::int32_t> pending;  // to run in chunks before the next phase
@@ -286,21 +297,23 @@ class Scheduler {
 
   /// Caches the state after `key`: in memory (and on disk once it leaves memory), and in the
   /// shared tier when it is one the tier keeps; a choice holding its job's end passes the hold
-  /// on to the write.
+  /// on to the write, which it waits for at most kWriteHold.
   void cache_state(Slot& seq, const std::vector<std::int32_t>& key, const State& state, bool for_shared_tier) {
     cache_->insert(key, state);
     if (!shared_tier_ || !for_shared_tier) return;
-    std::shared_ptr<Job> job = seq.holds_end ? seq.job : nullptr;
-    seq.holds_end = false;
-    shared_tier_->write(key, state.clone(), [job] {
-      if (job) job->release_end();
-    });
+    std::function<void()> done = [] {};
+    if (seq.end_hold) {
+      seq.job->move_end_hold(*seq.end_hold, std::chrono::steady_clock::now() + kWriteHold);
+      done = [job = seq.job, id = *seq.end_hold] { job->release_end(id); };
+      seq.end_hold.reset();
+    }
+    shared_tier_->write(key, state.clone(), std::move(done));
   }
 
   /// A choice that held its job's end writes nothing to the shared tier after all.
   static void release_end(Slot& seq) {
-    if (seq.holds_end) seq.job->release_end();
-    seq.holds_end = false;
+    if (seq.end_hold) seq.job->release_end(*seq.end_hold);
+    seq.end_hold.reset();
   }
 
   /// The sequence's prompt goes on after its first `length` tokens, whose state it holds.
@@ -577,10 +590,8 @@ class Scheduler {
   /// next request will have and cached (phase Close); otherwise the slot is freed.
   void end_choice(Slot& seq, std::int32_t last, bool keep) {
     Job& job = *seq.job;
-    if (keep && cache_ && shared_tier_ && !shares_prompt_state(job)) {
-      job.hold_end(std::chrono::steady_clock::now() + kEndHold);
-      seq.holds_end = true;
-    }
+    if (keep && cache_ && shared_tier_ && !shares_prompt_state(job))
+      seq.end_hold = job.hold_end(std::chrono::steady_clock::now() + kCloseHold);
     if (--job.choices_left == 0) job.finish();
     seq.done = true;
     if (seq.sequence) {
@@ -644,11 +655,6 @@ class Scheduler {
       shared_.cache = stats;
       shared_.disk.skipped = stats.disk_skipped;
       shared_.disk.writes = stats.disk_writes;
-      shared_.disk.fetch = disk_fetch_;
-    }
-    if (shared_tier_) {
-      shared_.shared = shared_tier_->metrics();
-      shared_.shared_up = shared_tier_->up();
     }
   }
 
@@ -689,6 +695,7 @@ class Scheduler {
         prefill_some();
       }
     } catch (const std::exception&) {
+      for (auto& seq : running_) release_end(*seq);
       running_.clear();  // what was cached stays; the rest is lost, as without the cache
     }
     if (cache_) cache_->flush();
@@ -705,10 +712,13 @@ class Scheduler {
   std::shared_ptr<const TokenVocabulary> vocabulary_;  // built at the first request with a grammar
   bool reads_files_ = false;  // a disk tier, read by the fetching thread
 
-  // The longest a chat's end waits for its reply state to reach the shared tier. A write of a
-  // state of tens of MB to a Redis on the same network takes tens of ms; past this the client
-  // gets its end anyway, and its next turn may miss on another replica.
-  static constexpr std::chrono::milliseconds kEndHold{1000};
+  // How long a chat's end may wait for its reply state: its close (a few tokens on the model's
+  // thread, however busy: this bounds a fault, not the work), then its write to the shared tier.
+  // A write of tens of MB to a Redis on the same network takes tens of ms; past kWriteHold the
+  // client gets its end anyway (a stalled Redis must not stall replies), and its next turn may
+  // miss on another replica.
+  static constexpr std::chrono::seconds kCloseHold{30};
+  static constexpr std::chrono::milliseconds kWriteHold{1000};
 
   // A state being fetched for a sequence (see start and take_fetched).
   struct FetchResult {  // guarded by mutex_

@@ -54,6 +54,7 @@ class SharedTier {
   /// Stores `state`, the state after running `key`, without blocking the caller (it may drop the
   /// write). `done` runs once the write has succeeded, failed or been dropped, on any thread.
   virtual void write(std::vector<std::int32_t> key, State state, std::function<void()> done) = 0;
+  /// Any thread may ask these.
   virtual TierMetrics metrics() const = 0;
   virtual bool up() const = 0;
 };
