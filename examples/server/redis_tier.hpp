@@ -16,20 +16,16 @@
 
 #include <algorithm>           // std::min
 #include <chrono>              // std::chrono
-#include <condition_variable>  // std::condition_variable
 #include <cstdint>             // std::int32_t, std::int64_t, std::uint64_t
 #include <cstdio>              // std::fprintf
 #include <cstdlib>             // std::getenv
-#include <deque>               // std::deque
 #include <fstream>             // std::ifstream
 #include <functional>          // std::function
-#include <memory>              // std::unique_ptr
+#include <memory>              // std::unique_ptr, std::make_shared
 #include <mutex>               // std::mutex, std::lock_guard, std::unique_lock
 #include <optional>            // std::optional
-#include <sstream>             // std::ostringstream
 #include <string>              // std::string
 #include <string_view>         // std::string_view
-#include <thread>              // std::thread
 #include <utility>             // std::move
 #include <vector>              // std::vector
 
@@ -37,6 +33,7 @@
 #include <glrnn/generate/state_cache.hpp>
 
 #include "shared_tier.hpp"
+#include "write_queue.hpp"
 
 namespace glrnn::server {
 
@@ -265,15 +262,7 @@ class RedisTier final : public SharedTier {
         health_(options_.address.url()),
         reader_(options_.address, health_, options_.read_timeout),
         writer_link_(options_.address, health_, options_.write_timeout),
-        writer_([this] { write_loop(); }) {}
-  ~RedisTier() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stopping_ = true;
-    }
-    wake_.notify_one();
-    writer_.join();
-  }
+        writes_(options_.max_queue_bytes) {}
   RedisTier(const RedisTier&) = delete;
   RedisTier& operator=(const RedisTier&) = delete;
 
@@ -307,30 +296,29 @@ class RedisTier final : public SharedTier {
     return found;
   }
 
-  /// Queued for the writer thread (which encodes it too), unless the queue is full.
+  /// Queued for the writer thread (which encodes it too), unless the queue is full; what is
+  /// still queued when the tier goes is dropped (Redis is a cache).
   void write(std::vector<std::int32_t> key, State state, std::function<void()> done) override {
     if (!StateCacheEntries::storable(key.size())) return done();
     const std::size_t bytes = state.bytes();
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (queued_bytes_ + bytes > options_.max_queue_bytes || stopping_) {
+    auto entry = std::make_shared<Entry>(Entry{std::move(key), std::move(state)});
+    const auto dropped = [this, done] {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
         ++metrics_.dropped_writes;
-      } else {
-        queued_bytes_ += bytes;
-        queue_.push_back({std::move(key), std::move(state), std::move(done), bytes});
-        done = nullptr;
       }
-    }
-    if (done) return done();
-    wake_.notify_one();
+      done();
+    };
+    if (!writes_.push(bytes, [this, entry, done] {
+          store(*entry);
+          done();
+        }, dropped)) dropped();
   }
 
  private:
-  struct Write {
+  struct Entry {
     std::vector<std::int32_t> key;
     State state;
-    std::function<void()> done;
-    std::size_t bytes;
   };
 
   std::optional<Found> lookup(const std::vector<std::int32_t>& tokens, const std::vector<std::size_t>& lengths, TierMetrics& counted) {
@@ -400,38 +388,17 @@ class RedisTier final : public SharedTier {
     return true;
   }
 
-  void write_loop() {
-    for (;;) {
-      Write write;
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-        if (stopping_) break;
-        write = std::move(queue_.front());
-        queue_.pop_front();
-        queued_bytes_ -= write.bytes;
-      }
-      const std::string value = entries_->encode(write.key, write.state);
-      write.state = State();  // its memory goes before the round trip
-      const bool written = store(key(write.key, write.key.size()), value);
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        ++(written ? metrics_.writes : metrics_.errors);
-        if (written) metrics_.written_bytes += static_cast<std::int64_t>(value.size());
-      }
-      write.done();
-    }
-    // Stopping: what is still queued is dropped (Redis is a cache), its waiters released.
-    std::deque<Write> left;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      left.swap(queue_);
-      metrics_.dropped_writes += static_cast<std::int64_t>(left.size());
-    }
-    for (Write& w : left) w.done();
+  /// The writer thread: encodes the entry and SETs it with the TTL; counts what came of it.
+  void store(Entry& entry) {
+    const std::string value = entries_->encode(entry.key, entry.state);
+    entry.state = State();  // its memory goes before the round trip
+    const bool written = set(key(entry.key, entry.key.size()), value);
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++(written ? metrics_.writes : metrics_.errors);
+    if (written) metrics_.written_bytes += static_cast<std::int64_t>(value.size());
   }
 
-  bool store(const std::string& key, const std::string& value) {
+  bool set(const std::string& key, const std::string& value) {
     redisContext* context = writer_link_.get();
     if (!context) return false;
     // As an argument vector: a format string would build the command by appending, with the same
@@ -454,14 +421,10 @@ class RedisTier final : public SharedTier {
   RedisLink reader_;       // the fetching thread's
   RedisLink writer_link_;  // the writer thread's
 
-  mutable std::mutex mutex_;  // guards what follows
-  std::condition_variable wake_;
-  std::deque<Write> queue_;
-  std::size_t queued_bytes_ = 0;
-  bool stopping_ = false;
+  mutable std::mutex mutex_;  // guards metrics_
   TierMetrics metrics_;
 
-  std::thread writer_;  // last: it starts once the rest is built
+  WriteQueue writes_;  // last: its thread uses the rest, and stops first
 };
 
 }  // namespace glrnn::server

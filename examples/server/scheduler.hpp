@@ -48,6 +48,7 @@
 
 #include "job.hpp"
 #include "shared_tier.hpp"
+#include "write_queue.hpp"
 
 namespace glrnn::server {
 
@@ -87,7 +88,11 @@ class Scheduler {
   Scheduler(Model model, const Tokenizer& tokenizer, SchedulerOptions options, std::vector<std::int32_t> stop_tokens)
       : model_(std::move(model)), tokenizer_(&tokenizer), options_(std::move(options)), stop_tokens_(std::move(stop_tokens)),
         stepper_(model_, options_.parallel, options_.prefill_chunk) {
-    if (options_.cache) cache_.emplace(model_, options_.cache_options);
+    if (options_.cache) {
+      StateCacheOptions cache_options = options_.cache_options;
+      cache_options.write_behind = true;  // files are written by disk_writer_, away from the model's thread
+      cache_.emplace(model_, cache_options);
+    }
     reads_files_ = cache_ && !options_.cache_options.directory.empty();
     if (cache_ && options_.shared_tier) shared_tier_ = options_.shared_tier(cache_->entries());
     publish_metrics();
@@ -177,6 +182,7 @@ class Scheduler {
         take_admissible(admitted);
       }
       try {
+        index_written_files();
         for (std::shared_ptr<Job>& job : admitted) start(std::move(job));
         take_fetched();
         prefill_some();
@@ -191,9 +197,37 @@ class Scheduler {
           if (job) job->fail(error);  // admitted but not started when it happened
       }
       running_.erase(std::remove_if(running_.begin(), running_.end(), [](const auto& s) { return s->done; }), running_.end());
+      if (cache_) write_evicted_states();
       publish_metrics();
     }
     shut_down();
+  }
+
+  /// States that left memory for the cache directory are written by the disk writer's thread; a
+  /// state that finds its queue full is lost, as a cache may lose one.
+  void write_evicted_states() {
+    for (StateCache::DiskWrite& evicted : cache_->take_disk_writes()) {
+      auto write = std::make_shared<StateCache::DiskWrite>(std::move(evicted));
+      const std::size_t bytes = write->state.bytes();
+      const bool queued = disk_writer_.push(bytes, [this, write] {
+        const std::uintmax_t size = write->write(cache_->entries());  // the entries are immutable
+        write->state = State();
+        std::lock_guard<std::mutex> lock(mutex_);
+        written_files_.push_back({write, size});
+      });
+      if (!queued) ++counters_.disk.dropped_writes;
+    }
+  }
+
+  /// The files the disk writer has written join the directory's index (on this thread, which
+  /// owns the cache), before the requests of this step look them up.
+  void index_written_files() {
+    std::vector<WrittenFile> written;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      written.swap(written_files_);
+    }
+    for (const WrittenFile& file : written) cache_->written(*file.write, file.bytes);
   }
 
   std::int64_t free_slots() const {
@@ -655,6 +689,7 @@ class Scheduler {
       shared_.cache = stats;
       shared_.disk.skipped = stats.disk_skipped;
       shared_.disk.writes = stats.disk_writes;
+      shared_.disk.errors = stats.disk_write_errors;
     }
   }
 
@@ -698,7 +733,12 @@ class Scheduler {
       for (auto& seq : running_) release_end(*seq);
       running_.clear();  // what was cached stays; the rest is lost, as without the cache
     }
-    if (cache_) cache_->flush();
+    if (cache_) {
+      write_evicted_states();
+      disk_writer_.finish();
+      index_written_files();
+      cache_->flush();
+    }
     publish_metrics();
   }
 
@@ -757,9 +797,19 @@ class Scheduler {
   std::condition_variable fetch_wake_;
   std::int64_t fetched_ = 0;  // reads done and not yet taken
   LatencyHistogram disk_fetch_;  // the fetching thread's file reads
+  struct WrittenFile {
+    std::shared_ptr<StateCache::DiskWrite> write;
+    std::uintmax_t bytes;  // 0: it could not be written
+  };
+  std::vector<WrittenFile> written_files_;  // by the disk writer, not yet indexed
   bool stopping_ = false;
   SchedulerMetrics shared_;
   std::thread thread_, fetcher_;
+
+  // States leaving memory for --cache-dir, written here. Last: it stops first, before what its
+  // writes use. The bound is memory the cache no longer counts: a few states of a large model.
+  static constexpr std::size_t kDiskQueueBytes = std::size_t{512} << 20;
+  WriteQueue disk_writer_{kDiskQueueBytes};
 };
 
 }  // namespace glrnn::server

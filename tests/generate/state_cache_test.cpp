@@ -214,3 +214,44 @@ TEST_CASE("State cache entries: a value is taken back only as this model's state
   CHECK(name != other_entries.name(glrnn::StateCacheEntries::prefix_hash(tokens, 10), 10));
   CHECK(glrnn::StateCacheEntries::prefix_hashes(tokens, 10).back() == glrnn::StateCacheEntries::prefix_hash(tokens, 10));
 }
+
+TEST_CASE("State cache: with write_behind, states leaving memory are written by the caller and then found on disk", "[generate]") {
+  const glrnn::Model model = glrnn::load_model(glrnn::test::data_path("recurrentgemma-tiny"));
+  const auto vocab = static_cast<std::int32_t>(model.vocab_size());
+  const std::string dir = (std::filesystem::temp_directory_path() / "glrnn_state_cache_write_behind").string();
+  std::filesystem::remove_all(dir);
+  const std::vector<std::int32_t> a = cache_test_tokens(model.info().bos_token_id, 9, 1, vocab);
+  const std::vector<std::int32_t> b = cache_test_tokens(model.info().bos_token_id, 9, 2, vocab);
+  const glrnn::State state_a = cached_state_after(model, a, 9);
+  glrnn::StateCacheOptions options;
+  options.max_memory_bytes = state_a.bytes() + 100;  // one entry
+  options.directory = dir;
+  options.write_behind = true;
+  glrnn::StateCache cache(model, options);
+  cache.insert(a, state_a);
+  cache.insert(b, cached_state_after(model, b, 9));  // a leaves memory, not yet for the disk
+  CHECK(cache_files_in(dir, ".state") == 0);
+  glrnn::State out;
+  CHECK(cache.restore(a, a.size(), out) == 0);
+  std::vector<glrnn::StateCache::DiskWrite> writes = cache.take_disk_writes();
+  REQUIRE(writes.size() == 1);
+  CHECK(writes[0].tokens == a);
+  CHECK(cache.take_disk_writes().empty());
+  const std::uintmax_t bytes = writes[0].write(cache.entries());  // what another thread does
+  CHECK(bytes == cache.entries().bytes(9));
+  cache.written(writes[0], bytes);
+  CHECK(cache.stats().disk_writes == 1);
+  CHECK(cache.restore(a, a.size(), out) == 9);
+  CHECK((cached_logits_after(model, out, {5}) - cached_logits_after(model, state_a, {5})).cwiseAbs().maxCoeff() == 0.0f);
+
+  // A failed write is counted and indexes nothing; flush() writes what is still waiting.
+  glrnn::StateCache::DiskWrite failed = std::move(writes[0]);
+  cache.written(failed, 0);
+  CHECK(cache.stats().disk_write_errors == 1);
+  const std::vector<std::int32_t> c = cache_test_tokens(model.info().bos_token_id, 9, 3, vocab);
+  cache.insert(c, cached_state_after(model, c, 9));  // the state of a or b leaves memory
+  cache.flush();
+  glrnn::StateCache restarted(model, options);
+  CHECK(restarted.stats().disk_entries == 3);
+  std::filesystem::remove_all(dir);
+}

@@ -21,7 +21,7 @@
 #include <string>         // std::string
 #include <string_view>    // std::string_view
 #include <unordered_map>  // std::unordered_map
-#include <utility>        // std::move
+#include <utility>        // std::move, std::exchange
 #include <vector>         // std::vector
 
 #include "glrnn/core/error.hpp"
@@ -35,6 +35,9 @@ struct StateCacheOptions {
   std::size_t max_memory_bytes = std::size_t{1} << 30;  // states and their keys held in memory
   std::string directory;                                 // empty: no disk tier
   std::size_t max_disk_bytes = 0;                        // 0: no limit
+  // The caller writes the directory's files, away from the cache's thread: states leaving memory
+  // wait in take_disk_writes() (see DiskWrite) instead of being written on the way out.
+  bool write_behind = false;
 };
 
 struct StateCacheStats {
@@ -43,6 +46,7 @@ struct StateCacheStats {
   std::int64_t disk_entries = 0, disk_bytes = 0;
   std::int64_t disk_writes = 0, disk_reads = 0;
   std::int64_t disk_skipped = 0;  // files found unusable: another model's, damaged, or not the key
+  std::int64_t disk_write_errors = 0;  // files that could not be written (a full disk)
 };
 
 /// How a cache entry is named and stored, shared by the disk tier and by caches outside this
@@ -234,10 +238,54 @@ class StateCache {
     return disk != disk_.end() && disk->second.length == tokens.size();
   }
 
-  /// Writes every entry held only in memory to the directory (e.g. before the process ends), so a
-  /// later process finds them all. Does nothing without a directory.
+  /// A state leaving memory for the directory, to be written away from the cache's thread (with
+  /// write_behind): write() touches nothing of the cache, written() then indexes the file. Until
+  /// then a lookup does not find the state (it was the least recently used one).
+  struct DiskWrite {
+    std::uint64_t hash = 0;
+    std::vector<std::int32_t> tokens;
+    State state;
+    std::string path;
+
+    /// Writes the file under a temporary name and renames it, so it is whole or absent: its
+    /// size, or 0 when it could not be written (a full disk loses a cache entry, never a request).
+    std::uintmax_t write(const StateCacheEntries& entries) {
+      const std::string temporary = path + ".tmp";
+      std::error_code ec;
+      try {
+        save_state(entries.model(), state, temporary, StateCacheEntries::metadata(tokens));
+      } catch (const Error&) {
+        std::filesystem::remove(temporary, ec);
+        return 0;
+      }
+      std::filesystem::rename(temporary, path, ec);
+      const std::uintmax_t bytes = ec ? 0 : std::filesystem::file_size(path, ec);
+      if (ec) std::filesystem::remove(temporary, ec);
+      return ec ? 0 : bytes;
+    }
+  };
+
+  /// With write_behind: the states that have left memory for the directory since the last call.
+  std::vector<DiskWrite> take_disk_writes() { return std::exchange(disk_writes_, {}); }
+
+  /// A DiskWrite's outcome (its size from write(), 0 when it failed).
+  void written(const DiskWrite& write, std::uintmax_t bytes) {
+    if (bytes == 0) {
+      ++stats_.disk_write_errors;
+      return;
+    }
+    ++stats_.disk_writes;
+    add_to_disk(write.hash, write.path, write.tokens.size(), static_cast<std::size_t>(bytes));
+    const auto in_memory = memory_.find(write.hash);  // back in memory since (inserted again)
+    if (in_memory != memory_.end() && in_memory->second->tokens == write.tokens) in_memory->second->on_disk = true;
+  }
+
+  /// Writes every entry held only in memory, and those waiting in take_disk_writes(), to the
+  /// directory (e.g. before the process ends), so a later process finds them all. Does nothing
+  /// without a directory.
   void flush() {
     if (options_.directory.empty()) return;
+    for (DiskWrite& write : take_disk_writes()) written(write, write.write(entries_));
     for (Entry& entry : lru_)
       if (!entry.on_disk) entry.on_disk = write_to_disk(entry);
   }
@@ -268,47 +316,45 @@ class StateCache {
 
   void add_to_memory(Entry entry) {
     const auto old = memory_.find(entry.hash);
-    if (old != memory_.end()) remove_from_memory(old->second);
+    if (old != memory_.end()) take_from_memory(old->second);
     stats_.memory_bytes += static_cast<std::int64_t>(entry.bytes());
     ++stats_.memory_entries;
     lru_.push_front(std::move(entry));
     memory_[lru_.front().hash] = lru_.begin();
     while (!lru_.empty() && static_cast<std::size_t>(stats_.memory_bytes) > options_.max_memory_bytes) {
-      Entry& last = lru_.back();
-      if (!last.on_disk && !options_.directory.empty()) write_to_disk(last);
-      remove_from_memory(std::prev(lru_.end()));
+      Entry last = take_from_memory(std::prev(lru_.end()));
+      if (last.on_disk || options_.directory.empty()) continue;
+      if (!options_.write_behind) {
+        write_to_disk(last);
+      } else if (StateCacheEntries::storable(last.tokens.size())) {
+        const std::string path = file_path(last.hash, last.tokens.size());
+        disk_writes_.push_back(DiskWrite{last.hash, std::move(last.tokens), std::move(last.state), path});
+      }
     }
   }
 
-  void remove_from_memory(std::list<Entry>::iterator it) {
+  std::string file_path(std::uint64_t hash, std::size_t length) const {
+    return (std::filesystem::path(options_.directory) / (entries_.name(hash, length) + ".state")).string();
+  }
+
+  Entry take_from_memory(std::list<Entry>::iterator it) {
     stats_.memory_bytes -= static_cast<std::int64_t>(it->bytes());
     --stats_.memory_entries;
     memory_.erase(it->hash);
+    Entry entry = std::move(*it);
     lru_.erase(it);
+    return entry;
   }
 
 
   /// Writes the entry as a state file; false (and the entry stays memory-only) when it cannot.
   bool write_to_disk(Entry& entry) {
     if (!StateCacheEntries::storable(entry.tokens.size())) return false;
-    const std::filesystem::path path =
-        std::filesystem::path(options_.directory) / (entries_.name(entry.hash, entry.tokens.size()) + ".state");
-    const std::string temporary = path.string() + ".tmp";
-    std::error_code ec;
-    try {
-      save_state(entries_.model(), entry.state, temporary, StateCacheEntries::metadata(entry.tokens));
-    } catch (const Error&) {
-      std::filesystem::remove(temporary, ec);  // a full disk loses a cache entry, never a request
-      return false;
-    }
-    std::filesystem::rename(temporary, path, ec);
-    if (ec) {
-      std::filesystem::remove(temporary, ec);
-      return false;
-    }
-    ++stats_.disk_writes;
-    add_to_disk(entry.hash, path.string(), entry.tokens.size(), std::filesystem::file_size(path, ec));
-    return true;
+    DiskWrite write{entry.hash, entry.tokens, std::move(entry.state), file_path(entry.hash, entry.tokens.size())};
+    const std::uintmax_t bytes = write.write(entries_);
+    entry.state = std::move(write.state);
+    written(write, bytes);
+    return bytes > 0;
   }
 
   void add_to_disk(std::uint64_t hash, std::string path, std::size_t length, std::size_t bytes) {
@@ -410,6 +456,7 @@ class StateCache {
   std::unordered_map<std::uint64_t, std::list<Entry>::iterator> memory_;
   std::list<std::uint64_t> disk_lru_;  // hashes, most recently used first
   std::unordered_map<std::uint64_t, DiskEntry> disk_;
+  std::vector<DiskWrite> disk_writes_;  // with write_behind: left memory, not yet taken
 };
 
 }  // namespace glrnn
