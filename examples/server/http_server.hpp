@@ -182,8 +182,20 @@ class HttpServer {
   /// The body (application/json) of a refusal the transport makes itself.
   using ErrorBody = std::function<std::string(int status, const std::string& message)>;
 
+  /// Throws std::runtime_error when the kernel gives no epoll or eventfd descriptor.
   HttpServer(HttpServerOptions options, Handler handler, ErrorBody error_body)
-      : options_(std::move(options)), handler_(std::move(handler)), error_body_(std::move(error_body)) {}
+      : options_(std::move(options)),
+        handler_(std::move(handler)),
+        error_body_(std::move(error_body)),
+        // Made here, before any thread can call stop(), which writes to wake_fd_.
+        epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)),
+        wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+    if (epoll_fd_ < 0 || wake_fd_ < 0) {
+      for (int fd : {epoll_fd_, wake_fd_})
+        if (fd >= 0) ::close(fd);
+      throw std::runtime_error(std::string("cannot create the server's event descriptors: ") + std::strerror(errno));
+    }
+  }
   ~HttpServer() {
     stop();
     for (int fd : {listen_fd_, epoll_fd_, wake_fd_})
@@ -216,8 +228,6 @@ class HttpServer {
 
   /// Serves until stop(); then waits for the requests being answered.
   void run() {
-    epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
-    wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     watch(listen_fd_);
     watch(wake_fd_);
     for (std::size_t i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { work(); });
@@ -250,10 +260,8 @@ class HttpServer {
   /// Stops accepting and ends run() (callable from any thread, idempotent).
   void stop() {
     stopping_ = true;
-    if (wake_fd_ >= 0) {
-      const std::uint64_t one = 1;
-      [[maybe_unused]] const ssize_t n = ::write(wake_fd_, &one, sizeof one);
-    }
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const ssize_t n = ::write(wake_fd_, &one, sizeof one);
   }
 
   /// Connections open now (served, waiting or being read).
@@ -457,7 +465,8 @@ class HttpServer {
   HttpServerOptions options_;
   Handler handler_;
   ErrorBody error_body_;
-  int listen_fd_ = -1, epoll_fd_ = -1, wake_fd_ = -1;
+  int listen_fd_ = -1;
+  const int epoll_fd_, wake_fd_;  // made by the constructor
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> open_{0};
   std::atomic<std::int64_t> refused_{0}, timed_out_{0};

@@ -482,6 +482,13 @@ def main():
         reference.stop()
         if other:
             other.stop()
+    # The sanitizer builds run this test too: a report in any server's log fails it, whatever
+    # the servers answered.
+    for path in glob.glob(os.path.join(WORK, "**", "*"), recursive=True):
+        if os.path.isfile(path) and (path.endswith(".log") or path.endswith(".err")):
+            text = open(path, errors="replace").read()
+            check("Sanitizer:" not in text and "runtime error:" not in text, f"a sanitizer's report in {path}:\n{text[-4000:]}")
+    log("ok: no sanitizer report in any server's log")
     return 0
 
 

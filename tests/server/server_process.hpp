@@ -82,7 +82,15 @@ class ServerProcess {
   }
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
-  ~ServerProcess() { stop(); }
+  /// Stops the server; a sanitizer's report in its log (the sanitizer builds run these tests)
+  /// fails the test that ran it, whatever the server answered.
+  ~ServerProcess() {
+    stop();
+    const std::string text = log();
+    INFO("glrnn-server's log:\n" << text);
+    CHECK(text.find("Sanitizer:") == std::string::npos);
+    CHECK(text.find("runtime error:") == std::string::npos);
+  }
 
   int port() const { return port_; }
   pid_t pid() const { return pid_; }  // -1 once stopped

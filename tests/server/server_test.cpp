@@ -546,7 +546,9 @@ TEST_CASE("glrnn-server: SIGTERM ends running requests and leaves complete cache
   });
   for (int i = 0; i < 2000 && events < 5; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   const auto t0 = std::chrono::steady_clock::now();
-  CHECK(server.stop() == 0);
+  const int status = server.stop();
+  INFO("the server's log:\n" << server.log());
+  CHECK(status == 0);
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
   client.join();
   REQUIRE(!stream.events.empty());
