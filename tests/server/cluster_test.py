@@ -225,6 +225,33 @@ def round_robin_turns(cluster, reference):
         f"redis hits per replica {served}")
 
 
+def shared_completion_prompt(cluster, reference):
+    """A completion's prompt state is shared: the same prompt on another replica restores all but
+    its last token, and continues as the reference does."""
+    body = {"model": "m", "prompt": "The lighthouse keeper walked down to the harbour and", "max_tokens": 8,
+            "temperature": 0.9, "seed": 9}
+    _, first = request(cluster.replicas[0], "/v1/completions", body)
+    shared = f"glrnn:*-{first['usage']['prompt_tokens'] - 1}"  # a completion's end does not wait for its write
+    wait_for(lambda: cluster.redis("--raw", "keys", shared).strip() != b"", 10, "the prompt's state in Redis")
+    _, second = request(cluster.replicas[1], "/v1/completions", body)
+    _, expected = request(reference.port, "/v1/completions", body)
+    check(second["choices"][0]["text"] == expected["choices"][0]["text"], "the shared completion differs")
+    check(cached(second) == second["usage"]["prompt_tokens"] - 1,
+          f"the same completion prompt on another replica restored {cached(second)} of {second['usage']['prompt_tokens']} tokens")
+    log("ok: a completion's prompt state is found by the same prompt on another replica")
+
+
+def refused_flags():
+    """What --cache-redis cannot use is refused at start, by name, with a non-zero exit."""
+    for args, expected in ((["--cache-redis", "rediss://127.0.0.1:6379"], "TLS"),
+                           (["--cache-redis", "redis://:pw@127.0.0.1:6379"], "process list"),
+                           (["--cache-redis", "redis://127.0.0.1:6379", "--cache-redis-queue-mib", "0.01"], "holds no state"),
+                           (["--cache-redis-password-file", "/nonexistent"], "needs --cache-redis")):
+        run = subprocess.run([SERVER, "-m", MODEL, "--port", "0"] + args, capture_output=True, text=True, timeout=60)
+        check(run.returncode != 0 and expected in run.stderr, f"{args}: exit {run.returncode}, {run.stderr.strip()!r}")
+    log("ok: unusable --cache-redis settings are refused by name")
+
+
 def stream_gaps(port, tokens):
     """The seconds between the chunks of a streamed completion."""
     body = {"model": "m", "prompt": "Once upon a time", "max_tokens": tokens, "stream": True, "ignore_eos": True,
@@ -468,7 +495,9 @@ def main():
     cluster = Cluster("roundrobin", ["--replicas", "3", "--balance", "roundrobin", "--",
                                      "-t", "1", "--cache-fetch-timeout", str(FETCH_TIMEOUT_S)])
     try:
+        refused_flags()
         round_robin_turns(cluster, reference)
+        shared_completion_prompt(cluster, reference)
         streams_through_haproxy(cluster)
         other = Process("other-model", ["-m", OTHER_MODEL, "--cache-redis", f"redis://127.0.0.1:{cluster.redis_port}"])
         bad_values(cluster, reference, other)
