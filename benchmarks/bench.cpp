@@ -43,6 +43,10 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   decode->add_option("--prefill", decode_prompts, "Prompt lengths for the prefill figures, comma-separated")
       ->capture_default_str();
+  int decode_rounds = 0;
+  decode->add_option("--rounds", decode_rounds,
+                     "Also each type's GB/s over bf16's from this many interleaved rounds (every type's model held at once)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   decode->add_flag("--json", json, "Print one JSON object instead of a table");
 
   CLI::App* prefill = app.add_subcommand("prefill", "Chunk-parallel prefill against the token-by-token recurrence");
@@ -221,6 +225,6 @@ int main(int argc, char** argv) {
       GLRNN_CHECK(n > 0, glrnn::InputError, "prompt lengths must be positive");
       prompt_lengths.push_back(n);
     }
-    bench_decode(config_path, weight_types, steps, prompt_lengths, json);
+    bench_decode(config_path, weight_types, steps, prompt_lengths, decode_rounds, json);
   });
 }

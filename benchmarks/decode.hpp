@@ -3,10 +3,15 @@
 // weights, against the machine's limits measured in the same process with the same threads and
 // instruction set (probes.hpp): decode against the streaming read bandwidth (it reads every
 // weight once per token), prefill against the float32 FMA peak (it is arithmetic). Shared machines
-// are noisy; the ratios are what to compare.
+// are noisy, and their bandwidth moves between minutes: with --rounds, each type's GB/s is also
+// given as a fraction of bf16's, measured in interleaved rounds (bf16, int8, ..., bf16, int8,
+// ...), the median of the ratios within a round, which neither moves.
 
+#include <algorithm>  // std::find_if
 #include <cstdio>  // std::printf
 #include <map>     // std::map
+#include <memory>  // std::shared_ptr
+#include <optional>  // std::optional
 
 #include "common.hpp"
 #include "probes.hpp"
@@ -16,7 +21,8 @@ namespace glrnn::bench {
 struct DecodeResult {
   std::string type;
   double decode_tok_s = 0, bytes_per_token = 0, achieved_gb_s = 0, bits_per_weight = 0;
-  double bandwidth_gb_s = 0;                     // streaming read, measured right before the steps
+  ReadBandwidth bandwidth;                        // streaming read, measured right before the steps
+  double ratio_to_bf16 = 0;                       // GB/s over bf16's, interleaved rounds (0: not measured)
   double flops_per_token = 0;                    // of the prefill's matrix products (no head)
   std::map<std::int64_t, double> prefill_tok_s;  // by prompt length
   std::size_t peak_rss_bytes = 0;
@@ -39,7 +45,7 @@ inline DecodeResult bench_type(const std::string& config_path, const glrnn::Weig
   glrnn::Session session(model);
   const std::vector<std::int32_t> tokens = random_tokens(steps + 2, model.vocab_size(), 2);
   session.step(tokens[0]);  // warm-up: first touch of every page
-  r.bandwidth_gb_s = measure_read_bandwidth();  // right before the steps: the same machine state
+  r.bandwidth = measure_read_bandwidth();  // right before the steps: the same machine state
   reset_peak_rss();  // the probe's buffer is freed: from here on the peak is decode's own
   std::vector<double> step_seconds;
   for (int i = 1; i <= steps; ++i) {
@@ -56,13 +62,63 @@ inline DecodeResult bench_type(const std::string& config_path, const glrnn::Weig
   return r;
 }
 
+/// Each type's decode GB/s over bf16's, from `rounds` interleaved rounds of `steps` steps each: the
+/// median over the rounds of the ratio within a round. Holds every type's model at once (and
+/// bf16's, when the types leave it out).
+inline std::vector<double> ratios_to_bf16(const std::string& config_path, const std::vector<glrnn::WeightRecipe>& types,
+                                          int rounds, int steps) {
+  struct Run {
+    std::shared_ptr<RandomStore> store = std::make_shared<RandomStore>();
+    std::optional<glrnn::Model> model;
+    std::optional<glrnn::Session> session;
+    double gb_s = 0;  // this round's
+  };
+  std::vector<glrnn::WeightRecipe> order = types;
+  const auto is_bf16 = [](const glrnn::WeightRecipe& r) { return r.name == "bf16"; };
+  auto reference = std::find_if(order.begin(), order.end(), is_bf16);
+  if (reference == order.end()) order.insert(order.begin(), recipe_named("bf16"));
+  const std::size_t bf16 = static_cast<std::size_t>(std::find_if(order.begin(), order.end(), is_bf16) - order.begin());
+  std::vector<Run> runs(order.size());
+  const std::vector<std::int32_t> tokens = random_tokens(std::int64_t{steps} * rounds + 2, 256, 3);
+  for (std::size_t t = 0; t < order.size(); ++t) {
+    runs[t].model.emplace(build_random_model(config_path, order[t], runs[t].store));
+    runs[t].session.emplace(*runs[t].model);
+    runs[t].session->step(tokens[0]);  // first touch of every page
+  }
+  std::vector<std::vector<double>> ratios(order.size());
+  for (int round = 0; round < rounds; ++round) {
+    for (Run& run : runs) {
+      std::vector<double> step_seconds;
+      for (int i = 0; i < steps; ++i) {
+        const Clock::time_point t0 = Clock::now();
+        run.session->step(tokens[static_cast<std::size_t>(1 + round * steps + i)]);
+        step_seconds.push_back(seconds_since(t0));
+      }
+      run.gb_s = static_cast<double>(run.store->total_bytes()) / median(step_seconds) / 1e9;
+    }
+    for (std::size_t t = 0; t < order.size(); ++t) ratios[t].push_back(runs[t].gb_s / runs[bf16].gb_s);
+  }
+  std::vector<double> medians;  // in the order of `types`
+  for (const glrnn::WeightRecipe& type : types)
+    for (std::size_t t = 0; t < order.size(); ++t)
+      if (order[t].name == type.name) {
+        medians.push_back(median(ratios[t]));
+        break;
+      }
+  return medians;
+}
+
 inline void bench_decode(const std::string& config_path, const std::vector<glrnn::WeightRecipe>& types, int steps,
-                         const std::vector<std::int64_t>& prompt_lengths, bool json) {
+                         const std::vector<std::int64_t>& prompt_lengths, int rounds, bool json) {
   const int threads = glrnn::num_threads();
   const std::string kernels(glrnn::kernel_path_name(glrnn::kernel_path()));
   const double fma_gflops = measure_fma_gflops(), int8_gops = measure_int8_gops();
   std::vector<DecodeResult> results;
   for (const glrnn::WeightRecipe& type : types) results.push_back(bench_type(config_path, type, steps, prompt_lengths));
+  if (rounds > 0) {
+    const std::vector<double> ratios = ratios_to_bf16(config_path, types, rounds, steps);
+    for (std::size_t t = 0; t < results.size(); ++t) results[t].ratio_to_bf16 = ratios[t];
+  }
   const std::int64_t main_prompt = prompt_lengths.empty() ? 0 : prompt_lengths.front();
   if (json) {
     nlohmann::json out = {{"config", config_path},          {"threads", threads},
@@ -71,9 +127,12 @@ inline void bench_decode(const std::string& config_path, const std::vector<glrnn
     for (const DecodeResult& r : results) {
       nlohmann::json item = {{"type", r.type}, {"decode_tok_s", r.decode_tok_s}, {"bytes_per_token", r.bytes_per_token},
                              {"bits_per_weight", r.bits_per_weight}, {"achieved_gb_s", r.achieved_gb_s},
-                             {"measured_bandwidth_gb_s", r.bandwidth_gb_s},
-                             {"ratio_to_bandwidth", r.achieved_gb_s / r.bandwidth_gb_s},
+                             {"measured_bandwidth_gb_s", r.bandwidth.gb_s},
+                             {"measured_bandwidth_streams_per_thread", r.bandwidth.streams},
+                             {"measured_bandwidth_prefetch", r.bandwidth.prefetch},
+                             {"ratio_to_bandwidth", r.achieved_gb_s / r.bandwidth.gb_s},
                              {"prefill_flops_per_token", r.flops_per_token}, {"peak_rss_bytes", r.peak_rss_bytes}};
+      if (rounds > 0) item["gb_s_ratio_to_bf16_interleaved"] = r.ratio_to_bf16;
       for (const auto& [n, tok_s] : r.prefill_tok_s) {
         item["prefill_tok_s_" + std::to_string(n)] = tok_s;
         item["prefill_gflops_" + std::to_string(n)] = r.prefill_gflops(n);
@@ -87,15 +146,18 @@ inline void bench_decode(const std::string& config_path, const std::vector<glrnn
   std::printf("%s, %d threads, kernels %s; measured in this process: float32 FMA peak %.0f GFLOP/s, int8 dot peak "
               "%.0f GOP/s\n\n",
               config_path.c_str(), threads, kernels.c_str(), fma_gflops, int8_gops);
-  std::printf("| type | bits/weight | decode tok/s | bytes/token | GB/s | streaming read GB/s | ratio |");
+  std::printf("| type | bits/weight | decode tok/s | bytes/token | GB/s | streaming read GB/s (streams, prefetch) | ratio |%s",
+              rounds > 0 ? " GB/s over bf16's (interleaved) |" : "");
   for (std::int64_t n : prompt_lengths) std::printf(" prefill tok/s (%lld) |", static_cast<long long>(n));
-  std::printf(" prefill GFLOP/s (%lld) | ratio to FMA peak | peak RSS |\n|---|---|---|---|---|---|---|",
-              static_cast<long long>(main_prompt));
+  std::printf(" prefill GFLOP/s (%lld) | ratio to FMA peak | peak RSS |\n|---|---|---|---|---|---|---|%s",
+              static_cast<long long>(main_prompt), rounds > 0 ? "---|" : "");
   for (std::size_t i = 0; i < prompt_lengths.size(); ++i) std::printf("---|");
   std::printf("---|---|---|\n");
   for (const DecodeResult& r : results) {
-    std::printf("| %s | %.2f | %.2f | %.3g | %.1f | %.1f | %.2f |", r.type.c_str(), r.bits_per_weight, r.decode_tok_s,
-                r.bytes_per_token, r.achieved_gb_s, r.bandwidth_gb_s, r.achieved_gb_s / r.bandwidth_gb_s);
+    std::printf("| %s | %.2f | %.2f | %.3g | %.1f | %.1f (%d, %s) | %.2f |", r.type.c_str(), r.bits_per_weight, r.decode_tok_s,
+                r.bytes_per_token, r.achieved_gb_s, r.bandwidth.gb_s, r.bandwidth.streams, r.bandwidth.prefetch ? "on" : "off",
+                r.achieved_gb_s / r.bandwidth.gb_s);
+    if (rounds > 0) std::printf(" %.2f |", r.ratio_to_bf16);
     for (std::int64_t n : prompt_lengths) std::printf(" %.1f |", r.prefill_tok_s.count(n) ? r.prefill_tok_s.at(n) : 0.0);
     std::printf(" %.0f | %.2f | %.2f GB |\n", r.prefill_gflops(main_prompt), r.prefill_gflops(main_prompt) / fma_gflops,
                 static_cast<double>(r.peak_rss_bytes) / 1e9);

@@ -3,14 +3,42 @@
 // streaming read of memory, and the peak rates of float32 FMAs and of the integer dot products
 // the integer formats use. No include guard, no includes.
 
-/// Σ of n floats (n a multiple of 8·kLanes), eight independent vector streams per thread.
-inline float probe_read_sum(const float* p, std::int64_t n) {
-  F acc[8] = {zero(), zero(), zero(), zero(), zero(), zero(), zero(), zero()};
-  for (std::int64_t i = 0; i < n; i += 8 * kLanes) {
+/// Σ of n floats read as Streams contiguous parts in lockstep (n a multiple of Streams · 4 ·
+/// kLanes), each part prefetched into L2 a page ahead when `prefetch` is set: more misses in
+/// flight than one sequential stream gets, as the decode kernels do with their prefetches
+/// (docs/kernels.md §3). Which mix reaches the limit differs between CPUs: the probe tries several.
+template <int Streams>
+inline float probe_read_streams(const float* p, std::int64_t n, bool prefetch) {
+  constexpr std::int64_t kStep = 4 * kLanes;  // floats per stream per iteration
+  constexpr std::int64_t kAhead = 4096 / sizeof(float);
+  const std::int64_t part = n / Streams;
+  F acc[Streams][4];
+  GLRNN_UNROLL
+  for (int s = 0; s < Streams; ++s)
+    for (F& a : acc[s]) a = zero();
+  for (std::int64_t i = 0; i < part; i += kStep) {
     GLRNN_UNROLL
-    for (int j = 0; j < 8; ++j) acc[j] = add(acc[j], load(p + i + j * kLanes));
+    for (int s = 0; s < Streams; ++s) {
+      const float* q = p + s * part + i;
+      if (prefetch && i + kAhead < part)
+        for (std::int64_t b = 0; b < kStep; b += 64 / sizeof(float)) prefetch_l2(q + kAhead + b);
+      GLRNN_UNROLL
+      for (int k = 0; k < 4; ++k) acc[s][k] = add(acc[s][k], load(q + k * kLanes));
+    }
   }
-  return hsum(add(add(add(acc[0], acc[1]), add(acc[2], acc[3])), add(add(acc[4], acc[5]), add(acc[6], acc[7]))));
+  F total = zero();
+  for (int s = 0; s < Streams; ++s) total = add(total, add(add(acc[s][0], acc[s][1]), add(acc[s][2], acc[s][3])));
+  return hsum(total);
+}
+
+/// Σ of n floats in `streams` streams (1, 2, 4 or 8).
+inline float probe_read_sum(const float* p, std::int64_t n, int streams, bool prefetch) {
+  switch (streams) {
+    case 1: return probe_read_streams<1>(p, n, prefetch);
+    case 2: return probe_read_streams<2>(p, n, prefetch);
+    case 4: return probe_read_streams<4>(p, n, prefetch);
+    default: return probe_read_streams<8>(p, n, prefetch);
+  }
 }
 
 /// `iterations` rounds of 12 independent FMAs on registers: 2 · 12 · kLanes FLOPs a round.

@@ -45,7 +45,7 @@ namespace glrnn::bench {
 namespace probe {
 /// The active path's probes as function pointers (portable: plain loops).
 struct Probes {
-  float (*read_sum)(const float*, std::int64_t);
+  float (*read_sum)(const float*, std::int64_t, int streams, bool prefetch);
   float (*fma)(std::int64_t, float);
   std::int32_t (*int8)(std::int64_t, std::int32_t);
   double fma_flops_per_round, int8_ops_per_round;
@@ -67,7 +67,7 @@ inline Probes for_path(KernelPath path) {
               avx512vnni::kInt8OpsPerRound};
 #endif
     default:
-      return {[](const float* p, std::int64_t n) {
+      return {[](const float* p, std::int64_t n, int, bool) {
                 float acc[16] = {};
                 for (std::int64_t i = 0; i < n; i += 16)
                   for (int j = 0; j < 16; ++j) acc[j] += p[i + j];
@@ -109,24 +109,35 @@ double on_all_threads(Body&& body) {
 }  // namespace probe
 
 /// Streaming read bandwidth in GB/s with the kernels' threads and instruction set: summing 1 GiB,
-/// split over the threads like the matrix-vector kernels; the best of 5 passes, so that a ratio
-/// of decode to it errs low.
-inline double measure_read_bandwidth() {
+/// split over the threads like the matrix-vector kernels, each thread reading its share as 1, 2, 4
+/// or 8 streams, with and without software prefetch; the best of all, two passes each. One
+/// sequential stream per thread without prefetch (this probe until it learned the others) read
+/// 38-44 GB/s on a Zen 5 where bf16 decode itself reads 60+: a probe that reads less than the
+/// kernels makes every ratio to it meaningless.
+struct ReadBandwidth {
+  double gb_s = 0.0;
+  int streams = 1;  // per thread, in the best pass
+  bool prefetch = false;
+};
+inline ReadBandwidth measure_read_bandwidth() {
   const probe::Probes p = probe::for_path(kernel_path());
   const std::int64_t n = std::int64_t{1} << 28;
   std::vector<float> buffer(static_cast<std::size_t>(n), 1.0f);
   volatile float sink = 0.0f;
-  double best = 0.0;
-  for (int rep = 0; rep < 5; ++rep) {
-    const auto t0 = std::chrono::steady_clock::now();
-    float partial[256] = {};
-    parallel_for(0, n / 1024, 1 << 12, [&](std::int64_t lo, std::int64_t hi) {
-      partial[(lo * 256) / (n / 1024)] = p.read_sum(buffer.data() + lo * 1024, (hi - lo) * 1024);
-    });
-    best = std::max(best, static_cast<double>(n) * sizeof(float) /
-                              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 1e9);
-    for (float x : partial) sink = sink + x;
-  }
+  ReadBandwidth best;
+  for (int streams : {1, 2, 4, 8})
+    for (bool prefetch : {false, true})
+      for (int pass = 0; pass < 2; ++pass) {
+        const auto t0 = std::chrono::steady_clock::now();
+        float partial[256] = {};
+        parallel_for(0, n / 1024, 1 << 12, [&](std::int64_t lo, std::int64_t hi) {
+          partial[(lo * 256) / (n / 1024)] = p.read_sum(buffer.data() + lo * 1024, (hi - lo) * 1024, streams, prefetch);
+        });
+        const double gb_s = static_cast<double>(n) * sizeof(float) /
+                            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 1e9;
+        if (gb_s > best.gb_s) best = {gb_s, streams, prefetch};
+        for (float x : partial) sink = sink + x;
+      }
   return best;
 }
 
