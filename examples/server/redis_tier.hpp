@@ -342,7 +342,9 @@ class RedisTier final : public SharedTier {
       }
       const std::unique_ptr<redisReply, RedisLink::Free> reply(raw);
       if (reply->type == REDIS_REPLY_INTEGER) size = reply->integer;
-      else if (reply->type == REDIS_REPLY_ERROR) ++counted.skipped;  // e.g. a key of another type
+      else if (reply->type == REDIS_REPLY_ERROR) ++(std::string_view(reply->str, reply->len).rfind("WRONGTYPE", 0) == 0
+                                                     ? counted.skipped  // a key of another type: not ours
+                                                     : counted.errors); // e.g. LOADING after a restart
     }
     for (std::size_t i = 0; i < keys.size(); ++i) {
       if (sizes[i] == 0) continue;
