@@ -36,6 +36,8 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Debian installs haproxy in /usr/sbin, which a user's PATH often lacks.
+PATH=$PATH:/usr/sbin:/sbin
 
 replicas=3
 port=0
