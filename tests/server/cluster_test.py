@@ -241,6 +241,23 @@ def shared_completion_prompt(cluster, reference):
     log("ok: a completion's prompt state is found by the same prompt on another replica")
 
 
+def deploy_files_check():
+    """The example configurations as shipped pass their programs' own checks (HAProxy always; nginx
+    where it is installed: the test suite does not install it)."""
+    deploy = os.path.join(os.path.dirname(os.path.abspath(CLUSTER)), "..", "examples", "deploy")
+    run = subprocess.run(["haproxy", "-c", "-f", os.path.join(deploy, "haproxy.cfg")], capture_output=True, text=True)
+    check(run.returncode == 0, f"haproxy -c on examples/deploy/haproxy.cfg: {run.stdout}{run.stderr}")
+    checked = "haproxy.cfg"
+    if shutil.which("nginx"):
+        prefix = os.path.join(WORK, "nginx")
+        os.makedirs(os.path.join(prefix, "logs"), exist_ok=True)
+        run = subprocess.run(["nginx", "-t", "-c", os.path.abspath(os.path.join(deploy, "nginx.conf")), "-p", prefix,
+                              "-g", f"pid {prefix}/nginx.pid;"], capture_output=True, text=True)
+        check(run.returncode == 0, f"nginx -t on examples/deploy/nginx.conf: {run.stderr}")
+        checked += " and nginx.conf"
+    log(f"ok: examples/deploy/{checked} pass their programs' checks")
+
+
 def refused_flags():
     """What --cache-redis cannot use is refused at start, by name, with a non-zero exit."""
     for args, expected in ((["--cache-redis", "rediss://127.0.0.1:6379"], "TLS"),
@@ -499,6 +516,7 @@ def main():
     cluster = Cluster("roundrobin", ["--replicas", "3", "--balance", "roundrobin", "--",
                                      "-t", "1", "--cache-fetch-timeout", str(FETCH_TIMEOUT_S)])
     try:
+        deploy_files_check()
         refused_flags()
         round_robin_turns(cluster, reference)
         shared_completion_prompt(cluster, reference)
