@@ -44,27 +44,44 @@ std::string text_of(const std::vector<glrnn::SequenceEvent>& events) {
   return text;
 }
 
+/// The demo model after a prompt: where a test's sequences start from.
+struct DemoAfterPrompt {
+  explicit DemoAfterPrompt(const std::string& text)
+      : model(glrnn::load_model(glrnn::test::model_path("griffin-demo"))),
+        tokenizer(glrnn::load_model_tokenizer(glrnn::test::model_path("griffin-demo"))),
+        session(model),
+        prompt(tokenizer.encode(text, true)),
+        logits(session.prefill(prompt)) {}
+
+  /// A sequence from the prompt's state, sampling as `sampling` says.
+  glrnn::Sequence sequence(const glrnn::SamplerParams& sampling, const glrnn::SequenceParams& params) const {
+    return glrnn::Sequence(session.state().clone(), glrnn::Sampler(sampling, model.vocab_size()), params, prompt, &tokenizer);
+  }
+
+  glrnn::Model model;
+  glrnn::Tokenizer tokenizer;
+  glrnn::Session session;
+  std::vector<std::int32_t> prompt;
+  Eigen::VectorXf logits;  // after the prompt
+};
+
 }  // namespace
 
 TEST_CASE("A sequence saved with its pending token continues as the uninterrupted run", "[generate]") {
-  const std::string path = glrnn::test::model_path("griffin-demo");
-  const glrnn::Model model = glrnn::load_model(path);
-  const glrnn::Tokenizer tokenizer = glrnn::load_model_tokenizer(path);
-  glrnn::Session session(model);
-  const std::vector<std::int32_t> prompt = tokenizer.encode("Once upon a time", true);
-  const Eigen::VectorXf prompt_logits = session.prefill(prompt);
+  const DemoAfterPrompt start("Once upon a time");
+  const glrnn::Model& model = start.model;
   glrnn::SequenceParams params;
   params.max_new_tokens = 30;
 
   glrnn::Session runner(model);
-  glrnn::Sequence whole(session.state().clone(), glrnn::Sampler(sampled(5), model.vocab_size()), params, prompt, &tokenizer);
-  const std::vector<std::int32_t> expected = tokens_of(run_to_end(runner, whole, prompt_logits));
+  glrnn::Sequence whole = start.sequence(sampled(5), params);
+  const std::vector<std::int32_t> expected = tokens_of(run_to_end(runner, whole, start.logits));
   REQUIRE(expected.size() == 30);
   CHECK(whole.finish_reason() == glrnn::FinishReason::Length);
 
   // The same run, saved after 12 tokens (the 12th pending) and restored into a fresh state.
-  glrnn::Sequence first(session.state().clone(), glrnn::Sampler(sampled(5), model.vocab_size()), params, prompt, &tokenizer);
-  const Eigen::VectorXf* logits = &prompt_logits;
+  glrnn::Sequence first = start.sequence(sampled(5), params);
+  const Eigen::VectorXf* logits = &start.logits;
   std::vector<std::int32_t> tokens;
   for (int i = 0; i < 12; ++i) {
     tokens.push_back(first.next(*logits).token);
@@ -79,9 +96,9 @@ TEST_CASE("A sequence saved with its pending token continues as the uninterrupte
   // Going on needs the sampler's place too: the one the first part left.
   glrnn::SequenceParams rest = params;
   rest.max_new_tokens = 30 - 12;
-  std::vector<std::int32_t> history = prompt;
+  std::vector<std::int32_t> history = start.prompt;
   history.insert(history.end(), tokens.begin(), tokens.end());
-  glrnn::Sequence second(std::move(restored), first.sampler(), rest, history, &tokenizer);
+  glrnn::Sequence second(std::move(restored), first.sampler(), rest, history, &start.tokenizer);
   glrnn::Session resumed(model);
   resumed.return_state(std::move(second.state()));
   const Eigen::VectorXf after_pending = resumed.step(*pending);
@@ -91,26 +108,22 @@ TEST_CASE("A sequence saved with its pending token continues as the uninterrupte
 }
 
 TEST_CASE("A sequence ends at a stop string with the text before it, at a stop token, and at its limit", "[generate]") {
-  const std::string path = glrnn::test::model_path("griffin-demo");
-  const glrnn::Model model = glrnn::load_model(path);
-  const glrnn::Tokenizer tokenizer = glrnn::load_model_tokenizer(path);
-  glrnn::Session session(model);
-  const std::vector<std::int32_t> prompt = tokenizer.encode("He looked at the old house and", true);
-  const Eigen::VectorXf logits = session.prefill(prompt);
+  const DemoAfterPrompt start("He looked at the old house and");
+  const Eigen::VectorXf& logits = start.logits;
   glrnn::SamplerParams greedy;
   greedy.temperature = 0.0f;
-  glrnn::Session runner(model);
+  glrnn::Session runner(start.model);
 
   glrnn::SequenceParams free_params;
   free_params.max_new_tokens = 40;
-  glrnn::Sequence free_run(session.state().clone(), glrnn::Sampler(greedy, model.vocab_size()), free_params, prompt, &tokenizer);
+  glrnn::Sequence free_run = start.sequence(greedy, free_params);
   const std::string text = text_of(run_to_end(runner, free_run, logits));
   REQUIRE(text.size() > 12);
   const std::string stop = text.substr(8, 4);  // a stop string the greedy text reaches
 
   glrnn::SequenceParams stop_params = free_params;
   stop_params.stop_strings = {stop};
-  glrnn::Sequence stopped(session.state().clone(), glrnn::Sampler(greedy, model.vocab_size()), stop_params, prompt, &tokenizer);
+  glrnn::Sequence stopped = start.sequence(greedy, stop_params);
   const std::vector<glrnn::SequenceEvent> events = run_to_end(runner, stopped, logits);
   CHECK(events.back().finish == glrnn::FinishReason::Stop);
   CHECK(text_of(events) == text.substr(0, text.find(stop)));
@@ -119,7 +132,7 @@ TEST_CASE("A sequence ends at a stop string with the text before it, at a stop t
 
   glrnn::SequenceParams token_params = free_params;
   token_params.stop_tokens = {free_run.generated()[3]};
-  glrnn::Sequence at_token(session.state().clone(), glrnn::Sampler(greedy, model.vocab_size()), token_params, prompt, &tokenizer);
+  glrnn::Sequence at_token = start.sequence(greedy, token_params);
   CHECK(run_to_end(runner, at_token, logits).size() == 4);
   CHECK(at_token.finish_reason() == glrnn::FinishReason::Stop);
 }
