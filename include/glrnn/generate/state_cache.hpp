@@ -323,13 +323,11 @@ class StateCache {
     memory_[lru_.front().hash] = lru_.begin();
     while (!lru_.empty() && static_cast<std::size_t>(stats_.memory_bytes) > options_.max_memory_bytes) {
       Entry last = take_from_memory(std::prev(lru_.end()));
-      if (last.on_disk || options_.directory.empty()) continue;
-      if (!options_.write_behind) {
-        write_to_disk(last);
-      } else if (StateCacheEntries::storable(last.tokens.size())) {
-        const std::string path = file_path(last.hash, last.tokens.size());
-        disk_writes_.push_back(DiskWrite{last.hash, std::move(last.tokens), std::move(last.state), path});
-      }
+      if (last.on_disk || options_.directory.empty() || !StateCacheEntries::storable(last.tokens.size())) continue;
+      std::string path = file_path(last.hash, last.tokens.size());
+      DiskWrite write{last.hash, std::move(last.tokens), std::move(last.state), std::move(path)};
+      if (options_.write_behind) disk_writes_.push_back(std::move(write));
+      else written(write, write.write(entries_));
     }
   }
 
@@ -346,8 +344,8 @@ class StateCache {
     return entry;
   }
 
-
-  /// Writes the entry as a state file; false (and the entry stays memory-only) when it cannot.
+  /// Writes an entry that stays in memory (flush) as a state file; false, and it stays memory-only,
+  /// when it cannot.
   bool write_to_disk(Entry& entry) {
     if (!StateCacheEntries::storable(entry.tokens.size())) return false;
     DiskWrite write{entry.hash, entry.tokens, std::move(entry.state), file_path(entry.hash, entry.tokens.size())};
@@ -438,7 +436,7 @@ class StateCache {
         continue;
       const std::uintmax_t bytes = file.file_size(ec);
       // A file of another size is not one this cache wrote: never read (a planted 4 GB file costs
-      // nothing), never counted.
+      // nothing), only counted as skipped.
       if (ec || bytes != entries_.bytes(length)) {
         ++stats_.disk_skipped;
         continue;
