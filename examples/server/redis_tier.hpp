@@ -266,17 +266,14 @@ class RedisTier final : public SharedTier {
   RedisTier(const RedisTier&) = delete;
   RedisTier& operator=(const RedisTier&) = delete;
 
-  const RedisAddress& address() const { return options_.address; }
   bool up() const override { return health_.up(); }
   TierMetrics metrics() const override {
     std::lock_guard<std::mutex> lock(mutex_);
     return metrics_;
   }
 
-  /// Redis' key of the entry for tokens[0, length).
-  std::string key(const std::vector<std::int32_t>& tokens, std::size_t length) const {
-    return "glrnn:" + entries_->name(StateCacheEntries::prefix_hash(tokens, length), length);
-  }
+  /// Redis' key of the entry of a key of `length` tokens with this hash.
+  std::string key(std::uint64_t hash, std::size_t length) const { return "glrnn:" + entries_->name(hash, length); }
 
   /// The sizes of all the keys are asked in one pipelined round trip; values of another size are
   /// skipped without reading them.
@@ -322,14 +319,16 @@ class RedisTier final : public SharedTier {
   };
 
   std::optional<Found> lookup(const std::vector<std::int32_t>& tokens, const std::vector<std::size_t>& lengths, TierMetrics& counted) {
+    if (lengths.empty()) return std::nullopt;
     redisContext* context = reader_.get();
     if (!context) {
       ++counted.errors;
       return std::nullopt;
     }
+    const std::vector<std::uint64_t> hashes = StateCacheEntries::prefix_hashes(tokens, lengths.front());  // the longest
     std::vector<std::string> keys;
     for (std::size_t length : lengths) {
-      keys.push_back(key(tokens, length));
+      keys.push_back(key(hashes[length - 1], length));
       redisAppendCommand(context, "STRLEN %b", keys.back().data(), keys.back().size());
     }
     std::vector<long long> sizes(keys.size(), 0);
@@ -394,7 +393,7 @@ class RedisTier final : public SharedTier {
   void store(Entry& entry) {
     const std::string value = entries_->encode(entry.key, entry.state);
     entry.state = State();  // its memory goes before the round trip
-    const bool written = set(key(entry.key, entry.key.size()), value);
+    const bool written = set(key(StateCacheEntries::prefix_hash(entry.key, entry.key.size()), entry.key.size()), value);
     std::lock_guard<std::mutex> lock(mutex_);
     ++(written ? metrics_.writes : metrics_.errors);
     if (written) metrics_.written_bytes += static_cast<std::int64_t>(value.size());
