@@ -27,8 +27,7 @@ inline std::int64_t resident_bytes() {
 /// redis with --cache-redis).
 inline void tier_metrics(std::string& out, const SchedulerMetrics& m) {
   std::vector<std::pair<const char*, const TierMetrics*>> tiers{{"memory", &m.memory}};
-  if (m.cache.disk_entries > 0 || m.cache.disk_writes > 0 || m.cache.disk_skipped > 0 || m.disk.fetch.count > 0)
-    tiers.push_back({"disk", &m.disk});
+  if (m.disk_tier) tiers.push_back({"disk", &m.disk});
   if (m.shared) tiers.push_back({"redis", &*m.shared});
   const auto family = [&](const char* name, const char* type, const char* help, auto value) {
     out += std::string("# HELP glrnn_") + name + " " + help + "\n# TYPE glrnn_" + name + " " + type + "\n";
@@ -38,17 +37,20 @@ inline void tier_metrics(std::string& out, const SchedulerMetrics& m) {
       out += line;
     }
   };
-  family("cache_tier_hits_total", "counter", "Lookups that found a usable state in this tier (a request that finds states in several goes on from the longest).",
+  family("cache_tier_hits_total", "counter",
+         "Lookups that found a usable state in this tier (a request that finds states in several goes on from the longest).",
          [](const TierMetrics& t) { return t.hits; });
   family("cache_tier_misses_total", "counter", "Lookups in this tier that found no usable state.",
          [](const TierMetrics& t) { return t.misses; });
-  family("cache_tier_skipped_total", "counter", "Entries found unusable: another model's, damaged, truncated, or not their key.",
+  family("cache_tier_skipped_total", "counter",
+         "Entries found unusable: another model's, damaged, truncated, or not their key.",
          [](const TierMetrics& t) { return t.skipped; });
   family("cache_tier_errors_total", "counter", "Failed reads and writes: unreachable, timed out, refused.",
          [](const TierMetrics& t) { return t.errors; });
   family("cache_tier_read_bytes_total", "counter", "Bytes of the states this tier gave back.",
          [](const TierMetrics& t) { return t.read_bytes; });
-  family("cache_tier_writes_total", "counter", "States written to this tier (counted for disk and redis).", [](const TierMetrics& t) { return t.writes; });
+  family("cache_tier_writes_total", "counter", "States written to this tier (counted for disk and redis).",
+         [](const TierMetrics& t) { return t.writes; });
   family("cache_tier_written_bytes_total", "counter", "Bytes written to this tier (counted for redis).",
          [](const TierMetrics& t) { return t.written_bytes; });
   family("cache_tier_dropped_writes_total", "counter", "Writes given up because the writer's queue was full.",
@@ -71,7 +73,8 @@ inline void tier_metrics(std::string& out, const SchedulerMetrics& m) {
     out += line;
   }
   if (m.shared) {
-    out += "# HELP glrnn_cache_redis_up Whether the last command to Redis succeeded.\n# TYPE glrnn_cache_redis_up gauge\n";
+    out += "# HELP glrnn_cache_redis_up 1 while the connection to Redis works (0 before its first use and after a failure, "
+           "until it reconnects).\n# TYPE glrnn_cache_redis_up gauge\n";
     out += std::string("glrnn_cache_redis_up ") + (m.shared_up ? "1" : "0") + "\n";
   }
 }
@@ -100,7 +103,8 @@ inline std::string prometheus_text(const SchedulerMetrics& m) {
   metric("queue_length", "gauge", "Requests waiting for a slot.", d(m.queued));
   metric("sequences_running", "gauge", "Slots in use (prefilling, decoding or caching a reply).", d(m.running));
   metric("sequences_fetching", "gauge", "Admitted requests waiting for a state from the disk or Redis tier.", d(m.fetching));
-  metric("cache_fetch_timeouts_total", "counter", "Requests that went on without the state they waited for (its fetch passed its deadline).", d(m.fetch_timeouts));
+  metric("cache_fetch_timeouts_total", "counter",
+         "Requests that went on without the state they waited for (its fetch passed its deadline).", d(m.fetch_timeouts));
   metric("cache_lookups_total", "counter", "State cache lookups.", d(m.cache.lookups));
   metric("cache_hits_total", "counter", "State cache lookups that restored a prefix.", d(m.cache.hits));
   metric("cache_entries", "gauge", "States held in memory.", d(m.cache.memory_entries));

@@ -78,6 +78,7 @@ struct SchedulerMetrics {
   std::int64_t fetch_timeouts = 0;  // requests that went on without the state they waited for
   StateCacheStats cache;
   TierMetrics memory, disk;
+  bool disk_tier = false;             // --cache-dir
   std::optional<TierMetrics> shared;  // with a shared tier
   bool shared_up = false;
 };
@@ -94,6 +95,7 @@ class Scheduler {
       cache_.emplace(model_, cache_options);
     }
     reads_files_ = cache_ && !options_.cache_options.directory.empty();
+    counters_.disk_tier = reads_files_;
     if (cache_ && options_.shared_tier) shared_tier_ = options_.shared_tier(cache_->entries());
     publish_metrics();
     if (reads_files_ || shared_tier_) fetcher_ = std::thread([this] { fetch(); });
