@@ -7,7 +7,7 @@
 // given as a fraction of bf16's, measured in interleaved rounds (bf16, int8, ..., bf16, int8,
 // ...), the median of the ratios within a round, which neither moves.
 
-#include <algorithm>  // std::find_if
+#include <algorithm>  // std::find_if, std::none_of
 #include <cstdio>  // std::printf
 #include <map>     // std::map
 #include <memory>  // std::shared_ptr
@@ -47,13 +47,8 @@ inline DecodeResult bench_type(const std::string& config_path, const glrnn::Weig
   session.step(tokens[0]);  // warm-up: first touch of every page
   r.bandwidth = measure_read_bandwidth();  // right before the steps: the same machine state
   reset_peak_rss();  // the probe's buffer is freed: from here on the peak is decode's own
-  std::vector<double> step_seconds;
-  for (int i = 1; i <= steps; ++i) {
-    const Clock::time_point t0 = Clock::now();
-    session.step(tokens[static_cast<std::size_t>(i)]);
-    step_seconds.push_back(seconds_since(t0));
-  }
-  r.decode_tok_s = 1.0 / median(step_seconds);
+  std::size_t next = 1;
+  r.decode_tok_s = 1.0 / median_seconds(steps, [&] { session.step(tokens[next++]); });
   r.achieved_gb_s = r.bytes_per_token * r.decode_tok_s / 1e9;
   // Peak RSS of decode: the weights, one state and the scratch (prefill's larger scratch comes after).
   r.peak_rss_bytes = peak_rss_bytes();
@@ -75,8 +70,8 @@ inline std::vector<double> ratios_to_bf16(const std::string& config_path, const 
   };
   std::vector<glrnn::WeightRecipe> order = types;
   const auto is_bf16 = [](const glrnn::WeightRecipe& r) { return r.name == "bf16"; };
-  auto reference = std::find_if(order.begin(), order.end(), is_bf16);
-  if (reference == order.end()) order.insert(order.begin(), recipe_named("bf16"));
+  if (std::none_of(order.begin(), order.end(), is_bf16)) order.insert(order.begin(), recipe_named("bf16"));
+  const std::size_t added = order.size() - types.size();  // order[added + t] is types[t]
   const std::size_t bf16 = static_cast<std::size_t>(std::find_if(order.begin(), order.end(), is_bf16) - order.begin());
   std::vector<Run> runs(order.size());
   const std::vector<std::int32_t> tokens = random_tokens(std::int64_t{steps} * rounds + 2, 256, 3);
@@ -88,23 +83,14 @@ inline std::vector<double> ratios_to_bf16(const std::string& config_path, const 
   std::vector<std::vector<double>> ratios(order.size());
   for (int round = 0; round < rounds; ++round) {
     for (Run& run : runs) {
-      std::vector<double> step_seconds;
-      for (int i = 0; i < steps; ++i) {
-        const Clock::time_point t0 = Clock::now();
-        run.session->step(tokens[static_cast<std::size_t>(1 + round * steps + i)]);
-        step_seconds.push_back(seconds_since(t0));
-      }
-      run.gb_s = static_cast<double>(run.store->total_bytes()) / median(step_seconds) / 1e9;
+      std::size_t next = 1 + static_cast<std::size_t>(round * steps);
+      const double step_seconds = median_seconds(steps, [&] { run.session->step(tokens[next++]); });
+      run.gb_s = static_cast<double>(run.store->total_bytes()) / step_seconds / 1e9;
     }
     for (std::size_t t = 0; t < order.size(); ++t) ratios[t].push_back(runs[t].gb_s / runs[bf16].gb_s);
   }
   std::vector<double> medians;  // in the order of `types`
-  for (const glrnn::WeightRecipe& type : types)
-    for (std::size_t t = 0; t < order.size(); ++t)
-      if (order[t].name == type.name) {
-        medians.push_back(median(ratios[t]));
-        break;
-      }
+  for (std::size_t t = 0; t < types.size(); ++t) medians.push_back(median(ratios[added + t]));
   return medians;
 }
 

@@ -58,6 +58,15 @@ inline std::size_t process_memory(pid_t pid, const char* field) {
   return 0;
 }
 
+/// In a forked child: becomes args[0] run with `args`, or exits with 127.
+[[noreturn]] inline void exec_or_exit(std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  execv(argv[0], argv.data());
+  _exit(127);
+}
+
 /// What the clients talk to: its port, the servers behind it (their /metrics), their memory, and
 /// Redis' port (0: none).
 struct Endpoint {
@@ -81,11 +90,7 @@ class ServerChild {
       dup2(out[1], 1);
       const int null = ::open("/dev/null", O_WRONLY);
       dup2(null, 2);  // one log line per request would only slow the clients' machine
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
+      exec_or_exit(args);
     }
     close(out[1]);
     std::string line;
@@ -122,10 +127,7 @@ class ClusterChild {
     std::vector<std::string> args{"/bin/bash", o.cluster_script, "--work-dir", dir_, "--server", o.server, "--model", o.model,
                                   "--replicas", std::to_string(o.replicas), "--balance", "roundrobin"};
     if (!with_redis) args.push_back("--no-redis");
-    for (const char* a : {"--", "--parallel"}) args.push_back(a);
-    args.push_back(std::to_string(o.parallel));
-    args.push_back("-t");
-    args.push_back(std::to_string(o.threads));
+    args.insert(args.end(), {"--", "--parallel", std::to_string(o.parallel), "-t", std::to_string(o.threads)});
     pid_ = fork();
     if (pid_ == 0) {
       setpgid(0, 0);  // its own group: the destructor stops the script and all it started
@@ -133,11 +135,7 @@ class ClusterChild {
       const int null = ::open((dir_ + "/cluster.out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(null, 1);
       dup2(null, 2);
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
+      exec_or_exit(args);
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
     int status = 0;
