@@ -112,8 +112,9 @@ int main(int argc, char** argv) {
 #else
       throw glrnn::InputError("--cache-redis: this glrnn-server was built without hiredis (apt-get install libhiredis-dev, then rebuild)");
 #endif
-    } else if (!redis_password_file.empty()) {
-      throw glrnn::InputError("--cache-redis-password-file needs --cache-redis");
+    } else {
+      for (const char* option : {"--cache-redis-password-file", "--cache-redis-ttl", "--cache-redis-queue-mib"})
+        if (app.count(option) > 0) throw glrnn::InputError(std::string(option) + " needs --cache-redis");
     }
 
     const glrnn::Model model = glrnn::load_model(model_dir, load_options);

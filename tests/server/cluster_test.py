@@ -263,7 +263,9 @@ def refused_flags():
     for args, expected in ((["--cache-redis", "rediss://127.0.0.1:6379"], "TLS"),
                            (["--cache-redis", "redis://:pw@127.0.0.1:6379"], "process list"),
                            (["--cache-redis", "redis://127.0.0.1:6379", "--cache-redis-queue-mib", "0.01"], "holds no state"),
-                           (["--cache-redis-password-file", "/nonexistent"], "needs --cache-redis")):
+                           (["--cache-redis-password-file", "/nonexistent"], "needs --cache-redis"),
+                           (["--cache-redis-ttl", "60"], "--cache-redis-ttl needs --cache-redis"),
+                           (["--cache-redis-queue-mib", "64"], "--cache-redis-queue-mib needs --cache-redis")):
         run = subprocess.run([SERVER, "-m", MODEL, "--port", "0"] + args, capture_output=True, text=True, timeout=60)
         check(run.returncode != 0 and expected in run.stderr, f"{args}: exit {run.returncode}, {run.stderr.strip()!r}")
     log("ok: unusable --cache-redis settings are refused by name")
