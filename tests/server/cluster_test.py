@@ -286,13 +286,25 @@ def stream_gaps(port, tokens):
 
 
 def streams_through_haproxy(cluster):
-    """A stream reaches the client token by token through HAProxy, not in bursts."""
-    gaps = stream_gaps(cluster.port, 200)
-    median = gaps[len(gaps) // 2]
-    # One decode step of the demo model takes about 0.4 ms here; a proxy that holds small writes
-    # back delivers most chunks together (gaps of 0.01 ms).
-    check(median > 1e-4, f"through HAProxy the median gap between chunks is {median * 1e3:.3f} ms: the stream comes in bursts")
-    log(f"ok: streamed through HAProxy chunk by chunk (median gap {median * 1e3:.2f} ms)")
+    """A stream reaches the client token by token through HAProxy, not in bursts. Measured against
+    the same stream read from a replica directly, in alternating rounds: on a loaded machine (the
+    tests run two at a time) any client may read in bursts, and only the difference is HAProxy's."""
+    def median_gap(port):
+        gaps = stream_gaps(port, 200)
+        return gaps[len(gaps) // 2]
+    through, direct = [], []
+    for _ in range(3):
+        through.append(median_gap(cluster.port))
+        direct.append(median_gap(cluster.replicas[0]))
+    proxied, alone = sorted(through)[1], sorted(direct)[1]
+    if alone < 1e-4:
+        log(f"ok (not measured): even a replica's own stream arrived in bursts here (median gap {alone * 1e3:.3f} ms)")
+        return
+    # One decode step of the demo model takes about 0.4 ms; a proxy that holds small writes back
+    # delivered 279 of 281 chunks together (gaps of 0.01 ms, a fiftieth of the direct stream's).
+    check(proxied > 0.2 * alone, f"median gap between chunks through HAProxy {proxied * 1e3:.3f} ms, directly "
+                                 f"{alone * 1e3:.3f} ms: HAProxy delivers the stream in bursts")
+    log(f"ok: streamed through HAProxy chunk by chunk (median gap {proxied * 1e3:.2f} ms, directly {alone * 1e3:.2f} ms)")
 
 
 def killed_replica(cluster, reference):
