@@ -249,7 +249,7 @@ def deploy_files_check():
     check(run.returncode == 0, f"haproxy -c on examples/deploy/haproxy.cfg: {run.stdout}{run.stderr}")
     checked = "haproxy.cfg"
     if shutil.which("nginx"):
-        prefix = os.path.join(WORK, "nginx")
+        prefix = os.path.abspath(os.path.join(WORK, "nginx"))  # nginx reads a relative one against itself
         os.makedirs(os.path.join(prefix, "logs"), exist_ok=True)
         run = subprocess.run(["nginx", "-t", "-c", os.path.abspath(os.path.join(deploy, "nginx.conf")), "-p", prefix,
                               "-g", f"pid {prefix}/nginx.pid;"], capture_output=True, text=True)
