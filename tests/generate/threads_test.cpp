@@ -1,8 +1,11 @@
 // One loaded model shared by several threads, each with its own session, gives every thread what
 // a single-threaded run gives. Also built alone with ThreadSanitizer (scripts/sanitize.sh).
 
-#include <thread>  // std::thread
-#include <vector>  // std::vector
+#include <atomic>     // std::atomic
+#include <chrono>     // std::chrono::milliseconds
+#include <stdexcept>  // std::runtime_error
+#include <thread>     // std::thread, std::this_thread::sleep_for
+#include <vector>     // std::vector
 
 #include <catch2/catch.hpp>
 
@@ -63,16 +66,90 @@ TEST_CASE("The thread count holds for every thread that calls into glrnn", "[gen
   const int saved = glrnn::num_threads();
   glrnn::set_num_threads(1);
   int count_seen = 0;
-  std::int64_t chunks = 0;
+  std::atomic<std::int64_t> chunks{0};
   // A thread the program starts itself (OpenMP's own count would start it with one per core).
   std::thread([&] {
     count_seen = glrnn::num_threads();
-    glrnn::parallel_for(0, 1 << 20, 1 << 20, [&](std::int64_t, std::int64_t) {
-#pragma omp atomic
-      ++chunks;
-    });
+    glrnn::parallel_for(0, 1 << 20, 1 << 20, [&](std::int64_t, std::int64_t) { chunks.fetch_add(1); });
   }).join();
   glrnn::set_num_threads(saved);
   CHECK(count_seen == 1);
   CHECK(chunks == 1);
 }
+
+// The parallel loops themselves, on whichever threads the build has (OpenMP's, or glrnn's own
+// pool in builds without it: scripts/sanitize.sh builds this file that way under TSan).
+
+TEST_CASE("A parallel loop covers its range once, on at most the threads asked for", "[generate][threads]") {
+  constexpr std::int64_t kItems = 100000;
+  for (const int threads : {1, 2, 3, 8}) {
+    std::vector<std::atomic<int>> hits(kItems);
+    std::atomic<int> bad_thread{0};
+    glrnn::parallel_chunks(0, kItems, 1 << 10, threads, [&](int t, std::int64_t lo, std::int64_t hi) {
+      if (t < 0 || t >= threads) bad_thread.fetch_add(1);
+      for (std::int64_t i = lo; i < hi; ++i) hits[static_cast<std::size_t>(i)].fetch_add(1);
+    });
+    CAPTURE(threads);
+    CHECK(bad_thread.load() == 0);
+    std::int64_t once = 0;
+    for (const auto& h : hits) once += h.load() == 1;
+    CHECK(once == kItems);
+  }
+}
+
+TEST_CASE("A parallel loop inside a parallel loop's body runs on the thread that reached it", "[generate][threads]") {
+  const int saved = glrnn::num_threads();
+  glrnn::set_num_threads(4);
+  std::atomic<std::int64_t> inner_items{0};
+  glrnn::parallel_for(0, 64, 1 << 20, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t i = lo; i < hi; ++i)
+      glrnn::parallel_for(0, 1000, 1 << 20, [&](std::int64_t a, std::int64_t b) { inner_items.fetch_add(b - a); });
+  });
+  glrnn::set_num_threads(saved);
+  CHECK(inner_items.load() == 64 * 1000);
+}
+
+TEST_CASE("Program threads each running parallel loops at once get their own results", "[generate][threads]") {
+  const int saved = glrnn::num_threads();
+  glrnn::set_num_threads(3);
+  constexpr int kCallers = 4, kLoops = 200;
+  std::vector<std::int64_t> sums(kCallers);
+  std::vector<std::thread> callers;
+  for (int c = 0; c < kCallers; ++c)
+    callers.emplace_back([&, c] {
+      for (int l = 0; l < kLoops; ++l) {
+        std::atomic<std::int64_t> sum{0};
+        glrnn::parallel_for(0, 3000 + c, 1 << 12, [&](std::int64_t lo, std::int64_t hi) {
+          std::int64_t part = 0;
+          for (std::int64_t i = lo; i < hi; ++i) part += i;
+          sum.fetch_add(part);
+        });
+        sums[static_cast<std::size_t>(c)] += sum.load();
+      }
+    });
+  for (std::thread& t : callers) t.join();
+  glrnn::set_num_threads(saved);
+  for (int c = 0; c < kCallers; ++c) {
+    const std::int64_t n = 3000 + c;
+    CHECK(sums[static_cast<std::size_t>(c)] == kLoops * (n * (n - 1) / 2));
+  }
+}
+
+#ifndef _OPENMP
+TEST_CASE("An exception thrown on one of glrnn's own threads reaches the loop's caller", "[generate][threads]") {
+  // (With OpenMP an exception may not leave a parallel region: glrnn's bodies never throw.)
+  // The calling thread dawdles over its chunks, so the workers take some, and they throw.
+  for (int round = 0; round < 3; ++round) {
+    CHECK_THROWS_WITH(glrnn::parallel_chunks(0, 1000, 1 << 20, 4,
+                                             [&](int t, std::int64_t, std::int64_t) {
+                                               if (t != 0) throw std::runtime_error("from a worker");
+                                               std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                                             }),
+                      "from a worker");
+  }
+  // The pool still works afterwards.
+  std::atomic<std::int64_t> items{0};
+  glrnn::parallel_chunks(0, 1000, 1 << 20, 4, [&](int, std::int64_t lo, std::int64_t hi) { items.fetch_add(hi - lo); });
+  CHECK(items.load() == 1000);
+}
+#endif
