@@ -1,22 +1,22 @@
 #pragma once
 // Matrix types shared by all layers, and the scratch arena that holds every temporary.
 //
-// The arena is sized by a dry run (docs/architecture.md §4): a measuring Scratch hands out real
-// memory from a large reservation that the OS commits only where it is touched, records the
-// deepest the stack of requests went, and tells the kernels to skip their arithmetic; a real
-// Scratch of exactly that size then serves every later call without allocating. So the size of a
-// layer's temporaries is written in one place, the code that takes them.
-
-#include <sys/mman.h>  // mmap, munmap
+// The arena is sized by a dry run (docs/architecture.md §4): a measuring Scratch hands out each
+// request as an allocation of its own, freed when its Frame ends, records the deepest the stack of
+// requests went, and tells the kernels to skip their arithmetic; a real Scratch of exactly that
+// size then serves every later call without allocating. So the size of a layer's temporaries is
+// written in one place, the code that takes them. (The dry run never holds more than the real
+// arena will, and reserves no address space beyond it: it works under emulators that commit what
+// is reserved, strict overcommit, address-space limits and 32-bit address spaces.)
 
 #include <algorithm>  // std::max, std::min
 #include <cstddef>    // std::size_t, std::byte
 #include <cstdint>    // std::int64_t, std::uint64_t
+#include <limits>     // std::numeric_limits
 #include <new>        // ::new, std::align_val_t
 #include <string>     // std::to_string
-#include <utility>    // std::exchange
-
-#include <unistd.h>  // sysconf
+#include <utility>    // std::exchange, std::pair
+#include <vector>     // std::vector
 
 #include <Eigen/Core>
 
@@ -46,16 +46,10 @@ class Scratch {
         capacity_(bytes),
         max_tokens_(max_tokens) {}
 
-  /// A measuring arena for a dry run: as much address space as the machine has memory, of
-  /// which only what the run touches becomes resident; peak() is then the size a real one needs.
+  /// A measuring arena for a dry run, without a size: peak() is then the size a real one needs.
   static Scratch measuring(std::int64_t max_tokens) {
     Scratch s;
-    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-    s.capacity_ = pages > 0 && page > 0 ? static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) / 2
-                                        : std::size_t{1} << 32;
-    void* p = ::mmap(nullptr, s.capacity_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    GLRNN_CHECK(p != MAP_FAILED, Error, "cannot reserve address space to size the scratch arena");
-    s.data_ = static_cast<std::byte*>(p);
+    s.capacity_ = std::numeric_limits<std::size_t>::max() / 2;
     s.measuring_ = true;
     s.max_tokens_ = max_tokens;
     return s;
@@ -71,6 +65,7 @@ class Scratch {
       peak_ = std::exchange(other.peak_, 0);
       max_tokens_ = other.max_tokens_;
       measuring_ = std::exchange(other.measuring_, false);
+      measured_ = std::exchange(other.measured_, {});
     }
     return *this;
   }
@@ -93,7 +88,14 @@ class Scratch {
     const std::size_t bytes = (n * sizeof(T) + kAlign - 1) / kAlign * kAlign;
     GLRNN_CHECK(bytes <= capacity_ - top_, Error,
                 "scratch arena of " + std::to_string(capacity_) + " bytes is too small: made for a shorter chunk?");
-    std::byte* p = data_ + top_;
+    std::byte* p = nullptr;
+    if (measuring_) {
+      measured_.reserve(measured_.size() + 1);  // so that a failed push_back cannot leak the buffer
+      p = static_cast<std::byte*>(::operator new(std::max(bytes, kAlign), std::align_val_t{kAlign}));
+      measured_.emplace_back(top_, p);
+    } else {
+      p = data_ + top_;
+    }
     top_ += bytes;
     peak_ = std::max(peak_, top_);
     T* first = nullptr;
@@ -113,7 +115,7 @@ class Scratch {
   class Frame {
    public:
     explicit Frame(Scratch& s) : scratch_(s), saved_top_(s.top_) {}
-    ~Frame() { scratch_.top_ = saved_top_; }
+    ~Frame() { scratch_.pop_to(saved_top_); }
     Frame(const Frame&) = delete;
     Frame& operator=(const Frame&) = delete;
 
@@ -123,10 +125,18 @@ class Scratch {
   };
 
  private:
+  /// Gives back every buffer taken since the stack stood at `top`.
+  void pop_to(std::size_t top) {
+    while (!measured_.empty() && measured_.back().first >= top) {
+      ::operator delete(measured_.back().second, std::align_val_t{kAlign});
+      measured_.pop_back();
+    }
+    top_ = top;
+  }
+
   void release() {
-    if (!data_) return;
-    if (measuring_) ::munmap(data_, capacity_);
-    else ::operator delete(data_, std::align_val_t{kAlign});
+    pop_to(0);
+    if (data_) ::operator delete(data_, std::align_val_t{kAlign});
     data_ = nullptr;
   }
 
@@ -136,6 +146,7 @@ class Scratch {
   std::size_t peak_ = 0;
   std::int64_t max_tokens_ = 0;
   bool measuring_ = false;
+  std::vector<std::pair<std::size_t, std::byte*>> measured_;  // a measuring arena's buffers: (top before, memory)
 };
 
 /// Views a vector as a one-row matrix, so a single position runs the sequence form.

@@ -16,7 +16,11 @@ namespace glrnn {
 inline std::size_t peak_rss_bytes() {
   rusage usage{};
   if (getrusage(RUSAGE_SELF, &usage) != 0) return 0;
-  return static_cast<std::size_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
+#if defined(__APPLE__)
+  return static_cast<std::size_t>(usage.ru_maxrss);  // macOS reports bytes
+#else
+  return static_cast<std::size_t>(usage.ru_maxrss) * 1024;  // Linux and the BSDs report KiB
+#endif
 }
 
 /// "prefill: 40 tokens, 1234.5 tok/s | decode: 31 tokens, 456.7 tok/s | state: 123456 bytes | peak RSS: 12.3 MiB |
