@@ -3,8 +3,9 @@
 # libcpp-httplib-dev for glrnn-server, nodejs and npm for its test with the openai client,
 # json-schema-test-suite and python3-jsonschema for the structured-output tests, libhiredis-dev for
 # glrnn-server's shared cache tier, redis-server and haproxy for its replica tests.
-#   scripts/install-deps.sh [--clang]     (--clang: also clang-14 and its sanitizer runtimes, for
-#                                          scripts/clang_build.sh and scripts/fuzz.sh)
+#   scripts/install-deps.sh [--clang|--arm]  (--clang: also clang-14 and its sanitizer runtimes, for
+#                                             scripts/clang_build.sh and scripts/fuzz.sh; --arm: the
+#                                             aarch64 cross compiler and qemu-user, for scripts/arm.sh)
 # Does nothing (and needs no network) when they are all installed already.
 set -euo pipefail
 
@@ -12,6 +13,7 @@ packages=(cmake g++ make libeigen3-dev nlohmann-json3-dev libcli11-dev catch2 li
           json-schema-test-suite python3-jsonschema libhiredis-dev redis-server haproxy)
 case "${1:-}" in
   --clang) packages+=(clang-14 libclang-rt-14-dev) ;;
+  --arm) packages+=(g++-aarch64-linux-gnu qemu-user) ;;
   "") ;;
   *) echo "install-deps: unknown option $1" >&2; exit 1 ;;
 esac
