@@ -1,12 +1,13 @@
 #pragma once
-// Which instruction set glrnn's kernels run with. Every kernel is compiled for each path in every
-// translation unit (see core/simd.hpp), so a program built with no -march flag runs the same code
-// as one built with -march=native; the path is chosen once, at first use, from CPUID. The
-// environment variable GLRNN_KERNELS (portable, avx2, avxvnni, avx512, avx512vnni) or set_kernel_path()
-// forces one, for tests and comparisons (docs/kernels.md).
+// Which instruction set glrnn's kernels run with. Every kernel is compiled for each path of the
+// target architecture in every translation unit (see core/simd.hpp), so a program built with no
+// -march flag runs the same code as one built with -march=native; the path is chosen once, at
+// first use, from the CPU's features (x86: CPUID; AArch64: the kernel's hardware capabilities on
+// Linux, sysctl on macOS). The environment variable GLRNN_KERNELS (a path's name) or
+// set_kernel_path() forces one, for tests and comparisons (docs/kernels.md).
 
-#include <array>        // std::array
 #include <atomic>       // std::atomic
+#include <cstddef>      // std::size_t
 #include <cstdlib>      // std::getenv
 #include <optional>     // std::optional
 #include <string>       // std::string
@@ -17,28 +18,53 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>  // __get_cpuid, __get_cpuid_count
 #endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>  // getauxval, AT_HWCAP
+#elif defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>  // sysctlbyname
+#endif
 
 namespace glrnn {
 
-/// The kernel paths, narrowest first.
-///   Portable    plain C++ (what the compiler's flags make of it)
+/// The kernel paths: X(enumerator, name), each architecture's narrowest first. The enum, the
+/// names, and the kernel tables (kernels/kernels.hpp) are made from this list.
+///   Portable    plain C++ (what the compiler's flags make of it), on every CPU
 ///   Avx2        AVX2 + FMA + F16C (Haswell, Zen 1-3 and later)
 ///   AvxVnni     the same plus AVX-VNNI's 256-bit int8 dot products (Alder Lake, Sierra Forest
 ///               and later: Intel CPUs with VNNI but no AVX-512)
 ///   Avx512      AVX-512 F, BW, DQ, VL (Skylake-SP and later, Zen 4)
 ///   Avx512Vnni  the same plus VNNI's int8 dot products (Ice Lake, Zen 4 and later)
-enum class KernelPath { Portable, Avx2, AvxVnni, Avx512, Avx512Vnni };
+///   Neon        AArch64's Advanced SIMD (every 64-bit ARM CPU)
+///   DotProd     the same plus the int8 dot products of Armv8.2 (Cortex-A55/A76, Neoverse N1,
+///               Apple M1 and later)
+#define GLRNN_KERNEL_PATHS(X)   \
+  X(Portable, "portable")       \
+  X(Avx2, "avx2")               \
+  X(AvxVnni, "avxvnni")         \
+  X(Avx512, "avx512")           \
+  X(Avx512Vnni, "avx512vnni")   \
+  X(Neon, "neon")               \
+  X(DotProd, "dotprod")
 
-constexpr std::array<KernelPath, 5> kKernelPaths = {KernelPath::Portable, KernelPath::Avx2, KernelPath::AvxVnni,
-                                                    KernelPath::Avx512, KernelPath::Avx512Vnni};
+enum class KernelPath {
+#define GLRNN_PATH_ENUM(path, name) path,
+  GLRNN_KERNEL_PATHS(GLRNN_PATH_ENUM)
+#undef GLRNN_PATH_ENUM
+};
+
+constexpr KernelPath kKernelPaths[] = {
+#define GLRNN_PATH_VALUE(path, name) KernelPath::path,
+    GLRNN_KERNEL_PATHS(GLRNN_PATH_VALUE)
+#undef GLRNN_PATH_VALUE
+};
+constexpr std::size_t kKernelPathCount = sizeof kKernelPaths / sizeof kKernelPaths[0];
 
 inline std::string_view kernel_path_name(KernelPath path) {
   switch (path) {
-    case KernelPath::Portable: return "portable";
-    case KernelPath::Avx2: return "avx2";
-    case KernelPath::AvxVnni: return "avxvnni";
-    case KernelPath::Avx512: return "avx512";
-    case KernelPath::Avx512Vnni: return "avx512vnni";
+#define GLRNN_PATH_NAME(path, name) \
+  case KernelPath::path: return name;
+    GLRNN_KERNEL_PATHS(GLRNN_PATH_NAME)
+#undef GLRNN_PATH_NAME
   }
   return "?";
 }
@@ -49,11 +75,19 @@ inline std::optional<KernelPath> parse_kernel_path(std::string_view name) {
   return std::nullopt;
 }
 
+/// "portable, avx2, ...": every path's name, for messages.
+inline std::string kernel_path_names() {
+  std::string names;
+  for (KernelPath path : kKernelPaths) names += (names.empty() ? "" : ", ") + std::string(kernel_path_name(path));
+  return names;
+}
+
 namespace detail {
 /// The CPU features the paths need, read once from CPUID and XGETBV (the OS must save the
 /// registers a path uses: AVX state for AVX2, and opmask and all 32 zmm registers for AVX-512).
 struct CpuFeatures {
   bool avx2 = false, avxvnni = false, avx512 = false, avx512vnni = false;
+  bool neon = false, dotprod = false;
 };
 
 inline CpuFeatures read_cpu_features() {
@@ -73,6 +107,15 @@ inline CpuFeatures read_cpu_features() {
   f.avx512 = f.avx2 && os_avx512 && avx512f && avx512dq && avx512bw && avx512vl;
   f.avx512vnni = f.avx512 && vnni;
   if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) f.avxvnni = f.avx2 && (eax & (1u << 4));
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+  f.neon = true;  // Advanced SIMD is part of AArch64
+#if defined(__linux__)
+  f.dotprod = getauxval(AT_HWCAP) & (1ul << 20);  // HWCAP_ASIMDDP
+#elif defined(__APPLE__)
+  int value = 0;
+  std::size_t size = sizeof value;
+  f.dotprod = sysctlbyname("hw.optional.arm.FEAT_DotProd", &value, &size, nullptr, 0) == 0 && value != 0;
+#endif  // elsewhere: NEON only, which every AArch64 CPU has
 #endif
   return f;
 }
@@ -92,6 +135,8 @@ inline bool cpu_supports(KernelPath path) {
     case KernelPath::AvxVnni: return f.avxvnni;
     case KernelPath::Avx512: return f.avx512;
     case KernelPath::Avx512Vnni: return f.avx512vnni;
+    case KernelPath::Neon: return f.neon;
+    case KernelPath::DotProd: return f.neon && f.dotprod;
   }
   return false;
 }
@@ -112,7 +157,7 @@ inline KernelPath initial_kernel_path() {
   if (forced == nullptr || *forced == '\0') return best_kernel_path();
   const std::optional<KernelPath> path = parse_kernel_path(forced);
   GLRNN_CHECK(path.has_value(), ConfigError,
-              "GLRNN_KERNELS is '" + std::string(forced) + "'; expected portable, avx2, avxvnni, avx512 or avx512vnni");
+              "GLRNN_KERNELS is '" + std::string(forced) + "'; expected one of " + kernel_path_names());
   GLRNN_CHECK(cpu_supports(*path), ConfigError,
               "GLRNN_KERNELS is '" + std::string(forced) + "', which this CPU does not support (best: " +
                   std::string(kernel_path_name(best_kernel_path())) + ")");

@@ -1,8 +1,9 @@
 #pragma once
-// Vector primitives for each x86 kernel path, compiled in every translation unit whatever its
-// flags: each path's code sits in a region that sets the instruction set for the functions in it
-// (GCC's `#pragma GCC target`, Clang's `#pragma clang attribute`), so no definition here depends on
-// -march, and two translation units built with different flags agree (docs/kernels.md).
+// Vector primitives for each SIMD kernel path (x86 and AArch64), compiled in every translation unit
+// whatever its flags: each path's code sits in a region that sets the instruction set for the
+// functions in it (GCC's `#pragma GCC target`, Clang's `#pragma clang attribute`), so no definition
+// here depends on -march, and two translation units built with different flags agree
+// (docs/kernels.md).
 //
 // Each path is a namespace with the same names (F: a vector of float lanes, I: an integer vector
 // of the same width, and the operations on them); a kernel written once against those names is
@@ -20,8 +21,14 @@
 #else
 #define GLRNN_X86_KERNELS 0
 #endif
+#if defined(__aarch64__) && defined(__ARM_NEON) && (defined(__GNUC__) || defined(__clang__))
+#define GLRNN_ARM_KERNELS 1
+#include <arm_neon.h>
+#else
+#define GLRNN_ARM_KERNELS 0
+#endif
 
-#if GLRNN_X86_KERNELS
+#if GLRNN_X86_KERNELS || GLRNN_ARM_KERNELS
 // GCC 12 flags its own _mm512_undefined_*() as uninitialized (GCC bug 105593); the regions
 // silence that so programs built with -Werror are not broken by these headers.
 #if defined(__clang__)
@@ -44,6 +51,9 @@
 #else
 #define GLRNN_UNROLL _Pragma("GCC unroll 16")
 #endif
+#endif
+
+#if GLRNN_X86_KERNELS
 #define GLRNN_ISA_AVX2 "avx2,fma,f16c"
 #define GLRNN_ISA_AVXVNNI "avx2,fma,f16c,avxvnni"
 #define GLRNN_ISA_AVX512 "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl"
@@ -87,3 +97,25 @@ namespace glrnn::simd::avx512vnni {
 GLRNN_END_TARGET
 
 #endif  // GLRNN_X86_KERNELS
+
+#if GLRNN_ARM_KERNELS
+// ----------------------------------------------------------------------------------------------
+// AArch64: NEON (Advanced SIMD, in every AArch64 CPU) and NEON with the dot-product extension
+// (Armv8.2+: Cortex-A55/A76 and later, Neoverse, Apple M1 and later): the same primitives but
+// the int8 dot products, so one text serves both.
+namespace glrnn::simd::neon {
+#define GLRNN_SIMD_DOTPROD 0
+#include "glrnn/core/simd_neon-inl.hpp"
+#undef GLRNN_SIMD_DOTPROD
+}  // namespace glrnn::simd::neon
+
+// Armv8.2 with the extension, as GCC's arm_neon.h declares vdotq_s32 (every CPU with it is Armv8.2+).
+#define GLRNN_ISA_DOTPROD "arch=armv8.2-a+dotprod"
+GLRNN_BEGIN_TARGET(GLRNN_ISA_DOTPROD)
+namespace glrnn::simd::dotprod {
+#define GLRNN_SIMD_DOTPROD 1
+#include "glrnn/core/simd_neon-inl.hpp"
+#undef GLRNN_SIMD_DOTPROD
+}  // namespace glrnn::simd::dotprod
+GLRNN_END_TARGET
+#endif  // GLRNN_ARM_KERNELS

@@ -68,6 +68,9 @@ inline I dot_i16(I acc, I a, I b) { return _mm256_add_epi32(acc, _mm256_madd_epi
 /// dot_u8s8 takes (w = -128 never occurs in glrnn's formats).
 inline I abs_i8(I w) { return _mm256_sign_epi8(w, w); }
 inline I sign_i8(I x, I w) { return _mm256_sign_epi8(x, w); }
+/// acc + Σ of 4 adjacent products w[i] * x[i] of signed bytes, per int32 lane, through dot_u8s8
+/// as |w| times sign(w)·x (|w|, |x| <= 127 in glrnn's formats and activations).
+inline I dot_i8(I acc, I w, I x) { return dot_u8s8(acc, abs_i8(w), sign_i8(x, w)); }
 /// The int8 lanes of v widened to int16: lo the first half, hi the second.
 inline void widen_i8(I v, I& lo, I& hi) {
   lo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(v));

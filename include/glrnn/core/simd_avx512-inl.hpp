@@ -52,6 +52,9 @@ inline I dot_i16(I acc, I a, I b) { return _mm512_add_epi32(acc, _mm512_madd_epi
 #endif
 inline I abs_i8(I w) { return _mm512_abs_epi8(w); }
 inline I sign_i8(I x, I w) { return _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x); }
+/// acc + Σ of 4 adjacent products w[i] * x[i] of signed bytes, per int32 lane, through dot_u8s8
+/// as |w| times sign(w)·x (|w|, |x| <= 127 in glrnn's formats and activations).
+inline I dot_i8(I acc, I w, I x) { return dot_u8s8(acc, abs_i8(w), sign_i8(x, w)); }
 inline void widen_i8(I v, I& lo, I& hi) {
   lo = _mm512_cvtepi8_epi16(_mm512_castsi512_si256(v));
   hi = _mm512_cvtepi8_epi16(_mm512_extracti64x4_epi64(v, 1));

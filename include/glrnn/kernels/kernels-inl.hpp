@@ -1,4 +1,4 @@
-// The SIMD kernels, written once against the primitives of core/simd.hpp and compiled for each x86
+// The SIMD kernels, written once against the primitives of core/simd.hpp and compiled for each SIMD
 // path: kernels/kernels.hpp includes this file inside each path's target region, in namespace
 // glrnn::kernels::<path> after `using namespace glrnn::simd::<path>`. No include guard and no
 // includes. The layouts and the arithmetic are described in docs/kernels.md §3-4.
@@ -112,7 +112,7 @@ inline float dot_blocks(const typename Format::Unit* w, const std::int8_t* xq, c
   constexpr int kLanesPerBlock = kQuantBlock / 4;
   const auto signed_dot = [&](std::int64_t k, int count) {
     const I wq = unpack_blocks<Format>(w + k, count);
-    return to_floats(dot_u8s8(zero_i(), abs_i8(wq), sign_i8(loadu_i(xq + k * kQuantBlock), wq)));
+    return to_floats(dot_i8(zero_i(), wq, loadu_i(xq + k * kQuantBlock)));
   };
   const auto dot = [&](std::int64_t k) {
     if constexpr (kPlus128) {
@@ -174,8 +174,10 @@ inline void quantize_row(const float* x, std::int64_t n, std::int8_t* q, std::in
 /// out[i] = -128 · (q[4i] + q[4i+1] + q[4i+2] + q[4i+3]) for the whole vectors of n int8 values:
 /// the start of each int32 lane of a VNNI dot product whose weights carry + 128. dot_blocks reads
 /// them for its groups of kLanes blocks only, so a last half vector is not needed.
+/// (A template so that a path without unsigned-by-signed dot products, NEON, never compiles it.)
+template <class Vector = I>
 inline void lane_offsets(const std::int8_t* q, std::int64_t n, std::int32_t* out) {
-  const I plus128 = set1_i8(-128);  // 0x80: 128 as the unsigned operand
+  const Vector plus128 = set1_i8(-128);  // 0x80: 128 as the unsigned operand
   for (std::int64_t i = 0; i + 4 * kLanes <= n; i += 4 * kLanes)
     storeu_i(out + i / 4, sub_i32(zero_i(), dot_u8s8(zero_i(), plus128, loadu_i(q + i))));
 }
@@ -515,7 +517,7 @@ inline FormatKernels format_kernels() {
 inline PathKernels path_kernels() {
   PathKernels k{};
   k.quantize_row = &quantize_row;
-  if constexpr (kVnni) k.lane_offsets = &lane_offsets;
+  if constexpr (kVnni) k.lane_offsets = &lane_offsets<>;
   k.gemm_f32 = [](const float* a, std::int64_t lda, const float* b, std::int64_t ldb, bool b_rows_are_n, float* c,
                   std::int64_t ldc, std::int64_t M, std::int64_t K, std::int64_t n_lo, std::int64_t n_hi, bool accumulate,
                   void* work) {

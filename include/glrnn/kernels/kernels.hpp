@@ -135,6 +135,28 @@ inline PathKernels path_kernels() {
 }  // namespace portable
 }  // namespace glrnn::kernels
 
+// Each SIMD path's kernels: kernels-inl.hpp compiled in that path's target region, against that
+// path's primitives. PathCode<path> says which paths this architecture compiled.
+namespace glrnn::kernels::detail {
+template <KernelPath>
+struct PathCode {
+  static constexpr bool kCompiled = false;
+};
+}  // namespace glrnn::kernels::detail
+
+#define GLRNN_PATH_KERNELS(path, ns)                                  \
+  namespace glrnn::kernels::detail {                                  \
+  template <>                                                         \
+  struct PathCode<KernelPath::path> {                                 \
+    static constexpr bool kCompiled = true;                           \
+    template <class Format>                                           \
+    static FormatKernels format() {                                   \
+      return ns::format_kernels<Format>();                            \
+    }                                                                 \
+    static PathKernels path_wide() { return ns::path_kernels(); }     \
+  };                                                                  \
+  }
+
 #if GLRNN_X86_KERNELS
 GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX2)
 namespace glrnn::kernels::avx2 {
@@ -142,6 +164,7 @@ using namespace glrnn::simd::avx2;
 #include "glrnn/kernels/kernels-inl.hpp"
 }  // namespace glrnn::kernels::avx2
 GLRNN_END_TARGET
+GLRNN_PATH_KERNELS(Avx2, avx2)
 
 GLRNN_BEGIN_TARGET(GLRNN_ISA_AVXVNNI)
 namespace glrnn::kernels::avxvnni {
@@ -149,6 +172,7 @@ using namespace glrnn::simd::avxvnni;
 #include "glrnn/kernels/kernels-inl.hpp"
 }  // namespace glrnn::kernels::avxvnni
 GLRNN_END_TARGET
+GLRNN_PATH_KERNELS(AvxVnni, avxvnni)
 
 GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX512)
 namespace glrnn::kernels::avx512 {
@@ -156,6 +180,7 @@ using namespace glrnn::simd::avx512;
 #include "glrnn/kernels/kernels-inl.hpp"
 }  // namespace glrnn::kernels::avx512
 GLRNN_END_TARGET
+GLRNN_PATH_KERNELS(Avx512, avx512)
 
 GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX512VNNI)
 namespace glrnn::kernels::avx512vnni {
@@ -163,21 +188,52 @@ using namespace glrnn::simd::avx512vnni;
 #include "glrnn/kernels/kernels-inl.hpp"
 }  // namespace glrnn::kernels::avx512vnni
 GLRNN_END_TARGET
+GLRNN_PATH_KERNELS(Avx512Vnni, avx512vnni)
 #endif
+
+#if GLRNN_ARM_KERNELS
+namespace glrnn::kernels::neon {
+using namespace glrnn::simd::neon;
+#include "glrnn/kernels/kernels-inl.hpp"
+}  // namespace glrnn::kernels::neon
+GLRNN_PATH_KERNELS(Neon, neon)
+
+GLRNN_BEGIN_TARGET(GLRNN_ISA_DOTPROD)
+namespace glrnn::kernels::dotprod {
+using namespace glrnn::simd::dotprod;
+#include "glrnn/kernels/kernels-inl.hpp"
+}  // namespace glrnn::kernels::dotprod
+GLRNN_END_TARGET
+GLRNN_PATH_KERNELS(DotProd, dotprod)
+#endif
+#undef GLRNN_PATH_KERNELS
 
 namespace glrnn::kernels {
 
 namespace detail {
-constexpr std::size_t kPaths = kKernelPaths.size();
+constexpr std::size_t kPaths = kKernelPathCount;
+
+/// `Format`'s kernels on `path`: empty where this architecture has no such path.
+template <class Format, KernelPath path>
+FormatKernels format_kernels_on() {
+  if constexpr (path == KernelPath::Portable) return portable::format_kernels<Format>();
+  else if constexpr (PathCode<path>::kCompiled) return PathCode<path>::template format<Format>();
+  else return {};
+}
+template <KernelPath path>
+PathKernels path_kernels_on() {
+  if constexpr (path == KernelPath::Portable) return portable::path_kernels();
+  else if constexpr (PathCode<path>::kCompiled) return PathCode<path>::path_wide();
+  else return {};
+}
 
 template <class Format>
 std::array<FormatKernels, kPaths> format_kernels_per_path() {
-#if GLRNN_X86_KERNELS
-  return {portable::format_kernels<Format>(), avx2::format_kernels<Format>(), avxvnni::format_kernels<Format>(),
-          avx512::format_kernels<Format>(), avx512vnni::format_kernels<Format>()};
-#else
-  return {portable::format_kernels<Format>(), {}, {}, {}, {}};
-#endif
+  return {
+#define GLRNN_PATH_ENTRY(path, name) format_kernels_on<Format, KernelPath::path>(),
+      GLRNN_KERNEL_PATHS(GLRNN_PATH_ENTRY)
+#undef GLRNN_PATH_ENTRY
+  };
 }
 
 /// Every format's kernels on every path. A template of nothing, so that a program can compile the
@@ -194,13 +250,11 @@ const std::array<std::array<FormatKernels, kPaths>, kWeightTypeCount>& format_ke
 
 template <class = void>
 const std::array<PathKernels, kPaths>& path_kernel_table() {
-#if GLRNN_X86_KERNELS
-  static const std::array<PathKernels, kPaths> table = {portable::path_kernels(), avx2::path_kernels(),
-                                                        avxvnni::path_kernels(), avx512::path_kernels(),
-                                                        avx512vnni::path_kernels()};
-#else
-  static const std::array<PathKernels, kPaths> table = {portable::path_kernels(), {}, {}, {}, {}};
-#endif
+  static const std::array<PathKernels, kPaths> table = {
+#define GLRNN_PATH_ENTRY(path, name) path_kernels_on<KernelPath::path>(),
+      GLRNN_KERNEL_PATHS(GLRNN_PATH_ENTRY)
+#undef GLRNN_PATH_ENTRY
+  };
   return table;
 }
 
