@@ -2,7 +2,8 @@
 # The ARM stage: cross-builds glrnn's tests for aarch64 (Debian's g++-aarch64-linux-gnu) and runs
 # the kernel, format, layer and model tests under qemu-aarch64 (Debian's qemu-user) on emulated
 # CPUs that each have exactly one ARM kernel path's features (Cortex-A53: NEON; Cortex-A76: NEON
-# and the dot products), then with every feature the emulator offers (-cpu max). The kernel tests
+# and the dot products), then with every feature the emulator offers (-cpu max: also the int8
+# matrix multiplies, so the i8mm path). The kernel tests
 # compare every path the CPU has with the scalar reference; forcing the CPU's best path with
 # GLRNN_KERNELS also checks that the path is detected (a path the CPU lacks is an error). Built
 # without OpenMP, as Apple's clang builds glrnn, so the loops run on glrnn's own thread pool.
@@ -24,16 +25,14 @@ cmake --build build-arm -j"$jobs" --target glrnn_tests glrnn_thread_tests glrnn-
 
 emulate() { qemu-aarch64 -L /usr/aarch64-linux-gnu "$@"; }
 suites="[kernels],[formats],[layers],[models]"
-for cpu_path in cortex-a53:neon cortex-a76:dotprod; do
+for cpu_path in cortex-a53:neon cortex-a76:dotprod max:i8mm; do
   cpu=${cpu_path%%:*} path=${cpu_path##*:}
   echo "--- qemu-aarch64 -cpu $cpu, kernel path $path"
   QEMU_CPU=$cpu GLRNN_KERNELS=$path emulate build-arm/tests/glrnn_tests "$suites" -w NoAssertions
 done
-echo "--- qemu-aarch64 -cpu max, the path glrnn picks"
-QEMU_CPU=max emulate build-arm/tests/glrnn_tests "$suites" -w NoAssertions
 QEMU_CPU=max emulate build-arm/tests/glrnn_thread_tests -w NoAssertions
-# The programs: the README's main job (generation with a bundled demo model), on the best ARM path
-# and on the portable one (greedy: the same text), then converted to q4 and generated again.
+# The programs: the README's main job (generation with a bundled demo model), on the path glrnn
+# picks (i8mm) and on the portable one (greedy: the same text), then converted to q4 and again.
 echo "--- the programs under qemu-aarch64 -cpu max"
 generate() { QEMU_CPU=max emulate build-arm/examples/glrnn-generate -m "$1" -p "Once upon a time" -n 24 --temperature 0; }
 best=$(generate models/griffin-demo)

@@ -37,6 +37,8 @@ namespace glrnn {
 ///   Neon        AArch64's Advanced SIMD (every 64-bit ARM CPU)
 ///   DotProd     the same plus the int8 dot products of Armv8.2 (Cortex-A55/A76, Neoverse N1,
 ///               Apple M1 and later)
+///   I8mm        the same plus the int8 matrix multiplies of Armv8.6 (Neoverse V1/N2/V2:
+///               Graviton3/4; Cortex-A710/X2; Apple M2 and later)
 #define GLRNN_KERNEL_PATHS(X)   \
   X(Portable, "portable")       \
   X(Avx2, "avx2")               \
@@ -44,7 +46,8 @@ namespace glrnn {
   X(Avx512, "avx512")           \
   X(Avx512Vnni, "avx512vnni")   \
   X(Neon, "neon")               \
-  X(DotProd, "dotprod")
+  X(DotProd, "dotprod")         \
+  X(I8mm, "i8mm")
 
 enum class KernelPath {
 #define GLRNN_PATH_ENUM(path, name) path,
@@ -87,7 +90,7 @@ namespace detail {
 /// registers a path uses: AVX state for AVX2, and opmask and all 32 zmm registers for AVX-512).
 struct CpuFeatures {
   bool avx2 = false, avxvnni = false, avx512 = false, avx512vnni = false;
-  bool neon = false, dotprod = false;
+  bool neon = false, dotprod = false, i8mm = false;
 };
 
 inline CpuFeatures read_cpu_features() {
@@ -111,10 +114,15 @@ inline CpuFeatures read_cpu_features() {
   f.neon = true;  // Advanced SIMD is part of AArch64
 #if defined(__linux__)
   f.dotprod = getauxval(AT_HWCAP) & (1ul << 20);  // HWCAP_ASIMDDP
+  f.i8mm = getauxval(AT_HWCAP2) & (1ul << 13);    // HWCAP2_I8MM
 #elif defined(__APPLE__)
-  int value = 0;
-  std::size_t size = sizeof value;
-  f.dotprod = sysctlbyname("hw.optional.arm.FEAT_DotProd", &value, &size, nullptr, 0) == 0 && value != 0;
+  const auto has = [](const char* name) {
+    int value = 0;
+    std::size_t size = sizeof value;
+    return sysctlbyname(name, &value, &size, nullptr, 0) == 0 && value != 0;
+  };
+  f.dotprod = has("hw.optional.arm.FEAT_DotProd");
+  f.i8mm = has("hw.optional.arm.FEAT_I8MM");
 #endif  // elsewhere: NEON only, which every AArch64 CPU has
 #endif
   return f;
@@ -137,6 +145,7 @@ inline bool cpu_supports(KernelPath path) {
     case KernelPath::Avx512Vnni: return f.avx512vnni;
     case KernelPath::Neon: return f.neon;
     case KernelPath::DotProd: return f.neon && f.dotprod;
+    case KernelPath::I8mm: return f.neon && f.dotprod && f.i8mm;
   }
   return false;
 }

@@ -100,9 +100,9 @@ GLRNN_END_TARGET
 
 #if GLRNN_ARM_KERNELS
 // ----------------------------------------------------------------------------------------------
-// AArch64: NEON (Advanced SIMD, in every AArch64 CPU) and NEON with the dot-product extension
-// (Armv8.2+: Cortex-A55/A76 and later, Neoverse, Apple M1 and later): the same primitives but
-// the int8 dot products, so one text serves both.
+// AArch64: NEON (Advanced SIMD, in every AArch64 CPU), NEON with the dot-product extension
+// (Armv8.2+: Cortex-A55/A76 and later, Neoverse, Apple M1 and later), and that with the int8
+// matrix multiplies (i8mm): the same primitives but the int8 dot products, so one text serves all.
 namespace glrnn::simd::neon {
 #define GLRNN_SIMD_DOTPROD 0
 #include "glrnn/core/simd_neon-inl.hpp"
@@ -117,5 +117,15 @@ namespace glrnn::simd::dotprod {
 #include "glrnn/core/simd_neon-inl.hpp"
 #undef GLRNN_SIMD_DOTPROD
 }  // namespace glrnn::simd::dotprod
+GLRNN_END_TARGET
+
+// The same primitives again where the int8 matrix multiplies may be used (kernels/gemm_i8mm-inl.hpp).
+#define GLRNN_ISA_I8MM "arch=armv8.2-a+dotprod+i8mm"
+GLRNN_BEGIN_TARGET(GLRNN_ISA_I8MM)
+namespace glrnn::simd::i8mm {
+#define GLRNN_SIMD_DOTPROD 1
+#include "glrnn/core/simd_neon-inl.hpp"
+#undef GLRNN_SIMD_DOTPROD
+}  // namespace glrnn::simd::i8mm
 GLRNN_END_TARGET
 #endif  // GLRNN_ARM_KERNELS

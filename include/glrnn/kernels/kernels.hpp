@@ -144,14 +144,14 @@ struct PathCode {
 };
 }  // namespace glrnn::kernels::detail
 
-#define GLRNN_PATH_KERNELS(path, ns)                                  \
+#define GLRNN_PATH_KERNELS(path, ns, format_fn)                       \
   namespace glrnn::kernels::detail {                                  \
   template <>                                                         \
   struct PathCode<KernelPath::path> {                                 \
     static constexpr bool kCompiled = true;                           \
     template <class Format>                                           \
     static FormatKernels format() {                                   \
-      return ns::format_kernels<Format>();                            \
+      return ns::format_fn<Format>();                                 \
     }                                                                 \
     static PathKernels path_wide() { return ns::path_kernels(); }     \
   };                                                                  \
@@ -164,7 +164,7 @@ using namespace glrnn::simd::avx2;
 #include "glrnn/kernels/kernels-inl.hpp"
 }  // namespace glrnn::kernels::avx2
 GLRNN_END_TARGET
-GLRNN_PATH_KERNELS(Avx2, avx2)
+GLRNN_PATH_KERNELS(Avx2, avx2, format_kernels)
 
 GLRNN_BEGIN_TARGET(GLRNN_ISA_AVXVNNI)
 namespace glrnn::kernels::avxvnni {
@@ -172,7 +172,7 @@ using namespace glrnn::simd::avxvnni;
 #include "glrnn/kernels/kernels-inl.hpp"
 }  // namespace glrnn::kernels::avxvnni
 GLRNN_END_TARGET
-GLRNN_PATH_KERNELS(AvxVnni, avxvnni)
+GLRNN_PATH_KERNELS(AvxVnni, avxvnni, format_kernels)
 
 GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX512)
 namespace glrnn::kernels::avx512 {
@@ -180,7 +180,7 @@ using namespace glrnn::simd::avx512;
 #include "glrnn/kernels/kernels-inl.hpp"
 }  // namespace glrnn::kernels::avx512
 GLRNN_END_TARGET
-GLRNN_PATH_KERNELS(Avx512, avx512)
+GLRNN_PATH_KERNELS(Avx512, avx512, format_kernels)
 
 GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX512VNNI)
 namespace glrnn::kernels::avx512vnni {
@@ -188,7 +188,7 @@ using namespace glrnn::simd::avx512vnni;
 #include "glrnn/kernels/kernels-inl.hpp"
 }  // namespace glrnn::kernels::avx512vnni
 GLRNN_END_TARGET
-GLRNN_PATH_KERNELS(Avx512Vnni, avx512vnni)
+GLRNN_PATH_KERNELS(Avx512Vnni, avx512vnni, format_kernels)
 #endif
 
 #if GLRNN_ARM_KERNELS
@@ -196,7 +196,7 @@ namespace glrnn::kernels::neon {
 using namespace glrnn::simd::neon;
 #include "glrnn/kernels/kernels-inl.hpp"
 }  // namespace glrnn::kernels::neon
-GLRNN_PATH_KERNELS(Neon, neon)
+GLRNN_PATH_KERNELS(Neon, neon, format_kernels)
 
 GLRNN_BEGIN_TARGET(GLRNN_ISA_DOTPROD)
 namespace glrnn::kernels::dotprod {
@@ -204,7 +204,16 @@ using namespace glrnn::simd::dotprod;
 #include "glrnn/kernels/kernels-inl.hpp"
 }  // namespace glrnn::kernels::dotprod
 GLRNN_END_TARGET
-GLRNN_PATH_KERNELS(DotProd, dotprod)
+GLRNN_PATH_KERNELS(DotProd, dotprod, format_kernels)
+
+GLRNN_BEGIN_TARGET(GLRNN_ISA_I8MM)
+namespace glrnn::kernels::i8mm {
+using namespace glrnn::simd::i8mm;
+#include "glrnn/kernels/kernels-inl.hpp"
+#include "glrnn/kernels/gemm_i8mm-inl.hpp"
+}  // namespace glrnn::kernels::i8mm
+GLRNN_END_TARGET
+GLRNN_PATH_KERNELS(I8mm, i8mm, format_kernels_mmla)
 #endif
 #undef GLRNN_PATH_KERNELS
 
