@@ -19,9 +19,9 @@ jobs=$(nproc 2>/dev/null || echo 2)
 # server is built without --cache-redis and its tests are left out.
 export PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig
 cmake -S . -B build-arm -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DCMAKE_BUILD_TYPE=Release \
-  -DGLRNN_NATIVE=OFF -DGLRNN_OPENMP=OFF -DGLRNN_BUILD_EXAMPLES=ON -DGLRNN_BUILD_BENCHMARKS=OFF
+  -DGLRNN_NATIVE=OFF -DGLRNN_OPENMP=OFF -DGLRNN_BUILD_EXAMPLES=ON -DGLRNN_BUILD_BENCHMARKS=ON
 cmake --build build-arm -j"$jobs" --target glrnn_tests glrnn_thread_tests glrnn-generate glrnn-chat glrnn-perplexity \
-  glrnn-tokenize glrnn-convert glrnn-server
+  glrnn-tokenize glrnn-convert glrnn-server glrnn-bench
 
 emulate() { qemu-aarch64 -L /usr/aarch64-linux-gnu "$@"; }
 suites="[kernels],[formats],[layers],[models]"
@@ -44,3 +44,4 @@ if [[ "$best" != "$portable" ]]; then
 fi
 QEMU_CPU=max emulate build-arm/examples/glrnn-convert models/griffin-demo build-arm/griffin-demo-q4.safetensors --type q4
 generate build-arm/griffin-demo-q4.safetensors
+QEMU_CPU=max emulate build-arm/benchmarks/glrnn-bench --version
