@@ -15,6 +15,28 @@
 
 #include "glrnn/core/error.hpp"
 
+// Which paths this compiler builds (core/simd.hpp). The SIMD paths need GCC or clang. On AArch64
+// the dot-product and matrix-multiply paths need intrinsics that a function may use whatever the
+// flags of its program: GCC's, and clang's from LLVM 16 (Apple clang 15) on; an older clang
+// declares them only when the whole program is built for those features.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define GLRNN_X86_KERNELS 1
+#else
+#define GLRNN_X86_KERNELS 0
+#endif
+#if defined(__aarch64__) && defined(__ARM_NEON) && (defined(__GNUC__) || defined(__clang__))
+#define GLRNN_ARM_KERNELS 1
+#if !defined(__clang__) || (defined(__ARM_FEATURE_DOTPROD) && defined(__ARM_FEATURE_MATMUL_INT8)) || \
+    (defined(__apple_build_version__) ? __clang_major__ >= 15 : __clang_major__ >= 16)
+#define GLRNN_ARM_DOTPROD_KERNELS 1
+#else
+#define GLRNN_ARM_DOTPROD_KERNELS 0
+#endif
+#else
+#define GLRNN_ARM_KERNELS 0
+#define GLRNN_ARM_DOTPROD_KERNELS 0
+#endif
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>  // __get_cpuid, __get_cpuid_count
 #endif
@@ -144,8 +166,8 @@ inline bool cpu_supports(KernelPath path) {
     case KernelPath::Avx512: return f.avx512;
     case KernelPath::Avx512Vnni: return f.avx512vnni;
     case KernelPath::Neon: return f.neon;
-    case KernelPath::DotProd: return f.neon && f.dotprod;
-    case KernelPath::I8mm: return f.neon && f.dotprod && f.i8mm;
+    case KernelPath::DotProd: return GLRNN_ARM_DOTPROD_KERNELS && f.neon && f.dotprod;
+    case KernelPath::I8mm: return GLRNN_ARM_DOTPROD_KERNELS && f.neon && f.dotprod && f.i8mm;
   }
   return false;
 }

@@ -13,19 +13,14 @@
 #include <cstdint>  // std::int8_t, std::int16_t, std::int32_t, std::uint8_t
 #include <cstring>  // std::memcpy
 
+#include "glrnn/core/cpu.hpp"  // GLRNN_X86_KERNELS, GLRNN_ARM_*: which paths this compiler builds
 #include "glrnn/core/dtype.hpp"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define GLRNN_X86_KERNELS 1
+#if GLRNN_X86_KERNELS
 #include <immintrin.h>
-#else
-#define GLRNN_X86_KERNELS 0
 #endif
-#if defined(__aarch64__) && defined(__ARM_NEON) && (defined(__GNUC__) || defined(__clang__))
-#define GLRNN_ARM_KERNELS 1
+#if GLRNN_ARM_KERNELS
 #include <arm_neon.h>
-#else
-#define GLRNN_ARM_KERNELS 0
 #endif
 
 #if GLRNN_X86_KERNELS || GLRNN_ARM_KERNELS
@@ -109,8 +104,16 @@ namespace glrnn::simd::neon {
 #undef GLRNN_SIMD_DOTPROD
 }  // namespace glrnn::simd::neon
 
-// Armv8.2 with the extension, as GCC's arm_neon.h declares vdotq_s32 (every CPU with it is Armv8.2+).
+#if GLRNN_ARM_DOTPROD_KERNELS
+// GCC's arm_neon.h declares vdotq_s32 for Armv8.2 with the extension (every CPU with it is
+// Armv8.2+); clang takes the feature's name.
+#if defined(__clang__)
+#define GLRNN_ISA_DOTPROD "dotprod"
+#define GLRNN_ISA_I8MM "dotprod,i8mm"
+#else
 #define GLRNN_ISA_DOTPROD "arch=armv8.2-a+dotprod"
+#define GLRNN_ISA_I8MM "arch=armv8.2-a+dotprod+i8mm"
+#endif
 GLRNN_BEGIN_TARGET(GLRNN_ISA_DOTPROD)
 namespace glrnn::simd::dotprod {
 #define GLRNN_SIMD_DOTPROD 1
@@ -120,7 +123,6 @@ namespace glrnn::simd::dotprod {
 GLRNN_END_TARGET
 
 // The same primitives again where the int8 matrix multiplies may be used (kernels/gemm_i8mm-inl.hpp).
-#define GLRNN_ISA_I8MM "arch=armv8.2-a+dotprod+i8mm"
 GLRNN_BEGIN_TARGET(GLRNN_ISA_I8MM)
 namespace glrnn::simd::i8mm {
 #define GLRNN_SIMD_DOTPROD 1
@@ -128,4 +130,5 @@ namespace glrnn::simd::i8mm {
 #undef GLRNN_SIMD_DOTPROD
 }  // namespace glrnn::simd::i8mm
 GLRNN_END_TARGET
+#endif  // GLRNN_ARM_DOTPROD_KERNELS
 #endif  // GLRNN_ARM_KERNELS

@@ -197,6 +197,7 @@ using namespace glrnn::simd::neon;
 #include "glrnn/kernels/kernels-inl.hpp"
 }  // namespace glrnn::kernels::neon
 GLRNN_PATH_KERNELS(Neon, neon, format_kernels)
+#if GLRNN_ARM_DOTPROD_KERNELS
 
 GLRNN_BEGIN_TARGET(GLRNN_ISA_DOTPROD)
 namespace glrnn::kernels::dotprod {
@@ -214,6 +215,7 @@ using namespace glrnn::simd::i8mm;
 }  // namespace glrnn::kernels::i8mm
 GLRNN_END_TARGET
 GLRNN_PATH_KERNELS(I8mm, i8mm, format_kernels_mmla)
+#endif  // GLRNN_ARM_DOTPROD_KERNELS
 #endif
 #undef GLRNN_PATH_KERNELS
 
