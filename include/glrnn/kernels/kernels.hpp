@@ -135,8 +135,9 @@ inline PathKernels path_kernels() {
 }  // namespace portable
 }  // namespace glrnn::kernels
 
-// Each SIMD path's kernels: kernels-inl.hpp compiled in that path's target region, against that
-// path's primitives. PathCode<path> says which paths this architecture compiled.
+// PathCode<path> says whether this architecture compiled `path` and gives its table entries: the
+// portable kernels above everywhere, and for each SIMD path kernels-inl.hpp compiled in that
+// path's target region, against that path's primitives.
 namespace glrnn::kernels::detail {
 template <KernelPath>
 struct PathCode {
@@ -156,6 +157,8 @@ struct PathCode {
     static PathKernels path_wide() { return ns::path_kernels(); }     \
   };                                                                  \
   }
+
+GLRNN_PATH_KERNELS(Portable, portable, format_kernels)
 
 #if GLRNN_X86_KERNELS
 GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX2)
@@ -227,14 +230,12 @@ constexpr std::size_t kPaths = kKernelPathCount;
 /// `Format`'s kernels on `path`: empty where this architecture has no such path.
 template <class Format, KernelPath path>
 FormatKernels format_kernels_on() {
-  if constexpr (path == KernelPath::Portable) return portable::format_kernels<Format>();
-  else if constexpr (PathCode<path>::kCompiled) return PathCode<path>::template format<Format>();
+  if constexpr (PathCode<path>::kCompiled) return PathCode<path>::template format<Format>();
   else return {};
 }
 template <KernelPath path>
 PathKernels path_kernels_on() {
-  if constexpr (path == KernelPath::Portable) return portable::path_kernels();
-  else if constexpr (PathCode<path>::kCompiled) return PathCode<path>::path_wide();
+  if constexpr (PathCode<path>::kCompiled) return PathCode<path>::path_wide();
   else return {};
 }
 
