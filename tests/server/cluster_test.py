@@ -421,23 +421,10 @@ def slow_redis(cluster, reference):
     port = cluster.replicas[1]
     chat = Conversation("clouds", 600)
     chat.add(chat.send(cluster.replicas[2]))  # its reply state is in Redis: the next turn fetches it
-    gaps = []
-    done = threading.Event()
+    arrivals = []
 
     def stream():
-        body = {"model": "m", "prompt": "Once upon a time", "max_tokens": 400, "stream": True, "ignore_eos": True,
-                "temperature": 0.9, "seed": 1}
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/completions", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-        last = None
-        with urllib.request.urlopen(req, timeout=120) as reply:
-            for line in reply:
-                now = time.time()
-                if line.startswith(b"data: {") and last is not None:
-                    gaps.append(now - last)
-                if line.startswith(b"data: "):
-                    last = now
-        done.set()
+        arrivals.extend(stream_arrivals(port, 400))
 
     streamer = threading.Thread(target=stream)
     streamer.start()
@@ -450,6 +437,7 @@ def slow_redis(cluster, reference):
     expected = chat.send(reference.port)
     sleeper.wait()
     streamer.join()
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
     check(reply["choices"][0]["message"] == expected["choices"][0]["message"], "slow Redis: the reply differs")
     check(cached(reply) == 0, f"slow Redis: cached_tokens {cached(reply)} (the fetch should have passed its deadline)")
     # It waits for its fetch's deadline, then for its end's hold (at most 1 s: its reply state's
