@@ -70,13 +70,15 @@ inline std::size_t peak_rss_bytes() {
 /// quantizing billions of values would dominate the run, and memory reads the same either way.
 class RandomStore final : public glrnn::TensorSource {
  public:
-  glrnn::WeightMatrix matrix(const std::string& name, const glrnn::Shape& shape,
-                             std::optional<glrnn::WeightType> type) override {
+  glrnn::WeightMatrix matrix(const std::string& name, const glrnn::Shape& shape, std::optional<glrnn::WeightType> type,
+                             glrnn::RowOrder order) override {
     const std::int64_t cols = shape[shape.rank - 1], rows = shape.numel() / cols;
     const glrnn::WeightType format = type.value_or(glrnn::WeightType::BF16);
-    // A tied embedding is asked for twice (lookup and output head): one buffer, as in a real load.
-    if (const auto seen = matrices_.find(name); seen != matrices_.end()) return {seen->second, format, rows, cols};
     const glrnn::FormatInfo& f = glrnn::format_info(format);
+    if (!f.groups_rows()) order = glrnn::RowOrder::Rows;
+    // A tied embedding is asked for twice (lookup and output head): one buffer, as in a real load
+    // (the head's row groups serve the lookup as well).
+    if (const auto seen = matrices_.find(name); seen != matrices_.end()) return {seen->second.first, format, rows, cols, seen->second.second};
     const std::size_t row_bytes = f.row_bytes(cols);
     std::byte* data = allocate(name, static_cast<std::size_t>(rows) * row_bytes);
     constexpr std::int64_t kDistinctRows = 64;
@@ -89,12 +91,16 @@ class RandomStore final : public glrnn::TensorSource {
     glrnn::parallel_for(kDistinctRows, rows, cols, [&](std::int64_t lo, std::int64_t hi) {
       for (std::int64_t r = lo; r < hi; ++r) std::memcpy(data + r * row_bytes, data + (r % kDistinctRows) * row_bytes, row_bytes);
     });
-    matrices_[name] = data;
+    if (order == glrnn::RowOrder::Groups) {
+      std::vector<std::byte> rows_first(data, data + rows * static_cast<std::int64_t>(row_bytes));
+      f.group_rows(rows_first.data(), rows, cols, data);
+    }
+    matrices_[name] = {data, order};
     matrix_shapes_[name] = {rows, cols};
     const bool packed = f.file_dtype == glrnn::DType::U8;
     tensors_.push_back({name, f.file_dtype, packed ? glrnn::Shape{rows, static_cast<std::int64_t>(row_bytes)} : shape, data,
                         bytes_[name]});
-    return {data, format, rows, cols};
+    return {data, format, rows, cols, order};
   }
   glrnn::TensorView<const float> vector(const std::string& name, const glrnn::Shape& shape) override {
     auto* data = reinterpret_cast<float*>(allocate(name, static_cast<std::size_t>(shape.numel()) * sizeof(float)));
@@ -147,7 +153,7 @@ class RandomStore final : public glrnn::TensorSource {
   }
   std::deque<std::unique_ptr<std::uint64_t[]>> buffers_;
   std::map<std::string, std::size_t> bytes_;
-  std::map<std::string, const void*> matrices_;
+  std::map<std::string, std::pair<const void*, glrnn::RowOrder>> matrices_;
   std::map<std::string, std::pair<std::int64_t, std::int64_t>> matrix_shapes_;  // [rows, cols]
   std::vector<glrnn::TensorToWrite> tensors_;
 };

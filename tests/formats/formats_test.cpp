@@ -95,3 +95,45 @@ TEST_CASE("Every registered format has a name, a row size and a recipe of its ow
   CHECK_FALSE(glrnn::find_weight_recipe("q3").has_value());
   CHECK(glrnn::weight_recipe_names().find("int8") != std::string::npos);
 }
+
+TEST_CASE("Row groups hold every unit of their rows and give each row back", "[formats]") {
+  // formats/row_groups.hpp: random units (every code and every fifth bit occurs), grouped, must come
+  // back unit for unit, bit for bit; rows past the last whole group stay as they were.
+  glrnn::Rng rng(8);
+  for (glrnn::WeightType type : glrnn::kWeightTypes) {
+    const glrnn::FormatInfo& format = glrnn::format_info(type);
+    if (!format.groups_rows()) continue;
+    for (std::int64_t rows : {7, 16, 37}) {
+      const std::int64_t cols = 96;
+      std::vector<float> values(static_cast<std::size_t>(rows * cols));
+      for (float& v : values) v = static_cast<float>(rng.uniform() - 0.5);
+      std::vector<std::byte> units(static_cast<std::size_t>(rows) * format.row_bytes(cols)), grouped(units.size());
+      format.quantize(values.data(), rows * cols, units.data());
+      format.group_rows(units.data(), rows, cols, grouped.data());
+      const glrnn::WeightMatrix by_rows{units.data(), type, rows, cols};
+      const glrnn::WeightMatrix by_groups{grouped.data(), type, rows, cols, glrnn::RowOrder::Groups};
+      CAPTURE(format.name, rows);
+      CHECK(by_groups.grouped_rows() == rows / 16 * 16);
+      if (rows >= 16) CHECK(units != grouped);
+      std::vector<float> expected(static_cast<std::size_t>(cols)), got(expected.size());
+      for (std::int64_t r = 0; r < rows; ++r) {
+        by_rows.dequantize_row(r, expected.data());
+        by_groups.dequantize_row(r, got.data());
+        CHECK(got == expected);
+      }
+      if (type == glrnn::WeightType::Int8 && rows >= 16) {
+        // The documented layout: row 3's weight 9 is byte 4·3 + 1 of step 2 of the first tile.
+        const auto* row3 = reinterpret_cast<const glrnn::q8_block*>(units.data() + 3 * format.row_bytes(cols));
+        CHECK(static_cast<std::int8_t>(grouped[glrnn::kRowGroupScaleBytes + 2 * 64 + 4 * 3 + 1]) == row3->q[9]);
+      }
+      // A split at a group's start keeps the groups; one inside a group is refused.
+      if (rows > 16) {
+        const glrnn::WeightMatrix rest = by_groups.row_range(16, rows - 16);
+        rest.dequantize_row(rows - 17, got.data());
+        by_rows.dequantize_row(rows - 1, expected.data());
+        CHECK(got == expected);
+        CHECK_THROWS_AS(by_groups.row_range(8, 8), glrnn::ShapeError);
+      }
+    }
+  }
+}

@@ -100,6 +100,16 @@ using AfterFirst = std::tuple<Formats...>;
 using EveryFormat = AfterFirst<void GLRNN_WEIGHT_FORMATS(GLRNN_FORMAT_TRAITS)>;
 #undef GLRNN_FORMAT_TRAITS
 
+/// w, and where its format has row groups the same matrix in them (formats/row_groups.hpp), whose
+/// bytes `grouped` holds: every kernel must give the same results for both.
+std::vector<glrnn::WeightMatrix> both_orders(const glrnn::WeightMatrix& w, std::vector<std::byte>& grouped) {
+  const glrnn::FormatInfo& format = glrnn::format_info(w.type);
+  if (!format.groups_rows()) return {w};
+  grouped.assign(w.bytes(), std::byte{0});
+  format.group_rows(w.data, w.rows, w.cols, grouped.data());
+  return {w, {grouped.data(), w.type, w.rows, w.cols, glrnn::RowOrder::Groups}};
+}
+
 template <class Format, class = void>
 struct HasLevels : std::false_type {};
 template <class Format>
@@ -114,17 +124,23 @@ TEMPLATE_LIST_TEST_CASE("Every kernel path multiplies like the format's scalar r
   const bool blocks = TestType::kBlockElements > 1;
   for (std::int64_t cols : {32, 96, 288, 544, 37}) {  // 288: an odd count of blocks; 37: no whole vector
     if (blocks && cols % 32) continue;
-    for (std::int64_t rows : {1, 5, 33, 70}) {  // past one and two register panels, and not a multiple of either
+    // Past one and two register panels and not a multiple of either; in row groups 80 ends in a
+    // short panel of whole groups, 33 and 70 in rows after the groups.
+    for (std::int64_t rows : {1, 5, 33, 70, 80}) {
       const glrnn::WeightMatrix w = rw.weight({rows, cols}, 0.1f, type);
+      std::vector<std::byte> grouped;
+      const std::vector<glrnn::WeightMatrix> orders = both_orders(w, grouped);
       for (std::int64_t tokens : {1, 2, 5, 16, 17, 40}) {  // matrix-vector; tile edges of the matrix kernel
         const RowMatrixXf x = rw.matrix(tokens, cols);
         RowMatrixXf expected, bound;
         reference<TestType>(w, x, expected, bound);
         for (KernelPath path : every.paths()) {
           glrnn::set_kernel_path(path);
-          const RowMatrixXf y = multiply(w, x);
-          CAPTURE(std::string(glrnn::kernel_path_name(path)), rows, cols, tokens);
-          CHECK(((y - expected).cwiseAbs().array() <= bound.array()).all());
+          for (const glrnn::WeightMatrix& stored : orders) {
+            const RowMatrixXf y = multiply(stored, x);
+            CAPTURE(std::string(glrnn::kernel_path_name(path)), rows, cols, tokens, stored.order == glrnn::RowOrder::Groups);
+            CHECK(((y - expected).cwiseAbs().array() <= bound.array()).all());
+          }
         }
       }
     }
@@ -152,6 +168,8 @@ TEMPLATE_LIST_TEST_CASE("Every kernel path sums exactly where the sums are exact
   std::vector<std::byte> stored(static_cast<std::size_t>(rows) * format.row_bytes(cols));
   for (std::int64_t r = 0; r < rows; ++r) format.quantize(values.data() + r * cols, cols, stored.data() + r * format.row_bytes(cols));
   const glrnn::WeightMatrix w{stored.data(), type, rows, cols};
+  std::vector<std::byte> grouped;
+  const std::vector<glrnn::WeightMatrix> orders = both_orders(w, grouped);
   RowMatrixXf x(17, cols), exact(17, rows);
   for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(i % 32 == 5 ? 127 : static_cast<int>(rng.next() % 255) - 127);
   for (Eigen::Index m = 0; m < x.rows(); ++m)
@@ -162,9 +180,11 @@ TEMPLATE_LIST_TEST_CASE("Every kernel path sums exactly where the sums are exact
     }
   for (KernelPath path : every.paths()) {
     glrnn::set_kernel_path(path);
-    CAPTURE(std::string(glrnn::kernel_path_name(path)));
-    CHECK(multiply(w, x) == exact);
-    CHECK(multiply(w, x.topRows(1)) == exact.topRows(1));
+    for (const glrnn::WeightMatrix& m : orders) {
+      CAPTURE(std::string(glrnn::kernel_path_name(path)), m.order == glrnn::RowOrder::Groups);
+      CHECK(multiply(m, x) == exact);
+      CHECK(multiply(m, x.topRows(1)) == exact.topRows(1));
+    }
   }
 }
 

@@ -33,6 +33,8 @@ inline F load(const bf16* p) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(raw), 16));
 }
 inline float half_to_float(f16 h) { return _cvtsh_ss(h.bits); }
+/// kLanes f16 -> float (F16C).
+inline F load(const f16* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 /// Rounds to the nearest integer, ties to even (as std::nearbyint in the default mode).
 inline I round_to_i32(F v) { return _mm256_cvtps_epi32(v); }
 inline F to_floats(I v) { return _mm256_cvtepi32_ps(v); }
@@ -108,6 +110,12 @@ inline I lookup_nibble_blocks(const std::uint8_t* p, std::ptrdiff_t /*stride*/, 
   const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
   const __m256i index = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0f));
   return _mm256_shuffle_epi8(table, index);
+}
+/// table[low nibble] and table[high nibble] of every byte of v (a table from nibble_table).
+inline void lookup_nibbles(I v, I table, I& low, I& high) {
+  const __m256i mask = _mm256_set1_epi8(0x0f);
+  low = _mm256_shuffle_epi8(table, _mm256_and_si256(v, mask));
+  high = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(v, 4), mask));
 }
 /// 0xff in byte j where bit j of the little-endian 32-bit word at p is set, for
 /// kBlocksPerVector blocks `stride` bytes apart (q5's fifth bits).

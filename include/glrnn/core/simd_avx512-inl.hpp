@@ -23,6 +23,7 @@ inline F load(const bf16* p) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));
 }
 inline float half_to_float(f16 h) { return _cvtsh_ss(h.bits); }
+inline F load(const f16* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
 inline I round_to_i32(F v) { return _mm512_cvtps_epi32(v); }
 inline F to_floats(I v) { return _mm512_cvtepi32_ps(v); }
 
@@ -82,6 +83,11 @@ inline I lookup_nibble_blocks(const std::uint8_t* p, std::ptrdiff_t stride, I ta
                                            0x0004000400040004);
   const __m512i index = _mm512_and_si512(_mm512_srlv_epi16(pairs, shifts), _mm512_set1_epi8(0x0f));
   return _mm512_shuffle_epi8(table, index);
+}
+inline void lookup_nibbles(I v, I table, I& low, I& high) {
+  const __m512i mask = _mm512_set1_epi8(0x0f);
+  low = _mm512_shuffle_epi8(table, _mm512_and_si512(v, mask));
+  high = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(v, 4), mask));
 }
 inline I fifth_bit_mask(const std::uint8_t* p, std::ptrdiff_t stride) {
   std::uint32_t first, second;

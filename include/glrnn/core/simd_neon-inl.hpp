@@ -39,6 +39,11 @@ inline F load(const bf16* p) {
   return {vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(raw), 16)), vreinterpretq_f32_u32(vshll_high_n_u16(raw, 16))};
 }
 inline float half_to_float(f16 h) { return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h.bits))), 0); }
+/// kLanes f16 -> float.
+inline F load(const f16* p) {
+  const float16x8_t h = vreinterpretq_f16_u16(vld1q_u16(reinterpret_cast<const std::uint16_t*>(p)));
+  return {vcvt_f32_f16(vget_low_f16(h)), vcvt_high_f32_f16(h)};
+}
 /// Rounds to the nearest integer, ties to even (as std::nearbyint in the default mode).
 inline I round_to_i32(F v) { return {vcvtnq_s32_f32(v.lo), vcvtnq_s32_f32(v.hi)}; }
 inline F to_floats(I v) { return {vcvtq_f32_s32(v.lo), vcvtq_f32_s32(v.hi)}; }
@@ -117,6 +122,13 @@ inline I lookup_nibble_blocks(const std::uint8_t* p, std::ptrdiff_t /*stride*/, 
   const uint8x16_t packed = vld1q_u8(p);
   const int8x16_t t = bytes_lo(table);
   return from_bytes(vqtbl1q_s8(t, vandq_u8(packed, vdupq_n_u8(0x0f))), vqtbl1q_s8(t, vshrq_n_u8(packed, 4)));
+}
+/// table[low nibble] and table[high nibble] of every byte of v (a table from nibble_table).
+inline void lookup_nibbles(I v, I table, I& low, I& high) {
+  const int8x16_t t = bytes_lo(table);
+  const uint8x16_t a = vreinterpretq_u8_s8(bytes_lo(v)), b = vreinterpretq_u8_s8(bytes_hi(v)), mask = vdupq_n_u8(0x0f);
+  low = from_bytes(vqtbl1q_s8(t, vandq_u8(a, mask)), vqtbl1q_s8(t, vandq_u8(b, mask)));
+  high = from_bytes(vqtbl1q_s8(t, vshrq_n_u8(a, 4)), vqtbl1q_s8(t, vshrq_n_u8(b, 4)));
 }
 /// 0xff in byte j where bit j of the little-endian 32-bit word at p is set, for
 /// kBlocksPerVector blocks `stride` bytes apart (q5's fifth bits).

@@ -19,6 +19,7 @@
 #include "glrnn/formats/int8.hpp"
 #include "glrnn/formats/q4.hpp"
 #include "glrnn/formats/q5.hpp"
+#include "glrnn/formats/row_groups.hpp"
 
 /// X(enum value, traits struct), in the order of WeightType.
 #define GLRNN_WEIGHT_FORMATS(X) \
@@ -67,6 +68,12 @@ struct FormatInfo {
   DType file_dtype;                // how converted files store it (U8: packed units)
   void (*quantize)(const float* x, std::int64_t n, void* out);      // n: a multiple of block_elements
   void (*dequantize)(const void* in, std::int64_t n, float* out);
+  /// For formats that can be stored in row groups (formats/row_groups.hpp), else null: a
+  /// [rows, cols] matrix row after row -> row groups, and row r of one as float32.
+  void (*group_rows)(const void* in, std::int64_t rows, std::int64_t cols, std::byte* out);
+  void (*dequantize_grouped_row)(const void* data, std::int64_t rows, std::int64_t cols, std::int64_t r, float* out);
+
+  bool groups_rows() const { return group_rows != nullptr; }
 
   bool holds_rows_of(std::int64_t cols) const { return cols % block_elements == 0; }
   std::size_t row_bytes(std::int64_t cols) const { return static_cast<std::size_t>(cols / block_elements) * unit_bytes; }
@@ -74,7 +81,7 @@ struct FormatInfo {
 
 namespace detail {
 template <class Format>
-FormatInfo make_format_info(WeightType type) {
+FormatInfo make_plain_format_info(WeightType type) {
   using Unit = typename Format::Unit;
   return {type,
           Format::kName,
@@ -84,7 +91,24 @@ FormatInfo make_format_info(WeightType type) {
           Format::kActivations,
           Format::kFileDType,
           [](const float* x, std::int64_t n, void* out) { Format::quantize(x, n, static_cast<Unit*>(out)); },
-          [](const void* in, std::int64_t n, float* out) { Format::dequantize(static_cast<const Unit*>(in), n, out); }};
+          [](const void* in, std::int64_t n, float* out) { Format::dequantize(static_cast<const Unit*>(in), n, out); },
+          nullptr,
+          nullptr};
+}
+
+template <class Format>
+FormatInfo make_format_info(WeightType type) {
+  using Unit = typename Format::Unit;
+  FormatInfo info = make_plain_format_info<Format>(type);
+  if constexpr (groups_rows(Format::kLayout)) {
+    info.group_rows = [](const void* in, std::int64_t rows, std::int64_t cols, std::byte* out) {
+      glrnn::group_rows<Format>(static_cast<const Unit*>(in), rows, cols / kQuantBlock, out);
+    };
+    info.dequantize_grouped_row = [](const void* data, std::int64_t rows, std::int64_t cols, std::int64_t r, float* out) {
+      glrnn::dequantize_grouped_row<Format>(static_cast<const std::byte*>(data), rows, cols / kQuantBlock, r, out);
+    };
+  }
+  return info;
 }
 }  // namespace detail
 
@@ -118,14 +142,33 @@ struct WeightMatrix {
   const void* data = nullptr;
   WeightType type = WeightType::F32;
   std::int64_t rows = 0, cols = 0;
+  RowOrder order = RowOrder::Rows;
 
   bool empty() const { return data == nullptr; }
   Shape shape() const { return {rows, cols}; }
   std::size_t row_bytes() const { return format_info(type).row_bytes(cols); }
   std::size_t bytes() const { return static_cast<std::size_t>(rows) * row_bytes(); }
-  const std::byte* row(std::int64_t r) const { return static_cast<const std::byte*>(data) + r * row_bytes(); }
+  /// Rows [0, grouped_rows()) are in row groups, the rest row after row.
+  std::int64_t grouped_rows() const { return order == RowOrder::Groups ? rows / kRowGroup * kRowGroup : 0; }
+  /// Where row r starts: the whole row for r >= grouped_rows(), else its group (row r / 16 · 16).
+  const std::byte* row(std::int64_t r) const {
+    if (r < grouped_rows()) r = r / kRowGroup * kRowGroup;
+    return static_cast<const std::byte*>(data) + r * static_cast<std::int64_t>(row_bytes());
+  }
+  /// Rows [first, first + count) as a matrix of their own; in row groups `first` must start a
+  /// group and `count` end one or the matrix.
+  WeightMatrix row_range(std::int64_t first, std::int64_t count) const {
+    GLRNN_CHECK(first >= 0 && count >= 0 && first + count <= rows, ShapeError, "rows outside the matrix");
+    GLRNN_CHECK(first >= grouped_rows() || (first % kRowGroup == 0 && (count % kRowGroup == 0 || first + count == rows)),
+                ShapeError, "rows of a matrix in row groups split inside a group");
+    return {row(first), type, count, cols, first < grouped_rows() ? order : RowOrder::Rows};
+  }
   /// Row r as float32 (n = cols).
-  void dequantize_row(std::int64_t r, float* out) const { format_info(type).dequantize(row(r), cols, out); }
+  void dequantize_row(std::int64_t r, float* out) const {
+    const FormatInfo& format = format_info(type);
+    if (r >= grouped_rows()) format.dequantize(row(r), cols, out);
+    else format.dequantize_grouped_row(data, rows, cols, r, out);
+  }
 };
 
 }  // namespace glrnn

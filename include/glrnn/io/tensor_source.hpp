@@ -16,8 +16,10 @@ class TensorSource {
  public:
   virtual ~TensorSource() = default;
   /// The matrix `name` of `shape` (rank 2 or more: its rows are all dimensions but the last), in
-  /// format `type`, or as stored when `type` is empty. Throws if absent or of another shape.
-  virtual WeightMatrix matrix(const std::string& name, const Shape& shape, std::optional<WeightType> type) = 0;
+  /// format `type`, or as stored when `type` is empty; in row groups when `order` asks for them and
+  /// the format has them (formats/row_groups.hpp). Throws if absent or of another shape.
+  virtual WeightMatrix matrix(const std::string& name, const Shape& shape, std::optional<WeightType> type,
+                              RowOrder order) = 0;
   /// A small tensor (norm gains, biases, conv taps, ...) as float32. Throws if absent or of another shape.
   virtual TensorView<const float> vector(const std::string& name, const Shape& shape) = 0;
   virtual bool has(const std::string& name) const = 0;
@@ -28,8 +30,10 @@ class TensorReader {
  public:
   TensorReader(TensorSource& source, std::optional<WeightRecipe> recipe) : source_(source), recipe_(std::move(recipe)) {}
 
-  WeightMatrix matrix(const std::string& name, const Shape& shape, MatrixRole role) {
-    return source_.matrix(name, shape, recipe_ ? std::optional<WeightType>(recipe_->format_for(role)) : std::nullopt);
+  /// In row groups unless `order` says rows: a caller that splits the rows at other places.
+  WeightMatrix matrix(const std::string& name, const Shape& shape, MatrixRole role, RowOrder order = RowOrder::Groups) {
+    return source_.matrix(name, shape, recipe_ ? std::optional<WeightType>(recipe_->format_for(role)) : std::nullopt,
+                          order);
   }
   TensorView<const float> vector(const std::string& name, const Shape& shape) { return source_.vector(name, shape); }
   bool has(const std::string& name) const { return source_.has(name); }

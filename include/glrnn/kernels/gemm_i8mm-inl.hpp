@@ -15,24 +15,21 @@ constexpr std::size_t kMmlaBlockBytes = kMmlaNr * kQuantBlock + kMmlaNr * sizeof
 constexpr std::int64_t kMmlaKcBlocks = 8;
 constexpr std::size_t kMmlaPanelBytes = kMmlaKcBlocks * kMmlaBlockBytes;
 
-/// Blocks [b0, b0 + nb) of rows [0, rows) of an integer format (row r at w + r·ld units) -> panel:
-/// per block, step s and pair p, 16 bytes (row 2p's 8 weights of the step, then row 2p + 1's),
-/// then the kMmlaNr rows' scales. Rows from `rows` on are weight 0 with scale 0.
+/// Blocks [b0, b0 + nb) of rows [n0, n0 + rows) of an integer matrix -> panel: per block, step s
+/// and pair p, 16 bytes (row 2p's 8 weights of the step, then row 2p + 1's), then the kMmlaNr
+/// rows' scales. Rows from `rows` on are weight 0 with scale 0.
 template <class Format>
-inline void pack_mmla_rows(const typename Format::Unit* w, std::int64_t ld, std::int64_t rows, std::int64_t b0,
-                           std::int64_t nb, std::uint8_t* panel) {
+inline void pack_mmla_rows(const IntRows<Format>& w, std::int64_t n0, std::int64_t rows, std::int64_t b0, std::int64_t nb,
+                           std::uint8_t* panel) {
+  static_assert(kMmlaNr == kLanes && kBlocksPerVector == 1, "a panel's rows are one vector of rows");
   for (std::int64_t b = 0; b < nb; ++b) {
     std::uint8_t* out = panel + b * kMmlaBlockBytes;
-    float* scales = reinterpret_cast<float*>(out + kMmlaNr * kQuantBlock);
+    I v[kLanes];
+    row_vectors<Format, false>(w, n0, static_cast<int>(rows), b0 + b, 1, v);
+    store(reinterpret_cast<float*>(out + kMmlaNr * kQuantBlock), row_scales(w, n0, static_cast<int>(rows), b0 + b));
     for (int r = 0; r < kMmlaNr; ++r) {
-      alignas(32) std::int8_t q[kQuantBlock] = {};
-      scales[r] = 0.0f;
-      if (r < rows) {
-        const typename Format::Unit* unit = w + r * ld + b0 + b;
-        prefetch_l2(unit + 4);
-        storeu_i(q, unpack_blocks<Format>(unit, 1));
-        scales[r] = unit_scale<Format>(*unit);
-      }
+      alignas(32) std::int8_t q[kQuantBlock];
+      storeu_i(q, v[r]);
       for (int s = 0; s < kMmlaSteps; ++s) std::memcpy(out + (s * kMmlaNr + r) * 8, q + s * 8, 8);
     }
   }
@@ -104,13 +101,14 @@ inline void mmla_tile(const QuantizedRows& x, std::int64_t m0, int rows, std::in
 
 /// Y[0..x.rows)[n_lo, n_hi) = X · W^T for W of an integer format, `blocks` blocks per row.
 template <class Format>
-inline void gemm_mmla(const typename Format::Unit* w, std::int64_t blocks, std::int64_t n_lo, std::int64_t n_hi,
-                      const QuantizedRows& x, float* y, std::int64_t ldy, std::uint8_t* panel) {
+inline void gemm_mmla(const IntRows<Format>& w, std::int64_t n_lo, std::int64_t n_hi, const QuantizedRows& x, float* y,
+                      std::int64_t ldy, std::uint8_t* panel) {
+  const std::int64_t blocks = w.blocks;
   for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += kMmlaNr) {
     const std::int64_t cols = std::min<std::int64_t>(kMmlaNr, n_hi - n0);
     for (std::int64_t b0 = 0; b0 < blocks; b0 += kMmlaKcBlocks) {
       const std::int64_t nb = std::min(kMmlaKcBlocks, blocks - b0);
-      pack_mmla_rows<Format>(w + n0 * blocks, blocks, cols, b0, nb, panel);
+      pack_mmla_rows<Format>(w, n0, cols, b0, nb, panel);
       for (std::int64_t m0 = 0; m0 < x.rows; m0 += kMmlaMr)
         mmla_tile(x, m0, static_cast<int>(std::min<std::int64_t>(kMmlaMr, x.rows - m0)), b0, nb, panel, y + m0 * ldy + n0,
                   ldy, cols, b0 > 0);
@@ -123,11 +121,9 @@ template <class Format>
 inline FormatKernels format_kernels_mmla() {
   FormatKernels k = format_kernels<Format>();
   if constexpr (Format::kActivations == Activations::Int8Blocks) {
-    using Unit = typename Format::Unit;
     k.gemm = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y,
                 std::int64_t ldy, void* work) {
-      gemm_mmla<Format>(static_cast<const Unit*>(w.data), w.cols / kQuantBlock, lo, hi, x.q, y, ldy,
-                        static_cast<std::uint8_t*>(work));
+      gemm_mmla<Format>(IntRows<Format>(w), lo, hi, x.q, y, ldy, static_cast<std::uint8_t*>(work));
     };
     k.work_bytes = [](std::int64_t) { return kMmlaPanelBytes; };
     k.rows_per_panel = kMmlaNr;

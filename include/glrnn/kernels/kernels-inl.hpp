@@ -141,6 +141,135 @@ inline float dot_blocks(const typename Format::Unit* w, const std::int8_t* xq, c
   return hsum(add(add(acc[0], acc[1]), add(acc[2], acc[3])));
 }
 
+// ---- row groups (formats/row_groups.hpp): one vector, 4 weights of kLanes rows ------------------
+
+/// Vectors across a group's rows: 1 on AVX-512, 2 halves where a vector is 32 bytes.
+constexpr int kGroupHalves = static_cast<int>(kRowGroup) / kLanes;
+static_assert(8 * kBlocksPerVector == kLanes, "a vector of rows holds the 8 steps of kBlocksPerVector blocks");
+constexpr std::size_t kStepBytes = 4 * kRowGroup;  // a step: 4 weights of every row of a group
+
+/// Calls step(g, w) for the 8 steps g of a tile, w holding weights 4g..4g+3 of the tile's rows
+/// [half·kLanes, +kLanes), + 128 as unsigned bytes with kPlus128. One load gives a step (Int8)
+/// or two (the nibble layouts: low nibbles step 2j, high nibbles step 2j + 1).
+template <class Format, bool kPlus128, class Step>
+GLRNN_ALWAYS_INLINE void for_each_step(const std::uint8_t* tile, int half, Step&& step) {
+  const std::uint8_t* q = tile + kRowGroupScaleBytes + half * kLanes * 4;
+  if constexpr (Format::kLayout == UnitLayout::Int8) {
+    GLRNN_UNROLL
+    for (int g = 0; g < 8; ++g) {
+      const I w = loadu_i(q + g * kStepBytes);
+      step(g, kPlus128 ? xor_i(w, set1_i8(-128)) : w);
+    }
+  } else if constexpr (Format::kLayout == UnitLayout::Nibbles) {
+    static constexpr Plus128 kShifted{Format::kLevels};
+    const I table = nibble_table(kPlus128 ? kShifted.v : Format::kLevels);
+    GLRNN_UNROLL
+    for (int j = 0; j < 4; ++j) {
+      I low, high;
+      lookup_nibbles(loadu_i(q + j * kStepBytes), table, low, high);
+      step(2 * j, low);
+      step(2 * j + 1, high);
+    }
+  } else {
+    static_assert(Format::kLayout == UnitLayout::NibblesFifthBit, "a layout row groups hold");
+    // As unpack_blocks: the low bits looked up as i - 16, a set fifth bit clears the 0xf0.
+    static constexpr std::int8_t kLow[16] = {-16, -15, -14, -13, -12, -11, -10, -9, -8, -7, -6, -5, -4, -3, -2, -1};
+    static constexpr Plus128 kLowShifted{kLow};
+    const I table = nibble_table(kPlus128 ? kLowShifted.v : kLow), clear = set1_i8(-16);
+    const std::uint8_t* fifth = tile + kRowGroupScaleBytes + 4 * kStepBytes + half * kLanes / 2;
+    GLRNN_UNROLL
+    for (int j = 0; j < 4; ++j) {
+      I low, high;
+      lookup_nibbles(loadu_i(q + j * kStepBytes), table, low, high);
+      step(2 * j, xor_i(low, and_i(fifth_bit_mask(fifth + j * 16, 4), clear)));
+      step(2 * j + 1, xor_i(high, and_i(fifth_bit_mask(fifth + j * 16 + 8, 4), clear)));
+    }
+  }
+}
+
+/// y[0, 16) = the 16 rows of a group · x: per block, each row's 32 products sum in its own int32
+/// lane over 8 steps of broadcast activations (two chains of 4), then one FMA with the 16 rows'
+/// scales. With VNNI the weights carry + 128 and the lanes start from -128 times the block's Σx.
+template <class Format>
+inline void dot_group(const std::uint8_t* group, std::int64_t blocks, const std::int8_t* xq, const float* xs,
+                      const std::int32_t* xsum, float* y) {
+  constexpr std::size_t kTileBytes = kRowGroup * sizeof(typename Format::Unit);
+  F acc[kGroupHalves][2];
+  GLRNN_UNROLL
+  for (int h = 0; h < kGroupHalves; ++h) acc[h][0] = acc[h][1] = zero();
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    const std::uint8_t* tile = group + b * kTileBytes;
+    prefetch_ahead(tile, kTileBytes);
+    const std::int8_t* x = xq + b * kQuantBlock;
+    GLRNN_UNROLL
+    for (int h = 0; h < kGroupHalves; ++h) {
+      I sums[2] = {kVnni ? set1_i32(-128 * xsum[b]) : zero_i(), zero_i()};
+      for_each_step<Format, kVnni>(tile, h, [&](int g, I w) {
+        const I xg = broadcast_i32(x + 4 * g);
+        sums[g % 2] = kVnni ? dot_u8s8(sums[g % 2], w, xg) : dot_i8(sums[g % 2], w, xg);
+      });
+      const F scales = mul(load(reinterpret_cast<const f16*>(tile) + h * kLanes), set1(xs[b]));
+      acc[h][b % 2] = fma(to_floats(add_i32(sums[0], sums[1])), scales, acc[h][b % 2]);
+    }
+  }
+  GLRNN_UNROLL
+  for (int h = 0; h < kGroupHalves; ++h) store(y + h * kLanes, add(acc[h][0], acc[h][1]));
+}
+
+/// An integer weight matrix as the matrix kernels read it: row groups, then rows.
+template <class Format>
+struct IntRows {
+  using Unit = typename Format::Unit;
+  const Unit* units;
+  std::int64_t blocks, grouped_rows;
+
+  explicit IntRows(const WeightMatrix& w)
+      : units(static_cast<const Unit*>(w.data)), blocks(w.cols / kQuantBlock), grouped_rows(w.grouped_rows()) {}
+  const std::uint8_t* tile(std::int64_t row, std::int64_t b) const {
+    return reinterpret_cast<const std::uint8_t*>(units + row / kRowGroup * kRowGroup * blocks + b * kRowGroup);
+  }
+  const Unit* row(std::int64_t r) const { return units + r * blocks; }  // r >= grouped_rows
+};
+
+/// Blocks [b, b + count) (count <= kBlocksPerVector) of rows [row0, row0 + valid) (valid <= kLanes;
+/// the rest weight 0) as v[r], as unpack_blocks reads them from rows. From a group, by transposing
+/// the steps' vectors (rows x 4 bytes) into rows.
+template <class Format, bool kPlus128>
+inline void row_vectors(const IntRows<Format>& w, std::int64_t row0, int valid, std::int64_t b, int count, I v[kLanes]) {
+  if (row0 + kLanes <= w.grouped_rows) {
+    const int half = static_cast<int>(row0 % kRowGroup) / kLanes;
+    GLRNN_UNROLL
+    for (int j = 0; j < kBlocksPerVector; ++j) {
+      if (j < count) {
+        for_each_step<Format, kPlus128>(w.tile(row0, b + j), half, [&](int g, I step) { v[8 * j + g] = step; });
+      } else {
+        for (int g = 0; g < 8; ++g) v[8 * j + g] = set1_i8(kPlus128 ? -128 : 0);
+      }
+    }
+    transpose(v);
+    return;
+  }
+  GLRNN_UNROLL
+  for (int r = 0; r < kLanes; ++r) {
+    // A few blocks ahead along this row: the line a pack reads a few turns from now.
+    if (r < valid) prefetch_l2(w.row(row0 + r) + b + 4 * kBlocksPerVector);
+    v[r] = r < valid ? unpack_blocks<Format, kPlus128>(w.row(row0 + r) + b, count) : set1_i8(kPlus128 ? -128 : 0);
+  }
+}
+
+/// The scales of block b of rows [row0, row0 + valid) (valid <= kLanes; the rest 0).
+template <class Format>
+inline F row_scales(const IntRows<Format>& w, std::int64_t row0, int valid, std::int64_t b) {
+  if (row0 + kLanes <= w.grouped_rows) return load(reinterpret_cast<const f16*>(w.tile(row0, b)) + row0 % kRowGroup);
+  if constexpr (leads_with_f16_scale(Format::kLayout)) {
+    return gather_unit_scales(w.row(row0) + b, static_cast<int>(w.blocks * sizeof(typename Format::Unit)), valid);
+  } else {
+    float s[kLanes] = {};
+    for (int r = 0; r < valid; ++r) s[r] = Format::scale(w.row(row0 + r)[b]);
+    return load(s);
+  }
+}
+
 // ---- quantizing activations ----------------------------------------------------------------
 
 /// x[n] (n a multiple of 32) -> int8 blocks with scale max|x| / 127, rounded to nearest (ties to
@@ -332,10 +461,10 @@ constexpr std::size_t kIntBlockBytes = kUnits * kIntVectors * sizeof(I) + kIntNr
 constexpr std::int64_t kIntKcBlocks = 8;
 constexpr std::size_t kIntPanelBytes = kIntKcBlocks * kIntBlockBytes;
 
-/// Blocks [b0, b0 + nb) of rows [0, rows) of an integer format (row r at w + r·ld units) -> panel.
+/// Blocks [b0, b0 + nb) of rows [n0, n0 + rows) of an integer matrix -> panel.
 template <class Format>
-inline void pack_int_rows(const typename Format::Unit* w, std::int64_t ld, std::int64_t rows, std::int64_t b0,
-                          std::int64_t nb, std::uint8_t* panel) {
+inline void pack_int_rows(const IntRows<Format>& w, std::int64_t n0, std::int64_t rows, std::int64_t b0, std::int64_t nb,
+                          std::uint8_t* panel) {
   // kLanes rows across the slab, then the next kLanes: few enough streams through memory for the
   // hardware prefetchers to follow.
   for (int h = 0; h < kIntVectors; ++h) {
@@ -346,17 +475,13 @@ inline void pack_int_rows(const typename Format::Unit* w, std::int64_t ld, std::
       }
       continue;
     }
+    const std::int64_t row0 = n0 + h * kLanes;
+    const int valid_rows = static_cast<int>(std::min<std::int64_t>(rows - h * kLanes, kLanes));
     for (std::int64_t b = 0; b < nb; b += kBlocksPerVector) {
       const int count = static_cast<int>(std::min<std::int64_t>(kBlocksPerVector, nb - b));
+      // VNNI multiplies w + 128 as unsigned bytes; a missing row is weight 0 either way.
       I v[kLanes];
-      GLRNN_UNROLL
-      for (int r = 0; r < kLanes; ++r) {
-        const std::int64_t row = h * kLanes + r;
-        // A few blocks ahead along this row: the line the pack reads a few turns from now.
-        prefetch_l2(w + row * ld + b0 + b + 4 * kBlocksPerVector);
-        // VNNI multiplies w + 128 as unsigned bytes; a missing row is weight 0 either way.
-        v[r] = row < rows ? unpack_blocks<Format, kVnni>(w + row * ld + b0 + b, count) : set1_i8(kVnni ? -128 : 0);
-      }
+      row_vectors<Format, kVnni>(w, row0, valid_rows, b0 + b, count, v);
       // Output vector j of a transpose holds unit j of the vector's units for kLanes rows; the
       // units of consecutive blocks follow each other.
       const auto store_unit = [&](std::int64_t unit, I value) {
@@ -379,15 +504,9 @@ inline void pack_int_rows(const typename Format::Unit* w, std::int64_t ld, std::
           store_unit(kLanes + j, hi[j]);
         }
       }
-      const int valid_rows = static_cast<int>(std::min<std::int64_t>(rows - h * kLanes, kLanes));
-      for (int j = 0; j < count; ++j) {
-        float* scales = reinterpret_cast<float*>(panel + (b + j) * kIntBlockBytes + kUnits * kIntVectors * sizeof(I)) + h * kLanes;
-        if constexpr (leads_with_f16_scale(Format::kLayout)) {
-          store(scales, gather_unit_scales(w + h * kLanes * ld + b0 + b + j, static_cast<int>(ld * sizeof(w[0])), valid_rows));
-        } else {
-          for (int r = 0; r < kLanes; ++r) scales[r] = r < valid_rows ? Format::scale(w[(h * kLanes + r) * ld + b0 + b + j]) : 0.0f;
-        }
-      }
+      for (int j = 0; j < count; ++j)
+        store(reinterpret_cast<float*>(panel + (b + j) * kIntBlockBytes + kUnits * kIntVectors * sizeof(I)) + h * kLanes,
+              row_scales(w, row0, valid_rows, b0 + b + j));
     }
   }
 }
@@ -454,20 +573,27 @@ inline void int_tile_rows(int rows, const QuantizedRows& x, std::int64_t m0, std
   int_tile<MR>(x, m0, b0, nb, panel, c, ldc, cols, accumulate);
 }
 
-/// Y[0..x.rows)[n_lo, n_hi) = X · W^T for W of an integer format, `blocks` blocks per row.
+/// Prefetches slab `part` of `parts` of the rows [n0, n0 + rows) of an integer matrix into L2: a
+/// group's rows are one region, as are rows stored one after another.
 template <class Format>
-inline void gemm_int(const typename Format::Unit* w, std::int64_t blocks, std::int64_t n_lo, std::int64_t n_hi,
-                     const QuantizedRows& x, float* y, std::int64_t ldy, std::uint8_t* panel) {
-  using Unit = typename Format::Unit;
+inline void prefetch_rows(const IntRows<Format>& w, std::int64_t n0, std::int64_t rows, std::int64_t part,
+                          std::int64_t parts) {
+  prefetch_slice(n0 < w.grouped_rows ? static_cast<const void*>(w.tile(n0, 0)) : w.row(n0),
+                 static_cast<std::size_t>(rows * w.blocks) * sizeof(typename Format::Unit), part, parts);
+}
+
+/// Y[0..x.rows)[n_lo, n_hi) = X · W^T for W of an integer format.
+template <class Format>
+inline void gemm_int(const IntRows<Format>& w, std::int64_t n_lo, std::int64_t n_hi, const QuantizedRows& x, float* y,
+                     std::int64_t ldy, std::uint8_t* panel) {
+  const std::int64_t blocks = w.blocks;
   for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += kIntNr) {
     const std::int64_t cols = std::min<std::int64_t>(kIntNr, n_hi - n0);
     for (std::int64_t b0 = 0; b0 < blocks; b0 += kIntKcBlocks) {
       const std::int64_t nb = std::min(kIntKcBlocks, blocks - b0);
       const std::int64_t next_rows = std::min<std::int64_t>(kIntNr, n_hi - n0 - kIntNr);
-      if (next_rows > 0)
-        prefetch_slice(w + (n0 + kIntNr) * blocks, static_cast<std::size_t>(next_rows * blocks) * sizeof(Unit),
-                       b0 / kIntKcBlocks, (blocks + kIntKcBlocks - 1) / kIntKcBlocks);
-      pack_int_rows<Format>(w + n0 * blocks, blocks, cols, b0, nb, panel);
+      if (next_rows > 0) prefetch_rows(w, n0 + kIntNr, next_rows, b0 / kIntKcBlocks, (blocks + kIntKcBlocks - 1) / kIntKcBlocks);
+      pack_int_rows<Format>(w, n0, cols, b0, nb, panel);
       for (std::int64_t m0 = 0; m0 < x.rows; m0 += kIntMr)
         int_tile_rows(static_cast<int>(std::min<std::int64_t>(kIntMr, x.rows - m0)), x, m0, b0, nb, panel, y + m0 * ldy + n0,
                       ldy, cols, b0 > 0);
@@ -495,16 +621,18 @@ inline FormatKernels format_kernels() {
     k.rows_per_panel = kFloatNr;
   } else {
     k.matvec = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y) {
-      const std::int64_t blocks = w.cols / kQuantBlock;
-      const Unit* base = static_cast<const Unit*>(w.data);
+      const IntRows<Format> rows(w);
       const std::int8_t* xq = x.q.row_q(0);
       const float* xs = x.q.row_scale(0);
-      for (std::int64_t r = lo; r < hi; ++r) y[r] = dot_blocks<Format>(base + r * blocks, xq, xs, x.q.lane_offset, blocks);
+      std::int64_t r = lo;  // a group's first row where rows [lo, ...) are in groups
+      if constexpr (groups_rows(Format::kLayout))
+        for (; r < std::min(hi, rows.grouped_rows); r += kRowGroup)
+          dot_group<Format>(rows.tile(r, 0), rows.blocks, xq, xs, x.q.row_sum(0), y + r);
+      for (; r < hi; ++r) y[r] = dot_blocks<Format>(rows.row(r), xq, xs, x.q.lane_offset, rows.blocks);
     };
     k.gemm = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y,
                 std::int64_t ldy, void* work) {
-      gemm_int<Format>(static_cast<const Unit*>(w.data), w.cols / kQuantBlock, lo, hi, x.q, y, ldy,
-                       static_cast<std::uint8_t*>(work));
+      gemm_int<Format>(IntRows<Format>(w), lo, hi, x.q, y, ldy, static_cast<std::uint8_t*>(work));
     };
     k.work_bytes = [](std::int64_t) { return kIntPanelBytes; };
     k.rows_per_panel = kIntNr;

@@ -98,11 +98,11 @@ FormatKernels format_kernels() {
       const std::int64_t blocks = w.cols / kQuantBlock;
       std::int8_t q[kQuantBlock];
       for (std::int64_t r = lo; r < hi; ++r) {
-        const Unit* row = static_cast<const Unit*>(w.data) + r * blocks;
         float sum = 0.0f;
         for (std::int64_t b = 0; b < blocks; ++b) {
-          Format::unpack(row[b], q);
-          const float s = Format::scale(row[b]);
+          const Unit unit = weight_unit<Format>(w, r, b);
+          Format::unpack(unit, q);
+          const float s = Format::scale(unit);
           sum += dot_i8(q, &s, x.q.row_q(0) + b * kQuantBlock, x.q.row_scale(0) + b, 1);
         }
         y[r] = sum;
@@ -114,7 +114,7 @@ FormatKernels format_kernels() {
       auto* q = static_cast<std::int8_t*>(work);
       float* s = reinterpret_cast<float*>(q + w.cols);
       for (std::int64_t r = lo; r < hi; ++r) {
-        unpack_row<Format>(static_cast<const Unit*>(w.data) + r * blocks, blocks, q, s);
+        unpack_row<Format>(w, r, q, s);
         for (std::int64_t m = 0; m < x.rows; ++m) y[m * ldy + r] = dot_i8(q, s, x.q.row_q(m), x.q.row_scale(m), blocks);
       }
     };
@@ -333,7 +333,10 @@ inline void matmul(const WeightMatrix& w, const MatIn& x, MatOut y, Scratch& scr
   if (M == 1) {
     if (scratch.measuring()) return;
     float* out = y.data();
-    parallel_for(0, N, K, [&](std::int64_t lo, std::int64_t hi) { k.matvec(w, act, lo, hi, out); });
+    // A thread takes whole row groups (formats/row_groups.hpp).
+    const std::int64_t unit = w.order == RowOrder::Groups ? kRowGroup : 1;
+    parallel_for(0, (N + unit - 1) / unit, K * unit,
+                 [&](std::int64_t lo, std::int64_t hi) { k.matvec(w, act, lo * unit, std::min(N, hi * unit), out); });
     return;
   }
   const std::int64_t panels = (N + k.rows_per_panel - 1) / k.rows_per_panel;

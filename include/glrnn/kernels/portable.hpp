@@ -9,6 +9,7 @@
 #include <cstring>    // std::memcpy
 
 #include "glrnn/formats/format.hpp"
+#include "glrnn/formats/registry.hpp"
 
 namespace glrnn::kernels::portable {
 
@@ -65,12 +66,19 @@ std::size_t row_space_bytes(std::int64_t cols) {
   else return static_cast<std::size_t>(cols) + static_cast<std::size_t>(cols / kQuantBlock) * sizeof(float);
 }
 
-/// Unpacks row `w` of an integer format: int8 values to q, block scales to s.
+/// Unit b of row r of an integer matrix, in row groups or not (formats/row_groups.hpp).
 template <class Format>
-void unpack_row(const typename Format::Unit* w, std::int64_t blocks, std::int8_t* q, float* s) {
-  for (std::int64_t b = 0; b < blocks; ++b) {
-    Format::unpack(w[b], q + b * kQuantBlock);
-    s[b] = Format::scale(w[b]);
+typename Format::Unit weight_unit(const WeightMatrix& w, std::int64_t r, std::int64_t b) {
+  return grouped_unit<Format>(static_cast<const std::byte*>(w.data), w.grouped_rows(), w.cols / kQuantBlock, r, b);
+}
+
+/// Unpacks row r of an integer matrix: int8 values to q, block scales to s.
+template <class Format>
+void unpack_row(const WeightMatrix& w, std::int64_t r, std::int8_t* q, float* s) {
+  for (std::int64_t b = 0; b < w.cols / kQuantBlock; ++b) {
+    const typename Format::Unit unit = weight_unit<Format>(w, r, b);
+    Format::unpack(unit, q + b * kQuantBlock);
+    s[b] = Format::scale(unit);
   }
 }
 

@@ -52,7 +52,7 @@ inline ConvertStats convert_model(const std::string& input, const std::string& o
   std::vector<TensorToWrite> tensors;
   for (const auto& [name, t] : source.store->served()) {
     tensors.push_back({name, t.dtype, t.shape, t.data, t.nbytes});
-    if (t.format) formats[name] = std::string(weight_type_name(*t.format));
+    if (t.format) formats[name] = packed_format_name(*t.format, t.order);
   }
   nlohmann::json metadata = {{kConvertedConfigKey, source.config.json().dump()},
                              {kConvertedWeightsKey, recipe.name},

@@ -251,9 +251,11 @@ inline MlpWeights mlp(TensorReader& store, const FlaConfig& c, std::int64_t l) {
     w.gate_proj.weight = store.matrix(p + "gate_proj.weight", {I, D}, MatrixRole::MlpIn);
     w.up_proj.weight = store.matrix(p + "up_proj.weight", {I, D}, MatrixRole::MlpIn);
   } else {
-    const WeightMatrix fused = store.matrix(p + "gate_proj.weight", {2 * I, D}, MatrixRole::MlpIn);
-    w.gate_proj.weight = {fused.data, fused.type, I, D};
-    w.up_proj.weight = {fused.row(I), fused.type, I, D};
+    // Split at row I: in row groups only where I ends a group.
+    const WeightMatrix fused = store.matrix(p + "gate_proj.weight", {2 * I, D}, MatrixRole::MlpIn,
+                                            I % kRowGroup == 0 ? RowOrder::Groups : RowOrder::Rows);
+    w.gate_proj.weight = fused.row_range(0, I);
+    w.up_proj.weight = fused.row_range(I, I);
   }
   return w;
 }

@@ -48,19 +48,20 @@ struct ModelSource {
   }
 
  private:
-  /// The format of every packed (U8) tensor, from the metadata's format map.
-  static std::map<std::string, WeightType> packed_formats(const SafetensorsFile& file, const std::string& path) {
-    std::map<std::string, WeightType> formats;
+  /// The format and row order of every packed (U8) tensor, from the metadata's format map.
+  static std::map<std::string, PackedFormat> packed_formats(const SafetensorsFile& file, const std::string& path) {
+    std::map<std::string, PackedFormat> formats;
     const auto it = file.metadata().find(kConvertedFormatsKey);
     if (it == file.metadata().end()) return formats;
     const nlohmann::json map = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
     GLRNN_CHECK(map.is_object(), FormatError, path + ": metadata '" + std::string(kConvertedFormatsKey) + "' is not a JSON object");
     for (const auto& [name, format] : map.items()) {
-      const std::optional<WeightType> type = format.is_string() ? parse_weight_type(format.get<std::string>()) : std::nullopt;
-      GLRNN_CHECK(type.has_value(), FormatError,
+      const std::optional<PackedFormat> packed =
+          format.is_string() ? parse_packed_format(format.get<std::string>()) : std::nullopt;
+      GLRNN_CHECK(packed.has_value(), FormatError,
                   path + ": tensor '" + name + "' has the unknown weight format " + format.dump() + " (known: " +
-                      weight_type_names() + ")");
-      formats[name] = *type;
+                      weight_type_names() + ", each with '" + std::string(kRowGroupsSuffix) + "' where it has row groups)");
+      formats[name] = *packed;
     }
     return formats;
   }

@@ -58,8 +58,10 @@ inline RecurrentBlockWeights recurrent_block(TensorReader& w, const RecurrentGem
   b.linear_x = linear(w, p + "linear_x", D, Dr, true, MatrixRole::Projection);
   b.linear_out = linear(w, p + "linear_out", Dr, D, true, MatrixRole::Projection);
   b.conv_1d = {w.vector(p + "conv_1d.weight", {Dr, 1, c.conv_width}), w.vector(p + "conv_1d.bias", {Dr})};
-  b.rg_lru.input_gate_weight = w.matrix(p + "rg_lru.input_gate_weight", {H, bw, bw}, MatrixRole::Dense);
-  b.rg_lru.recurrent_gate_weight = w.matrix(p + "rg_lru.recurrent_gate_weight", {H, bw, bw}, MatrixRole::Dense);
+  // Read once, row by row, to be transposed per block (RgLru::Gates).
+  b.rg_lru.input_gate_weight = w.matrix(p + "rg_lru.input_gate_weight", {H, bw, bw}, MatrixRole::Dense, RowOrder::Rows);
+  b.rg_lru.recurrent_gate_weight =
+      w.matrix(p + "rg_lru.recurrent_gate_weight", {H, bw, bw}, MatrixRole::Dense, RowOrder::Rows);
   b.rg_lru.input_gate_bias = w.vector(p + "rg_lru.input_gate_bias", {H, bw});
   b.rg_lru.recurrent_gate_bias = w.vector(p + "rg_lru.recurrent_gate_bias", {H, bw});
   b.rg_lru.recurrent_param = w.vector(p + "rg_lru.recurrent_param", {Dr});
