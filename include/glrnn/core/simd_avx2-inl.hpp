@@ -54,6 +54,7 @@ inline I sub_i32(I a, I b) { return _mm256_sub_epi32(a, b); }
 inline I mul_i32(I a, I b) { return _mm256_mullo_epi32(a, b); }
 inline I xor_i(I a, I b) { return _mm256_xor_si256(a, b); }
 inline I and_i(I a, I b) { return _mm256_and_si256(a, b); }
+inline I or_i(I a, I b) { return _mm256_or_si256(a, b); }
 /// dot_u8s8: acc + Σ of 4 adjacent products a[i] * b[i], a unsigned and b signed bytes, per int32
 /// lane. Without VNNI the pairs pass through int16: they must not exceed 32767 (|a| <= 127 does it).
 /// dot_i16: acc + Σ of 2 adjacent int16 products, per int32 lane (exact).
@@ -73,6 +74,11 @@ inline I sign_i8(I x, I w) { return _mm256_sign_epi8(x, w); }
 /// acc + Σ of 4 adjacent products w[i] * x[i] of signed bytes, per int32 lane, through dot_u8s8
 /// as |w| times sign(w)·x (|w|, |x| <= 127 in glrnn's formats and activations).
 inline I dot_i8(I acc, I w, I x) { return dot_u8s8(acc, abs_i8(w), sign_i8(x, w)); }
+/// dot_i8 with the sign moved to the other side, |x| times sign(x)·w: for an x that several
+/// products share (a broadcast against the rows of a group), whose |x| is then computed once.
+inline I dot_i8_shared_x(I acc, I w, I x) { return dot_u8s8(acc, abs_i8(x), sign_i8(w, x)); }
+/// acc + Σ of 4 adjacent products w[i] * x[i], w in [0, 127], per int32 lane: dot_u8s8 as it is.
+inline I dot_u7s8(I acc, I w, I x) { return dot_u8s8(acc, w, x); }
 /// The int8 lanes of v widened to int16: lo the first half, hi the second.
 inline void widen_i8(I v, I& lo, I& hi) {
   lo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(v));
@@ -111,12 +117,14 @@ inline I lookup_nibble_blocks(const std::uint8_t* p, std::ptrdiff_t /*stride*/, 
   const __m256i index = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0f));
   return _mm256_shuffle_epi8(table, index);
 }
-/// table[low nibble] and table[high nibble] of every byte of v (a table from nibble_table).
-inline void lookup_nibbles(I v, I table, I& low, I& high) {
+/// The low and the high nibble of every byte of v, as bytes.
+inline void split_nibbles(I v, I& low, I& high) {
   const __m256i mask = _mm256_set1_epi8(0x0f);
-  low = _mm256_shuffle_epi8(table, _mm256_and_si256(v, mask));
-  high = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(v, 4), mask));
+  low = _mm256_and_si256(v, mask);
+  high = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
 }
+/// table[index] for every byte (indices 0-15; a table from nibble_table).
+inline I lookup16(I table, I index) { return _mm256_shuffle_epi8(table, index); }
 /// 0xff in byte j where bit j of the little-endian 32-bit word at p is set, for
 /// kBlocksPerVector blocks `stride` bytes apart (q5's fifth bits).
 inline I fifth_bit_mask(const std::uint8_t* p, std::ptrdiff_t /*stride*/) {

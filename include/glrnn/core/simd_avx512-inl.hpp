@@ -42,6 +42,7 @@ inline I sub_i32(I a, I b) { return _mm512_sub_epi32(a, b); }
 inline I mul_i32(I a, I b) { return _mm512_mullo_epi32(a, b); }
 inline I xor_i(I a, I b) { return _mm512_xor_si512(a, b); }
 inline I and_i(I a, I b) { return _mm512_and_si512(a, b); }
+inline I or_i(I a, I b) { return _mm512_or_si512(a, b); }
 #if GLRNN_SIMD_VNNI
 inline I dot_u8s8(I acc, I a, I b) { return _mm512_dpbusd_epi32(acc, a, b); }
 inline I dot_i16(I acc, I a, I b) { return _mm512_dpwssd_epi32(acc, a, b); }
@@ -56,6 +57,8 @@ inline I sign_i8(I x, I w) { return _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(
 /// acc + Σ of 4 adjacent products w[i] * x[i] of signed bytes, per int32 lane, through dot_u8s8
 /// as |w| times sign(w)·x (|w|, |x| <= 127 in glrnn's formats and activations).
 inline I dot_i8(I acc, I w, I x) { return dot_u8s8(acc, abs_i8(w), sign_i8(x, w)); }
+inline I dot_i8_shared_x(I acc, I w, I x) { return dot_u8s8(acc, abs_i8(x), sign_i8(w, x)); }
+inline I dot_u7s8(I acc, I w, I x) { return dot_u8s8(acc, w, x); }
 inline void widen_i8(I v, I& lo, I& hi) {
   lo = _mm512_cvtepi8_epi16(_mm512_castsi512_si256(v));
   hi = _mm512_cvtepi8_epi16(_mm512_extracti64x4_epi64(v, 1));
@@ -84,11 +87,12 @@ inline I lookup_nibble_blocks(const std::uint8_t* p, std::ptrdiff_t stride, I ta
   const __m512i index = _mm512_and_si512(_mm512_srlv_epi16(pairs, shifts), _mm512_set1_epi8(0x0f));
   return _mm512_shuffle_epi8(table, index);
 }
-inline void lookup_nibbles(I v, I table, I& low, I& high) {
+inline void split_nibbles(I v, I& low, I& high) {
   const __m512i mask = _mm512_set1_epi8(0x0f);
-  low = _mm512_shuffle_epi8(table, _mm512_and_si512(v, mask));
-  high = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(v, 4), mask));
+  low = _mm512_and_si512(v, mask);
+  high = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
 }
+inline I lookup16(I table, I index) { return _mm512_shuffle_epi8(table, index); }
 inline I fifth_bit_mask(const std::uint8_t* p, std::ptrdiff_t stride) {
   std::uint32_t first, second;
   std::memcpy(&first, p, sizeof first);

@@ -70,6 +70,7 @@ inline I sub_i32(I a, I b) { return {vsubq_s32(a.lo, b.lo), vsubq_s32(a.hi, b.hi
 inline I mul_i32(I a, I b) { return {vmulq_s32(a.lo, b.lo), vmulq_s32(a.hi, b.hi)}; }
 inline I xor_i(I a, I b) { return {veorq_s32(a.lo, b.lo), veorq_s32(a.hi, b.hi)}; }
 inline I and_i(I a, I b) { return {vandq_s32(a.lo, b.lo), vandq_s32(a.hi, b.hi)}; }
+inline I or_i(I a, I b) { return {vorrq_s32(a.lo, b.lo), vorrq_s32(a.hi, b.hi)}; }
 
 /// acc + Σ of 4 adjacent products w[i] * x[i] of signed bytes, per int32 lane. With the dot-product
 /// extension one SDOT per register; without, products widened to int16 (|w|, |x| <= 127, so a pair
@@ -85,6 +86,10 @@ inline int32x4_t dot_i8_half(int32x4_t acc, int8x16_t w, int8x16_t x) {
 inline I dot_i8(I acc, I w, I x) {
   return {dot_i8_half(acc.lo, bytes_lo(w), bytes_lo(x)), dot_i8_half(acc.hi, bytes_hi(w), bytes_hi(x))};
 }
+/// dot_i8 for an x that several products share: the same here (signed products are native).
+inline I dot_i8_shared_x(I acc, I w, I x) { return dot_i8(acc, w, x); }
+/// acc + Σ of 4 adjacent products w[i] * x[i], w in [0, 127], per int32 lane: signed products serve.
+inline I dot_u7s8(I acc, I w, I x) { return dot_i8(acc, w, x); }
 /// acc + Σ of 2 adjacent int16 products, per int32 lane (exact).
 inline int32x4_t dot_i16_half(int32x4_t acc, int16x8_t a, int16x8_t b) {
   return vaddq_s32(acc, vpaddq_s32(vmull_s16(vget_low_s16(a), vget_low_s16(b)), vmull_high_s16(a, b)));
@@ -123,12 +128,16 @@ inline I lookup_nibble_blocks(const std::uint8_t* p, std::ptrdiff_t /*stride*/, 
   const int8x16_t t = bytes_lo(table);
   return from_bytes(vqtbl1q_s8(t, vandq_u8(packed, vdupq_n_u8(0x0f))), vqtbl1q_s8(t, vshrq_n_u8(packed, 4)));
 }
-/// table[low nibble] and table[high nibble] of every byte of v (a table from nibble_table).
-inline void lookup_nibbles(I v, I table, I& low, I& high) {
-  const int8x16_t t = bytes_lo(table);
+/// The low and the high nibble of every byte of v, as bytes.
+inline void split_nibbles(I v, I& low, I& high) {
   const uint8x16_t a = vreinterpretq_u8_s8(bytes_lo(v)), b = vreinterpretq_u8_s8(bytes_hi(v)), mask = vdupq_n_u8(0x0f);
-  low = from_bytes(vqtbl1q_s8(t, vandq_u8(a, mask)), vqtbl1q_s8(t, vandq_u8(b, mask)));
-  high = from_bytes(vqtbl1q_s8(t, vshrq_n_u8(a, 4)), vqtbl1q_s8(t, vshrq_n_u8(b, 4)));
+  low = from_bytes(vreinterpretq_s8_u8(vandq_u8(a, mask)), vreinterpretq_s8_u8(vandq_u8(b, mask)));
+  high = from_bytes(vreinterpretq_s8_u8(vshrq_n_u8(a, 4)), vreinterpretq_s8_u8(vshrq_n_u8(b, 4)));
+}
+/// table[index] for every byte (indices 0-15; a table from nibble_table).
+inline I lookup16(I table, I index) {
+  const int8x16_t t = bytes_lo(table);
+  return from_bytes(vqtbl1q_s8(t, vreinterpretq_u8_s8(bytes_lo(index))), vqtbl1q_s8(t, vreinterpretq_u8_s8(bytes_hi(index))));
 }
 /// 0xff in byte j where bit j of the little-endian 32-bit word at p is set, for
 /// kBlocksPerVector blocks `stride` bytes apart (q5's fifth bits).

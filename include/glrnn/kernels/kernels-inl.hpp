@@ -148,52 +148,72 @@ constexpr int kGroupHalves = static_cast<int>(kRowGroup) / kLanes;
 static_assert(8 * kBlocksPerVector == kLanes, "a vector of rows holds the 8 steps of kBlocksPerVector blocks");
 constexpr std::size_t kStepBytes = 4 * kRowGroup;  // a step: 4 weights of every row of a group
 
+/// What a step's vector holds: the weights, the weights + 128 (VNNI's unsigned operand), or for
+/// q5 its 5-bit indices, the weights + 16, which every path multiplies as small unsigned bytes
+/// without a table.
+enum class StepValues { Weights, Plus128, Indices };
+
 /// Calls step(g, w) for the 8 steps g of a tile, w holding weights 4g..4g+3 of the tile's rows
-/// [half·kLanes, +kLanes), + 128 as unsigned bytes with kPlus128. One load gives a step (Int8)
-/// or two (the nibble layouts: low nibbles step 2j, high nibbles step 2j + 1).
-template <class Format, bool kPlus128, class Step>
+/// [half·kLanes, +kLanes) as kValues says. One load gives a step (Int8) or two (the nibble
+/// layouts: low nibbles step 2j, high nibbles step 2j + 1).
+template <class Format, StepValues kValues, class Step>
 GLRNN_ALWAYS_INLINE void for_each_step(const std::uint8_t* tile, int half, Step&& step) {
+  constexpr bool kPlus128 = kValues == StepValues::Plus128;
   const std::uint8_t* q = tile + kRowGroupScaleBytes + half * kLanes * 4;
   if constexpr (Format::kLayout == UnitLayout::Int8) {
+    static_assert(kValues != StepValues::Indices, "int8 has no indices");
     GLRNN_UNROLL
     for (int g = 0; g < 8; ++g) {
       const I w = loadu_i(q + g * kStepBytes);
       step(g, kPlus128 ? xor_i(w, set1_i8(-128)) : w);
     }
   } else if constexpr (Format::kLayout == UnitLayout::Nibbles) {
+    static_assert(kValues != StepValues::Indices, "q4's indices are not its weights plus a constant");
     static constexpr Plus128 kShifted{Format::kLevels};
     const I table = nibble_table(kPlus128 ? kShifted.v : Format::kLevels);
     GLRNN_UNROLL
     for (int j = 0; j < 4; ++j) {
       I low, high;
-      lookup_nibbles(loadu_i(q + j * kStepBytes), table, low, high);
-      step(2 * j, low);
-      step(2 * j + 1, high);
+      split_nibbles(loadu_i(q + j * kStepBytes), low, high);
+      step(2 * j, lookup16(table, low));
+      step(2 * j + 1, lookup16(table, high));
     }
   } else {
     static_assert(Format::kLayout == UnitLayout::NibblesFifthBit, "a layout row groups hold");
-    // As unpack_blocks: the low bits looked up as i - 16, a set fifth bit clears the 0xf0.
+    static_assert(Format::kLevels[0] == -16 && Format::kLevels[31] == 15, "the layout's levels are i - 16");
+    // Indices: the low bits, | 0x10 where the fifth bit is set. Weights, as unpack_blocks: the low
+    // bits looked up as i - 16 (0xf0 | low), and a set fifth bit clears the 0xf0.
     static constexpr std::int8_t kLow[16] = {-16, -15, -14, -13, -12, -11, -10, -9, -8, -7, -6, -5, -4, -3, -2, -1};
     static constexpr Plus128 kLowShifted{kLow};
-    const I table = nibble_table(kPlus128 ? kLowShifted.v : kLow), clear = set1_i8(-16);
+    const I table = nibble_table(kPlus128 ? kLowShifted.v : kLow);
+    const I fifth_value = set1_i8(kValues == StepValues::Indices ? 0x10 : -16);
     const std::uint8_t* fifth = tile + kRowGroupScaleBytes + 4 * kStepBytes + half * kLanes / 2;
+    const auto with_fifth = [&](I low_bits, const std::uint8_t* bits) {
+      const I fifth_bits = and_i(fifth_bit_mask(bits, 4), fifth_value);
+      return kValues == StepValues::Indices ? or_i(low_bits, fifth_bits) : xor_i(lookup16(table, low_bits), fifth_bits);
+    };
     GLRNN_UNROLL
     for (int j = 0; j < 4; ++j) {
       I low, high;
-      lookup_nibbles(loadu_i(q + j * kStepBytes), table, low, high);
-      step(2 * j, xor_i(low, and_i(fifth_bit_mask(fifth + j * 16, 4), clear)));
-      step(2 * j + 1, xor_i(high, and_i(fifth_bit_mask(fifth + j * 16 + 8, 4), clear)));
+      split_nibbles(loadu_i(q + j * kStepBytes), low, high);
+      step(2 * j, with_fifth(low, fifth + j * 16));
+      step(2 * j + 1, with_fifth(high, fifth + j * 16 + 8));
     }
   }
 }
 
 /// y[0, 16) = the 16 rows of a group · x: per block, each row's 32 products sum in its own int32
 /// lane over 8 steps of broadcast activations (two chains of 4), then one FMA with the 16 rows'
-/// scales. With VNNI the weights carry + 128 and the lanes start from -128 times the block's Σx.
+/// scales. Where the weights carry an offset (+ 128 for VNNI, q5's + 16) the lanes start from
+/// -offset times the block's Σx.
 template <class Format>
 inline void dot_group(const std::uint8_t* group, std::int64_t blocks, const std::int8_t* xq, const float* xs,
                       const std::int32_t* xsum, float* y) {
   constexpr std::size_t kTileBytes = kRowGroup * sizeof(typename Format::Unit);
+  constexpr StepValues kValues = Format::kLayout == UnitLayout::NibblesFifthBit ? StepValues::Indices
+                                 : kVnni                                        ? StepValues::Plus128
+                                                                                : StepValues::Weights;
+  constexpr std::int32_t kOffset = kValues == StepValues::Indices ? 16 : kValues == StepValues::Plus128 ? 128 : 0;
   F acc[kGroupHalves][2];
   GLRNN_UNROLL
   for (int h = 0; h < kGroupHalves; ++h) acc[h][0] = acc[h][1] = zero();
@@ -203,10 +223,12 @@ inline void dot_group(const std::uint8_t* group, std::int64_t blocks, const std:
     const std::int8_t* x = xq + b * kQuantBlock;
     GLRNN_UNROLL
     for (int h = 0; h < kGroupHalves; ++h) {
-      I sums[2] = {kVnni ? set1_i32(-128 * xsum[b]) : zero_i(), zero_i()};
-      for_each_step<Format, kVnni>(tile, h, [&](int g, I w) {
+      I sums[2] = {set1_i32(-kOffset * xsum[b]), zero_i()};
+      for_each_step<Format, kValues>(tile, h, [&](int g, I w) {
         const I xg = broadcast_i32(x + 4 * g);
-        sums[g % 2] = kVnni ? dot_u8s8(sums[g % 2], w, xg) : dot_i8(sums[g % 2], w, xg);
+        if constexpr (kValues == StepValues::Plus128) sums[g % 2] = dot_u8s8(sums[g % 2], w, xg);
+        else if constexpr (kValues == StepValues::Indices) sums[g % 2] = dot_u7s8(sums[g % 2], w, xg);
+        else sums[g % 2] = dot_i8_shared_x(sums[g % 2], w, xg);
       });
       const F scales = mul(load(reinterpret_cast<const f16*>(tile) + h * kLanes), set1(xs[b]));
       acc[h][b % 2] = fma(to_floats(add_i32(sums[0], sums[1])), scales, acc[h][b % 2]);
@@ -241,7 +263,8 @@ inline void row_vectors(const IntRows<Format>& w, std::int64_t row0, int valid, 
     GLRNN_UNROLL
     for (int j = 0; j < kBlocksPerVector; ++j) {
       if (j < count) {
-        for_each_step<Format, kPlus128>(w.tile(row0, b + j), half, [&](int g, I step) { v[8 * j + g] = step; });
+        for_each_step<Format, kPlus128 ? StepValues::Plus128 : StepValues::Weights>(w.tile(row0, b + j), half,
+                                                                                  [&](int g, I step) { v[8 * j + g] = step; });
       } else {
         for (int g = 0; g < 8; ++g) v[8 * j + g] = set1_i8(kPlus128 ? -128 : 0);
       }
