@@ -500,6 +500,19 @@ inline void pack_int_rows(const IntRows<Format>& w, std::int64_t n0, std::int64_
     }
     const std::int64_t row0 = n0 + h * kLanes;
     const int valid_rows = static_cast<int>(std::min<std::int64_t>(rows - h * kLanes, kLanes));
+    if (kVnni && row0 + kLanes <= w.grouped_rows) {
+      // A VNNI panel's unit is a step of 4 weights: a group's tile holds the panel's vectors as they are.
+      const int half = static_cast<int>(row0 % kRowGroup) / kLanes;
+      for (std::int64_t b = 0; b < nb; ++b) {
+        std::uint8_t* block = panel + b * kIntBlockBytes;
+        for_each_step<Format, StepValues::Plus128>(w.tile(row0, b0 + b), half, [&](int g, I step) {
+          storeu_i(block + (g * kIntVectors + h) * sizeof(I), step);
+        });
+        store(reinterpret_cast<float*>(block + kUnits * kIntVectors * sizeof(I)) + h * kLanes,
+              row_scales(w, row0, valid_rows, b0 + b));
+      }
+      continue;
+    }
     for (std::int64_t b = 0; b < nb; b += kBlocksPerVector) {
       const int count = static_cast<int>(std::min<std::int64_t>(kBlocksPerVector, nb - b));
       // VNNI multiplies w + 128 as unsigned bytes; a missing row is weight 0 either way.
