@@ -202,6 +202,15 @@ GLRNN_ALWAYS_INLINE void for_each_step(const std::uint8_t* tile, int half, Step&
   }
 }
 
+/// acc + the products of a step's values with x, each lane summing its 4. (A template of the
+/// vector type, so that a path without unsigned-by-signed products, NEON, never compiles that branch.)
+template <StepValues kValues, class Vector = I>
+inline Vector dot_step(Vector acc, Vector w, Vector x) {
+  if constexpr (kValues == StepValues::Plus128) return dot_u8s8(acc, w, x);
+  else if constexpr (kValues == StepValues::Indices) return dot_u7s8(acc, w, x);
+  else return dot_i8_shared_x(acc, w, x);
+}
+
 /// y[0, 16) = the 16 rows of a group · x: per block, each row's 32 products sum in its own int32
 /// lane over 8 steps of broadcast activations (two chains of 4), then one FMA with the 16 rows'
 /// scales. Where the weights carry an offset (+ 128 for VNNI, q5's + 16) the lanes start from
@@ -225,10 +234,7 @@ inline void dot_group(const std::uint8_t* group, std::int64_t blocks, const std:
     for (int h = 0; h < kGroupHalves; ++h) {
       I sums[2] = {set1_i32(-kOffset * xsum[b]), zero_i()};
       for_each_step<Format, kValues>(tile, h, [&](int g, I w) {
-        const I xg = broadcast_i32(x + 4 * g);
-        if constexpr (kValues == StepValues::Plus128) sums[g % 2] = dot_u8s8(sums[g % 2], w, xg);
-        else if constexpr (kValues == StepValues::Indices) sums[g % 2] = dot_u7s8(sums[g % 2], w, xg);
-        else sums[g % 2] = dot_i8_shared_x(sums[g % 2], w, xg);
+        sums[g % 2] = dot_step<kValues>(sums[g % 2], w, broadcast_i32(x + 4 * g));
       });
       const F scales = mul(load(reinterpret_cast<const f16*>(tile) + h * kLanes), set1(xs[b]));
       acc[h][b % 2] = fma(to_floats(add_i32(sums[0], sums[1])), scales, acc[h][b % 2]);
