@@ -7,6 +7,7 @@
 
 #include <cstddef>  // std::size_t, std::byte
 #include <cstdint>  // std::int64_t
+#include <cstring>  // std::memcpy
 #include <utility>  // std::pair
 #include <vector>   // std::vector
 
@@ -115,25 +116,32 @@ class RgLru {
    public:
     Gates() = default;
     Gates(const WeightMatrix& stored, std::int64_t heads, std::int64_t bw)
-        : type_(stored.type), bw_(bw), bytes_(stored.bytes()) {
+        : type_(stored.type),
+          order_(format_info(stored.type).groups_rows() ? RowOrder::Groups : RowOrder::Rows),
+          bw_(bw),
+          bytes_(stored.bytes()) {
       const FormatInfo& format = format_info(type_);
       GLRNN_CHECK(format.holds_rows_of(bw), ShapeError,
                   "rg_lru gates of width " + std::to_string(bw) + " do not split into " + std::string(format.name) + " blocks");
       std::vector<float> in(static_cast<std::size_t>(bw * bw)), out(in.size());
+      std::vector<std::byte> rows(static_cast<std::size_t>(bw) * format.row_bytes(bw));  // one block, row by row
       for (std::int64_t h = 0; h < heads; ++h) {
         for (std::int64_t i = 0; i < bw; ++i) stored.dequantize_row(h * bw + i, in.data() + i * bw);
         for (std::int64_t i = 0; i < bw; ++i)
           for (std::int64_t j = 0; j < bw; ++j) out[static_cast<std::size_t>(j * bw + i)] = in[static_cast<std::size_t>(i * bw + j)];
-        for (std::int64_t j = 0; j < bw; ++j)
-          format.quantize(out.data() + j * bw, bw, bytes_.data() + (h * bw + j) * format.row_bytes(bw));
+        std::byte* block = bytes_.data() + h * bw * static_cast<std::int64_t>(format.row_bytes(bw));
+        for (std::int64_t j = 0; j < bw; ++j) format.quantize(out.data() + j * bw, bw, rows.data() + j * format.row_bytes(bw));
+        if (order_ == RowOrder::Groups) format.group_rows(rows.data(), bw, bw, block);
+        else std::memcpy(block, rows.data(), rows.size());
       }
     }
     WeightMatrix block(std::int64_t h) const {
-      return {bytes_.data() + h * bw_ * format_info(type_).row_bytes(bw_), type_, bw_, bw_};
+      return {bytes_.data() + h * bw_ * format_info(type_).row_bytes(bw_), type_, bw_, bw_, order_};
     }
 
    private:
     WeightType type_ = WeightType::F32;
+    RowOrder order_ = RowOrder::Rows;  // of each block: row groups where the format has them
     std::int64_t bw_ = 0;
     std::vector<std::byte> bytes_;  // [H, bw(out), bw(in)]
   };
