@@ -21,6 +21,7 @@
 #include <cstdint>  // std::int64_t, std::uint8_t, std::uint64_t
 #include <cstring>  // std::memcpy
 
+#include "glrnn/core/threading.hpp"
 #include "glrnn/formats/format.hpp"
 
 namespace glrnn {
@@ -132,9 +133,12 @@ void group_rows(const typename Format::Unit* in, std::int64_t rows, std::int64_t
   using Unit = typename Format::Unit;
   const std::int64_t grouped = rows / kRowGroup * kRowGroup;
   auto* tiles = reinterpret_cast<std::uint8_t*>(out);
-  for (std::int64_t r = 0; r < grouped; r += kRowGroup)
-    for (std::int64_t b = 0; b < blocks; ++b)
-      write_tile<Format>(in + r * blocks, blocks, b, tiles + (r * blocks + b * kRowGroup) * sizeof(Unit));
+  // A load regroups whole models (a file from before row groups, a checkpoint quantized at load).
+  parallel_for(0, grouped / kRowGroup, kRowGroup * blocks * kQuantBlock * 8, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t r = lo * kRowGroup; r < hi * kRowGroup; r += kRowGroup)
+      for (std::int64_t b = 0; b < blocks; ++b)
+        write_tile<Format>(in + r * blocks, blocks, b, tiles + (r * blocks + b * kRowGroup) * static_cast<std::int64_t>(sizeof(Unit)));
+  });
   std::memcpy(out + grouped * blocks * static_cast<std::int64_t>(sizeof(Unit)), in + grouped * blocks,
               static_cast<std::size_t>((rows - grouped) * blocks) * sizeof(Unit));
 }
