@@ -153,53 +153,45 @@ constexpr std::size_t kStepBytes = 4 * kRowGroup;  // a step: 4 weights of every
 /// without a table.
 enum class StepValues { Weights, Plus128, Indices };
 
-/// Calls step(g, w) for the 8 steps g of a tile, w holding weights 4g..4g+3 of the tile's rows
-/// [half·kLanes, +kLanes) as kValues says. One load gives a step (Int8) or two (the nibble
-/// layouts: low nibbles step 2j, high nibbles step 2j + 1).
-template <class Format, StepValues kValues, class Step>
-GLRNN_ALWAYS_INLINE void for_each_step(const std::uint8_t* tile, int half, Step&& step) {
+/// Step g of a tile: weights 4g..4g+3 of the tile's rows [half·kLanes, +kLanes), as kValues says.
+/// Int8 loads a step; the nibble layouts load a 64-byte chunk that holds two (low nibbles step
+/// 2j, high nibbles 2j + 1), so a caller that takes both steps in turn loads and splits it once.
+template <class Format, StepValues kValues>
+GLRNN_ALWAYS_INLINE I step_vector(const std::uint8_t* tile, int half, int g) {
   constexpr bool kPlus128 = kValues == StepValues::Plus128;
   const std::uint8_t* q = tile + kRowGroupScaleBytes + half * kLanes * 4;
   if constexpr (Format::kLayout == UnitLayout::Int8) {
     static_assert(kValues != StepValues::Indices, "int8 has no indices");
-    GLRNN_UNROLL
-    for (int g = 0; g < 8; ++g) {
-      const I w = loadu_i(q + g * kStepBytes);
-      step(g, kPlus128 ? xor_i(w, set1_i8(-128)) : w);
-    }
-  } else if constexpr (Format::kLayout == UnitLayout::Nibbles) {
-    static_assert(kValues != StepValues::Indices, "q4's indices are not its weights plus a constant");
-    static constexpr Plus128 kShifted{Format::kLevels};
-    const I table = nibble_table(kPlus128 ? kShifted.v : Format::kLevels);
-    GLRNN_UNROLL
-    for (int j = 0; j < 4; ++j) {
-      I low, high;
-      split_nibbles(loadu_i(q + j * kStepBytes), low, high);
-      step(2 * j, lookup16(table, low));
-      step(2 * j + 1, lookup16(table, high));
-    }
+    const I w = loadu_i(q + g * kStepBytes);
+    return kPlus128 ? xor_i(w, set1_i8(-128)) : w;
   } else {
-    static_assert(Format::kLayout == UnitLayout::NibblesFifthBit, "a layout row groups hold");
-    static_assert(Format::kLevels[0] == -16 && Format::kLevels[31] == 15, "the layout's levels are i - 16");
-    // Indices: the low bits, | 0x10 where the fifth bit is set. Weights, as unpack_blocks: the low
-    // bits looked up as i - 16 (0xf0 | low), and a set fifth bit clears the 0xf0.
-    static constexpr std::int8_t kLow[16] = {-16, -15, -14, -13, -12, -11, -10, -9, -8, -7, -6, -5, -4, -3, -2, -1};
-    static constexpr Plus128 kLowShifted{kLow};
-    const I table = nibble_table(kPlus128 ? kLowShifted.v : kLow);
-    const I fifth_value = set1_i8(kValues == StepValues::Indices ? 0x10 : -16);
-    const std::uint8_t* fifth = tile + kRowGroupScaleBytes + 4 * kStepBytes + half * kLanes / 2;
-    const auto with_fifth = [&](I low_bits, const std::uint8_t* bits) {
-      const I fifth_bits = and_i(fifth_bit_mask(bits, 4), fifth_value);
-      return kValues == StepValues::Indices ? or_i(low_bits, fifth_bits) : xor_i(lookup16(table, low_bits), fifth_bits);
-    };
-    GLRNN_UNROLL
-    for (int j = 0; j < 4; ++j) {
-      I low, high;
-      split_nibbles(loadu_i(q + j * kStepBytes), low, high);
-      step(2 * j, with_fifth(low, fifth + j * 16));
-      step(2 * j + 1, with_fifth(high, fifth + j * 16 + 8));
+    I low, high;
+    split_nibbles(loadu_i(q + g / 2 * kStepBytes), low, high);
+    const I bits = g % 2 ? high : low;
+    if constexpr (Format::kLayout == UnitLayout::Nibbles) {
+      static_assert(kValues != StepValues::Indices, "q4's indices are not its weights plus a constant");
+      static constexpr Plus128 kShifted{Format::kLevels};
+      return lookup16(nibble_table(kPlus128 ? kShifted.v : Format::kLevels), bits);
+    } else {
+      static_assert(Format::kLayout == UnitLayout::NibblesFifthBit, "a layout row groups hold");
+      static_assert(Format::kLevels[0] == -16 && Format::kLevels[31] == 15, "the layout's levels are i - 16");
+      // Indices: the low bits, | 0x10 where the fifth bit is set. Weights, as unpack_blocks: the low
+      // bits looked up as i - 16 (0xf0 | low), and a set fifth bit clears the 0xf0.
+      const std::uint8_t* fifth = tile + kRowGroupScaleBytes + 4 * kStepBytes + half * kLanes / 2 + g / 2 * 16 + g % 2 * 8;
+      const I fifth_bits = and_i(fifth_bit_mask(fifth, 4), set1_i8(kValues == StepValues::Indices ? 0x10 : -16));
+      if constexpr (kValues == StepValues::Indices) return or_i(bits, fifth_bits);
+      static constexpr std::int8_t kLow[16] = {-16, -15, -14, -13, -12, -11, -10, -9, -8, -7, -6, -5, -4, -3, -2, -1};
+      static constexpr Plus128 kLowShifted{kLow};
+      return xor_i(lookup16(nibble_table(kPlus128 ? kLowShifted.v : kLow), bits), fifth_bits);
     }
   }
+}
+
+/// Calls step(g, w) for the 8 steps g of a tile (see step_vector).
+template <class Format, StepValues kValues, class Step>
+GLRNN_ALWAYS_INLINE void for_each_step(const std::uint8_t* tile, int half, Step&& step) {
+  GLRNN_UNROLL
+  for (int g = 0; g < 8; ++g) step(g, step_vector<Format, kValues>(tile, half, g));
 }
 
 /// acc + the products of a step's values with x, each lane summing its 4. (A template of the
