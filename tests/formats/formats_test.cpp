@@ -2,6 +2,7 @@
 
 #include <algorithm>  // std::max
 #include <cmath>      // std::fabs
+#include <string>     // std::string
 #include <vector>     // std::vector
 
 #include <catch2/catch.hpp>
@@ -112,9 +113,10 @@ TEST_CASE("Row groups hold every unit of their rows and give each row back", "[f
       format.group_rows(units.data(), rows, cols, grouped.data());
       const glrnn::WeightMatrix by_rows{units.data(), type, rows, cols};
       const glrnn::WeightMatrix by_groups{grouped.data(), type, rows, cols, glrnn::RowOrder::Groups};
-      CAPTURE(format.name, rows);
+      CAPTURE(std::string(format.name), rows);
       CHECK(by_groups.grouped_rows() == rows / 16 * 16);
-      if (rows >= 16) CHECK(units != grouped);
+      const bool reordered = units != grouped;
+      CHECK(reordered == (rows >= 16));
       std::vector<float> expected(static_cast<std::size_t>(cols)), got(expected.size());
       for (std::int64_t r = 0; r < rows; ++r) {
         by_rows.dequantize_row(r, expected.data());
