@@ -70,8 +70,8 @@ struct FormatInfo {
   void (*dequantize)(const void* in, std::int64_t n, float* out);
   /// For formats that can be stored in row groups (formats/row_groups.hpp), else null: a
   /// [rows, cols] matrix row after row -> row groups, and row r of one as float32.
-  void (*group_rows)(const void* in, std::int64_t rows, std::int64_t cols, std::byte* out);
-  void (*dequantize_grouped_row)(const void* data, std::int64_t rows, std::int64_t cols, std::int64_t r, float* out);
+  void (*group_rows)(const void* in, std::int64_t rows, std::int64_t cols, std::byte* out) = nullptr;
+  void (*dequantize_grouped_row)(const void* data, std::int64_t rows, std::int64_t cols, std::int64_t r, float* out) = nullptr;
 
   bool groups_rows() const { return group_rows != nullptr; }
 
@@ -81,25 +81,17 @@ struct FormatInfo {
 
 namespace detail {
 template <class Format>
-FormatInfo make_plain_format_info(WeightType type) {
-  using Unit = typename Format::Unit;
-  return {type,
-          Format::kName,
-          Format::kBlockElements,
-          sizeof(Unit),
-          alignof(Unit),
-          Format::kActivations,
-          Format::kFileDType,
-          [](const float* x, std::int64_t n, void* out) { Format::quantize(x, n, static_cast<Unit*>(out)); },
-          [](const void* in, std::int64_t n, float* out) { Format::dequantize(static_cast<const Unit*>(in), n, out); },
-          nullptr,
-          nullptr};
-}
-
-template <class Format>
 FormatInfo make_format_info(WeightType type) {
   using Unit = typename Format::Unit;
-  FormatInfo info = make_plain_format_info<Format>(type);
+  FormatInfo info{type,
+                  Format::kName,
+                  Format::kBlockElements,
+                  sizeof(Unit),
+                  alignof(Unit),
+                  Format::kActivations,
+                  Format::kFileDType,
+                  [](const float* x, std::int64_t n, void* out) { Format::quantize(x, n, static_cast<Unit*>(out)); },
+                  [](const void* in, std::int64_t n, float* out) { Format::dequantize(static_cast<const Unit*>(in), n, out); }};
   if constexpr (groups_rows(Format::kLayout)) {
     info.group_rows = [](const void* in, std::int64_t rows, std::int64_t cols, std::byte* out) {
       glrnn::group_rows<Format>(static_cast<const Unit*>(in), rows, cols / kQuantBlock, out);
