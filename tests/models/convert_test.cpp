@@ -121,6 +121,15 @@ TEST_CASE("Converted files: damaged or foreign files are refused with a message"
                   std::string(reinterpret_cast<const char*>(t.data), t.nbytes));
     const std::string unknown = glrnn::test::write_temp_file(builder.build(), "unknown-format.safetensors");
     CHECK_THROWS_WITH(glrnn::load_model(unknown), Catch::Contains("does not say in which weight format"));
+    // A row order glrnn does not have, or row groups of a format without them, is refused by name.
+    nlohmann::json formats = nlohmann::json::parse(converted.metadata().at(glrnn::kConvertedFormatsKey));
+    for (const std::string bad : {"q4:groups8", "bf16:groups16"}) {
+      formats[formats.begin().key()] = bad;
+      glrnn::test::SafetensorsBuilder renamed = builder;
+      renamed.metadata(glrnn::kConvertedFormatsKey, formats.dump());
+      const std::string path = glrnn::test::write_temp_file(renamed.build(), "bad-order.safetensors");
+      CHECK_THROWS_WITH(glrnn::load_model(path), Catch::Contains("unknown weight format \"" + bad + "\""));
+    }
   }
   std::filesystem::resize_file(file, std::filesystem::file_size(file) - 100);
   CHECK_THROWS_AS(glrnn::load_model(file), glrnn::FormatError);
