@@ -16,7 +16,8 @@
 // are evaluated element by element. So it is as stable as the sequential form, which single
 // positions and batched decode use.
 
-#include <algorithm>  // std::min
+#include <algorithm>  // std::min, std::max
+#include <cstddef>    // std::byte, std::size_t
 #include <cstdint>    // std::int64_t
 #include <string>     // std::to_string
 
@@ -88,64 +89,95 @@ class GlaRecurrence {
   std::int64_t queries_per_state() const { return cfg_.heads / cfg_.state_heads; }
   std::int64_t first_query(std::int64_t s) const { return s * queries_per_state(); }
 
-  /// Positions c0 .. c0+n-1 in matrix form, every head (see the file comment).
+  /// One thread's buffers for a chunk of n positions (see chunk_head), carved from `bytes(n, dk)`
+  /// bytes at `base`.
+  struct ChunkSpace {
+    MatMap cum, scaled_q, scaled_k, keys_t, attn;
+    std::byte* work;  // the products' work memory
+
+    static std::size_t floats(std::int64_t rows, std::int64_t cols) {
+      return static_cast<std::size_t>(rows * cols + 15) / 16 * 16;  // whole cache lines
+    }
+    static std::size_t bytes(std::int64_t n, std::int64_t dk) {
+      return sizeof(float) * (3 * floats(n, dk) + floats(dk, n) + floats(n, n)) +
+             (kernels::product_work_bytes(std::max(n, dk)) + Scratch::kAlign - 1) / Scratch::kAlign * Scratch::kAlign;
+    }
+    ChunkSpace(std::byte* base, std::int64_t n, std::int64_t dk)
+        : cum(take(base, n, dk)),
+          scaled_q(take(base, n, dk)),
+          scaled_k(take(base, n, dk)),
+          keys_t(take(base, dk, n)),
+          attn(take(base, n, n)),
+          work(base) {}
+
+   private:
+    static MatMap take(std::byte*& base, std::int64_t rows, std::int64_t cols) {
+      float* p = reinterpret_cast<float*>(base);
+      base += sizeof(float) * floats(rows, cols);
+      return MatMap(p, rows, cols);
+    }
+  };
+
+  /// Positions c0 .. c0+n-1 in matrix form (see the file comment). State heads are independent:
+  /// threads take whole heads, each with its own buffers.
   void chunk(const MatMap& q, const MatMap& g, const MatMap& k, const MatMap& v, std::int64_t c0, std::int64_t n,
              RowMatrixXf& state, MatMap& o, Scratch& scratch) const {
-    constexpr std::int64_t kBlock = 16;  // sub-block of the intra-chunk attention
     const std::int64_t dk = cfg_.key_dim, dv = cfg_.value_dim;
     Scratch::Frame frame(scratch);
-    MatMap cum = scratch.matrix(n, dk);      // cumulative log decay within the chunk
-    MatMap scaled_q = scratch.matrix(n, dk);
-    MatMap scaled_k = scratch.matrix(n, dk);
-    MatMap keys_t = scratch.matrix(dk, n);   // keys decayed to the chunk's end, transposed
-    MatMap attn = scratch.matrix(n, n);      // intra-chunk causal attention with decay
-    const bool measuring = scratch.measuring();
-    for (std::int64_t s = 0; s < cfg_.state_heads; ++s) {
-      const auto kh = k.block(c0, kv_of_state(s) * dk, n, dk);
-      const auto vh = v.block(c0, kv_of_state(s) * dv, n, dv);
-      auto S = state.middleRows(s * dk, dk);
-      if (!measuring) {
-        cum.row(0) = g.block(c0, s * dk, 1, dk);
-        for (std::int64_t i = 1; i < n; ++i) cum.row(i) = cum.row(i - 1) + g.block(c0 + i, s * dk, 1, dk);
-      }
-      for (std::int64_t h = first_query(s); h < first_query(s) + queries_per_state(); ++h) {
-        const auto qh = q.block(c0, h * dk, n, dk);
-        auto oh = o.block(c0, h * dv, n, dv);
-        if (!measuring) {
-          // The state carried in, decayed to each position.
-          scaled_q.array() = qh.array() * cum.array().exp();
-          attn.setZero();
+    // Buffers for as many threads as the machine has, so a later set_num_threads still fits.
+    const int threads = std::max(num_threads(), detail::hardware_threads());
+    const std::size_t space_bytes = ChunkSpace::bytes(n, dk);
+    std::byte* spaces = scratch.array<std::byte>(space_bytes * static_cast<std::size_t>(threads));
+    if (scratch.measuring()) return;
+    const std::int64_t flops_per_head = 2 * n * queries_per_state() * (n * (dk + dv) + 2 * dk * dv);
+    parallel_chunks(0, cfg_.state_heads, flops_per_head, std::min(num_threads(), threads),
+                    [&](int thread, std::int64_t lo, std::int64_t hi) {
+                      ChunkSpace space(spaces + space_bytes * static_cast<std::size_t>(thread), n, dk);
+                      for (std::int64_t s = lo; s < hi; ++s) chunk_head(q, g, k, v, c0, n, s, state, o, space);
+                    });
+  }
+
+  /// chunk() for state head s.
+  void chunk_head(const MatMap& q, const MatMap& g, const MatMap& k, const MatMap& v, std::int64_t c0, std::int64_t n,
+                  std::int64_t s, RowMatrixXf& state, MatMap& o, ChunkSpace& space) const {
+    constexpr std::int64_t kBlock = 16;  // sub-block of the intra-chunk attention
+    const std::int64_t dk = cfg_.key_dim, dv = cfg_.value_dim;
+    MatMap &cum = space.cum, &scaled_q = space.scaled_q, &scaled_k = space.scaled_k, &attn = space.attn;
+    const auto kh = k.block(c0, kv_of_state(s) * dk, n, dk);
+    const auto vh = v.block(c0, kv_of_state(s) * dv, n, dv);
+    auto S = state.middleRows(s * dk, dk);
+    cum.row(0) = g.block(c0, s * dk, 1, dk);
+    for (std::int64_t i = 1; i < n; ++i) cum.row(i) = cum.row(i - 1) + g.block(c0 + i, s * dk, 1, dk);
+    for (std::int64_t h = first_query(s); h < first_query(s) + queries_per_state(); ++h) {
+      const auto qh = q.block(c0, h * dk, n, dk);
+      auto oh = o.block(c0, h * dv, n, dv);
+      // The state carried in, decayed to each position.
+      scaled_q.array() = qh.array() * cum.array().exp();
+      attn.setZero();
+      kernels::product(scaled_q, S, /*b_transposed=*/false, oh, false, space.work);
+      for (std::int64_t i0 = 0; i0 < n; i0 += kBlock) {
+        const std::int64_t i1 = std::min(n, i0 + kBlock);
+        if (i0 > 0) {
+          // Keys before the block: split the decay at position i0-1, so both factors are <= 1.
+          const auto ref = cum.row(i0 - 1);
+          scaled_q.middleRows(i0, i1 - i0).array() =
+              qh.middleRows(i0, i1 - i0).array() * (cum.middleRows(i0, i1 - i0).rowwise() - ref).array().exp();
+          scaled_k.topRows(i0).array() = kh.topRows(i0).array() * (-(cum.topRows(i0).rowwise() - ref)).array().exp();
+          kernels::product(scaled_q.middleRows(i0, i1 - i0), scaled_k.topRows(i0), /*b_transposed=*/true,
+                           attn.block(i0, 0, i1 - i0, i0), false, space.work);
         }
-        kernels::product(scaled_q, S, /*b_transposed=*/false, oh, false, scratch);
-        for (std::int64_t i0 = 0; i0 < n; i0 += kBlock) {
-          const std::int64_t i1 = std::min(n, i0 + kBlock);
-          if (i0 > 0) {
-            // Keys before the block: split the decay at position i0-1, so both factors are <= 1.
-            if (!measuring) {
-              const auto ref = cum.row(i0 - 1);
-              scaled_q.middleRows(i0, i1 - i0).array() =
-                  qh.middleRows(i0, i1 - i0).array() * (cum.middleRows(i0, i1 - i0).rowwise() - ref).array().exp();
-              scaled_k.topRows(i0).array() = kh.topRows(i0).array() * (-(cum.topRows(i0).rowwise() - ref)).array().exp();
-            }
-            kernels::product(scaled_q.middleRows(i0, i1 - i0), scaled_k.topRows(i0), /*b_transposed=*/true,
-                             attn.block(i0, 0, i1 - i0, i0), false, scratch);
-          }
-          if (measuring) continue;
-          for (std::int64_t i = i0; i < i1; ++i)
-            for (std::int64_t j = i0; j <= i; ++j)
-              attn(i, j) = (qh.row(i).array() * kh.row(j).array() * (cum.row(i) - cum.row(j)).array().exp()).sum();
-        }
-        kernels::product(attn, vh, /*b_transposed=*/false, oh, /*accumulate=*/true, scratch);
-        if (!measuring) oh *= cfg_.scale;
+        for (std::int64_t i = i0; i < i1; ++i)
+          for (std::int64_t j = i0; j <= i; ++j)
+            attn(i, j) = (qh.row(i).array() * kh.row(j).array() * (cum.row(i) - cum.row(j)).array().exp()).sum();
       }
-      if (!measuring) {
-        // State at the chunk's end: decay all of it, add every key-value pair decayed to the end.
-        const auto last = cum.row(n - 1);
-        keys_t = (kh.array() * (-(cum.rowwise() - last)).array().exp()).matrix().transpose();
-        S.array().colwise() *= last.transpose().array().exp();
-      }
-      kernels::product(keys_t, vh, /*b_transposed=*/false, S, /*accumulate=*/true, scratch);
+      kernels::product(attn, vh, /*b_transposed=*/false, oh, /*accumulate=*/true, space.work);
+      oh *= cfg_.scale;
     }
+    // State at the chunk's end: decay all of it, add every key-value pair decayed to the end.
+    const auto last = cum.row(n - 1);
+    space.keys_t = (kh.array() * (-(cum.rowwise() - last)).array().exp()).matrix().transpose();
+    S.array().colwise() *= last.transpose().array().exp();
+    kernels::product(space.keys_t, vh, /*b_transposed=*/false, S, /*accumulate=*/true, space.work);
   }
 
   GlaRecurrenceConfig cfg_;
