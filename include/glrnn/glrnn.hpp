@@ -21,6 +21,7 @@
 #include "glrnn/formats/recipe.hpp"
 #include "glrnn/formats/registry.hpp"
 
+#include "glrnn/kernels/elementwise.hpp"
 #include "glrnn/kernels/kernels.hpp"
 #include "glrnn/kernels/portable.hpp"
 

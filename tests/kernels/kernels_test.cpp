@@ -1,13 +1,17 @@
 // Every kernel path this CPU runs, forced one after the other, against the scalar references of the
 // formats (formats/*.hpp): products of every format with one row (decode), a few rows (batches,
 // the register tiles' edges) and many (prompts), the quantization of activations, and the float32
-// products between activations. Integer sums must be bit-exact on every path; float sums may differ
-// only by their order of summation.
+// products between activations; and the element-wise functions against their exact values.
+// Integer sums must be bit-exact on every path; float sums may differ only by their order of
+// summation.
 
-#include <cfloat>   // FLT_EPSILON
-#include <cmath>    // std::fabs, std::nearbyint
+#include <algorithm>  // std::min
+#include <cfloat>   // FLT_EPSILON, FLT_MAX, FLT_MIN
+#include <cmath>    // std::fabs, std::nearbyint, std::exp, std::log1p, std::ldexp, std::nextafter
 #include <cstdint>  // std::int64_t
 #include <iterator>  // std::size
+#include <limits>   // std::numeric_limits
+#include <random>   // std::mt19937
 #include <string>   // std::string
 #include <tuple>    // std::tuple
 #include <type_traits>  // std::false_type, std::void_t
@@ -15,6 +19,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "glrnn/kernels/elementwise.hpp"
 #include "glrnn/kernels/kernels.hpp"
 #include "glrnn/sampling/sampler.hpp"
 #include "support/random_weights.hpp"
@@ -239,6 +244,139 @@ TEST_CASE("Every kernel path computes float32 products between activations", "[k
             CHECK((c.array() - 1.0f - expected.array()).abs().maxCoeff() <= bound + 2 * FLT_EPSILON);
           }
         }
+}
+
+namespace elementwise {
+
+using glrnn::Elementwise;
+constexpr Elementwise kFunctions[] = {Elementwise::Exp,     Elementwise::Sigmoid,    Elementwise::Silu,
+                                      Elementwise::GeluTanh, Elementwise::LogSigmoid, Elementwise::Softplus};
+
+/// The function in double precision, from the float input: the exact value to within far less than
+/// a float ulp (GeLU and SiLU as x·sigmoid, which equals PyTorch's tanh form mathematically).
+double exact(Elementwise f, double x) {
+  const double kBeta = 0.7978845608028654;
+  switch (f) {
+    case Elementwise::Exp: return std::exp(x);
+    case Elementwise::Sigmoid: return 1.0 / (1.0 + std::exp(-x));
+    case Elementwise::Silu: return x / (1.0 + std::exp(-x));
+    case Elementwise::GeluTanh: return x / (1.0 + std::exp(-2.0 * kBeta * (x + 0.044715 * x * x * x)));
+    case Elementwise::LogSigmoid: return std::min(x, 0.0) - std::log1p(std::exp(-std::fabs(x)));
+    case Elementwise::Softplus: return x > 20.0 ? x : std::log1p(std::exp(x));
+  }
+  return 0.0;
+}
+
+/// The error allowed, in ulps of the exact value. exp and log1p are the Cephes methods (about 1
+/// ulp each, measured 1.2 and 2.0 here); a function built from them adds a rounding or two per
+/// operation. GeLU also rounds its argument 2y = 2·sqrt(2/pi)·(x + 0.044715x³) in float, which
+/// sigmoid(2y) amplifies by up to |2y| where it is small (measured: 21 ulp at x = -4.56, 2y = -14;
+/// the standard library's 0.5x(1 + tanh(y)) loses every digit there to cancellation).
+double allowed_ulps(Elementwise f, double x) {
+  switch (f) {
+    case Elementwise::Exp: return 2.0;
+    case Elementwise::GeluTanh: return 4.0 + 2.0 * std::fabs(2.0 * 0.7978845608028654 * (x + 0.044715 * x * x * x));
+    default: return 3.0;
+  }
+}
+
+constexpr double kNegligible = 7.888609052210118e-31;  // 2^-100
+
+double ulp_of(double v) {
+  const float f = std::fabs(static_cast<float>(v));
+  return static_cast<double>(std::nextafter(f, FLT_MAX) - f);
+}
+
+}  // namespace elementwise
+
+TEST_CASE("Every kernel path computes the element-wise functions within their stated error", "[kernels]") {
+  using namespace elementwise;
+  EveryPath every;
+  std::vector<float> x;
+  for (float v = -110.0f; v < 110.0f; v += 0.0137f) x.push_back(v);  // every function's whole range
+  std::mt19937 rng(7);  // and tiny to moderate magnitudes of both signs
+  for (int i = 0; i < 20000; ++i)
+    x.push_back(std::ldexp(std::uniform_real_distribution<float>(-1.0f, 1.0f)(rng), std::uniform_int_distribution<int>(-60, 5)(rng)));
+  for (KernelPath path : every.paths()) {
+    glrnn::set_kernel_path(path);
+    for (Elementwise f : kFunctions) {
+      CAPTURE(std::string(glrnn::kernel_path_name(path)), static_cast<int>(f));
+      std::vector<float> y(x.size());
+      glrnn::kernels::apply(f, x.data(), y.data(), static_cast<std::int64_t>(x.size()));
+      if (path == KernelPath::Portable) {
+        // The portable path is core/math.hpp's formulas on the standard library, PyTorch's own
+        // (GeLU's 0.5x(1 + tanh(y)) is 0 where tanh(y) rounds to -1, near x = -5 and below).
+        for (std::size_t i = 0; i < x.size(); ++i) CHECK(y[i] == glrnn::apply(f, x[i]));
+        continue;
+      }
+      double worst_excess = 0.0;  // the largest error over its bound, in ulps (<= 0: within)
+      float worst_x = 0.0f;
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        const double t = exact(f, x[i]);
+        if (std::fabs(t) > FLT_MAX) {
+          CHECK(std::isinf(y[i]));
+          continue;
+        }
+        // Far below any activation's size (2^-100) an absolute error of that size is allowed: the
+        // library's own sigmoid flushes to zero where e^-x overflows, and SiLU and GeLU with it.
+        const double excess = std::fabs(t) < kNegligible ? (std::fabs(y[i] - t) > kNegligible ? 1e9 : 0.0)
+                                                         : std::fabs(y[i] - t) / ulp_of(t) - allowed_ulps(f, x[i]);
+        if (excess > worst_excess) worst_excess = excess, worst_x = x[i];
+      }
+      CAPTURE(worst_x);
+      CHECK(worst_excess <= 0.0);
+    }
+  }
+}
+
+TEST_CASE("Element-wise functions: special values, and an element's result wherever it sits in a row", "[kernels]") {
+  using namespace elementwise;
+  EveryPath every;
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  for (KernelPath path : every.paths()) {
+    glrnn::set_kernel_path(path);
+    CAPTURE(std::string(glrnn::kernel_path_name(path)));
+    auto at = [](Elementwise f, float v) {
+      float y = 0.0f;
+      glrnn::kernels::apply(f, &v, &y, 1);
+      return y;
+    };
+    for (Elementwise f : kFunctions) CHECK(std::isnan(at(f, nan)));
+    CHECK(at(Elementwise::Exp, inf) == inf);
+    CHECK(at(Elementwise::Exp, -inf) == 0.0f);
+    CHECK(at(Elementwise::Exp, 0.0f) == 1.0f);
+    CHECK(at(Elementwise::Sigmoid, inf) == 1.0f);
+    CHECK(at(Elementwise::Sigmoid, -inf) == 0.0f);
+    CHECK(at(Elementwise::Silu, inf) == inf);
+    CHECK(at(Elementwise::GeluTanh, inf) == inf);
+    CHECK(at(Elementwise::LogSigmoid, -inf) == -inf);
+    CHECK(at(Elementwise::LogSigmoid, inf) == 0.0f);
+    CHECK(at(Elementwise::Softplus, inf) == inf);
+    CHECK(at(Elementwise::Softplus, 30.0f) == 30.0f);  // PyTorch's threshold: the identity above 20
+    float lae = 0.0f;
+    const float minus_inf[] = {-inf}, zero[] = {0.0f};
+    glrnn::kernels::log_add_exp(minus_inf, zero, &lae, 1);
+    CHECK(lae == 0.0f);
+
+    // A row of every length up to a few vectors: each element as computed alone, bit for bit (a
+    // row's tail takes the same vector code), and y may be x.
+    glrnn::test::RandomWeights rw(11);
+    const RowMatrixXf row = 4.0f * rw.matrix(1, 53), other = rw.matrix(1, 53);
+    for (Elementwise f : kFunctions)
+      for (std::int64_t n : {1, 7, 8, 16, 17, 53}) {
+        RowMatrixXf y = row.leftCols(n);
+        glrnn::kernels::apply(f, y.data(), y.data(), n);
+        for (std::int64_t i = 0; i < n; ++i) CHECK(y(0, i) == at(f, row(0, i)));
+        std::vector<float> sums(static_cast<std::size_t>(n));
+        glrnn::kernels::log_add_exp(row.data(), other.data(), sums.data(), n);
+        for (std::int64_t i = 0; i < n; ++i) {
+          float one = 0.0f;
+          glrnn::kernels::log_add_exp(&row(0, i), &other(0, i), &one, 1);
+          CHECK(sums[static_cast<std::size_t>(i)] == one);
+          CHECK(std::fabs(one - glrnn::log_add_exp(row(0, i), other(0, i))) <= 4 * ulp_of(one));
+        }
+      }
+  }
 }
 
 TEST_CASE("Kernel paths: names, CPU support and forcing", "[kernels]") {

@@ -29,6 +29,22 @@ inline float log_add_exp(float a, float b) {
   return hi + std::log1p(std::exp(lo - hi));
 }
 
+/// The element-wise functions the layers apply to whole rows of activations, vectorised on each
+/// kernel path (kernels/elementwise.hpp); `apply` is their scalar reference.
+enum class Elementwise { Exp, Sigmoid, Silu, GeluTanh, LogSigmoid, Softplus };
+
+inline float apply(Elementwise f, float x) {
+  switch (f) {
+    case Elementwise::Exp: return std::exp(x);
+    case Elementwise::Sigmoid: return sigmoid(x);
+    case Elementwise::Silu: return silu(x);
+    case Elementwise::GeluTanh: return gelu_tanh(x);
+    case Elementwise::LogSigmoid: return log_sigmoid(x);
+    case Elementwise::Softplus: return softplus(x);
+  }
+  return x;
+}
+
 /// Rounds a positive double to the nearest bfloat16 value (ties to even), directly from double as
 /// torch.tensor(x, dtype=bfloat16) does; avoids a double rounding through float32.
 inline float round_to_bf16(double x) {

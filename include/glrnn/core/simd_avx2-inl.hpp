@@ -17,6 +17,10 @@ inline F mul(F a, F b) { return _mm256_mul_ps(a, b); }
 inline F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
 inline F max(F a, F b) { return _mm256_max_ps(a, b); }
 inline F abs(F a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+inline F min(F a, F b) { return _mm256_min_ps(a, b); }
+inline F div(F a, F b) { return _mm256_div_ps(a, b); }
+/// a < b ? yes : no, lane by lane (false where either is NaN).
+inline F select_less(F a, F b, F yes, F no) { return _mm256_blendv_ps(no, yes, _mm256_cmp_ps(a, b, _CMP_LT_OQ)); }
 inline float hsum(F v) {
   const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -38,6 +42,12 @@ inline F load(const f16* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret
 /// Rounds to the nearest integer, ties to even (as std::nearbyint in the default mode).
 inline I round_to_i32(F v) { return _mm256_cvtps_epi32(v); }
 inline F to_floats(I v) { return _mm256_cvtepi32_ps(v); }
+inline I bits(F v) { return _mm256_castps_si256(v); }
+inline F from_bits(I v) { return _mm256_castsi256_ps(v); }
+template <int n>
+inline I shift_left_i32(I v) { return _mm256_slli_epi32(v, n); }
+template <int n>
+inline I shift_right_i32(I v) { return _mm256_srai_epi32(v, n); }  // arithmetic
 
 inline I loadu_i(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 inline void storeu_i(void* p, I v) { _mm256_storeu_si256(static_cast<__m256i*>(p), v); }

@@ -16,6 +16,10 @@ inline F mul(F a, F b) { return _mm512_mul_ps(a, b); }
 inline F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
 inline F max(F a, F b) { return _mm512_max_ps(a, b); }
 inline F abs(F a) { return _mm512_abs_ps(a); }
+inline F min(F a, F b) { return _mm512_min_ps(a, b); }
+inline F div(F a, F b) { return _mm512_div_ps(a, b); }
+/// a < b ? yes : no, lane by lane (false where either is NaN).
+inline F select_less(F a, F b, F yes, F no) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), no, yes); }
 inline float hsum(F v) { return _mm512_reduce_add_ps(v); }
 inline float hmax(F v) { return _mm512_reduce_max_ps(v); }
 inline F load(const bf16* p) {
@@ -26,6 +30,12 @@ inline float half_to_float(f16 h) { return _cvtsh_ss(h.bits); }
 inline F load(const f16* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
 inline I round_to_i32(F v) { return _mm512_cvtps_epi32(v); }
 inline F to_floats(I v) { return _mm512_cvtepi32_ps(v); }
+inline I bits(F v) { return _mm512_castps_si512(v); }
+inline F from_bits(I v) { return _mm512_castsi512_ps(v); }
+template <int n>
+inline I shift_left_i32(I v) { return _mm512_slli_epi32(v, n); }
+template <int n>
+inline I shift_right_i32(I v) { return _mm512_srai_epi32(v, n); }  // arithmetic
 
 inline I loadu_i(const void* p) { return _mm512_loadu_si512(p); }
 inline void storeu_i(void* p, I v) { _mm512_storeu_si512(p, v); }

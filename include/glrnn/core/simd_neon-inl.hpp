@@ -31,6 +31,12 @@ inline F mul(F a, F b) { return {vmulq_f32(a.lo, b.lo), vmulq_f32(a.hi, b.hi)}; 
 inline F fma(F a, F b, F c) { return {vfmaq_f32(c.lo, a.lo, b.lo), vfmaq_f32(c.hi, a.hi, b.hi)}; }
 inline F max(F a, F b) { return {vmaxq_f32(a.lo, b.lo), vmaxq_f32(a.hi, b.hi)}; }
 inline F abs(F a) { return {vabsq_f32(a.lo), vabsq_f32(a.hi)}; }
+inline F min(F a, F b) { return {vminq_f32(a.lo, b.lo), vminq_f32(a.hi, b.hi)}; }
+inline F div(F a, F b) { return {vdivq_f32(a.lo, b.lo), vdivq_f32(a.hi, b.hi)}; }
+/// a < b ? yes : no, lane by lane (false where either is NaN).
+inline F select_less(F a, F b, F yes, F no) {
+  return {vbslq_f32(vcltq_f32(a.lo, b.lo), yes.lo, no.lo), vbslq_f32(vcltq_f32(a.hi, b.hi), yes.hi, no.hi)};
+}
 inline float hsum(F v) { return vaddvq_f32(vaddq_f32(v.lo, v.hi)); }
 inline float hmax(F v) { return vmaxvq_f32(vmaxq_f32(v.lo, v.hi)); }
 /// kLanes bf16 -> float (exact: a shift).
@@ -47,6 +53,12 @@ inline F load(const f16* p) {
 /// Rounds to the nearest integer, ties to even (as std::nearbyint in the default mode).
 inline I round_to_i32(F v) { return {vcvtnq_s32_f32(v.lo), vcvtnq_s32_f32(v.hi)}; }
 inline F to_floats(I v) { return {vcvtq_f32_s32(v.lo), vcvtq_f32_s32(v.hi)}; }
+inline I bits(F v) { return {vreinterpretq_s32_f32(v.lo), vreinterpretq_s32_f32(v.hi)}; }
+inline F from_bits(I v) { return {vreinterpretq_f32_s32(v.lo), vreinterpretq_f32_s32(v.hi)}; }
+template <int n>
+inline I shift_left_i32(I v) { return {vshlq_n_s32(v.lo, n), vshlq_n_s32(v.hi, n)}; }
+template <int n>
+inline I shift_right_i32(I v) { return {vshrq_n_s32(v.lo, n), vshrq_n_s32(v.hi, n)}; }  // arithmetic
 
 inline I loadu_i(const void* p) {
   const auto* b = static_cast<const std::int8_t*>(p);

@@ -1,7 +1,10 @@
 // The SIMD kernels, written once against the primitives of core/simd.hpp and compiled for each SIMD
 // path: kernels/kernels.hpp includes this file inside each path's target region, in namespace
-// glrnn::kernels::<path> after `using namespace glrnn::simd::<path>`. No include guard and no
-// includes. The layouts and the arithmetic are described in docs/kernels.md §3-4.
+// glrnn::kernels::<path> after `using namespace glrnn::simd::<path>`. No include guard; the one
+// include is the element-wise functions, compiled the same way. The layouts and the arithmetic
+// are described in docs/kernels.md §3-4.
+
+#include "glrnn/kernels/elementwise-inl.hpp"
 
 // ---- reading stored units --------------------------------------------------------------------
 
@@ -727,5 +730,7 @@ inline PathKernels path_kernels() {
     gemm_float<F32Format>(b, ldb, b_rows_are_n, n_lo, n_hi, K, a, lda, M, c, ldc, accumulate, static_cast<float*>(work));
   };
   k.gemm_f32_work_bytes = [](std::int64_t) { return kFloatPanelBytes; };
+  k.apply = &apply_row;
+  k.log_add_exp = &log_add_exp_row;
   return k;
 }

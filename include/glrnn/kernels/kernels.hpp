@@ -15,6 +15,7 @@
 
 #include "glrnn/core/buffer.hpp"
 #include "glrnn/core/cpu.hpp"
+#include "glrnn/core/math.hpp"
 #include "glrnn/core/simd.hpp"
 #include "glrnn/core/threading.hpp"
 #include "glrnn/formats/registry.hpp"
@@ -54,6 +55,9 @@ struct PathKernels {
                    std::int64_t ldc, std::int64_t M, std::int64_t K, std::int64_t n_lo, std::int64_t n_hi,
                    bool accumulate, void* work) = nullptr;
   std::size_t (*gemm_f32_work_bytes)(std::int64_t K) = nullptr;
+  /// y[i] = f(x[i]) and y[i] = log(e^a[i] + e^b[i]) for i < n (kernels/elementwise.hpp).
+  void (*apply)(Elementwise f, const float* x, float* y, std::int64_t n) = nullptr;
+  void (*log_add_exp)(const float* a, const float* b, float* y, std::int64_t n) = nullptr;
 };
 
 namespace portable {
@@ -129,6 +133,13 @@ inline PathKernels path_kernels() {
                   std::int64_t ldc, std::int64_t M, std::int64_t K, std::int64_t n_lo, std::int64_t n_hi, bool accumulate,
                   void*) { gemm_f32(a, lda, b, ldb, b_rows_are_n, c, ldc, M, K, n_lo, n_hi, accumulate); };
   k.gemm_f32_work_bytes = [](std::int64_t) { return std::size_t{0}; };
+  // The scalar reference itself (core/math.hpp).
+  k.apply = [](Elementwise f, const float* x, float* y, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) y[i] = glrnn::apply(f, x[i]);
+  };
+  k.log_add_exp = [](const float* a, const float* b, float* y, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) y[i] = glrnn::log_add_exp(a[i], b[i]);
+  };
   return k;
 }
 
