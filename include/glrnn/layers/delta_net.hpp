@@ -13,6 +13,7 @@
 #include <vector>   // std::vector
 
 #include "glrnn/core/math.hpp"
+#include "glrnn/kernels/elementwise.hpp"
 #include "glrnn/layers/conv1d.hpp"
 #include "glrnn/layers/delta_rule.hpp"
 #include "glrnn/layers/linear.hpp"
@@ -198,7 +199,7 @@ class DeltaNetMixer {
   template <class Conv>
   void project(const Linear& proj, const MatIn& u, MatOut out, Scratch& scratch, int which, bool silu_after, Conv& conv) const {
     project_then_convolve(proj, u, out, scratch, cfg_.short_conv, [&](MatIn raw, MatOut convolved) { conv(which, raw, convolved); });
-    if (silu_after && !scratch.measuring()) out = out.unaryExpr([](float x) { return silu(x); });
+    if (silu_after && !scratch.measuring()) kernels::apply(Elementwise::Silu, out);
   }
 
   /// q or k [T, H·dk]: DeltaNet's other activations, then each head normalised: L2 as fla's kernel

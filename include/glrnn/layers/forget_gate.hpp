@@ -11,6 +11,7 @@
 
 #include "glrnn/core/error.hpp"
 #include "glrnn/core/math.hpp"
+#include "glrnn/kernels/elementwise.hpp"
 
 namespace glrnn {
 
@@ -30,9 +31,12 @@ class ForgetGate {
 
   bool bounded() const { return lower_bound_.size() > 0; }
 
-  /// log f for the raw gate x of channel c.
-  float log_forget(float x, Eigen::Index c) const {
-    return bounded() ? log_add_exp(log_bound_[c], log_open_[c] + log_sigmoid(x)) : log_sigmoid(x);
+  /// log f for the raw gates x of every channel, into out (which may be x).
+  void log_forget(const float* x, float* out, std::int64_t width) const {
+    kernels::apply(Elementwise::LogSigmoid, x, out, width);
+    if (!bounded()) return;
+    for (std::int64_t c = 0; c < width; ++c) out[c] += log_open_[c];
+    kernels::log_add_exp(log_bound_.data(), out, out, width);
   }
 
  private:

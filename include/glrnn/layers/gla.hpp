@@ -16,6 +16,7 @@
 #include <vector>   // std::vector
 
 #include "glrnn/core/math.hpp"
+#include "glrnn/kernels/elementwise.hpp"
 #include "glrnn/layers/conv1d.hpp"
 #include "glrnn/layers/gla_recurrence.hpp"
 #include "glrnn/layers/linear.hpp"
@@ -224,7 +225,7 @@ class GlaMixer {
   void project(const Linear& proj, const MatIn& u, MatOut out, Scratch& scratch, int which, Conv& conv) const {
     project_then_convolve(proj, u, out, scratch, cfg_.short_conv, [&](MatIn raw, MatOut convolved) {
       conv(which, raw, convolved);
-      convolved = convolved.unaryExpr([](float x) { return silu(x); });
+      kernels::apply(Elementwise::Silu, convolved);
     });
   }
 
@@ -240,15 +241,10 @@ class GlaMixer {
     kernels::product(u, gate_down_, /*b_transposed=*/true, low, false, scratch);
     kernels::product(low, gate_up_, /*b_transposed=*/true, g, false, scratch);
     if (scratch.measuring()) return;
-    const float normalizer = cfg_.gate_logit_normalizer;
-    for (Eigen::Index t = 0; t < g.rows(); ++t) {
-      g.row(t) += gate_bias_;
-      for (Eigen::Index c = 0; c < g.cols(); ++c) {
-        float value = log_sigmoid(g(t, c)) / normalizer;
-        if (cfg_.clamp) value = std::max(value, cfg_.clamp_min);
-        g(t, c) = value;
-      }
-    }
+    g.rowwise() += gate_bias_;
+    kernels::apply(Elementwise::LogSigmoid, g);
+    g /= cfg_.gate_logit_normalizer;
+    if (cfg_.clamp) g = g.cwiseMax(cfg_.clamp_min);
   }
 
   Config cfg_;

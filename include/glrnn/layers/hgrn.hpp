@@ -15,6 +15,7 @@
 #include <vector>   // std::vector
 
 #include "glrnn/core/math.hpp"
+#include "glrnn/kernels/elementwise.hpp"
 #include "glrnn/layers/conv1d.hpp"
 #include "glrnn/layers/forget_gate.hpp"
 #include "glrnn/layers/linear.hpp"
@@ -112,13 +113,18 @@ class HgrnMixer {
     project(i_proj_, u, x, scratch, 0, conv);
     project(f_proj_, u, f, scratch, 1, conv);
     if (!scratch.measuring()) {
+      // The gates of every position first (f becomes the forget gate, x its SiLU), then the
+      // recurrence position by position.
+      parallel_for(0, len, 20 * E, [&](std::int64_t lo, std::int64_t hi) {
+        for (std::int64_t t = lo; t < hi; ++t) {
+          forget_.log_forget(f.row(t).data(), f.row(t).data(), E);
+          kernels::apply(Elementwise::Exp, f.row(t).data(), f.row(t).data(), E);
+          kernels::apply(Elementwise::Silu, x.row(t).data(), x.row(t).data(), E);
+        }
+      });
       for (Eigen::Index t = 0; t < len; ++t) {
         auto h = row_state(t).state.row(0);
-        for (Eigen::Index c = 0; c < E; ++c) {
-          const float log_f = forget_.log_forget(f(t, c), c);
-          const float forget = std::exp(log_f);
-          h[c] = forget * h[c] + silu(x(t, c)) * (1.0f - forget);
-        }
+        h.array() = f.row(t).array() * h.array() + x.row(t).array() * (1.0f - f.row(t).array());
         x.row(t) = h;
       }
     }

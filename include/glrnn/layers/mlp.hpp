@@ -6,6 +6,7 @@
 
 #include "glrnn/core/math.hpp"
 #include "glrnn/core/threading.hpp"
+#include "glrnn/kernels/elementwise.hpp"
 #include "glrnn/layers/linear.hpp"
 
 namespace glrnn {
@@ -44,12 +45,13 @@ class Mlp {
     gate_proj_.forward(u, gate, scratch);
     up_proj_.forward(u, up, scratch);
     if (!scratch.measuring()) {
-      // tanh and exp cost tens of cycles each: a long prompt's rows are split between threads.
-      parallel_for(0, u.rows(), 30 * cfg_.intermediate, [&](std::int64_t lo, std::int64_t hi) {
-        auto g = gate.middleRows(lo, hi - lo);
-        if (cfg_.activation == Activation::GeluTanh) g = g.unaryExpr([](float v) { return gelu_tanh(v); });
-        else g = g.unaryExpr([](float v) { return silu(v); });
-        g.array() *= up.middleRows(lo, hi - lo).array();
+      const Elementwise act = cfg_.activation == Activation::GeluTanh ? Elementwise::GeluTanh : Elementwise::Silu;
+      // A long prompt's rows are split between threads.
+      parallel_for(0, u.rows(), 6 * cfg_.intermediate, [&](std::int64_t lo, std::int64_t hi) {
+        for (std::int64_t t = lo; t < hi; ++t) {
+          kernels::apply(act, gate.row(t).data(), gate.row(t).data(), cfg_.intermediate);
+          gate.row(t).array() *= up.row(t).array();
+        }
       });
     }
     down_proj_.forward(gate, y, scratch);

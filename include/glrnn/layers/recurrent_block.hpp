@@ -6,6 +6,7 @@
 #include <cstdint>    // std::int64_t
 
 #include "glrnn/core/math.hpp"
+#include "glrnn/kernels/elementwise.hpp"
 #include "glrnn/layers/conv1d.hpp"
 #include "glrnn/layers/linear.hpp"
 #include "glrnn/layers/rglru.hpp"
@@ -95,7 +96,7 @@ class RecurrentBlock {
     linear_y_.forward(u, gate, scratch);
     linear_x_.forward(u, branch, scratch);
     if (!scratch.measuring()) {
-      gate = gate.unaryExpr([](float v) { return gelu_tanh(v); });
+      kernels::apply(Elementwise::GeluTanh, gate);
       conv(branch, mixed);
     }
     recurrence(mixed, branch);

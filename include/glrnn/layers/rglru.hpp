@@ -12,6 +12,7 @@
 #include <vector>   // std::vector
 
 #include "glrnn/core/math.hpp"
+#include "glrnn/kernels/elementwise.hpp"
 #include "glrnn/kernels/kernels.hpp"
 
 namespace glrnn {
@@ -90,22 +91,27 @@ class RgLru {
       kernels::matmul(input_gate_.block(h), x.middleCols(h * bw, bw), gate_x.middleCols(h * bw, bw), scratch);
       kernels::matmul(recurrent_gate_.block(h), x.middleCols(h * bw, bw), gate_a.middleCols(h * bw, bw), scratch);
     }
+    MatMap multiplier = scratch.matrix(len, cfg_.width);
     if (scratch.measuring()) return;
+    // Everything but the state's update, for all rows at once: gate_x becomes x · gate_x, gate_a
+    // becomes a, multiplier sqrt(1 - a²) with a² as exp(2 log_a), like the reference, not a·a.
+    gate_x.rowwise() += input_bias_;
+    gate_a.rowwise() += recurrent_bias_;
+    kernels::apply(Elementwise::Sigmoid, gate_x);
+    kernels::apply(Elementwise::Sigmoid, gate_a);
+    gate_x.array() *= x.array();
+    gate_a.array() = (-8.0f * gate_a.array()).rowwise() * softplus_lambda_.array();
+    multiplier = 2.0f * gate_a;
+    kernels::apply(Elementwise::Exp, multiplier);
+    multiplier.array() = (1.0f - multiplier.array()).sqrt();
+    kernels::apply(Elementwise::Exp, gate_a);
     for (std::int64_t t = 0; t < len; ++t) {
       auto [state, pos] = row_state(t);
-      Eigen::Ref<Eigen::RowVectorXf> gated = gate_x.row(t);  // becomes x · gate_x
-      Eigen::Ref<Eigen::RowVectorXf> log_a = gate_a.row(t);
-      gated = (gated.array() + input_bias_.array()).unaryExpr([](float v) { return sigmoid(v); });
-      gated.array() *= x.row(t).array();
-      log_a = (log_a.array() + recurrent_bias_.array()).unaryExpr([](float v) { return sigmoid(v); });
-      log_a.array() = -8.0f * log_a.array() * softplus_lambda_.array();
       Eigen::Ref<Eigen::RowVectorXf> h = y.row(t);
       if (pos == 0) {
-        h = gated;  // reset: a = 0 and multiplier 1, so no stale state leaks
+        h = gate_x.row(t);  // reset: a = 0 and multiplier 1, so no stale state leaks
       } else {
-        // a² as exp(2 log_a), like the reference, not a·a.
-        h.array() = log_a.array().exp() * state.h.transpose().array() +
-                    gated.array() * (1.0f - (2.0f * log_a.array()).exp()).sqrt();
+        h.array() = gate_a.row(t).array() * state.h.transpose().array() + gate_x.row(t).array() * multiplier.row(t).array();
       }
       state.h = h.transpose();
     }

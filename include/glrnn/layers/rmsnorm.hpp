@@ -7,7 +7,7 @@
 #include <cstdint>  // std::int64_t
 
 #include "glrnn/core/buffer.hpp"
-#include "glrnn/core/math.hpp"
+#include "glrnn/kernels/elementwise.hpp"
 #include "glrnn/core/tensor.hpp"
 
 namespace glrnn {
@@ -45,15 +45,16 @@ class RmsNorm {
 
 /// fla's output norms (FusedRMSNormGated, and RMSNorm without a gate): each run of gain.size()
 /// values of a row is RMS-normalised (eps inside the root) and scaled by `gain`, then, with a gate
-/// [rows, cols], multiplied by swish(gate) element by element. In place.
-inline void gated_rms_norm(MatOut x, const MatMap* gate, const Eigen::RowVectorXf& gain, float eps) {
+/// [rows, cols], multiplied by swish(gate) element by element. In place; the gate becomes its swish.
+inline void gated_rms_norm(MatOut x, MatMap* gate, const Eigen::RowVectorXf& gain, float eps) {
   const Eigen::Index width = gain.size();
+  if (gate) kernels::apply(Elementwise::Silu, *gate);
   for (Eigen::Index t = 0; t < x.rows(); ++t)
     for (Eigen::Index h0 = 0; h0 < x.cols(); h0 += width) {
       auto head = x.row(t).segment(h0, width);
       const float inv_rms = 1.0f / std::sqrt(head.squaredNorm() / static_cast<float>(width) + eps);
       head.array() = head.array() * inv_rms * gain.array();
-      if (gate) head.array() *= gate->row(t).segment(h0, width).unaryExpr([](float g) { return silu(g); }).array();
+      if (gate) head.array() *= gate->row(t).segment(h0, width).array();
     }
 }
 
