@@ -3,12 +3,13 @@
 // GeLU's tanh form, logsigmoid, softplus, and logaddexp) on the kernel path chosen at run time, so
 // that a program built without -march computes them as fast as glrnn's own. The SIMD paths'
 // versions (kernels/elementwise-inl.hpp) are within a few ulp of the standard library's, the
-// portable path is the library's (docs/kernels.md §8). The callers split long rows between threads.
+// portable path is the library's (docs/kernels.md §8).
 
 #include <cstdint>  // std::int64_t
 
 #include "glrnn/core/buffer.hpp"
 #include "glrnn/core/math.hpp"
+#include "glrnn/core/threading.hpp"
 #include "glrnn/kernels/kernels.hpp"
 
 namespace glrnn::kernels {
@@ -18,12 +19,13 @@ inline void apply(Elementwise f, const float* x, float* y, std::int64_t n) {
   path_kernels(kernel_path()).apply(f, x, y, n);
 }
 
-/// x = f(x), element by element, in place.
+/// x = f(x), element by element, in place; a prompt's rows are split between threads.
 inline void apply(Elementwise f, MatOut x) {
   const auto& k = path_kernels(kernel_path());
-  if (x.outerStride() == x.cols()) k.apply(f, x.data(), x.data(), x.size());
-  else
-    for (Eigen::Index r = 0; r < x.rows(); ++r) k.apply(f, x.row(r).data(), x.row(r).data(), x.cols());
+  constexpr std::int64_t kCyclesPerValue = 4;  // a vector of GeLU is about 40 instructions
+  parallel_for(0, x.rows(), kCyclesPerValue * x.cols(), [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t r = lo; r < hi; ++r) k.apply(f, x.row(r).data(), x.row(r).data(), x.cols());
+  });
 }
 
 /// y[i] = log(e^a[i] + e^b[i]) for i < n; y may be a or b.
