@@ -249,7 +249,7 @@ TEST_CASE("Every kernel path computes float32 products between activations", "[k
 namespace elementwise {
 
 using glrnn::Elementwise;
-constexpr Elementwise kFunctions[] = {Elementwise::Exp,     Elementwise::Sigmoid,    Elementwise::Silu,
+constexpr Elementwise kFunctions[] = {Elementwise::Exp,      Elementwise::Tanh,       Elementwise::Sigmoid, Elementwise::Silu,
                                       Elementwise::GeluTanh, Elementwise::LogSigmoid, Elementwise::Softplus};
 
 /// The function in double precision, from the float input: the exact value to within far less than
@@ -258,6 +258,7 @@ double exact(Elementwise f, double x) {
   const double kBeta = 0.7978845608028654;
   switch (f) {
     case Elementwise::Exp: return std::exp(x);
+    case Elementwise::Tanh: return std::tanh(x);
     case Elementwise::Sigmoid: return 1.0 / (1.0 + std::exp(-x));
     case Elementwise::Silu: return x / (1.0 + std::exp(-x));
     case Elementwise::GeluTanh: return x / (1.0 + std::exp(-2.0 * kBeta * (x + 0.044715 * x * x * x)));
@@ -345,6 +346,9 @@ TEST_CASE("Element-wise functions: special values, and an element's result where
     CHECK(at(Elementwise::Exp, inf) == inf);
     CHECK(at(Elementwise::Exp, -inf) == 0.0f);
     CHECK(at(Elementwise::Exp, 0.0f) == 1.0f);
+    CHECK(at(Elementwise::Tanh, inf) == 1.0f);
+    CHECK(at(Elementwise::Tanh, -inf) == -1.0f);
+    CHECK(std::signbit(at(Elementwise::Tanh, -0.0f)));
     CHECK(at(Elementwise::Sigmoid, inf) == 1.0f);
     CHECK(at(Elementwise::Sigmoid, -inf) == 0.0f);
     CHECK(at(Elementwise::Silu, inf) == inf);

@@ -31,11 +31,12 @@ inline float log_add_exp(float a, float b) {
 
 /// The element-wise functions the layers apply to whole rows of activations, vectorised on each
 /// kernel path (kernels/elementwise.hpp); `apply` is their scalar reference.
-enum class Elementwise { Exp, Sigmoid, Silu, GeluTanh, LogSigmoid, Softplus };
+enum class Elementwise { Exp, Tanh, Sigmoid, Silu, GeluTanh, LogSigmoid, Softplus };
 
 inline float apply(Elementwise f, float x) {
   switch (f) {
     case Elementwise::Exp: return std::exp(x);
+    case Elementwise::Tanh: return std::tanh(x);
     case Elementwise::Sigmoid: return sigmoid(x);
     case Elementwise::Silu: return silu(x);
     case Elementwise::GeluTanh: return gelu_tanh(x);

@@ -1,5 +1,5 @@
 #pragma once
-// The element-wise functions of activations (core/math.hpp's Elementwise: exp, sigmoid, SiLU,
+// The element-wise functions of activations (core/math.hpp's Elementwise: exp, tanh, sigmoid, SiLU,
 // GeLU's tanh form, logsigmoid, softplus, and logaddexp) on the kernel path chosen at run time, so
 // that a program built without -march computes them as fast as glrnn's own. The SIMD paths'
 // versions (kernels/elementwise-inl.hpp) are within a few ulp of the standard library's, the

@@ -5,7 +5,6 @@
 // ResidualBlock<RmsNorm, Attention, Mlp>>; a user can assemble another stack from the same pieces.
 
 #include <algorithm>  // std::min
-#include <cmath>      // std::tanh
 #include <cstddef>    // std::size_t
 #include <cstdint>    // std::int32_t, std::int64_t
 #include <limits>     // std::numeric_limits
@@ -14,6 +13,7 @@
 #include <variant>    // std::variant, std::visit
 #include <vector>     // std::vector
 
+#include "glrnn/kernels/elementwise.hpp"
 #include "glrnn/layers/embedding.hpp"
 #include "glrnn/layers/layer_interface.hpp"
 #include "glrnn/layers/linear.hpp"
@@ -35,8 +35,9 @@ class LinearHead {
   void forward(const MatIn& h, MatOut logits, Scratch& scratch) const {
     projection_.forward(h, logits, scratch);
     if (soft_cap_ > 0.0f && !scratch.measuring()) {
-      const float cap = soft_cap_;
-      logits = logits.unaryExpr([cap](float z) { return std::tanh(z / cap) * cap; });
+      logits /= soft_cap_;
+      kernels::apply(Elementwise::Tanh, logits);
+      logits *= soft_cap_;
     }
   }
 
