@@ -383,6 +383,29 @@ TEST_CASE("Element-wise functions: special values, and an element's result where
   }
 }
 
+TEST_CASE("Every kernel path computes decayed dot products", "[kernels]") {
+  EveryPath every;
+  glrnn::test::RandomWeights rw(12);
+  for (std::int64_t n : {1, 7, 16, 33, 128, 300}) {
+    const RowMatrixXf a = rw.matrix(1, n), b = rw.matrix(1, n);
+    // Cumulative log decays as a chunk has them: p - q <= 0, down to about -20.
+    const RowMatrixXf q = 10.0f * rw.matrix(1, n).cwiseAbs(), p = q - 2.0f * q.cwiseAbs();
+    double expected = 0.0, magnitude = 0.0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double term = double(a(0, i)) * b(0, i) * std::exp(double(p(0, i)) - q(0, i));
+      expected += term;
+      magnitude += std::fabs(term);
+    }
+    // A float sum of n terms in some order, each term within a few roundings (exp: 2 ulp).
+    const double bound = (n + 6) * FLT_EPSILON * magnitude;
+    for (KernelPath path : every.paths()) {
+      glrnn::set_kernel_path(path);
+      CAPTURE(std::string(glrnn::kernel_path_name(path)), n);
+      CHECK(std::fabs(glrnn::kernels::decayed_dot(a.data(), b.data(), p.data(), q.data(), n) - expected) <= bound);
+    }
+  }
+}
+
 TEST_CASE("Kernel paths: names, CPU support and forcing", "[kernels]") {
   EveryPath every;
   CHECK(glrnn::cpu_supports(KernelPath::Portable));

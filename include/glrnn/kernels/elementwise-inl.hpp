@@ -146,6 +146,21 @@ inline void apply_row(Elementwise f, const float* x, float* y, std::int64_t n) {
   }
 }
 
+/// Σ_i a[i] · b[i] · e^(p[i] - q[i]) for i < n: the gated linear attention's decayed dot product
+/// (layers/gla_recurrence.hpp). The padded tail adds 0 · 0 · e^0.
+inline float decayed_dot_row(const float* a, const float* b, const float* p, const float* q, std::int64_t n) {
+  F sum = zero();
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    sum = fma(mul(load(a + i), load(b + i)), exp_lanes(sub(load(p + i), load(q + i))), sum);
+  if (i < n) {
+    const std::int64_t rest = n - i;
+    sum = fma(mul(load_part(a + i, rest), load_part(b + i, rest)),
+              exp_lanes(sub(load_part(p + i, rest), load_part(q + i, rest))), sum);
+  }
+  return hsum(sum);
+}
+
 /// y[i] = log(e^a[i] + e^b[i]) for i < n; y may be a or b.
 inline void log_add_exp_row(const float* a, const float* b, float* y, std::int64_t n) {
   std::int64_t i = 0;

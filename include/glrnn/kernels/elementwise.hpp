@@ -1,9 +1,9 @@
 #pragma once
 // The element-wise functions of activations (core/math.hpp's Elementwise: exp, tanh, sigmoid, SiLU,
-// GeLU's tanh form, logsigmoid, softplus, and logaddexp) on the kernel path chosen at run time, so
-// that a program built without -march computes them as fast as glrnn's own. The SIMD paths'
-// versions (kernels/elementwise-inl.hpp) are within a few ulp of the standard library's, the
-// portable path is the library's (docs/kernels.md §8).
+// GeLU's tanh form, logsigmoid, softplus; and logaddexp, and gated linear attention's decayed dot
+// product) on the kernel path chosen at run time, so that a program built without -march computes
+// them as fast as glrnn's own. The SIMD paths' versions (kernels/elementwise-inl.hpp) are within a
+// few ulp of the standard library's, the portable path is the library's (docs/kernels.md §8).
 
 #include <cstdint>  // std::int64_t
 
@@ -31,6 +31,11 @@ inline void apply(Elementwise f, MatOut x) {
 /// y[i] = log(e^a[i] + e^b[i]) for i < n; y may be a or b.
 inline void log_add_exp(const float* a, const float* b, float* y, std::int64_t n) {
   path_kernels(kernel_path()).log_add_exp(a, b, y, n);
+}
+
+/// Σ a[i] · b[i] · e^(p[i] - q[i]) for i < n.
+inline float decayed_dot(const float* a, const float* b, const float* p, const float* q, std::int64_t n) {
+  return path_kernels(kernel_path()).decayed_dot(a, b, p, q, n);
 }
 
 }  // namespace glrnn::kernels

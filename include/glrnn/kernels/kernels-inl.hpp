@@ -732,5 +732,6 @@ inline PathKernels path_kernels() {
   k.gemm_f32_work_bytes = [](std::int64_t) { return kFloatPanelBytes; };
   k.apply = &apply_row;
   k.log_add_exp = &log_add_exp_row;
+  k.decayed_dot = &decayed_dot_row;
   return k;
 }

@@ -8,6 +8,7 @@
 
 #include <algorithm>    // std::min, std::max
 #include <array>        // std::array
+#include <cmath>        // std::exp
 #include <cstddef>      // std::size_t
 #include <cstdint>      // std::int64_t
 #include <cstring>      // std::memcpy
@@ -58,6 +59,8 @@ struct PathKernels {
   /// y[i] = f(x[i]) and y[i] = log(e^a[i] + e^b[i]) for i < n (kernels/elementwise.hpp).
   void (*apply)(Elementwise f, const float* x, float* y, std::int64_t n) = nullptr;
   void (*log_add_exp)(const float* a, const float* b, float* y, std::int64_t n) = nullptr;
+  /// Σ a[i] · b[i] · e^(p[i] - q[i]) for i < n (kernels/elementwise.hpp).
+  float (*decayed_dot)(const float* a, const float* b, const float* p, const float* q, std::int64_t n) = nullptr;
 };
 
 namespace portable {
@@ -139,6 +142,11 @@ inline PathKernels path_kernels() {
   };
   k.log_add_exp = [](const float* a, const float* b, float* y, std::int64_t n) {
     for (std::int64_t i = 0; i < n; ++i) y[i] = glrnn::log_add_exp(a[i], b[i]);
+  };
+  k.decayed_dot = [](const float* a, const float* b, const float* p, const float* q, std::int64_t n) {
+    float sum = 0.0f;
+    for (std::int64_t i = 0; i < n; ++i) sum += a[i] * b[i] * std::exp(p[i] - q[i]);
+    return sum;
   };
   return k;
 }

@@ -24,6 +24,7 @@
 #include "glrnn/core/buffer.hpp"
 #include "glrnn/core/error.hpp"
 #include "glrnn/core/threading.hpp"
+#include "glrnn/kernels/elementwise.hpp"
 #include "glrnn/kernels/kernels.hpp"
 
 namespace glrnn {
@@ -152,7 +153,8 @@ class GlaRecurrence {
       const auto qh = q.block(c0, h * dk, n, dk);
       auto oh = o.block(c0, h * dv, n, dv);
       // The state carried in, decayed to each position.
-      scaled_q.array() = qh.array() * cum.array().exp();
+      exp_of(cum, scaled_q);
+      scaled_q.array() *= qh.array();
       attn.setZero();
       kernels::product(scaled_q, S, /*b_transposed=*/false, oh, false, space.work);
       for (std::int64_t i0 = 0; i0 < n; i0 += kBlock) {
@@ -160,24 +162,38 @@ class GlaRecurrence {
         if (i0 > 0) {
           // Keys before the block: split the decay at position i0-1, so both factors are <= 1.
           const auto ref = cum.row(i0 - 1);
-          scaled_q.middleRows(i0, i1 - i0).array() =
-              qh.middleRows(i0, i1 - i0).array() * (cum.middleRows(i0, i1 - i0).rowwise() - ref).array().exp();
-          scaled_k.topRows(i0).array() = kh.topRows(i0).array() * (-(cum.topRows(i0).rowwise() - ref)).array().exp();
+          auto q_block = scaled_q.middleRows(i0, i1 - i0);
+          auto k_before = scaled_k.topRows(i0);
+          q_block = cum.middleRows(i0, i1 - i0).rowwise() - ref;
+          exp_of(q_block, q_block);
+          q_block.array() *= qh.middleRows(i0, i1 - i0).array();
+          k_before = (-cum.topRows(i0)).rowwise() + ref;
+          exp_of(k_before, k_before);
+          k_before.array() *= kh.topRows(i0).array();
           kernels::product(scaled_q.middleRows(i0, i1 - i0), scaled_k.topRows(i0), /*b_transposed=*/true,
                            attn.block(i0, 0, i1 - i0, i0), false, space.work);
         }
         for (std::int64_t i = i0; i < i1; ++i)
           for (std::int64_t j = i0; j <= i; ++j)
-            attn(i, j) = (qh.row(i).array() * kh.row(j).array() * (cum.row(i) - cum.row(j)).array().exp()).sum();
+            attn(i, j) = kernels::decayed_dot(qh.row(i).data(), kh.row(j).data(), cum.row(i).data(), cum.row(j).data(), dk);
       }
       kernels::product(attn, vh, /*b_transposed=*/false, oh, /*accumulate=*/true, space.work);
       oh *= cfg_.scale;
     }
     // State at the chunk's end: decay all of it, add every key-value pair decayed to the end.
     const auto last = cum.row(n - 1);
-    space.keys_t = (kh.array() * (-(cum.rowwise() - last)).array().exp()).matrix().transpose();
+    scaled_k = (-cum).rowwise() + last;
+    exp_of(scaled_k, scaled_k);
+    scaled_k.array() *= kh.array();
+    space.keys_t = scaled_k.transpose();
     S.array().colwise() *= last.transpose().array().exp();
     kernels::product(space.keys_t, vh, /*b_transposed=*/false, S, /*accumulate=*/true, space.work);
+  }
+
+  /// out = e^x for whole rows of a chunk's buffers (contiguous), on this thread.
+  template <class In, class Out>
+  static void exp_of(const In& x, Out& out) {
+    kernels::apply(Elementwise::Exp, x.data(), out.data(), x.size());
   }
 
   GlaRecurrenceConfig cfg_;
