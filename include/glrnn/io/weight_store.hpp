@@ -137,7 +137,6 @@ class WeightStore final : public TensorSource {
                         const FormatInfo& format, RowOrder order, std::int64_t rows, std::int64_t cols) {
     const std::size_t nbytes = static_cast<std::size_t>(rows) * format.row_bytes(cols);
     std::byte* out = allocate(nbytes);
-    const WeightMatrix in{t.data, stored.value_or(WeightType::F32), rows, cols, stored_order};
     std::unique_ptr<std::byte[]> rows_first;  // the units row after row, before grouping
     std::byte* units = out;
     if (order == RowOrder::Groups) {
@@ -148,16 +147,20 @@ class WeightStore final : public TensorSource {
       std::memcpy(units, t.data, nbytes);
     } else {
       const std::size_t stored_row_bytes = stored ? format_info(*stored).row_bytes(cols) : 0;
+      // A packed tensor as stored (its rows may be in groups); a float tensor is read element-wise.
+      const std::optional<WeightMatrix> packed =
+          t.dtype == DType::U8 ? std::optional<WeightMatrix>(WeightMatrix{t.data, *stored, rows, cols, stored_order})
+                               : std::nullopt;
       parallel_for(0, rows, cols * 8, [&](std::int64_t lo, std::int64_t hi) {
         std::vector<float> row(static_cast<std::size_t>(cols));
         std::vector<std::byte> aligned(stored_row_bytes);  // the file gives no alignment
         for (std::int64_t r = lo; r < hi; ++r) {
-          if (t.dtype != DType::U8) {
+          if (!packed) {
             widen_elements(t, r * cols, cols, row.data());
-          } else if (r < in.grouped_rows()) {
-            in.dequantize_row(r, row.data());  // reads a group's tiles byte by byte
+          } else if (r < packed->grouped_rows()) {
+            packed->dequantize_row(r, row.data());  // reads a group's tiles byte by byte
           } else {
-            std::memcpy(aligned.data(), in.row(r), stored_row_bytes);
+            std::memcpy(aligned.data(), packed->row(r), stored_row_bytes);
             format_info(*stored).dequantize(aligned.data(), cols, row.data());
           }
           format.quantize(row.data(), cols, units + r * static_cast<std::int64_t>(format.row_bytes(cols)));

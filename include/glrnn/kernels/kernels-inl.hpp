@@ -252,6 +252,8 @@ struct IntRows {
     return reinterpret_cast<const std::uint8_t*>(units + row / kRowGroup * kRowGroup * blocks + b * kRowGroup);
   }
   const Unit* row(std::int64_t r) const { return units + r * blocks; }  // r >= grouped_rows
+  /// Which kLanes rows of its group a vector starting at `row` holds (0 where a vector is a group).
+  static int half_of(std::int64_t row) { return static_cast<int>(row % kRowGroup) / kLanes; }
 };
 
 /// Blocks [b, b + count) (count <= kBlocksPerVector) of rows [row0, row0 + valid) (valid <= kLanes;
@@ -260,7 +262,7 @@ struct IntRows {
 template <class Format, bool kPlus128>
 inline void row_vectors(const IntRows<Format>& w, std::int64_t row0, int valid, std::int64_t b, int count, I v[kLanes]) {
   if (row0 + kLanes <= w.grouped_rows) {
-    const int half = static_cast<int>(row0 % kRowGroup) / kLanes;
+    const int half = IntRows<Format>::half_of(row0);
     GLRNN_UNROLL
     for (int j = 0; j < kBlocksPerVector; ++j) {
       if (j < count) {
@@ -503,7 +505,7 @@ inline void pack_int_rows(const IntRows<Format>& w, std::int64_t n0, std::int64_
     const int valid_rows = static_cast<int>(std::min<std::int64_t>(rows - h * kLanes, kLanes));
     if (kVnni && row0 + kLanes <= w.grouped_rows) {
       // A VNNI panel's unit is a step of 4 weights: a group's tile holds the panel's vectors as they are.
-      const int half = static_cast<int>(row0 % kRowGroup) / kLanes;
+      const int half = IntRows<Format>::half_of(row0);
       for (std::int64_t b = 0; b < nb; ++b) {
         std::uint8_t* block = panel + b * kIntBlockBytes;
         for_each_step<Format, StepValues::Plus128>(w.tile(row0, b0 + b), half, [&](int g, I step) {
@@ -567,7 +569,7 @@ struct GroupWeights {
   GroupWeights(const IntRows<Format>& w, std::int64_t n0, std::int64_t b0) {
     for (int h = 0; h < kIntVectors; ++h) {
       tiles[h] = w.tile(n0 + h * kLanes, b0);
-      half[h] = static_cast<int>((n0 + h * kLanes) % kRowGroup) / kLanes;
+      half[h] = IntRows<Format>::half_of(n0 + h * kLanes);
     }
   }
   I unit(std::int64_t b, int u, int h) const {
