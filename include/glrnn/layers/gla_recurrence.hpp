@@ -76,11 +76,27 @@ class GlaRecurrence {
     // Heads are independent: a large state (RetNet-1.3B: 4 MB a layer) is read by every thread.
     parallel_for(0, cfg_.state_heads, 3 * dk * dv, [&](std::int64_t lo, std::int64_t hi) {
       for (std::int64_t s = lo; s < hi; ++s) {
-        auto S = state.middleRows(s * dk, dk);
-        S.array().colwise() *= g.row(t).segment(s * dk, dk).transpose().array().exp();
-        S.noalias() += k.row(t).segment(kv_of_state(s) * dk, dk).transpose() * v.row(t).segment(kv_of_state(s) * dv, dv);
+        const float* log_decay = g.row(t).data() + s * dk;
+        const float* key = k.row(t).data() + kv_of_state(s) * dk;
+        const auto value = v.row(t).segment(kv_of_state(s) * dv, dv);
         for (std::int64_t h = first_query(s); h < first_query(s) + queries_per_state(); ++h)
-          o.row(t).segment(h * dv, dv).noalias() = cfg_.scale * (q.row(t).segment(h * dk, dk) * S);
+          o.row(t).segment(h * dv, dv).setZero();
+        // One pass over the state, which is as large as a layer's weights in 4 bits: each row
+        // decays, takes its key-value product and adds its share of every query's output.
+        constexpr std::int64_t kRows = 16;
+        float decay[kRows];
+        for (std::int64_t c0 = 0; c0 < dk; c0 += kRows) {
+          const std::int64_t rows = std::min(kRows, dk - c0);
+          kernels::apply(Elementwise::Exp, log_decay + c0, decay, rows);
+          for (std::int64_t c = c0; c < c0 + rows; ++c) {
+            auto row = state.row(s * dk + c);
+            row = decay[c - c0] * row + key[c] * value;
+            for (std::int64_t h = first_query(s); h < first_query(s) + queries_per_state(); ++h)
+              o.row(t).segment(h * dv, dv) += q(t, h * dk + c) * row;
+          }
+        }
+        for (std::int64_t h = first_query(s); h < first_query(s) + queries_per_state(); ++h)
+          o.row(t).segment(h * dv, dv) *= cfg_.scale;
       }
     });
   }
