@@ -2,7 +2,7 @@
 // core/simd.hpp and compiled for each SIMD path (kernels-inl.hpp includes this file). exp and
 // log1p are the Cephes single-precision methods (range reduction by ln 2, then a polynomial on a
 // short interval); the rest are built from them. Their error against the standard library is
-// measured in tests/kernels/elementwise_test.cpp and stated in docs/kernels.md §8. No include guard
+// measured in tests/kernels/kernels_test.cpp and stated in docs/kernels.md §8. No include guard
 // and no includes.
 
 /// p · 2^n for integer lanes n in [-252, 254]: two factors, so that results below FLT_MIN come out
@@ -113,25 +113,32 @@ inline F apply_lanes(Elementwise f, F x) {
   return x;
 }
 
-/// The first `count` < kLanes floats at p as a vector, the rest zeros; and its inverse.
-inline F load_part(const float* p, std::int64_t count) {
+/// The `count` <= kLanes floats at p as a vector, zeros past them (a row's tail); and its inverse.
+/// Every row function below reads its tail this way, so an element's result does not depend on
+/// where in the row it sits.
+inline F load_lanes(const float* p, std::int64_t count) {
+  if (count == kLanes) return load(p);
   float padded[kLanes] = {};
   std::memcpy(padded, p, sizeof(float) * static_cast<std::size_t>(count));
   return load(padded);
 }
-inline void store_part(float* p, F v, std::int64_t count) {
+inline void store_lanes(float* p, F v, std::int64_t count) {
+  if (count == kLanes) {
+    store(p, v);
+    return;
+  }
   float lanes[kLanes];
   store(lanes, v);
   std::memcpy(p, lanes, sizeof(float) * static_cast<std::size_t>(count));
 }
 
-/// y[i] = f(x[i]) for i < n; y may be x. A row's tail goes through a padded vector, so an
-/// element's result does not depend on where in the row it sits.
+/// y[i] = f(x[i]) for i < n; y may be x.
 template <Elementwise f>
 inline void apply_row_of(const float* x, float* y, std::int64_t n) {
-  std::int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) store(y + i, apply_lanes(f, load(x + i)));
-  if (i < n) store_part(y + i, apply_lanes(f, load_part(x + i, n - i)), n - i);
+  for (std::int64_t i = 0; i < n; i += kLanes) {
+    const std::int64_t count = std::min<std::int64_t>(kLanes, n - i);
+    store_lanes(y + i, apply_lanes(f, load_lanes(x + i, count)), count);
+  }
 }
 
 inline void apply_row(Elementwise f, const float* x, float* y, std::int64_t n) {
@@ -150,20 +157,18 @@ inline void apply_row(Elementwise f, const float* x, float* y, std::int64_t n) {
 /// (layers/gla_recurrence.hpp). The padded tail adds 0 · 0 · e^0.
 inline float decayed_dot_row(const float* a, const float* b, const float* p, const float* q, std::int64_t n) {
   F sum = zero();
-  std::int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    sum = fma(mul(load(a + i), load(b + i)), exp_lanes(sub(load(p + i), load(q + i))), sum);
-  if (i < n) {
-    const std::int64_t rest = n - i;
-    sum = fma(mul(load_part(a + i, rest), load_part(b + i, rest)),
-              exp_lanes(sub(load_part(p + i, rest), load_part(q + i, rest))), sum);
+  for (std::int64_t i = 0; i < n; i += kLanes) {
+    const std::int64_t count = std::min<std::int64_t>(kLanes, n - i);
+    sum = fma(mul(load_lanes(a + i, count), load_lanes(b + i, count)),
+              exp_lanes(sub(load_lanes(p + i, count), load_lanes(q + i, count))), sum);
   }
   return hsum(sum);
 }
 
 /// y[i] = log(e^a[i] + e^b[i]) for i < n; y may be a or b.
 inline void log_add_exp_row(const float* a, const float* b, float* y, std::int64_t n) {
-  std::int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) store(y + i, log_add_exp_lanes(load(a + i), load(b + i)));
-  if (i < n) store_part(y + i, log_add_exp_lanes(load_part(a + i, n - i), load_part(b + i, n - i)), n - i);
+  for (std::int64_t i = 0; i < n; i += kLanes) {
+    const std::int64_t count = std::min<std::int64_t>(kLanes, n - i);
+    store_lanes(y + i, log_add_exp_lanes(load_lanes(a + i, count), load_lanes(b + i, count)), count);
+  }
 }
