@@ -37,7 +37,8 @@ int main(int argc, char** argv) {
   int threads = 0, steps = 16;
   bool json = false;
   decode->add_option("--config", config_path, "config.json of the geometry")->required();
-  decode->add_option("--types", types, "Weight types (recipes), comma-separated: " + glrnn::weight_recipe_names())->capture_default_str();
+  decode->add_option("--types", types, "Weight types (recipes), comma-separated: " + glrnn::weight_recipe_names() +
+                                         ", and " + kBf16ActivationsType + " (bf16 multiplied with bf16 activations)")->capture_default_str();
   decode->add_option("-t,--threads", threads, "Threads; 0 = all cores")->capture_default_str();
   decode->add_option("--steps", steps, "Timed decode steps (the median is reported)")->capture_default_str()
       ->check(CLI::PositiveNumber);

@@ -158,6 +158,10 @@ class RandomStore final : public glrnn::TensorSource {
   std::vector<glrnn::TensorToWrite> tensors_;
 };
 
+/// The benchmarks' name for bf16 weights multiplied with activations rounded to bf16
+/// (LoadOptions::bf16_activations), so that one run compares it with the other types.
+constexpr const char* kBf16ActivationsType = "bf16-act";
+
 /// A model of the geometry in config_path (any family of the table) whose weights come from
 /// `store` in the formats `recipe` gives; with a chunk, HGRN2's prefill chunk (0: sequential).
 inline glrnn::Model build_random_model(const std::string& config_path, const glrnn::WeightRecipe& recipe,
@@ -165,7 +169,7 @@ inline glrnn::Model build_random_model(const std::string& config_path, const glr
   const glrnn::JsonConfig json = glrnn::JsonConfig::load(config_path);
   const glrnn::ModelFamily family = glrnn::family_for(json);
   const auto [config, summary] = family.parse(json, options);
-  glrnn::TensorReader reader(*store, recipe);
+  glrnn::TensorReader reader(*store, recipe, options.bf16_activations || recipe.name == kBf16ActivationsType);
   const auto info = [&, &summary = summary] {
     glrnn::ModelInfo i;
     i.family = family.name;
@@ -215,9 +219,11 @@ inline std::string family_label(const glrnn::JsonConfig& json) {
 
 /// The recipe called `name`; InputError naming the known ones otherwise.
 inline glrnn::WeightRecipe recipe_named(const std::string& name) {
-  const std::optional<glrnn::WeightRecipe> recipe = glrnn::find_weight_recipe(name);
+  std::optional<glrnn::WeightRecipe> recipe = glrnn::find_weight_recipe(name == kBf16ActivationsType ? "bf16" : name);
   GLRNN_CHECK(recipe.has_value(), glrnn::InputError,
-              "unknown weight type '" + name + "' (available: " + glrnn::weight_recipe_names() + ")");
+              "unknown weight type '" + name + "' (available: " + glrnn::weight_recipe_names() + ", and " +
+                  kBf16ActivationsType + ": bf16 with bf16 activations)");
+  if (name == kBf16ActivationsType) recipe->name = name;
   return *recipe;
 }
 

@@ -38,6 +38,12 @@ using namespace glrnn::simd::avx512vnni;
 #include "probes-inl.hpp"
 }  // namespace glrnn::bench::avx512vnni
 GLRNN_END_TARGET
+GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX512BF16)
+namespace glrnn::bench::avx512bf16 {
+using namespace glrnn::simd::avx512bf16;
+#include "probes-inl.hpp"
+}  // namespace glrnn::bench::avx512bf16
+GLRNN_END_TARGET
 #endif
 
 namespace glrnn::bench {
@@ -65,6 +71,9 @@ inline Probes for_path(KernelPath path) {
     case KernelPath::Avx512Vnni:
       return {avx512vnni::probe_read_sum, avx512vnni::probe_fma, avx512vnni::probe_int8, avx512vnni::kFmaFlopsPerRound,
               avx512vnni::kInt8OpsPerRound};
+    case KernelPath::Avx512Bf16:
+      return {avx512bf16::probe_read_sum, avx512bf16::probe_fma, avx512bf16::probe_int8, avx512bf16::kFmaFlopsPerRound,
+              avx512bf16::kInt8OpsPerRound};
 #endif
     default:
       return {[](const float* p, std::int64_t n, int, bool) {

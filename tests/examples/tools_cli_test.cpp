@@ -5,12 +5,15 @@
 
 #include <algorithm>  // std::count
 #include <cstdio>   // popen, pclose, fgets
-#include <cstdlib>  // std::strtod
+#include <cstdlib>  // std::strtod, std::getenv, setenv, unsetenv
 #include <fstream>  // std::ifstream
 #include <string>   // std::string
+#include <utility>  // std::pair
 #include <vector>   // std::vector
 
 #include <catch2/catch.hpp>
+
+#include "glrnn/kernels/kernels.hpp"
 
 #include "support/reference.hpp"
 #include "support/safetensors_builder.hpp"
@@ -197,6 +200,51 @@ TEST_CASE("glrnn-generate with text reproduces the Griffin demo model's referenc
   check_demo_references("griffin-demo", "--rope-bf16-frequencies", 1e-3);
 }
 
+TEST_CASE("glrnn-generate --bf16-activations stays near the demo references, or is refused by name", "[cli][parity]") {
+  // Activations rounded to bf16 (8 bits of mantissa: a relative error of up to 2^-9 per input of
+  // every bf16 product) move the logits by up to 0.016 (Griffin, logits within +-10) and 0.06
+  // (HGRN2, whose gated norms amplify it), measured on every reference prompt; the bounds are
+  // twice that. The greedy continuations are not compared: a margin of 0.009 (Griffin's
+  // smallest) lets such a change pick another token.
+  const bool runs = glrnn::kernels::has_bf16_activation_products(glrnn::kernel_path());
+  for (const auto& [name, bound] : {std::pair<std::string, double>{"griffin-demo", 0.032}, {"hgrn2-demo", 0.12}}) {
+    const std::string model = glrnn::test::model_path(name);
+    const nlohmann::json ref = glrnn::test::load_json(model + "/reference.json");
+    for (const nlohmann::json& p : ref["prompts"]) {
+      const std::string logits_file = (glrnn::test::test_temp_dir() / "bf16-activations-logits.json").string();
+      const CliResult r = run_tool("generate", "--model " + model + " --prompt " + quoted(p["prompt"].get<std::string>()) +
+                                                   " -n 1 --temperature 0 --bf16-activations --logits-out " + logits_file);
+      INFO(name << ": " << p["prompt"].get<std::string>() << "\n" << r.err);
+      if (!runs) {
+        CHECK(r.exit_code == 1);
+        CHECK(r.err.find("bf16 activations need the avx512bf16 kernel path") != std::string::npos);
+        continue;
+      }
+      REQUIRE(r.exit_code == 0);
+      const nlohmann::json out = glrnn::test::load_json(logits_file);
+      const double err = glrnn::test::max_abs_diff(glrnn::test::matrix(out["prompt_logits"]).bottomRows(1),
+                                                   glrnn::test::matrix(nlohmann::json::array({p["prompt_last_logits"]})));
+      std::printf("[parity] %s --bf16-activations %-40s prompt_last_logits %.3g\n", name.c_str(),
+                  p["prompt"].get<std::string>().c_str(), err);
+      CHECK(err < bound);
+      CHECK(err > 1e-4);  // the mode is on: float32 products agree to 1e-5
+    }
+  }
+  // A path without bf16 dot products, forced, is refused at load with the path's name.
+  if (runs && glrnn::cpu_supports(glrnn::KernelPath::Avx2)) {
+    const char* forced = std::getenv("GLRNN_KERNELS");
+    const std::string saved = forced ? forced : "";
+    setenv("GLRNN_KERNELS", "avx2", 1);
+    const CliResult r = run_tool("generate", "--model " + glrnn::test::model_path("griffin-demo") +
+                                                 " --prompt x -n 1 --bf16-activations");
+    if (forced) setenv("GLRNN_KERNELS", saved.c_str(), 1);
+    else unsetenv("GLRNN_KERNELS");
+    INFO(r.err);
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("this process runs avx2") != std::string::npos);
+  }
+}
+
 TEST_CASE("glrnn-perplexity matches the demo models' eval perplexity", "[cli][parity][slow]") {
   const std::string model = glrnn::test::model_path(GENERATE(std::string("griffin-demo"), std::string("hgrn2-demo")));
   const nlohmann::json ref = glrnn::test::load_json(model + "/reference.json");
@@ -208,6 +256,17 @@ TEST_CASE("glrnn-perplexity matches the demo models' eval perplexity", "[cli][pa
   std::printf("[parity] %s eval perplexity %.5f (reference %.5f)\n", model.c_str(), out["perplexity"].get<double>(), expected);
   CHECK(out["tokens"].get<std::int64_t>() == ref["eval_tokens"].get<std::int64_t>());
   CHECK(std::abs(out["perplexity"].get<double>() / expected - 1.0) < 1e-3);  // 0.1%: the logits' 1e-3 leaves that much room
+
+  // Activations rounded to bf16 (the avx512bf16 path only): measured within 0.005% of the
+  // reference (Griffin 76.8300, HGRN2 151.9891); the bound is the float32 run's.
+  if (glrnn::kernels::has_bf16_activation_products(glrnn::kernel_path())) {
+    const CliResult bf16 = run_tool("perplexity", "--model " + model + " --file " + glrnn::test::data_path("eval-public.txt") +
+                                                      " --lines --json --bf16-activations");
+    REQUIRE(bf16.exit_code == 0);
+    const double perplexity = nlohmann::json::parse(bf16.out)["perplexity"].get<double>();
+    std::printf("[parity] %s --bf16-activations eval perplexity %.5f\n", model.c_str(), perplexity);
+    CHECK(std::abs(perplexity / expected - 1.0) < 1e-3);
+  }
 
   const CliResult plain = run_tool("perplexity", "--model " + model + " --file " + glrnn::test::data_path("eval-public.txt") + " --window 256");
   REQUIRE(plain.exit_code == 0);

@@ -152,6 +152,47 @@ TEMPLATE_LIST_TEST_CASE("Every kernel path multiplies like the format's scalar r
   }
 }
 
+TEST_CASE("bf16 activations: the paths with bf16 dot products multiply the activations rounded to bf16", "[kernels]") {
+  // The bf16-activation mode rounds each activation to bf16 (as PyTorch's cast) and multiplies it
+  // with the bf16 weights: each product of two bf16 is exact in float32, so the reference is the
+  // float32 format's own, on the rounded activations, with the same bound on the order of the sums.
+  EveryPath every;
+  glrnn::test::RandomWeights rw(23);
+  bool ran = false;
+  for (std::int64_t cols : {32, 96, 544, 37, 1030}) {  // 37: no whole vector; 1030: past a panel's depth, odd pairs
+    for (std::int64_t rows : {1, 5, 33, 70}) {
+      glrnn::WeightMatrix w = rw.weight({rows, cols}, 0.1f, glrnn::WeightType::BF16);
+      w.bf16_activations = true;
+      for (std::int64_t tokens : {1, 2, 13, 40}) {
+        const RowMatrixXf x = rw.matrix(tokens, cols);
+        RowMatrixXf rounded = x;
+        for (Eigen::Index i = 0; i < rounded.size(); ++i) rounded.data()[i] = glrnn::to_float(glrnn::to_bf16(x.data()[i]));
+        RowMatrixXf expected, bound;
+        reference<glrnn::Bf16Format>(w, rounded, expected, bound);
+        for (KernelPath path : every.paths()) {
+          glrnn::set_kernel_path(path);
+          CAPTURE(std::string(glrnn::kernel_path_name(path)), rows, cols, tokens);
+          if (!glrnn::kernels::has_bf16_activation_products(path)) {
+            CHECK_THROWS_AS(multiply(w, x), glrnn::ConfigError);
+            continue;
+          }
+          ran = true;
+          const RowMatrixXf y = multiply(w, x);
+          CHECK(((y - expected).cwiseAbs().array() <= bound.array()).all());
+        }
+      }
+    }
+  }
+  if (!ran) WARN("no kernel path of this CPU has bf16 dot products: only the refusals were tested");
+  // Only bf16 weights have the mode: any other format marked for it is refused, on every path.
+  glrnn::WeightMatrix w = rw.weight({16, 64}, 0.1f, glrnn::WeightType::Int8);
+  w.bf16_activations = true;
+  for (KernelPath path : every.paths()) {
+    glrnn::set_kernel_path(path);
+    CHECK_THROWS_AS(multiply(w, rw.matrix(3, 64)), glrnn::ConfigError);
+  }
+}
+
 TEMPLATE_LIST_TEST_CASE("Every kernel path sums exactly where the sums are exact", "[kernels]", EveryFormat) {
   // Weights of scale 1 and integer activations whose blocks reach 127 (so they quantize with scale
   // 1 and their own values): every product is an integer and every sum stays below 2^24, so float32

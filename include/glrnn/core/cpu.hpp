@@ -56,6 +56,9 @@ namespace glrnn {
 ///               and later: Intel CPUs with VNNI but no AVX-512)
 ///   Avx512      AVX-512 F, BW, DQ, VL (Skylake-SP and later, Zen 4)
 ///   Avx512Vnni  the same plus VNNI's int8 dot products (Ice Lake, Zen 4 and later)
+///   Avx512Bf16  the same plus AVX-512 BF16's dot products of bf16 pairs (Cooper Lake, Sapphire
+///               Rapids, Zen 4 and later): the kernels of the bf16-activation mode
+///               (LoadOptions::bf16_activations); its other kernels are avx512vnni's
 ///   Neon        AArch64's Advanced SIMD (every 64-bit ARM CPU)
 ///   DotProd     the same plus the int8 dot products of Armv8.2 (Cortex-A55/A76, Neoverse N1,
 ///               Apple M1 and later)
@@ -67,6 +70,7 @@ namespace glrnn {
   X(AvxVnni, "avxvnni")         \
   X(Avx512, "avx512")           \
   X(Avx512Vnni, "avx512vnni")   \
+  X(Avx512Bf16, "avx512bf16")   \
   X(Neon, "neon")               \
   X(DotProd, "dotprod")         \
   X(I8mm, "i8mm")
@@ -111,7 +115,7 @@ namespace detail {
 /// The CPU features the paths need, read once from CPUID and XGETBV (the OS must save the
 /// registers a path uses: AVX state for AVX2, and opmask and all 32 zmm registers for AVX-512).
 struct CpuFeatures {
-  bool avx2 = false, avxvnni = false, avx512 = false, avx512vnni = false;
+  bool avx2 = false, avxvnni = false, avx512 = false, avx512vnni = false, avx512bf16 = false;
   bool neon = false, dotprod = false, i8mm = false;
 };
 
@@ -131,7 +135,10 @@ inline CpuFeatures read_cpu_features() {
   f.avx2 = os_avx && avx2 && fma && f16c;
   f.avx512 = f.avx2 && os_avx512 && avx512f && avx512dq && avx512bw && avx512vl;
   f.avx512vnni = f.avx512 && vnni;
-  if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) f.avxvnni = f.avx2 && (eax & (1u << 4));
+  if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) {
+    f.avxvnni = f.avx2 && (eax & (1u << 4));
+    f.avx512bf16 = f.avx512vnni && (eax & (1u << 5));
+  }
 #elif defined(__aarch64__) && defined(__ARM_NEON)
   f.neon = true;  // Advanced SIMD is part of AArch64
 #if defined(__linux__)
@@ -165,6 +172,7 @@ inline bool cpu_supports(KernelPath path) {
     case KernelPath::AvxVnni: return f.avxvnni;
     case KernelPath::Avx512: return f.avx512;
     case KernelPath::Avx512Vnni: return f.avx512vnni;
+    case KernelPath::Avx512Bf16: return f.avx512bf16;
     case KernelPath::Neon: return f.neon;
     case KernelPath::DotProd: return GLRNN_ARM_DOTPROD_KERNELS && f.neon && f.dotprod;
     case KernelPath::I8mm: return GLRNN_ARM_DOTPROD_KERNELS && f.neon && f.dotprod && f.i8mm;

@@ -53,6 +53,7 @@
 #define GLRNN_ISA_AVXVNNI "avx2,fma,f16c,avxvnni"
 #define GLRNN_ISA_AVX512 "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl"
 #define GLRNN_ISA_AVX512VNNI "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"
+#define GLRNN_ISA_AVX512BF16 "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx512bf16"
 
 // ----------------------------------------------------------------------------------------------
 // AVX2 with and without AVX-VNNI (Alder Lake, Sierra Forest, Arrow Lake: CPUs with VNNI but no
@@ -74,11 +75,14 @@ namespace glrnn::simd::avxvnni {
 GLRNN_END_TARGET
 
 // ----------------------------------------------------------------------------------------------
-// AVX-512 with and without VNNI: the same primitives but dot_u8s8, so one text serves both.
+// AVX-512 with and without VNNI, and with BF16: the same primitives but dot_u8s8 and dot_bf16,
+// so one text serves all three.
 GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX512)
 namespace glrnn::simd::avx512 {
 #define GLRNN_SIMD_VNNI 0
+#define GLRNN_SIMD_BF16 0
 #include "glrnn/core/simd_avx512-inl.hpp"
+#undef GLRNN_SIMD_BF16
 #undef GLRNN_SIMD_VNNI
 }  // namespace glrnn::simd::avx512
 GLRNN_END_TARGET
@@ -86,9 +90,21 @@ GLRNN_END_TARGET
 GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX512VNNI)
 namespace glrnn::simd::avx512vnni {
 #define GLRNN_SIMD_VNNI 1
+#define GLRNN_SIMD_BF16 0
 #include "glrnn/core/simd_avx512-inl.hpp"
+#undef GLRNN_SIMD_BF16
 #undef GLRNN_SIMD_VNNI
 }  // namespace glrnn::simd::avx512vnni
+GLRNN_END_TARGET
+
+GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX512BF16)
+namespace glrnn::simd::avx512bf16 {
+#define GLRNN_SIMD_VNNI 1
+#define GLRNN_SIMD_BF16 1
+#include "glrnn/core/simd_avx512-inl.hpp"
+#undef GLRNN_SIMD_BF16
+#undef GLRNN_SIMD_VNNI
+}  // namespace glrnn::simd::avx512bf16
 GLRNN_END_TARGET
 
 #endif  // GLRNN_X86_KERNELS

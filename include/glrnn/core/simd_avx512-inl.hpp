@@ -1,6 +1,7 @@
-// AVX-512 primitives (see core/simd.hpp), included twice: inside the AVX-512 region with
-// GLRNN_SIMD_VNNI 0 and inside the AVX-512 VNNI region with GLRNN_SIMD_VNNI 1. No include guard
-// and no includes: the enclosing header provides both.
+// AVX-512 primitives (see core/simd.hpp), included three times: inside the AVX-512 region with
+// GLRNN_SIMD_VNNI 0, inside the AVX-512 VNNI region with GLRNN_SIMD_VNNI 1, and inside the
+// AVX-512 BF16 region with GLRNN_SIMD_BF16 1 as well. No include guard and no includes: the
+// enclosing header provides both.
 
 constexpr int kLanes = 16;
 using F = __m512;
@@ -61,6 +62,11 @@ inline I dot_u8s8(I acc, I a, I b) {
   return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(a, b), _mm512_set1_epi16(1)));
 }
 inline I dot_i16(I acc, I a, I b) { return _mm512_add_epi32(acc, _mm512_madd_epi16(a, b)); }
+#endif
+#if GLRNN_SIMD_BF16
+/// acc + a·b over pairs of bf16 (each int32 lane of a and b holds two): lane i of acc gains
+/// a[2i]·b[2i] + a[2i+1]·b[2i+1], in float32 with round-to-nearest (vdpbf16ps).
+inline F dot_bf16(F acc, I a, I b) { return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b); }
 #endif
 inline I abs_i8(I w) { return _mm512_abs_epi8(w); }
 inline I sign_i8(I x, I w) { return _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x); }

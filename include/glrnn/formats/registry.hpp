@@ -135,6 +135,8 @@ struct WeightMatrix {
   WeightType type = WeightType::F32;
   std::int64_t rows = 0, cols = 0;
   RowOrder order = RowOrder::Rows;
+  /// Multiplied with activations rounded to bf16 (bf16 weights only; LoadOptions::bf16_activations).
+  bool bf16_activations = false;
 
   bool empty() const { return data == nullptr; }
   Shape shape() const { return {rows, cols}; }
@@ -153,7 +155,7 @@ struct WeightMatrix {
     GLRNN_CHECK(first >= 0 && count >= 0 && first + count <= rows, ShapeError, "rows outside the matrix");
     GLRNN_CHECK(first >= grouped_rows() || (first % kRowGroup == 0 && (count % kRowGroup == 0 || first + count == rows)),
                 ShapeError, "rows of a matrix in row groups split inside a group");
-    return {row(first), type, count, cols, first < grouped_rows() ? order : RowOrder::Rows};
+    return {row(first), type, count, cols, first < grouped_rows() ? order : RowOrder::Rows, bf16_activations};
   }
   /// Row r as float32 (n = cols).
   void dequantize_row(std::int64_t r, float* out) const {

@@ -28,12 +28,17 @@ class TensorSource {
 /// A source read under a recipe (none: every matrix as stored).
 class TensorReader {
  public:
-  TensorReader(TensorSource& source, std::optional<WeightRecipe> recipe) : source_(source), recipe_(std::move(recipe)) {}
+  /// bf16_activations: mark the bf16 matrices to be multiplied with activations rounded to bf16
+  /// (LoadOptions::bf16_activations).
+  TensorReader(TensorSource& source, std::optional<WeightRecipe> recipe, bool bf16_activations = false)
+      : source_(source), recipe_(std::move(recipe)), bf16_activations_(bf16_activations) {}
 
   /// In row groups unless `order` says rows: a caller that splits the rows at other places.
   WeightMatrix matrix(const std::string& name, const Shape& shape, MatrixRole role, RowOrder order = RowOrder::Groups) {
-    return source_.matrix(name, shape, recipe_ ? std::optional<WeightType>(recipe_->format_for(role)) : std::nullopt,
-                          order);
+    WeightMatrix m = source_.matrix(
+        name, shape, recipe_ ? std::optional<WeightType>(recipe_->format_for(role)) : std::nullopt, order);
+    m.bf16_activations = bf16_activations_ && m.type == WeightType::BF16;
+    return m;
   }
   TensorView<const float> vector(const std::string& name, const Shape& shape) { return source_.vector(name, shape); }
   bool has(const std::string& name) const { return source_.has(name); }
@@ -41,6 +46,7 @@ class TensorReader {
  private:
   TensorSource& source_;
   std::optional<WeightRecipe> recipe_;
+  bool bf16_activations_;
 };
 
 }  // namespace glrnn

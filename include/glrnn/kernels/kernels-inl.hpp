@@ -440,13 +440,14 @@ inline void float_tile(const float* x, std::int64_t ldx, const float* panel, std
   }
 }
 
-template <int MR = kFloatMr>
-inline void float_tile_rows(int rows, const float* x, std::int64_t ldx, const float* panel, std::int64_t kc, float* c,
-                            std::int64_t ldc, std::int64_t cols, bool accumulate) {
+/// tile(std::integral_constant<int, R>{}) with R = rows (1 <= rows <= MR): a register tile's
+/// height must be a constant for its accumulators to stay in registers.
+template <int MR, class Tile>
+GLRNN_ALWAYS_INLINE void with_tile_rows(int rows, const Tile& tile) {
   if constexpr (MR > 1) {
-    if (rows < MR) return float_tile_rows<MR - 1>(rows, x, ldx, panel, kc, c, ldc, cols, accumulate);
+    if (rows < MR) return with_tile_rows<MR - 1>(rows, tile);
   }
-  float_tile<MR>(x, ldx, panel, kc, c, ldc, cols, accumulate);
+  tile(std::integral_constant<int, MR>{});
 }
 
 /// Y[0..M)[n_lo, n_hi) (+)= X · B^T for B of `Format` with rows [n_lo, n_hi) at w + n·ldw units
@@ -470,8 +471,9 @@ inline void gemm_float(const typename Format::Unit* w, std::int64_t ldw, bool b_
         pack_float_cols(w + n0, ldw, cols, k0, kc, panel);
       }
       for (std::int64_t m0 = 0; m0 < M; m0 += kFloatMr)
-        float_tile_rows(static_cast<int>(std::min<std::int64_t>(kFloatMr, M - m0)), x + m0 * ldx + k0, ldx, panel, kc,
-                        y + m0 * ldy + n0, ldy, cols, accumulate || k0 > 0);
+        with_tile_rows<kFloatMr>(static_cast<int>(std::min<std::int64_t>(kFloatMr, M - m0)), [&](auto rows) {
+          float_tile<decltype(rows)::value>(x + m0 * ldx + k0, ldx, panel, kc, y + m0 * ldy + n0, ldy, cols, accumulate || k0 > 0);
+        });
     }
   }
 }
@@ -632,15 +634,6 @@ inline void int_tile(const QuantizedRows& x, std::int64_t m0, std::int64_t b0, s
   for (int m = 0; m < MR; ++m) write_tile_row<V>(c + m * ldc, f[m], cols, accumulate);
 }
 
-template <int MR = kIntMr, class Weights>
-inline void int_tile_rows(int rows, const QuantizedRows& x, std::int64_t m0, std::int64_t b0, std::int64_t nb,
-                          const Weights& weights, float* c, std::int64_t ldc, std::int64_t cols, bool accumulate) {
-  if constexpr (MR > 1) {
-    if (rows < MR) return int_tile_rows<MR - 1>(rows, x, m0, b0, nb, weights, c, ldc, cols, accumulate);
-  }
-  int_tile<MR>(x, m0, b0, nb, weights, c, ldc, cols, accumulate);
-}
-
 /// Prefetches slab `part` of `parts` of the rows [n0, n0 + rows) of an integer matrix into L2: a
 /// group's rows are one region, as are rows stored one after another.
 template <class Format>
@@ -666,8 +659,9 @@ inline void gemm_int(const IntRows<Format>& w, std::int64_t n_lo, std::int64_t n
       if (next_rows > 0) prefetch_rows(w, n0 + kIntNr, next_rows, b0 / kIntKcBlocks, (blocks + kIntKcBlocks - 1) / kIntKcBlocks);
       const auto tiles = [&](const auto& weights) {
         for (std::int64_t m0 = 0; m0 < x.rows; m0 += kIntMr)
-          int_tile_rows(static_cast<int>(std::min<std::int64_t>(kIntMr, x.rows - m0)), x, m0, b0, nb, weights,
-                        y + m0 * ldy + n0, ldy, cols, b0 > 0);
+          with_tile_rows<kIntMr>(static_cast<int>(std::min<std::int64_t>(kIntMr, x.rows - m0)), [&](auto rows) {
+            int_tile<decltype(rows)::value>(x, m0, b0, nb, weights, y + m0 * ldy + n0, ldy, cols, b0 > 0);
+          });
       };
       // In place, a tile of kIntMr rows unpacks the steps itself: for a batch (16 sequences) that
       // beats packing once (RecurrentGemma-2B, q4: a step 10% faster); for a prompt it does not.

@@ -12,7 +12,9 @@
 #include <cstddef>      // std::size_t
 #include <cstdint>      // std::int64_t
 #include <cstring>      // std::memcpy
+#include <tuple>        // std::tie
 #include <type_traits>  // std::is_same_v
+#include <utility>      // std::pair
 
 #include "glrnn/core/buffer.hpp"
 #include "glrnn/core/cpu.hpp"
@@ -24,11 +26,15 @@
 
 namespace glrnn::kernels {
 
-/// Rows of activations as the kernels take them: float32, and quantized for the integer formats.
+/// Rows of activations as the kernels take them: float32; quantized for the integer formats; for
+/// bf16 weights in the bf16-activation mode, rounded to bf16 and padded with zeros to a multiple
+/// of 32 (the widest vector of pairs).
 struct ActivationRows {
   const float* x = nullptr;  // [rows, cols] at stride ldx
   std::int64_t ldx = 0, rows = 0;
   QuantizedRows q;
+  const bf16* xb = nullptr;  // [rows, cols rounded up to 32] at stride ldxb, or null
+  std::int64_t ldxb = 0;
 };
 
 /// One weight format's kernels on one path.
@@ -43,6 +49,12 @@ struct FormatKernels {
   std::int64_t rows_per_panel = 1;  // gemm's unit of rows: threads split a product into these
   bool wants_q16 = false;           // gemm multiplies int16 copies of the activations
   bool wants_lane_offsets = false;  // matvec starts its int32 lanes from QuantizedRows::lane_offset
+  /// The same products with the activations rounded to bf16 (ActivationRows::xb), for matrices
+  /// marked WeightMatrix::bf16_activations: bf16 weights on paths with bf16 dot products, null
+  /// elsewhere. gemm_bf16 takes gemm's panels and work space.
+  void (*matvec_bf16)(const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y) = nullptr;
+  void (*gemm_bf16)(const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y,
+                    std::int64_t ldy, void* work) = nullptr;
 };
 
 /// A path's kernels that do not depend on a weight format.
@@ -211,6 +223,15 @@ using namespace glrnn::simd::avx512vnni;
 }  // namespace glrnn::kernels::avx512vnni
 GLRNN_END_TARGET
 GLRNN_PATH_KERNELS(Avx512Vnni, avx512vnni, format_kernels)
+
+GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX512BF16)
+namespace glrnn::kernels::avx512bf16 {
+using namespace glrnn::simd::avx512bf16;
+#include "glrnn/kernels/kernels-inl.hpp"
+#include "glrnn/kernels/bf16_dot-inl.hpp"
+}  // namespace glrnn::kernels::avx512bf16
+GLRNN_END_TARGET
+GLRNN_PATH_KERNELS(Avx512Bf16, avx512bf16, format_kernels_bf16_dot)
 #endif
 
 #if GLRNN_ARM_KERNELS
@@ -300,6 +321,11 @@ inline const FormatKernels& format_kernels(WeightType type, KernelPath path) {
   return detail::format_kernel_table()[static_cast<std::size_t>(type)][static_cast<std::size_t>(path)];
 }
 
+/// Whether `path` has the products of the bf16-activation mode (LoadOptions::bf16_activations).
+inline bool has_bf16_activation_products(KernelPath path) {
+  return format_kernels(WeightType::BF16, path).gemm_bf16 != nullptr;
+}
+
 inline const PathKernels& path_kernels(KernelPath path) {
   return detail::path_kernel_table()[static_cast<std::size_t>(path)];
 }
@@ -335,6 +361,23 @@ inline QuantizedRows quantize_rows(const MatIn& x, bool with_q16, bool with_lane
   return q;
 }
 
+namespace detail {
+/// The rows of x rounded to bf16 in `scratch`, each padded with zeros to a multiple of 32, and
+/// their stride (see ActivationRows::xb).
+inline std::pair<const bf16*, std::int64_t> bf16_rows(const MatIn& x, Scratch& scratch) {
+  const std::int64_t rows = x.rows(), cols = x.cols(), ld = (cols + 31) / 32 * 32;
+  bf16* out = scratch.array<bf16>(static_cast<std::size_t>(rows * ld));
+  if (scratch.measuring()) return {out, ld};
+  parallel_for(0, rows, ld * 2, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t r = lo; r < hi; ++r) {
+      const float* row = x.row(r).data();
+      for (std::int64_t i = 0; i < ld; ++i) out[r * ld + i] = i < cols ? to_bf16(row[i]) : bf16{0};
+    }
+  });
+  return {out, ld};
+}
+}  // namespace detail
+
 /// Y[T, out] = X[T, in] · W[out, in]^T: one row of X (decode) takes the matrix-vector kernel,
 /// several the packed-panel kernel; rows of W are split between threads.
 inline void matmul(const WeightMatrix& w, const MatIn& x, MatOut y, Scratch& scratch) {
@@ -349,13 +392,22 @@ inline void matmul(const WeightMatrix& w, const MatIn& x, MatOut y, Scratch& scr
   ActivationRows act{x.data(), x.outerStride(), M, {}};
   if (format_info(w.type).activations == Activations::Int8Blocks)
     act.q = quantize_rows(x, k.wants_q16 && M > 1, k.wants_lane_offsets && M == 1, path, scratch);
+  if (w.bf16_activations) {
+    GLRNN_CHECK(k.matvec_bf16 != nullptr, ConfigError,
+                "bf16 activations need bf16 weights and the " + std::string(kernel_path_name(KernelPath::Avx512Bf16)) +
+                    " kernel path (a CPU with AVX-512 BF16); this product is " +
+                    std::string(weight_type_name(w.type)) + " on " + std::string(kernel_path_name(path)));
+    std::tie(act.xb, act.ldxb) = detail::bf16_rows(x, scratch);
+  }
+  const auto matvec = w.bf16_activations ? k.matvec_bf16 : k.matvec;
+  const auto gemm = w.bf16_activations ? k.gemm_bf16 : k.gemm;
   if (M == 1) {
     if (scratch.measuring()) return;
     float* out = y.data();
     // A thread takes whole row groups (formats/row_groups.hpp).
     const std::int64_t unit = w.order == RowOrder::Groups ? kRowGroup : 1;
     parallel_for(0, (N + unit - 1) / unit, K * unit,
-                 [&](std::int64_t lo, std::int64_t hi) { k.matvec(w, act, lo * unit, std::min(N, hi * unit), out); });
+                 [&](std::int64_t lo, std::int64_t hi) { matvec(w, act, lo * unit, std::min(N, hi * unit), out); });
     return;
   }
   const std::int64_t panels = (N + k.rows_per_panel - 1) / k.rows_per_panel;
@@ -368,7 +420,7 @@ inline void matmul(const WeightMatrix& w, const MatIn& x, MatOut y, Scratch& scr
   const std::int64_t ldy = y.outerStride();
   parallel_chunks(0, panels, M * k.rows_per_panel * K, std::min(num_threads(), threads),
                   [&](int thread, std::int64_t lo, std::int64_t hi) {
-                    k.gemm(w, act, lo * k.rows_per_panel, std::min(N, hi * k.rows_per_panel), out, ldy,
+                    gemm(w, act, lo * k.rows_per_panel, std::min(N, hi * k.rows_per_panel), out, ldy,
                            space + work * static_cast<std::size_t>(thread));
                   });
 }

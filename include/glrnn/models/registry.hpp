@@ -134,6 +134,7 @@ inline std::uint64_t fingerprint(const JsonConfig& config, const LoadOptions& op
   std::uint64_t h = fnv1a64(config.json().dump());
   h = fnv1a64(options.rope_bf16_frequencies ? "rope_bf16" : "rope_f32", h);
   if (options.weights) h = fnv1a64(options.weights->name, h);
+  if (options.bf16_activations) h = fnv1a64("bf16_activations", h);
   for (const TensorInfo* t : store.checkpoint().all()) {
     h = fnv1a64(t->name, h);
     h = fnv1a64(dtype_name(t->dtype), h);
@@ -174,7 +175,11 @@ inline Model load_model(const ModelSource& source, const std::string& path, cons
           ? SIZE_MAX
           : summary.state_bytes + summary.state_bytes_per_position * static_cast<std::size_t>(summary.max_context);
   detail::check_state_fits(source.config, largest, options);
-  TensorReader reader(*source.store, options.weights);
+  GLRNN_CHECK(!options.bf16_activations || kernels::has_bf16_activation_products(kernel_path()), ConfigError,
+              "bf16 activations need the " + std::string(kernel_path_name(KernelPath::Avx512Bf16)) +
+                  " kernel path (a CPU with AVX-512 BF16); this process runs " +
+                  std::string(kernel_path_name(kernel_path())));
+  TensorReader reader(*source.store, options.weights, options.bf16_activations);
   const auto info = [&] {
     ModelInfo i;
     i.family = family.name;

@@ -1,0 +1,120 @@
+// The products of the bf16-activation mode (LoadOptions::bf16_activations, docs/kernels.md §9):
+// bf16 weights times activations rounded to bf16, by an instruction that multiplies pairs of bf16
+// and adds both products to a float32 lane (dot_bf16; AVX-512 BF16's vdpbf16ps). Included by
+// kernels/kernels.hpp after kernels-inl.hpp inside the region of each path that has dot_bf16,
+// whose other kernels that path keeps. No include guard and no includes.
+//
+// The activations come as bf16 rows padded with zeros to a multiple of kBf16Step. Decode takes a
+// row of weights against them directly (one horizontal sum per row). Prompts pack kFloatNr rows
+// of weights into a panel of pairs, pair p of every row side by side (a transpose of 32-bit
+// units), so that a tile broadcasts one activation pair against two vectors of rows, as
+// float_tile broadcasts one float: twice the products per instruction.
+
+constexpr std::int64_t kBf16Step = 2 * kLanes;  // bf16 elements per vector
+constexpr std::int64_t kBf16Kc = 2 * kFloatKc;  // a panel's depth: the bytes of a float panel
+static_assert(kBf16Kc / 2 * kFloatNr * sizeof(std::uint32_t) == kFloatPanelBytes, "gemm_bf16 uses gemm's work space");
+
+/// kBf16Step bf16 from p as pairs, zero past `valid` (a row's end is never read past).
+inline I load_bf16_pairs(const bf16* p, std::int64_t valid) {
+  if (valid >= kBf16Step) return loadu_i(p);
+  alignas(64) bf16 t[kBf16Step] = {};
+  std::memcpy(t, p, static_cast<std::size_t>(std::max<std::int64_t>(valid, 0)) * sizeof(bf16));
+  return loadu_i(t);
+}
+
+/// Σ w[i]·x[i] for i < n: a row of bf16 weights against bf16 activations that are padded with
+/// zeros to a multiple of kBf16Step; four accumulators, prefetching as dot_float does.
+inline float dot_bf16_row(const bf16* w, const bf16* x, std::int64_t n) {
+  F acc[4] = {zero(), zero(), zero(), zero()};
+  std::int64_t i = 0;
+  for (; i + 4 * kBf16Step <= n; i += 4 * kBf16Step) {
+    prefetch_ahead(w + i, 4 * kBf16Step * sizeof(bf16));
+    GLRNN_UNROLL
+    for (int k = 0; k < 4; ++k) acc[k] = dot_bf16(acc[k], loadu_i(w + i + k * kBf16Step), loadu_i(x + i + k * kBf16Step));
+  }
+  for (; i < n; i += kBf16Step) acc[0] = dot_bf16(acc[0], load_bf16_pairs(w + i, n - i), loadu_i(x + i));
+  return hsum(add(add(acc[0], acc[1]), add(acc[2], acc[3])));
+}
+
+/// Rows [0, rows) of bf16 weights (row r at w + r·ld, K long), depth [k0, k0 + kc) ->
+/// panel[pair][kFloatNr] as 32-bit pairs, kc rounded up to kBf16Step; rows from `rows` on and
+/// depth from K on are 0.
+inline void pack_bf16_pairs(const bf16* w, std::int64_t ld, std::int64_t rows, std::int64_t k0, std::int64_t kc,
+                            std::int64_t K, std::uint32_t* panel) {
+  for (int h = 0; h < 2; ++h) {
+    for (std::int64_t k = 0; k < kc; k += kBf16Step) {
+      I v[kLanes];
+      GLRNN_UNROLL
+      for (int r = 0; r < kLanes; ++r) {
+        const std::int64_t row = h * kLanes + r;
+        prefetch_l2(w + row * ld + k0 + k + 2 * kBf16Step);  // as in pack_float_rows
+        v[r] = row < rows ? load_bf16_pairs(w + row * ld + k0 + k, K - k0 - k) : zero_i();
+      }
+      transpose(v);  // v[j]: pair j of the step, for each of the kLanes rows
+      GLRNN_UNROLL
+      for (int j = 0; j < kLanes; ++j) storeu_i(panel + (k / 2 + j) * kFloatNr + h * kLanes, v[j]);
+    }
+  }
+}
+
+/// C[MR, cols] (+)= X[MR, 2·pairs] · panel, X in bf16.
+template <int MR>
+inline void bf16_tile(const bf16* x, std::int64_t ldx, const std::uint32_t* panel, std::int64_t pairs, float* c,
+                      std::int64_t ldc, std::int64_t cols, bool accumulate) {
+  F acc0[MR], acc1[MR];
+  GLRNN_UNROLL
+  for (int m = 0; m < MR; ++m) acc0[m] = acc1[m] = zero();
+  for (std::int64_t p = 0; p < pairs; ++p) {
+    const I b0 = loadu_i(panel + p * kFloatNr), b1 = loadu_i(panel + p * kFloatNr + kLanes);
+    GLRNN_UNROLL
+    for (int m = 0; m < MR; ++m) {
+      const I a = broadcast_i32(x + m * ldx + 2 * p);
+      acc0[m] = dot_bf16(acc0[m], a, b0);
+      acc1[m] = dot_bf16(acc1[m], a, b1);
+    }
+  }
+  GLRNN_UNROLL
+  for (int m = 0; m < MR; ++m) {
+    const F pair[2] = {acc0[m], acc1[m]};
+    write_tile_row<2>(c + m * ldc, pair, cols, accumulate);
+  }
+}
+
+/// Y[0..M)[n_lo, n_hi) = X · W^T for bf16 W with rows at w + n·ldw (K long) and X [M, K] in bf16
+/// at stride ldx, padded with zeros to a multiple of kBf16Step.
+inline void gemm_bf16(const bf16* w, std::int64_t ldw, std::int64_t n_lo, std::int64_t n_hi, std::int64_t K,
+                      const bf16* x, std::int64_t ldx, std::int64_t M, float* y, std::int64_t ldy, std::uint32_t* panel) {
+  for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += kFloatNr) {
+    const std::int64_t cols = std::min<std::int64_t>(kFloatNr, n_hi - n0);
+    for (std::int64_t k0 = 0; k0 < K; k0 += kBf16Kc) {
+      const std::int64_t kc = std::min(kBf16Kc, K - k0), pairs = (kc + kBf16Step - 1) / kBf16Step * kBf16Step / 2;
+      const std::int64_t next_rows = std::min<std::int64_t>(kFloatNr, n_hi - n0 - kFloatNr);
+      if (next_rows > 0)
+        prefetch_slice(w + (n0 + kFloatNr) * ldw, static_cast<std::size_t>(next_rows * ldw) * sizeof(bf16), k0 / kBf16Kc,
+                       (K + kBf16Kc - 1) / kBf16Kc);
+      pack_bf16_pairs(w + n0 * ldw, ldw, cols, k0, kc, K, panel);
+      for (std::int64_t m0 = 0; m0 < M; m0 += kFloatMr)
+        with_tile_rows<kFloatMr>(static_cast<int>(std::min<std::int64_t>(kFloatMr, M - m0)), [&](auto rows) {
+          bf16_tile<decltype(rows)::value>(x + m0 * ldx + k0, ldx, panel, pairs, y + m0 * ldy + n0, ldy, cols, k0 > 0);
+        });
+    }
+  }
+}
+
+/// This path's kernels: kernels-inl.hpp's, and for bf16 weights the bf16-activation products.
+template <class Format>
+inline FormatKernels format_kernels_bf16_dot() {
+  FormatKernels k = format_kernels<Format>();
+  if constexpr (Format::kLayout == UnitLayout::Bfloat16) {
+    k.matvec_bf16 = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y) {
+      const bf16* base = static_cast<const bf16*>(w.data);
+      for (std::int64_t r = lo; r < hi; ++r) y[r] = dot_bf16_row(base + r * w.cols, x.xb, w.cols);
+    };
+    k.gemm_bf16 = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y,
+                     std::int64_t ldy, void* work) {
+      gemm_bf16(static_cast<const bf16*>(w.data), w.cols, lo, hi, w.cols, x.xb, x.ldxb, x.rows, y, ldy,
+                static_cast<std::uint32_t*>(work));
+    };
+  }
+  return k;
+}
