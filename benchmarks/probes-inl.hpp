@@ -1,5 +1,6 @@
-// The machine's limits as glrnn's kernels meet them, compiled once per x86 kernel path (included by
-// probes.hpp inside each path's target region, after `using namespace glrnn::simd::<path>`): a
+// The machine's limits as glrnn's kernels meet them, compiled once per SIMD kernel path (probes.hpp
+// has core/each_simd_path.hpp include it inside each path's target region, after `using
+// namespace glrnn::simd::<path>`): a
 // streaming read of memory, and the peak rates of float32 FMAs and of the integer dot products
 // the integer formats use. No include guard, no includes.
 
@@ -58,15 +59,20 @@ inline float probe_fma(std::int64_t iterations, float seed) {
 
 /// `iterations` rounds of 12 independent int8 dot products of the kind the integer kernels run
 /// (VNNI's u8 x s8, or int16 pairs without it): 2 · 12 · 4 · kLanes integer ops a round (a
-/// multiply and an add per byte pair; an int16 pair counts as 2 of them).
+/// multiply and an add per byte pair; an int16 pair counts as 2 of them). A template so that paths
+/// without dot_u8s8 (NEON) never compile that branch.
+template <class Vector = I>
 inline std::int32_t probe_int8(std::int64_t iterations, std::int32_t seed) {
-  I acc[12];
+  Vector acc[12];
   GLRNN_UNROLL
   for (int j = 0; j < 12; ++j) acc[j] = set1_i32(seed + j);
   const I a = set1_i8(3), b = set1_i8(-2);
   for (std::int64_t i = 0; i < iterations; ++i) {
     GLRNN_UNROLL
-    for (int j = 0; j < 12; ++j) acc[j] = kVnni ? dot_u8s8(acc[j], a, b) : dot_i16(acc[j], a, b);
+    for (int j = 0; j < 12; ++j) {
+      if constexpr (kVnni) acc[j] = dot_u8s8(acc[j], a, b);
+      else acc[j] = dot_i16(acc[j], a, b);
+    }
   }
   I total = zero_i();
   for (const I& v : acc) total = add_i32(total, v);

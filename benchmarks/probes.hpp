@@ -13,43 +13,8 @@
 #include <glrnn/core/simd.hpp>
 #include <glrnn/core/threading.hpp>
 
-#if GLRNN_X86_KERNELS
-GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX2)
-namespace glrnn::bench::avx2 {
-using namespace glrnn::simd::avx2;
-#include "probes-inl.hpp"
-}  // namespace glrnn::bench::avx2
-GLRNN_END_TARGET
-GLRNN_BEGIN_TARGET(GLRNN_ISA_AVXVNNI)
-namespace glrnn::bench::avxvnni {
-using namespace glrnn::simd::avxvnni;
-#include "probes-inl.hpp"
-}  // namespace glrnn::bench::avxvnni
-GLRNN_END_TARGET
-GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX512)
-namespace glrnn::bench::avx512 {
-using namespace glrnn::simd::avx512;
-#include "probes-inl.hpp"
-}  // namespace glrnn::bench::avx512
-GLRNN_END_TARGET
-GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX512VNNI)
-namespace glrnn::bench::avx512vnni {
-using namespace glrnn::simd::avx512vnni;
-#include "probes-inl.hpp"
-}  // namespace glrnn::bench::avx512vnni
-GLRNN_END_TARGET
-GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX512BF16)
-namespace glrnn::bench::avx512bf16 {
-using namespace glrnn::simd::avx512bf16;
-#include "probes-inl.hpp"
-}  // namespace glrnn::bench::avx512bf16
-GLRNN_END_TARGET
-#endif
-
-namespace glrnn::bench {
-
-namespace probe {
-/// The active path's probes as function pointers (portable: plain loops).
+namespace glrnn::bench::probe {
+/// The active path's probes as function pointers.
 struct Probes {
   float (*read_sum)(const float*, std::int64_t, int streams, bool prefetch);
   float (*fma)(std::int64_t, float);
@@ -57,53 +22,60 @@ struct Probes {
   double fma_flops_per_round, int8_ops_per_round;
 };
 
+/// A path's probes, where this architecture compiled the path (specialised per path by
+/// probes_path-inl.hpp); empty otherwise.
+template <KernelPath>
+struct PathProbes {
+  static constexpr bool kCompiled = false;
+  static Probes get() { return {}; }
+};
+}  // namespace glrnn::bench::probe
+
+#define GLRNN_EACH_PATH_SCOPE bench
+#define GLRNN_EACH_PATH_TEXT "probes-inl.hpp"
+#define GLRNN_EACH_PATH_AFTER "probes_path-inl.hpp"
+#include <glrnn/core/each_simd_path.hpp>
+
+namespace glrnn::bench {
+
+namespace probe {
 inline Probes for_path(KernelPath path) {
   switch (path) {
-#if GLRNN_X86_KERNELS
-    case KernelPath::Avx2:
-      return {avx2::probe_read_sum, avx2::probe_fma, avx2::probe_int8, avx2::kFmaFlopsPerRound, avx2::kInt8OpsPerRound};
-    case KernelPath::AvxVnni:
-      return {avxvnni::probe_read_sum, avxvnni::probe_fma, avxvnni::probe_int8, avxvnni::kFmaFlopsPerRound,
-              avxvnni::kInt8OpsPerRound};
-    case KernelPath::Avx512:
-      return {avx512::probe_read_sum, avx512::probe_fma, avx512::probe_int8, avx512::kFmaFlopsPerRound,
-              avx512::kInt8OpsPerRound};
-    case KernelPath::Avx512Vnni:
-      return {avx512vnni::probe_read_sum, avx512vnni::probe_fma, avx512vnni::probe_int8, avx512vnni::kFmaFlopsPerRound,
-              avx512vnni::kInt8OpsPerRound};
-    case KernelPath::Avx512Bf16:
-      return {avx512bf16::probe_read_sum, avx512bf16::probe_fma, avx512bf16::probe_int8, avx512bf16::kFmaFlopsPerRound,
-              avx512bf16::kInt8OpsPerRound};
-#endif
-    default:
-      return {[](const float* p, std::int64_t n, int, bool) {
-                float acc[16] = {};
-                for (std::int64_t i = 0; i < n; i += 16)
-                  for (int j = 0; j < 16; ++j) acc[j] += p[i + j];
-                float s = 0;
-                for (float a : acc) s += a;
-                return s;
-              },
-              [](std::int64_t iterations, float seed) {
-                float acc[16];
-                for (int j = 0; j < 16; ++j) acc[j] = seed + static_cast<float>(j);
-                for (std::int64_t i = 0; i < iterations; ++i)
-                  for (float& a : acc) a = a * 0.999f + 1e-3f;
-                float s = 0;
-                for (float a : acc) s += a;
-                return s;
-              },
-              [](std::int64_t iterations, std::int32_t seed) {
-                std::int32_t acc[16];
-                for (int j = 0; j < 16; ++j) acc[j] = seed + j;
-                for (std::int64_t i = 0; i < iterations; ++i)
-                  for (std::int32_t& a : acc) a += 3 * -2 + 3 * -2 + 3 * -2 + 3 * -2 + static_cast<std::int32_t>(i & 1);
-                std::int32_t s = 0;
-                for (std::int32_t a : acc) s += a;
-                return s;
-              },
-              32.0, 128.0};
+#define GLRNN_PATH_CASE(value, name)                                                        \
+  case KernelPath::value:                                                                   \
+    if (PathProbes<KernelPath::value>::kCompiled) return PathProbes<KernelPath::value>::get(); \
+    break;
+    GLRNN_KERNEL_PATHS(GLRNN_PATH_CASE)
+#undef GLRNN_PATH_CASE
   }
+  return {// portable: plain loops
+          [](const float* p, std::int64_t n, int, bool) {
+            float acc[16] = {};
+            for (std::int64_t i = 0; i < n; i += 16)
+              for (int j = 0; j < 16; ++j) acc[j] += p[i + j];
+            float s = 0;
+            for (float a : acc) s += a;
+            return s;
+          },
+          [](std::int64_t iterations, float seed) {
+            float acc[16];
+            for (int j = 0; j < 16; ++j) acc[j] = seed + static_cast<float>(j);
+            for (std::int64_t i = 0; i < iterations; ++i)
+              for (float& a : acc) a = a * 0.999f + 1e-3f;
+            float s = 0;
+            for (float a : acc) s += a;
+            return s;
+          },
+          [](std::int64_t iterations, std::int32_t seed) {
+            std::int32_t acc[16];
+            for (int j = 0; j < 16; ++j) acc[j] = seed + j;
+            for (std::int64_t i = 0; i < iterations; ++i)
+              for (std::int32_t& a : acc) a += 3 * -2 + 3 * -2 + 3 * -2 + 3 * -2 + static_cast<std::int32_t>(i & 1);
+            std::int32_t s = 0;
+            for (std::int32_t a : acc) s += a;
+            return s;
+          },
+          32.0, 128.0};
 }
 
 /// Runs body(thread) on every thread at once and returns the time the slowest took, in seconds.

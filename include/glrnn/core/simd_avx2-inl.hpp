@@ -1,7 +1,6 @@
-// AVX2 primitives (see core/simd.hpp), included twice: inside the AVX2 region with
-// GLRNN_SIMD_VNNI 0 and inside the AVX-VNNI region (the same 256-bit vectors plus VEX-encoded
-// vpdpbusd / vpdpwssd) with GLRNN_SIMD_VNNI 1. No include guard and no includes: the enclosing
-// header provides both.
+// AVX2 primitives (see core/simd.hpp), compiled for the avx2 path and for the avxvnni path with
+// GLRNN_SIMD_VNNI 1 (the same 256-bit vectors plus VEX-encoded vpdpbusd / vpdpwssd) by
+// core/each_simd_path.hpp. No include guard and no includes: the enclosing header provides both.
 
 constexpr int kLanes = 8;  // floats per vector
 using F = __m256;

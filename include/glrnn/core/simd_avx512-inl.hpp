@@ -1,7 +1,6 @@
-// AVX-512 primitives (see core/simd.hpp), included three times: inside the AVX-512 region with
-// GLRNN_SIMD_VNNI 0, inside the AVX-512 VNNI region with GLRNN_SIMD_VNNI 1, and inside the
-// AVX-512 BF16 region with GLRNN_SIMD_BF16 1 as well. No include guard and no includes: the
-// enclosing header provides both.
+// AVX-512 primitives (see core/simd.hpp), compiled for the avx512 path, the avx512vnni path with
+// GLRNN_SIMD_VNNI 1 and the avx512bf16 path with GLRNN_SIMD_BF16 1 as well, by
+// core/each_simd_path.hpp. No include guard and no includes: the enclosing header provides both.
 
 constexpr int kLanes = 16;
 using F = __m512;

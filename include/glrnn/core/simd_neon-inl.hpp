@@ -1,6 +1,6 @@
-// AArch64 primitives (see core/simd.hpp), included twice: inside the NEON region with
-// GLRNN_SIMD_DOTPROD 0 and inside the dot-product region (SDOT, Armv8.2's FEAT_DotProd) with
-// GLRNN_SIMD_DOTPROD 1. No include guard and no includes: the enclosing header provides both.
+// AArch64 primitives (see core/simd.hpp), compiled for the neon path and, with GLRNN_SIMD_DOTPROD 1
+// (SDOT, Armv8.2's FEAT_DotProd), for the dotprod and i8mm paths by core/each_simd_path.hpp. No
+// include guard and no includes: the enclosing header provides both.
 //
 // A vector here is a pair of 128-bit registers, 8 floats or 32 bytes, as wide as an AVX2 vector:
 // the kernels need one integer vector to hold a whole block of 32 weights, and AArch64's 32 vector

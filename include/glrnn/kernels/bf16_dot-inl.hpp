@@ -1,8 +1,8 @@
 // The products of the bf16-activation mode (LoadOptions::bf16_activations, docs/kernels.md §9):
 // bf16 weights times activations rounded to bf16, by an instruction that multiplies pairs of bf16
-// and adds both products to a float32 lane (dot_bf16; AVX-512 BF16's vdpbf16ps). Included by
-// kernels/kernels.hpp after kernels-inl.hpp inside the region of each path that has dot_bf16,
-// whose other kernels that path keeps. No include guard and no includes.
+// and adds both products to a float32 lane (dot_bf16; AVX-512 BF16's vdpbf16ps). Included at the
+// end of kernels-inl.hpp on paths with GLRNN_SIMD_BF16, whose other kernels those paths keep. No
+// include guard and no includes.
 //
 // The activations come as bf16 rows padded with zeros to a multiple of kBf16Step. Decode takes a
 // row of weights against them directly (one horizontal sum per row). Prompts pack kFloatNr rows

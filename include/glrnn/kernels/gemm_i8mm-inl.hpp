@@ -1,6 +1,6 @@
 // The integer matrix kernel of the i8mm path (Armv8.6's int8 matrix multiply, `smmla`): included
-// by kernels/kernels.hpp inside the i8mm region after kernels-inl.hpp, whose decode kernels that
-// path keeps. No include guard and no includes. docs/kernels.md §7 describes it.
+// at the end of kernels-inl.hpp on paths with GLRNN_SIMD_I8MM, whose other kernels those paths
+// keep. No include guard and no includes. docs/kernels.md §7 describes it.
 //
 // One `smmla` multiplies a 2 x 8 block of activations by an 8 x 2 block of weights into a 2 x 2
 // tile of int32 sums: a[i] · b[j] at lane 2i + j, with a the two activation rows' 8 bytes and b

@@ -1,7 +1,8 @@
 // The SIMD kernels, written once against the primitives of core/simd.hpp and compiled for each SIMD
-// path: kernels/kernels.hpp includes this file inside each path's target region, in namespace
-// glrnn::kernels::<path> after `using namespace glrnn::simd::<path>`. No include guard; the one
-// include is the element-wise functions, compiled the same way. The layouts and the arithmetic
+// path: kernels/kernels.hpp has core/each_simd_path.hpp include this file inside each path's
+// target region, in namespace glrnn::kernels::<path> after `using namespace glrnn::simd::<path>`.
+// No include guard; the includes are the element-wise functions, and at the end the kernels of
+// paths with instructions of their own (GLRNN_SIMD_I8MM, GLRNN_SIMD_BF16), compiled the same way. The layouts and the arithmetic
 // are described in docs/kernels.md §3-4.
 
 #include "glrnn/kernels/elementwise-inl.hpp"
@@ -730,4 +731,25 @@ inline PathKernels path_kernels() {
   k.log_add_exp = &log_add_exp_row;
   k.decayed_dot = &decayed_dot_row;
   return k;
+}
+
+// ---- the path's own kernels, and its table entry ----------------------------------------------
+
+#if GLRNN_SIMD_I8MM
+#include "glrnn/kernels/gemm_i8mm-inl.hpp"
+#endif
+#if GLRNN_SIMD_BF16
+#include "glrnn/kernels/bf16_dot-inl.hpp"
+#endif
+
+/// `Format`'s entry in the kernel table for this path (kernels/path_code-inl.hpp).
+template <class Format>
+inline FormatKernels path_format_kernels() {
+#if GLRNN_SIMD_I8MM
+  return format_kernels_mmla<Format>();
+#elif GLRNN_SIMD_BF16
+  return format_kernels_bf16_dot<Format>();
+#else
+  return format_kernels<Format>();
+#endif
 }

@@ -176,91 +176,22 @@ struct PathCode {
 };
 }  // namespace glrnn::kernels::detail
 
-#define GLRNN_PATH_KERNELS(path, ns, format_fn)                       \
-  namespace glrnn::kernels::detail {                                  \
-  template <>                                                         \
-  struct PathCode<KernelPath::path> {                                 \
-    static constexpr bool kCompiled = true;                           \
-    template <class Format>                                           \
-    static FormatKernels format() {                                   \
-      return ns::format_fn<Format>();                                 \
-    }                                                                 \
-    static PathKernels path_wide() { return ns::path_kernels(); }     \
-  };                                                                  \
+namespace glrnn::kernels::detail {
+template <>
+struct PathCode<KernelPath::Portable> {
+  static constexpr bool kCompiled = true;
+  template <class Format>
+  static FormatKernels format() {
+    return portable::format_kernels<Format>();
   }
+  static PathKernels path_wide() { return portable::path_kernels(); }
+};
+}  // namespace glrnn::kernels::detail
 
-GLRNN_PATH_KERNELS(Portable, portable, format_kernels)
-
-#if GLRNN_X86_KERNELS
-GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX2)
-namespace glrnn::kernels::avx2 {
-using namespace glrnn::simd::avx2;
-#include "glrnn/kernels/kernels-inl.hpp"
-}  // namespace glrnn::kernels::avx2
-GLRNN_END_TARGET
-GLRNN_PATH_KERNELS(Avx2, avx2, format_kernels)
-
-GLRNN_BEGIN_TARGET(GLRNN_ISA_AVXVNNI)
-namespace glrnn::kernels::avxvnni {
-using namespace glrnn::simd::avxvnni;
-#include "glrnn/kernels/kernels-inl.hpp"
-}  // namespace glrnn::kernels::avxvnni
-GLRNN_END_TARGET
-GLRNN_PATH_KERNELS(AvxVnni, avxvnni, format_kernels)
-
-GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX512)
-namespace glrnn::kernels::avx512 {
-using namespace glrnn::simd::avx512;
-#include "glrnn/kernels/kernels-inl.hpp"
-}  // namespace glrnn::kernels::avx512
-GLRNN_END_TARGET
-GLRNN_PATH_KERNELS(Avx512, avx512, format_kernels)
-
-GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX512VNNI)
-namespace glrnn::kernels::avx512vnni {
-using namespace glrnn::simd::avx512vnni;
-#include "glrnn/kernels/kernels-inl.hpp"
-}  // namespace glrnn::kernels::avx512vnni
-GLRNN_END_TARGET
-GLRNN_PATH_KERNELS(Avx512Vnni, avx512vnni, format_kernels)
-
-GLRNN_BEGIN_TARGET(GLRNN_ISA_AVX512BF16)
-namespace glrnn::kernels::avx512bf16 {
-using namespace glrnn::simd::avx512bf16;
-#include "glrnn/kernels/kernels-inl.hpp"
-#include "glrnn/kernels/bf16_dot-inl.hpp"
-}  // namespace glrnn::kernels::avx512bf16
-GLRNN_END_TARGET
-GLRNN_PATH_KERNELS(Avx512Bf16, avx512bf16, format_kernels_bf16_dot)
-#endif
-
-#if GLRNN_ARM_KERNELS
-namespace glrnn::kernels::neon {
-using namespace glrnn::simd::neon;
-#include "glrnn/kernels/kernels-inl.hpp"
-}  // namespace glrnn::kernels::neon
-GLRNN_PATH_KERNELS(Neon, neon, format_kernels)
-#if GLRNN_ARM_DOTPROD_KERNELS
-
-GLRNN_BEGIN_TARGET(GLRNN_ISA_DOTPROD)
-namespace glrnn::kernels::dotprod {
-using namespace glrnn::simd::dotprod;
-#include "glrnn/kernels/kernels-inl.hpp"
-}  // namespace glrnn::kernels::dotprod
-GLRNN_END_TARGET
-GLRNN_PATH_KERNELS(DotProd, dotprod, format_kernels)
-
-GLRNN_BEGIN_TARGET(GLRNN_ISA_I8MM)
-namespace glrnn::kernels::i8mm {
-using namespace glrnn::simd::i8mm;
-#include "glrnn/kernels/kernels-inl.hpp"
-#include "glrnn/kernels/gemm_i8mm-inl.hpp"
-}  // namespace glrnn::kernels::i8mm
-GLRNN_END_TARGET
-GLRNN_PATH_KERNELS(I8mm, i8mm, format_kernels_mmla)
-#endif  // GLRNN_ARM_DOTPROD_KERNELS
-#endif
-#undef GLRNN_PATH_KERNELS
+#define GLRNN_EACH_PATH_SCOPE kernels
+#define GLRNN_EACH_PATH_TEXT "glrnn/kernels/kernels-inl.hpp"
+#define GLRNN_EACH_PATH_AFTER "glrnn/kernels/path_code-inl.hpp"
+#include "glrnn/core/each_simd_path.hpp"
 
 namespace glrnn::kernels {
 
