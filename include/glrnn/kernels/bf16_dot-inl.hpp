@@ -12,7 +12,7 @@
 
 constexpr std::int64_t kBf16Step = 2 * kLanes;  // bf16 elements per vector
 constexpr std::int64_t kBf16Kc = 2 * kFloatKc;  // a panel's depth: the bytes of a float panel
-static_assert(kBf16Kc / 2 * kFloatNr * sizeof(std::uint32_t) == kFloatPanelBytes, "gemm_bf16 uses gemm's work space");
+static_assert(kBf16Kc / 2 * kFloatNr * sizeof(std::uint32_t) == kFloatPanelBytes, "a panel of pairs fills a float panel's bytes");
 
 /// kBf16Step bf16 from p as pairs, zero past `valid` (a row's end is never read past).
 inline I load_bf16_pairs(const bf16* p, std::int64_t valid) {
@@ -104,17 +104,21 @@ inline void gemm_bf16(const bf16* w, std::int64_t ldw, std::int64_t n_lo, std::i
 /// This path's kernels: kernels-inl.hpp's, and for bf16 weights the bf16-activation products.
 template <class Format>
 inline FormatKernels format_kernels_bf16_dot() {
-  FormatKernels k = format_kernels<Format>();
+  FormatKernels kernels = format_kernels<Format>();
   if constexpr (Format::kLayout == UnitLayout::Bfloat16) {
-    k.matvec_bf16 = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y) {
+    ProductKernels& k = kernels.bf16_activations;
+    k.prepare = &bf16_rows;
+    k.matvec = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y) {
       const bf16* base = static_cast<const bf16*>(w.data);
       for (std::int64_t r = lo; r < hi; ++r) y[r] = dot_bf16_row(base + r * w.cols, x.xb, w.cols);
     };
-    k.gemm_bf16 = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y,
+    k.gemm = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y,
                      std::int64_t ldy, void* work) {
       gemm_bf16(static_cast<const bf16*>(w.data), w.cols, lo, hi, w.cols, x.xb, x.ldxb, x.rows, y, ldy,
                 static_cast<std::uint32_t*>(work));
     };
+    k.work_bytes = [](std::int64_t) { return kFloatPanelBytes; };
+    k.rows_per_panel = kFloatNr;
   }
-  return k;
+  return kernels;
 }

@@ -119,15 +119,16 @@ inline void gemm_mmla(const IntRows<Format>& w, std::int64_t n_lo, std::int64_t 
 /// This path's table entry: kernels-inl.hpp's, with the integer formats' matrix kernel replaced.
 template <class Format>
 inline FormatKernels format_kernels_mmla() {
-  FormatKernels k = format_kernels<Format>();
+  FormatKernels kernels = format_kernels<Format>();
   if constexpr (Format::kActivations == Activations::Int8Blocks) {
+    ProductKernels& k = kernels.products;
     k.gemm = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y,
                 std::int64_t ldy, void* work) {
       gemm_mmla<Format>(IntRows<Format>(w), lo, hi, x.q, y, ldy, static_cast<std::uint8_t*>(work));
     };
     k.work_bytes = [](std::int64_t) { return kMmlaPanelBytes; };
     k.rows_per_panel = kMmlaNr;
-    k.wants_q16 = false;
+    k.prepare = &quantize_activations<Format, false>;
   }
-  return k;
+  return kernels;
 }

@@ -678,10 +678,21 @@ inline void gemm_int(const IntRows<Format>& w, std::int64_t n_lo, std::int64_t n
 
 // ---- this path's entries in the kernel tables (kernels/kernels.hpp) -------------------------
 
+/// The integer formats' activations: quantized, with int16 copies for the matrix kernel where it
+/// multiplies int16 pairs (kInt16Copies) and, for decode, the lane offsets the VNNI kernels start
+/// from (QuantizedRows).
+template <class Format, bool kInt16Copies>
+inline void quantize_activations(const MatIn& x, ActivationRows& act, Scratch& scratch) {
+  LaneOffsets offsets = nullptr;
+  if constexpr (kVnni && leads_with_f16_scale(Format::kLayout)) offsets = &lane_offsets<>;
+  act.q = quantize_rows(x, &quantize_row, kInt16Copies && x.rows() > 1, offsets, scratch);
+}
+
 template <class Format>
 inline FormatKernels format_kernels() {
   using Unit = typename Format::Unit;
-  FormatKernels k{};
+  FormatKernels kernels{};
+  ProductKernels& k = kernels.products;
   if constexpr (Format::kActivations == Activations::Float32) {
     k.matvec = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y) {
       const Unit* base = static_cast<const Unit*>(w.data);
@@ -711,16 +722,14 @@ inline FormatKernels format_kernels() {
     };
     k.work_bytes = [](std::int64_t) { return kIntPanelBytes; };
     k.rows_per_panel = kIntNr;
-    k.wants_q16 = !kVnni;
-    k.wants_lane_offsets = kVnni && leads_with_f16_scale(Format::kLayout);
+    k.prepare = &quantize_activations<Format, !kVnni>;
   }
-  return k;
+  return kernels;
 }
 
 inline PathKernels path_kernels() {
   PathKernels k{};
   k.quantize_row = &quantize_row;
-  if constexpr (kVnni) k.lane_offsets = &lane_offsets<>;
   k.gemm_f32 = [](const float* a, std::int64_t lda, const float* b, std::int64_t ldb, bool b_rows_are_n, float* c,
                   std::int64_t ldc, std::int64_t M, std::int64_t K, std::int64_t n_lo, std::int64_t n_hi, bool accumulate,
                   void* work) {

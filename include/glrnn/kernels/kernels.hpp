@@ -12,9 +12,7 @@
 #include <cstddef>      // std::size_t
 #include <cstdint>      // std::int64_t
 #include <cstring>      // std::memcpy
-#include <tuple>        // std::tie
 #include <type_traits>  // std::is_same_v
-#include <utility>      // std::pair
 
 #include "glrnn/core/buffer.hpp"
 #include "glrnn/core/cpu.hpp"
@@ -37,8 +35,11 @@ struct ActivationRows {
   std::int64_t ldxb = 0;
 };
 
-/// One weight format's kernels on one path.
-struct FormatKernels {
+/// A weight format's products with one kind of activations on one path.
+struct ProductKernels {
+  /// Fills what matvec and gemm read of the activations beyond the float32 rows (quantized rows
+  /// and whatever extras this path's kernels use, bf16 rows), in `scratch`; null: nothing.
+  void (*prepare)(const MatIn& x, ActivationRows& act, Scratch& scratch) = nullptr;
   /// y[r] = W.row(r) · x.row(0) for r in [lo, hi).
   void (*matvec)(const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y) = nullptr;
   /// y[m·ldy + r] = W.row(r) · x.row(m) for every row m of x and r in [lo, hi); `work` holds
@@ -47,22 +48,23 @@ struct FormatKernels {
                std::int64_t ldy, void* work) = nullptr;
   std::size_t (*work_bytes)(std::int64_t cols) = nullptr;
   std::int64_t rows_per_panel = 1;  // gemm's unit of rows: threads split a product into these
-  bool wants_q16 = false;           // gemm multiplies int16 copies of the activations
-  bool wants_lane_offsets = false;  // matvec starts its int32 lanes from QuantizedRows::lane_offset
-  /// The same products with the activations rounded to bf16 (ActivationRows::xb), for matrices
-  /// marked WeightMatrix::bf16_activations: bf16 weights on paths with bf16 dot products, null
-  /// elsewhere. gemm_bf16 takes gemm's panels and work space.
-  void (*matvec_bf16)(const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y) = nullptr;
-  void (*gemm_bf16)(const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y,
-                    std::int64_t ldy, void* work) = nullptr;
+
+  bool available() const { return matvec != nullptr; }
+};
+
+/// One weight format's kernels on one path.
+struct FormatKernels {
+  ProductKernels products;  // with the activations the format multiplies (formats/format.hpp)
+  /// With the activations rounded to bf16, for matrices marked WeightMatrix::bf16_activations:
+  /// bf16 weights on paths with bf16 dot products (docs/kernels.md §9); empty elsewhere.
+  ProductKernels bf16_activations;
 };
 
 /// A path's kernels that do not depend on a weight format.
 struct PathKernels {
+  /// One row of activations to int8 blocks (QuantizedRows), q16 where not null.
   void (*quantize_row)(const float* x, std::int64_t n, std::int8_t* q, std::int16_t* q16, float* scale,
                        std::int32_t* sum) = nullptr;
-  /// See QuantizedRows::lane_offset; null on paths whose kernels do not use it.
-  void (*lane_offsets)(const std::int8_t* q, std::int64_t n, std::int32_t* out) = nullptr;
   /// C[0..M)[n_lo, n_hi) (+)= A · B^T (B [N, K], b_rows_are_n) or A · B (B [K, N]).
   void (*gemm_f32)(const float* a, std::int64_t lda, const float* b, std::int64_t ldb, bool b_rows_are_n, float* c,
                    std::int64_t ldc, std::int64_t M, std::int64_t K, std::int64_t n_lo, std::int64_t n_hi,
@@ -74,6 +76,61 @@ struct PathKernels {
   /// Σ a[i] · b[i] · e^(p[i] - q[i]) for i < n (kernels/elementwise.hpp).
   float (*decayed_dot)(const float* a, const float* b, const float* p, const float* q, std::int64_t n) = nullptr;
 };
+
+/// One row of activations to int8 blocks (PathKernels::quantize_row), and the lane offsets of one
+/// quantized row (QuantizedRows::lane_offset).
+using QuantizeRow = void (*)(const float* x, std::int64_t n, std::int8_t* q, std::int16_t* q16, float* scale,
+                             std::int32_t* sum);
+using LaneOffsets = void (*)(const std::int8_t* q, std::int64_t n, std::int32_t* out);
+
+/// The rows of x quantized to int8 blocks in `scratch` (valid while the caller's Frame lasts), with
+/// int16 copies if `with_q16` and, for one row, its lane offsets if `lane_offsets` is given (see
+/// QuantizedRows): the integer formats' ProductKernels::prepare, each path asking for the extras
+/// its own kernels read.
+inline QuantizedRows quantize_rows(const MatIn& x, QuantizeRow quantize, bool with_q16, LaneOffsets lane_offsets,
+                                   Scratch& scratch) {
+  const std::int64_t rows = x.rows(), cols = x.cols(), blocks = cols / kQuantBlock;
+  QuantizedRows q;
+  q.rows = rows;
+  q.cols = cols;
+  q.q_stride = cols;
+  q.block_stride = blocks;
+  std::int8_t* values = scratch.array<std::int8_t>(static_cast<std::size_t>(rows * cols));
+  std::int16_t* values16 = with_q16 ? scratch.array<std::int16_t>(static_cast<std::size_t>(rows * cols)) : nullptr;
+  float* scales = scratch.array<float>(static_cast<std::size_t>(rows * blocks));
+  std::int32_t* sums = scratch.array<std::int32_t>(static_cast<std::size_t>(rows * blocks));
+  const bool offsets_wanted = lane_offsets != nullptr && rows == 1;
+  std::int32_t* offsets = offsets_wanted ? scratch.array<std::int32_t>(static_cast<std::size_t>(cols / 4)) : nullptr;
+  q.q = values;
+  q.q16 = values16;
+  q.scale = scales;
+  q.sum = sums;
+  q.lane_offset = offsets;
+  if (scratch.measuring()) return q;
+  parallel_for(0, rows, cols * 4, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t r = lo; r < hi; ++r)
+      quantize(x.row(r).data(), cols, values + r * cols, values16 ? values16 + r * cols : nullptr, scales + r * blocks,
+               sums + r * blocks);
+  });
+  if (offsets) lane_offsets(values, cols, offsets);
+  return q;
+}
+
+/// The rows of x rounded to bf16 in `scratch`, each padded with zeros to a multiple of 32, and
+/// their stride (see ActivationRows::xb): the bf16-activation products' ProductKernels::prepare.
+inline void bf16_rows(const MatIn& x, ActivationRows& act, Scratch& scratch) {
+  const std::int64_t rows = x.rows(), cols = x.cols(), ld = (cols + 31) / 32 * 32;
+  bf16* out = scratch.array<bf16>(static_cast<std::size_t>(rows * ld));
+  act.xb = out;
+  act.ldxb = ld;
+  if (scratch.measuring()) return;
+  parallel_for(0, rows, ld * 2, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t r = lo; r < hi; ++r) {
+      const float* row = x.row(r).data();
+      for (std::int64_t i = 0; i < ld; ++i) out[r * ld + i] = i < cols ? to_bf16(row[i]) : bf16{0};
+    }
+  });
+}
 
 namespace portable {
 
@@ -98,7 +155,8 @@ float dot_units(const typename Format::Unit* w, const float* x, std::int64_t n) 
 template <class Format>
 FormatKernels format_kernels() {
   using Unit = typename Format::Unit;
-  FormatKernels k{};
+  FormatKernels kernels{};
+  ProductKernels& k = kernels.products;
   k.work_bytes = &row_space_bytes<Format>;
   if constexpr (Format::kActivations == Activations::Float32) {
     k.matvec = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y) {
@@ -113,6 +171,9 @@ FormatKernels format_kernels() {
       }
     };
   } else {
+    k.prepare = [](const MatIn& x, ActivationRows& act, Scratch& scratch) {
+      act.q = quantize_rows(x, &quantize_row, false, nullptr, scratch);
+    };
     k.matvec = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y) {
       const std::int64_t blocks = w.cols / kQuantBlock;
       std::int8_t q[kQuantBlock];
@@ -138,7 +199,7 @@ FormatKernels format_kernels() {
       }
     };
   }
-  return k;
+  return kernels;
 }
 
 inline PathKernels path_kernels() {
@@ -254,60 +315,12 @@ inline const FormatKernels& format_kernels(WeightType type, KernelPath path) {
 
 /// Whether `path` has the products of the bf16-activation mode (LoadOptions::bf16_activations).
 inline bool has_bf16_activation_products(KernelPath path) {
-  return format_kernels(WeightType::BF16, path).gemm_bf16 != nullptr;
+  return format_kernels(WeightType::BF16, path).bf16_activations.available();
 }
 
 inline const PathKernels& path_kernels(KernelPath path) {
   return detail::path_kernel_table()[static_cast<std::size_t>(path)];
 }
-
-/// The rows of x quantized to int8 blocks in `scratch` (valid while the caller's Frame lasts),
-/// with the extras the kernels want (see QuantizedRows; lane offsets are for one row).
-inline QuantizedRows quantize_rows(const MatIn& x, bool with_q16, bool with_lane_offsets, KernelPath path,
-                                   Scratch& scratch) {
-  const std::int64_t rows = x.rows(), cols = x.cols(), blocks = cols / kQuantBlock;
-  QuantizedRows q;
-  q.rows = rows;
-  q.cols = cols;
-  q.q_stride = cols;
-  q.block_stride = blocks;
-  std::int8_t* values = scratch.array<std::int8_t>(static_cast<std::size_t>(rows * cols));
-  std::int16_t* values16 = with_q16 ? scratch.array<std::int16_t>(static_cast<std::size_t>(rows * cols)) : nullptr;
-  float* scales = scratch.array<float>(static_cast<std::size_t>(rows * blocks));
-  std::int32_t* sums = scratch.array<std::int32_t>(static_cast<std::size_t>(rows * blocks));
-  std::int32_t* offsets = with_lane_offsets ? scratch.array<std::int32_t>(static_cast<std::size_t>(cols / 4)) : nullptr;
-  q.q = values;
-  q.q16 = values16;
-  q.scale = scales;
-  q.sum = sums;
-  q.lane_offset = offsets;
-  if (scratch.measuring()) return q;
-  const auto quantize = path_kernels(path).quantize_row;
-  parallel_for(0, rows, cols * 4, [&](std::int64_t lo, std::int64_t hi) {
-    for (std::int64_t r = lo; r < hi; ++r)
-      quantize(x.row(r).data(), cols, values + r * cols, values16 ? values16 + r * cols : nullptr, scales + r * blocks,
-               sums + r * blocks);
-  });
-  if (offsets) path_kernels(path).lane_offsets(values, cols, offsets);
-  return q;
-}
-
-namespace detail {
-/// The rows of x rounded to bf16 in `scratch`, each padded with zeros to a multiple of 32, and
-/// their stride (see ActivationRows::xb).
-inline std::pair<const bf16*, std::int64_t> bf16_rows(const MatIn& x, Scratch& scratch) {
-  const std::int64_t rows = x.rows(), cols = x.cols(), ld = (cols + 31) / 32 * 32;
-  bf16* out = scratch.array<bf16>(static_cast<std::size_t>(rows * ld));
-  if (scratch.measuring()) return {out, ld};
-  parallel_for(0, rows, ld * 2, [&](std::int64_t lo, std::int64_t hi) {
-    for (std::int64_t r = lo; r < hi; ++r) {
-      const float* row = x.row(r).data();
-      for (std::int64_t i = 0; i < ld; ++i) out[r * ld + i] = i < cols ? to_bf16(row[i]) : bf16{0};
-    }
-  });
-  return {out, ld};
-}
-}  // namespace detail
 
 /// Y[T, out] = X[T, in] · W[out, in]^T: one row of X (decode) takes the matrix-vector kernel,
 /// several the packed-panel kernel; rows of W are split between threads.
@@ -317,28 +330,23 @@ inline void matmul(const WeightMatrix& w, const MatIn& x, MatOut y, Scratch& scr
                   std::to_string(w.rows) + ", " + std::to_string(w.cols) + "]^T into [" + std::to_string(y.rows()) +
                   ", " + std::to_string(y.cols()) + "]");
   const KernelPath path = kernel_path();
-  const FormatKernels& k = format_kernels(w.type, path);
+  const FormatKernels& kernels = format_kernels(w.type, path);
+  const ProductKernels& k = w.bf16_activations ? kernels.bf16_activations : kernels.products;
+  GLRNN_CHECK(k.available(), ConfigError,
+              "bf16 activations need bf16 weights and the " + std::string(kernel_path_name(KernelPath::Avx512Bf16)) +
+                  " kernel path (a CPU with AVX-512 BF16); this product is " + std::string(weight_type_name(w.type)) +
+                  " on " + std::string(kernel_path_name(path)));
   const std::int64_t M = x.rows(), N = w.rows, K = w.cols;
   Scratch::Frame frame(scratch);
   ActivationRows act{x.data(), x.outerStride(), M, {}};
-  if (format_info(w.type).activations == Activations::Int8Blocks)
-    act.q = quantize_rows(x, k.wants_q16 && M > 1, k.wants_lane_offsets && M == 1, path, scratch);
-  if (w.bf16_activations) {
-    GLRNN_CHECK(k.matvec_bf16 != nullptr, ConfigError,
-                "bf16 activations need bf16 weights and the " + std::string(kernel_path_name(KernelPath::Avx512Bf16)) +
-                    " kernel path (a CPU with AVX-512 BF16); this product is " +
-                    std::string(weight_type_name(w.type)) + " on " + std::string(kernel_path_name(path)));
-    std::tie(act.xb, act.ldxb) = detail::bf16_rows(x, scratch);
-  }
-  const auto matvec = w.bf16_activations ? k.matvec_bf16 : k.matvec;
-  const auto gemm = w.bf16_activations ? k.gemm_bf16 : k.gemm;
+  if (k.prepare) k.prepare(x, act, scratch);
   if (M == 1) {
     if (scratch.measuring()) return;
     float* out = y.data();
     // A thread takes whole row groups (formats/row_groups.hpp).
     const std::int64_t unit = w.order == RowOrder::Groups ? kRowGroup : 1;
     parallel_for(0, (N + unit - 1) / unit, K * unit,
-                 [&](std::int64_t lo, std::int64_t hi) { matvec(w, act, lo * unit, std::min(N, hi * unit), out); });
+                 [&](std::int64_t lo, std::int64_t hi) { k.matvec(w, act, lo * unit, std::min(N, hi * unit), out); });
     return;
   }
   const std::int64_t panels = (N + k.rows_per_panel - 1) / k.rows_per_panel;
@@ -351,7 +359,7 @@ inline void matmul(const WeightMatrix& w, const MatIn& x, MatOut y, Scratch& scr
   const std::int64_t ldy = y.outerStride();
   parallel_chunks(0, panels, M * k.rows_per_panel * K, std::min(num_threads(), threads),
                   [&](int thread, std::int64_t lo, std::int64_t hi) {
-                    gemm(w, act, lo * k.rows_per_panel, std::min(N, hi * k.rows_per_panel), out, ldy,
+                    k.gemm(w, act, lo * k.rows_per_panel, std::min(N, hi * k.rows_per_panel), out, ldy,
                            space + work * static_cast<std::size_t>(thread));
                   });
 }
