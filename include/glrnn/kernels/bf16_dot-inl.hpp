@@ -7,12 +7,12 @@
 // The activations come as bf16 rows padded with zeros to a multiple of kBf16Step. Decode takes a
 // row of weights against them directly (one horizontal sum per row). Prompts pack kFloatNr rows
 // of weights into a panel of pairs, pair p of every row side by side (a transpose of 32-bit
-// units), so that a tile broadcasts one activation pair against two vectors of rows, as
-// float_tile broadcasts one float: twice the products per instruction.
+// units), and float_tile steps through it by Bf16PairStep: one activation pair broadcast against
+// two vectors of rows where the float panel takes one float, twice the products per instruction.
 
 constexpr std::int64_t kBf16Step = 2 * kLanes;  // bf16 elements per vector
 constexpr std::int64_t kBf16Kc = 2 * kFloatKc;  // a panel's depth: the bytes of a float panel
-static_assert(kBf16Kc / 2 * kFloatNr * sizeof(std::uint32_t) == kFloatPanelBytes, "a panel of pairs fills a float panel's bytes");
+static_assert(kBf16Kc / 2 * kFloatNr * sizeof(float) == kFloatPanelBytes, "a panel of pairs fills a float panel's bytes");
 
 /// kBf16Step bf16 from p as pairs, zero past `valid` (a row's end is never read past).
 inline I load_bf16_pairs(const bf16* p, std::int64_t valid) {
@@ -37,53 +37,29 @@ inline float dot_bf16_row(const bf16* w, const bf16* x, std::int64_t n) {
 }
 
 /// Rows [0, rows) of bf16 weights (row r at w + r·ld, K long), depth [k0, k0 + kc) ->
-/// panel[pair][kFloatNr] as 32-bit pairs, kc rounded up to kBf16Step; rows from `rows` on and
-/// depth from K on are 0.
+/// panel[pair][kFloatNr] as pairs, kc rounded up to kBf16Step; rows from `rows` on and depth from
+/// K on are 0.
 inline void pack_bf16_pairs(const bf16* w, std::int64_t ld, std::int64_t rows, std::int64_t k0, std::int64_t kc,
-                            std::int64_t K, std::uint32_t* panel) {
-  for (int h = 0; h < 2; ++h) {
-    for (std::int64_t k = 0; k < kc; k += kBf16Step) {
-      I v[kLanes];
-      GLRNN_UNROLL
-      for (int r = 0; r < kLanes; ++r) {
-        const std::int64_t row = h * kLanes + r;
-        prefetch_l2(w + row * ld + k0 + k + 2 * kBf16Step);  // as in pack_float_rows
-        v[r] = row < rows ? load_bf16_pairs(w + row * ld + k0 + k, K - k0 - k) : zero_i();
-      }
-      transpose(v);  // v[j]: pair j of the step, for each of the kLanes rows
-      GLRNN_UNROLL
-      for (int j = 0; j < kLanes; ++j) storeu_i(panel + (k / 2 + j) * kFloatNr + h * kLanes, v[j]);
-    }
-  }
+                            std::int64_t K, float* panel) {
+  pack_transposed<I>(rows, kc, kBf16Step, panel, [&](std::int64_t row, std::int64_t k) {
+    prefetch_l2(w + row * ld + k0 + k + 2 * kBf16Step);  // as in pack_float_rows
+    return load_bf16_pairs(w + row * ld + k0 + k, K - k0 - k);
+  });
 }
 
-/// C[MR, cols] (+)= X[MR, 2·pairs] · panel, X in bf16.
-template <int MR>
-inline void bf16_tile(const bf16* x, std::int64_t ldx, const std::uint32_t* panel, std::int64_t pairs, float* c,
-                      std::int64_t ldc, std::int64_t cols, bool accumulate) {
-  F acc0[MR], acc1[MR];
-  GLRNN_UNROLL
-  for (int m = 0; m < MR; ++m) acc0[m] = acc1[m] = zero();
-  for (std::int64_t p = 0; p < pairs; ++p) {
-    const I b0 = loadu_i(panel + p * kFloatNr), b1 = loadu_i(panel + p * kFloatNr + kLanes);
-    GLRNN_UNROLL
-    for (int m = 0; m < MR; ++m) {
-      const I a = broadcast_i32(x + m * ldx + 2 * p);
-      acc0[m] = dot_bf16(acc0[m], a, b0);
-      acc1[m] = dot_bf16(acc1[m], a, b1);
-    }
-  }
-  GLRNN_UNROLL
-  for (int m = 0; m < MR; ++m) {
-    const F pair[2] = {acc0[m], acc1[m]};
-    write_tile_row<2>(c + m * ldc, pair, cols, accumulate);
-  }
-}
+/// The bf16 panel's tile step: a pair of bf16 activations broadcast against the panel's pairs.
+struct Bf16PairStep {
+  using Activation = bf16;
+  static constexpr std::int64_t kElements = 2;
+  static I load_panel(const float* p) { return loadu_i(p); }
+  static I broadcast(const bf16* x) { return broadcast_i32(x); }
+  static F multiply_add(F acc, I x, I w) { return dot_bf16(acc, x, w); }
+};
 
 /// Y[0..M)[n_lo, n_hi) = X · W^T for bf16 W with rows at w + n·ldw (K long) and X [M, K] in bf16
 /// at stride ldx, padded with zeros to a multiple of kBf16Step.
 inline void gemm_bf16(const bf16* w, std::int64_t ldw, std::int64_t n_lo, std::int64_t n_hi, std::int64_t K,
-                      const bf16* x, std::int64_t ldx, std::int64_t M, float* y, std::int64_t ldy, std::uint32_t* panel) {
+                      const bf16* x, std::int64_t ldx, std::int64_t M, float* y, std::int64_t ldy, float* panel) {
   for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += kFloatNr) {
     const std::int64_t cols = std::min<std::int64_t>(kFloatNr, n_hi - n0);
     for (std::int64_t k0 = 0; k0 < K; k0 += kBf16Kc) {
@@ -95,7 +71,8 @@ inline void gemm_bf16(const bf16* w, std::int64_t ldw, std::int64_t n_lo, std::i
       pack_bf16_pairs(w + n0 * ldw, ldw, cols, k0, kc, K, panel);
       for (std::int64_t m0 = 0; m0 < M; m0 += kFloatMr)
         with_tile_rows<kFloatMr>(static_cast<int>(std::min<std::int64_t>(kFloatMr, M - m0)), [&](auto rows) {
-          bf16_tile<decltype(rows)::value>(x + m0 * ldx + k0, ldx, panel, pairs, y + m0 * ldy + n0, ldy, cols, k0 > 0);
+          float_tile<decltype(rows)::value, Bf16PairStep>(x + m0 * ldx + k0, ldx, panel, pairs, y + m0 * ldy + n0, ldy,
+                                                          cols, k0 > 0);
         });
     }
   }
@@ -115,7 +92,7 @@ inline FormatKernels format_kernels_bf16_dot() {
     k.gemm = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y,
                      std::int64_t ldy, void* work) {
       gemm_bf16(static_cast<const bf16*>(w.data), w.cols, lo, hi, w.cols, x.xb, x.ldxb, x.rows, y, ldy,
-                static_cast<std::uint32_t*>(work));
+                static_cast<float*>(work));
     };
     k.work_bytes = [](std::int64_t) { return kFloatPanelBytes; };
     k.rows_per_panel = kFloatNr;

@@ -372,27 +372,39 @@ inline void write_tile_row(float* c, const F* v, std::int64_t cols, bool accumul
   for (std::int64_t j = 0; j < cols; ++j) c[j] = accumulate ? c[j] + t[j] : t[j];
 }
 
+inline void store_units(float* p, F v) { store(p, v); }
+inline void store_units(float* p, I v) { storeu_i(p, v); }
+
+/// A panel of kFloatNr rows of 4-byte units (float32 weights, or pairs of bf16) by kLanes x kLanes
+/// transposes: load(row, k) gives kLanes units of row `row` from depth k on, which covers `step`
+/// elements of the depth; rows from `rows` on are 0. Transposed vector j of the step at depth k
+/// holds unit j of each of kLanes rows, at panel[(k / step · kLanes + j) · kFloatNr]. kLanes rows
+/// across the slab, then the next kLanes (see pack_int_rows).
+template <class Vector, class Load>
+GLRNN_ALWAYS_INLINE void pack_transposed(std::int64_t rows, std::int64_t depth, std::int64_t step, float* panel,
+                                         const Load& load) {
+  for (int h = 0; h < 2; ++h) {
+    for (std::int64_t k = 0; k < depth; k += step) {
+      Vector v[kLanes];
+      GLRNN_UNROLL
+      for (int r = 0; r < kLanes; ++r) v[r] = h * kLanes + r < rows ? load(h * kLanes + r, k) : Vector{};
+      transpose(v);
+      GLRNN_UNROLL
+      for (int j = 0; j < kLanes; ++j) store_units(panel + (k / step * kLanes + j) * kFloatNr + h * kLanes, v[j]);
+    }
+  }
+}
+
 /// Rows [0, rows) of a row-major matrix of a float format (row r at w + r·ld units), columns
-/// [k0, k0 + kc) -> panel[k][kFloatNr] as float32, by kLanes x kLanes transposes; rows from `rows` on are 0.
+/// [k0, k0 + kc) -> panel[k][kFloatNr] as float32; rows from `rows` on are 0.
 template <class Format>
 inline void pack_float_rows(const typename Format::Unit* w, std::int64_t ld, std::int64_t rows, std::int64_t k0,
                             std::int64_t kc, float* panel) {
   const std::int64_t whole = kc / kLanes * kLanes;
-  // kLanes rows across the slab, then the next kLanes (see pack_int_rows).
-  for (int h = 0; h < 2; ++h) {
-    for (std::int64_t k = 0; k < whole; k += kLanes) {
-      F v[kLanes];
-      GLRNN_UNROLL
-      for (int r = 0; r < kLanes; ++r) {
-        const std::int64_t row = h * kLanes + r;
-        prefetch_l2(w + row * ld + k0 + k + 4 * kLanes);  // as in pack_int_rows
-        v[r] = row < rows ? load_units<Format>(w + row * ld + k0 + k) : zero();
-      }
-      transpose(v);
-      GLRNN_UNROLL
-      for (int j = 0; j < kLanes; ++j) store(panel + (k + j) * kFloatNr + h * kLanes, v[j]);
-    }
-  }
+  pack_transposed<F>(rows, whole, kLanes, panel, [&](std::int64_t row, std::int64_t k) {
+    prefetch_l2(w + row * ld + k0 + k + 4 * kLanes);  // as in pack_int_rows
+    return load_units<Format>(w + row * ld + k0 + k);
+  });
   std::int64_t k = whole;
   for (; k < kc; ++k)
     for (std::int64_t r = 0; r < kFloatNr; ++r) {
@@ -418,20 +430,30 @@ inline void pack_float_cols(const float* b, std::int64_t ld, std::int64_t cols, 
   }
 }
 
-/// C[MR, cols] (+)= X[MR, kc] · panel: one register tile.
-template <int MR>
-inline void float_tile(const float* x, std::int64_t ldx, const float* panel, std::int64_t kc, float* c, std::int64_t ldc,
-                       std::int64_t cols, bool accumulate) {
+/// What a float panel's register tile multiplies per step of the depth: one float32 activation
+/// broadcast against the panel's float32 weights.
+struct Float32Step {
+  using Activation = float;
+  static constexpr std::int64_t kElements = 1;  // of the depth, per step
+  static F load_panel(const float* p) { return load(p); }
+  static F broadcast(const float* x) { return set1(*x); }
+  static F multiply_add(F acc, F x, F w) { return fma(x, w, acc); }
+};
+
+/// C[MR, cols] (+)= X[MR, steps · Step::kElements] · panel: one register tile.
+template <int MR, class Step = Float32Step>
+inline void float_tile(const typename Step::Activation* x, std::int64_t ldx, const float* panel, std::int64_t steps,
+                       float* c, std::int64_t ldc, std::int64_t cols, bool accumulate) {
   F acc0[MR], acc1[MR];
   GLRNN_UNROLL
   for (int m = 0; m < MR; ++m) acc0[m] = acc1[m] = zero();
-  for (std::int64_t k = 0; k < kc; ++k) {
-    const F b0 = load(panel + k * kFloatNr), b1 = load(panel + k * kFloatNr + kLanes);
+  for (std::int64_t s = 0; s < steps; ++s) {
+    const auto b0 = Step::load_panel(panel + s * kFloatNr), b1 = Step::load_panel(panel + s * kFloatNr + kLanes);
     GLRNN_UNROLL
     for (int m = 0; m < MR; ++m) {
-      const F a = set1(x[m * ldx + k]);
-      acc0[m] = fma(a, b0, acc0[m]);
-      acc1[m] = fma(a, b1, acc1[m]);
+      const auto a = Step::broadcast(x + m * ldx + s * Step::kElements);
+      acc0[m] = Step::multiply_add(acc0[m], a, b0);
+      acc1[m] = Step::multiply_add(acc1[m], a, b1);
     }
   }
   GLRNN_UNROLL
