@@ -94,7 +94,7 @@ inline void add_load_options(CLI::App& app, LoadOptions& options) {
              "converted at load; default: as stored");
   app.add_flag("--bf16-activations", options.bf16_activations,
                "Multiply bf16 weights with activations rounded to bf16 (AVX-512 BF16): faster prompts, logits "
-               "within about 1% of float32 (docs/kernels.md section 9)");
+               "no longer float32-exact (docs/kernels.md section 9)");
   app.add_option("--max-context", options.max_context,
                  "Most positions a sequence may reach in a model with full-attention layers, whose key/value cache "
                  "grows to it; default: config.json's max_position_embeddings, else 8192")
