@@ -99,8 +99,8 @@ inline QuantizedRows quantize_rows(const MatIn& x, QuantizeRow quantize, bool wi
   std::int16_t* values16 = with_q16 ? scratch.array<std::int16_t>(static_cast<std::size_t>(rows * cols)) : nullptr;
   float* scales = scratch.array<float>(static_cast<std::size_t>(rows * blocks));
   std::int32_t* sums = scratch.array<std::int32_t>(static_cast<std::size_t>(rows * blocks));
-  const bool offsets_wanted = lane_offsets != nullptr && rows == 1;
-  std::int32_t* offsets = offsets_wanted ? scratch.array<std::int32_t>(static_cast<std::size_t>(cols / 4)) : nullptr;
+  std::int32_t* offsets =
+      lane_offsets != nullptr && rows == 1 ? scratch.array<std::int32_t>(static_cast<std::size_t>(cols / 4)) : nullptr;
   q.q = values;
   q.q16 = values16;
   q.scale = scales;
@@ -116,8 +116,8 @@ inline QuantizedRows quantize_rows(const MatIn& x, QuantizeRow quantize, bool wi
   return q;
 }
 
-/// The rows of x rounded to bf16 in `scratch`, each padded with zeros to a multiple of 32, and
-/// their stride (see ActivationRows::xb): the bf16-activation products' ProductKernels::prepare.
+/// The rows of x rounded to bf16 in `scratch`, each padded with zeros to a multiple of 32, into
+/// act.xb at stride act.ldxb: the bf16-activation products' ProductKernels::prepare.
 inline void bf16_rows(const MatIn& x, ActivationRows& act, Scratch& scratch) {
   const std::int64_t rows = x.rows(), cols = x.cols(), ld = (cols + 31) / 32 * 32;
   bf16* out = scratch.array<bf16>(static_cast<std::size_t>(rows * ld));
