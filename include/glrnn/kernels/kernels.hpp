@@ -153,7 +153,7 @@ float dot_units(const typename Format::Unit* w, const float* x, std::int64_t n) 
 }
 
 template <class Format>
-FormatKernels format_kernels() {
+FormatKernels path_format_kernels() {
   using Unit = typename Format::Unit;
   FormatKernels kernels{};
   ProductKernels& k = kernels.products;
@@ -237,17 +237,11 @@ struct PathCode {
 };
 }  // namespace glrnn::kernels::detail
 
-namespace glrnn::kernels::detail {
-template <>
-struct PathCode<KernelPath::Portable> {
-  static constexpr bool kCompiled = true;
-  template <class Format>
-  static FormatKernels format() {
-    return portable::format_kernels<Format>();
-  }
-  static PathKernels path_wide() { return portable::path_kernels(); }
-};
-}  // namespace glrnn::kernels::detail
+#define GLRNN_PATH Portable
+#define GLRNN_PATH_NAMESPACE portable
+#include "glrnn/kernels/path_code-inl.hpp"
+#undef GLRNN_PATH
+#undef GLRNN_PATH_NAMESPACE
 
 #define GLRNN_EACH_PATH_SCOPE kernels
 #define GLRNN_EACH_PATH_TEXT "glrnn/kernels/kernels-inl.hpp"

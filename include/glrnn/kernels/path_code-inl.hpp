@@ -1,5 +1,7 @@
-// PathCode for the path core/each_simd_path.hpp has just compiled kernels-inl.hpp for (see
-// kernels/kernels.hpp): its table entries. No include guard: included once per path.
+// PathCode for the path GLRNN_PATH, whose kernels are in namespace glrnn::kernels::<
+// GLRNN_PATH_NAMESPACE>: the portable path's, and each SIMD path's after core/each_simd_path.hpp
+// has compiled kernels-inl.hpp for it (see kernels/kernels.hpp). No include guard: included once
+// per path.
 
 namespace glrnn::kernels::detail {
 template <>
