@@ -60,22 +60,12 @@ struct Bf16PairStep {
 /// at stride ldx, padded with zeros to a multiple of kBf16Step.
 inline void gemm_bf16(const bf16* w, std::int64_t ldw, std::int64_t n_lo, std::int64_t n_hi, std::int64_t K,
                       const bf16* x, std::int64_t ldx, std::int64_t M, float* y, std::int64_t ldy, float* panel) {
-  for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += kFloatNr) {
-    const std::int64_t cols = std::min<std::int64_t>(kFloatNr, n_hi - n0);
-    for (std::int64_t k0 = 0; k0 < K; k0 += kBf16Kc) {
-      const std::int64_t kc = std::min(kBf16Kc, K - k0), pairs = (kc + kBf16Step - 1) / kBf16Step * kBf16Step / 2;
-      const std::int64_t next_rows = std::min<std::int64_t>(kFloatNr, n_hi - n0 - kFloatNr);
-      if (next_rows > 0)
-        prefetch_slice(w + (n0 + kFloatNr) * ldw, static_cast<std::size_t>(next_rows * ldw) * sizeof(bf16), k0 / kBf16Kc,
-                       (K + kBf16Kc - 1) / kBf16Kc);
-      pack_bf16_pairs(w + n0 * ldw, ldw, cols, k0, kc, K, panel);
-      for (std::int64_t m0 = 0; m0 < M; m0 += kFloatMr)
-        with_tile_rows<kFloatMr>(static_cast<int>(std::min<std::int64_t>(kFloatMr, M - m0)), [&](auto rows) {
-          float_tile<decltype(rows)::value, Bf16PairStep>(x + m0 * ldx + k0, ldx, panel, pairs, y + m0 * ldy + n0, ldy,
-                                                          cols, k0 > 0);
-        });
-    }
-  }
+  gemm_panels<Bf16PairStep>(n_lo, n_hi, K, kBf16Kc, x, ldx, M, y, ldy, false, panel,
+                            [&](std::int64_t n0, std::int64_t cols, std::int64_t k0, std::int64_t kc) {
+                              prefetch_next_panel(w, ldw, n0, n_hi, k0, kBf16Kc, K);
+                              pack_bf16_pairs(w + n0 * ldw, ldw, cols, k0, kc, K, panel);
+                              return (kc + kBf16Step - 1) / kBf16Step * kBf16Step / 2;  // pairs
+                            });
 }
 
 /// This path's kernels: kernels-inl.hpp's, and for bf16 weights the bf16-activation products.

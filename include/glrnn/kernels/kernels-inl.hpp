@@ -473,32 +473,54 @@ GLRNN_ALWAYS_INLINE void with_tile_rows(int rows, const Tile& tile) {
   tile(std::integral_constant<int, MR>{});
 }
 
+/// Y[0..M)[n_lo, n_hi) (+)= X · B over panels of kFloatNr columns of the result and slabs of up to
+/// `slab` of the depth K: pack(n0, cols, k0, kc) fills `panel` with columns [n0, n0 + cols) of B
+/// for depth [k0, k0 + kc) and returns its steps, which the register tiles take by `Step` from X's
+/// rows (X [M, K] at stride ldx).
+template <class Step, class Pack>
+inline void gemm_panels(std::int64_t n_lo, std::int64_t n_hi, std::int64_t K, std::int64_t slab,
+                        const typename Step::Activation* x, std::int64_t ldx, std::int64_t M, float* y, std::int64_t ldy,
+                        bool accumulate, const float* panel, const Pack& pack) {
+  for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += kFloatNr) {
+    const std::int64_t cols = std::min<std::int64_t>(kFloatNr, n_hi - n0);
+    for (std::int64_t k0 = 0; k0 < K; k0 += slab) {
+      const std::int64_t steps = pack(n0, cols, k0, std::min(slab, K - k0));
+      for (std::int64_t m0 = 0; m0 < M; m0 += kFloatMr)
+        with_tile_rows<kFloatMr>(static_cast<int>(std::min<std::int64_t>(kFloatMr, M - m0)), [&](auto rows) {
+          float_tile<decltype(rows)::value, Step>(x + m0 * ldx + k0, ldx, panel, steps, y + m0 * ldy + n0, ldy, cols,
+                                                  accumulate || k0 > 0);
+        });
+    }
+  }
+}
+
+/// Prefetches slab k0 of the next panel's rows (row n at w + n·ldw units, K long) while this one
+/// is packed and multiplied.
+template <class Unit>
+inline void prefetch_next_panel(const Unit* w, std::int64_t ldw, std::int64_t n0, std::int64_t n_hi, std::int64_t k0,
+                                std::int64_t slab, std::int64_t K) {
+  const std::int64_t next_rows = std::min<std::int64_t>(kFloatNr, n_hi - n0 - kFloatNr);
+  if (next_rows > 0)
+    prefetch_slice(w + (n0 + kFloatNr) * ldw, static_cast<std::size_t>(next_rows * ldw) * sizeof(Unit), k0 / slab,
+                   (K + slab - 1) / slab);
+}
+
 /// Y[0..M)[n_lo, n_hi) (+)= X · B^T for B of `Format` with rows [n_lo, n_hi) at w + n·ldw units
 /// (b_rows_are_n) or, for float32 B laid out [K, N], columns [n_lo, n_hi) of rows at w + k·ldw.
 template <class Format>
 inline void gemm_float(const typename Format::Unit* w, std::int64_t ldw, bool b_rows_are_n, std::int64_t n_lo,
                        std::int64_t n_hi, std::int64_t K, const float* x, std::int64_t ldx, std::int64_t M, float* y,
                        std::int64_t ldy, bool accumulate, float* panel) {
-  using Unit = typename Format::Unit;
-  for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += kFloatNr) {
-    const std::int64_t cols = std::min<std::int64_t>(kFloatNr, n_hi - n0);
-    for (std::int64_t k0 = 0; k0 < K; k0 += kFloatKc) {
-      const std::int64_t kc = std::min(kFloatKc, K - k0);
-      if (b_rows_are_n) {
-        const std::int64_t next_rows = std::min<std::int64_t>(kFloatNr, n_hi - n0 - kFloatNr);
-        if (next_rows > 0)
-          prefetch_slice(w + (n0 + kFloatNr) * ldw, static_cast<std::size_t>(next_rows * ldw) * sizeof(Unit), k0 / kFloatKc,
-                         (K + kFloatKc - 1) / kFloatKc);
-        pack_float_rows<Format>(w + n0 * ldw, ldw, cols, k0, kc, panel);
-      } else if constexpr (std::is_same_v<typename Format::Unit, float>) {
-        pack_float_cols(w + n0, ldw, cols, k0, kc, panel);
-      }
-      for (std::int64_t m0 = 0; m0 < M; m0 += kFloatMr)
-        with_tile_rows<kFloatMr>(static_cast<int>(std::min<std::int64_t>(kFloatMr, M - m0)), [&](auto rows) {
-          float_tile<decltype(rows)::value>(x + m0 * ldx + k0, ldx, panel, kc, y + m0 * ldy + n0, ldy, cols, accumulate || k0 > 0);
-        });
-    }
-  }
+  gemm_panels<Float32Step>(n_lo, n_hi, K, kFloatKc, x, ldx, M, y, ldy, accumulate, panel,
+                           [&](std::int64_t n0, std::int64_t cols, std::int64_t k0, std::int64_t kc) {
+                             if (b_rows_are_n) {
+                               prefetch_next_panel(w, ldw, n0, n_hi, k0, kFloatKc, K);
+                               pack_float_rows<Format>(w + n0 * ldw, ldw, cols, k0, kc, panel);
+                             } else if constexpr (std::is_same_v<typename Format::Unit, float>) {
+                               pack_float_cols(w + n0, ldw, cols, k0, kc, panel);
+                             }
+                             return kc;
+                           });
 }
 
 // Integer panels: per block of 32, kUnits units of 4 bytes (VNNI: dot_u8s8 over 4-byte groups,
