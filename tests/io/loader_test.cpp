@@ -104,7 +104,9 @@ TEST_CASE("Loader: equivalent layouts of the same weights give the same logits",
     CHECK(info.bits_per_weight < 17.0);
     const double err = glrnn::test::max_abs_diff(prompt_logits(dir),
                                                  prompt_logits(glrnn::test::data_path("recurrentgemma-tiny-bf16")));
-    CHECK(err < 1e-5);  // same values; only the GEMM path (tiled vs direct) differs in rounding
+    // Same values; only the order of the products' sums differs (tiled vs direct, and on the amx
+    // path the bf16 matrices take the tile kernel): recurrent_gemma_test's self tolerance.
+    CHECK(err < 1e-4);
   }
 }
 

@@ -13,8 +13,9 @@
 #include <limits>   // std::numeric_limits
 #include <random>   // std::mt19937
 #include <string>   // std::string
-#include <tuple>    // std::tuple
-#include <type_traits>  // std::false_type, std::void_t
+#include <tuple>    // std::tuple, std::tuple_cat
+#include <type_traits>  // std::conditional_t, std::false_type, std::void_t
+#include <utility>      // std::declval
 #include <vector>   // std::vector
 
 #include <catch2/catch.hpp>
@@ -62,9 +63,11 @@ Quantized quantize_portable(const float* x, std::int64_t n) {
 }
 
 /// reference[m][r] in double, and the bound on a float32 evaluation's error: a sum of n terms in
-/// any order is within n·eps·Σ|term| of the exact sum (Higham's bound, times 2 for the rounding of
-/// each product). The integer formats' kernels convert exact int32 partial sums of at most 4
-/// products to float and scale each, so their terms number K/4 and are bounded by Σ|w x| too.
+/// any order is within n·eps·Σ|term| of the exact sum (Higham's bound). The float formats' kernels
+/// add at most 3K terms: K rounded products (2K roundings), or on the amx path the exact products
+/// of the weights with three bf16 planes of each activation (3K additions, gemm_amx-inl.hpp). The
+/// integer formats' kernels convert exact int32 partial sums of at most 4 products to float and
+/// scale each, so their terms number K/4 and are bounded by Σ|w x| too.
 template <class Format>
 void reference(const glrnn::WeightMatrix& w, const RowMatrixXf& x, RowMatrixXf& expected, RowMatrixXf& bound) {
   using Unit = typename Format::Unit;
@@ -81,7 +84,7 @@ void reference(const glrnn::WeightMatrix& w, const RowMatrixXf& x, RowMatrixXf& 
         std::vector<float> wr(static_cast<std::size_t>(K));
         w.dequantize_row(r, wr.data());
         for (std::int64_t k = 0; k < K; ++k) magnitude += std::fabs(static_cast<double>(wr[k]) * x(m, k));
-        bound(m, r) = static_cast<float>(2.0 * K * FLT_EPSILON * magnitude + 1e-30);
+        bound(m, r) = static_cast<float>(3.0 * K * FLT_EPSILON * magnitude + 1e-30);
       } else {
         exact = Format::reference_dot(row, xq.q.data(), xq.scale.data(), K);
         std::int8_t q[32];
@@ -114,6 +117,16 @@ std::vector<glrnn::WeightMatrix> both_orders(const glrnn::WeightMatrix& w, std::
   format.group_rows(w.data, w.rows, w.cols, grouped.data());
   return {w, {grouped.data(), w.type, w.rows, w.cols, glrnn::RowOrder::Groups}};
 }
+
+/// The formats of EveryFormat that multiply float32 activations.
+template <class Tuple>
+struct FloatActivationFormats;
+template <class... Formats>
+struct FloatActivationFormats<std::tuple<Formats...>> {
+  using type = decltype(std::tuple_cat(
+      std::declval<std::conditional_t<Formats::kActivations == glrnn::Activations::Float32, std::tuple<Formats>, std::tuple<>>>()...));
+};
+using EveryFloatFormat = FloatActivationFormats<EveryFormat>::type;
 
 template <class Format, class = void>
 struct HasLevels : std::false_type {};
@@ -230,6 +243,46 @@ TEMPLATE_LIST_TEST_CASE("Every kernel path sums exactly where the sums are exact
       CAPTURE(std::string(glrnn::kernel_path_name(path)), m.order == glrnn::RowOrder::Groups);
       CHECK(multiply(m, x) == exact);
       CHECK(multiply(m, x.topRows(1)) == exact.topRows(1));
+    }
+  }
+}
+
+TEMPLATE_LIST_TEST_CASE("Every kernel path multiplies float32 activations exactly", "[kernels]", EveryFloatFormat) {
+  // Weights with one power of two per row make each result one product, exact in float32 (adding
+  // zeros is exact too): every path must give back the activations' 24 bits scaled, whatever way
+  // it splits them (the amx path's three bf16 planes), at panel, slab and tile edges. In the
+  // bf16-activation mode the activations are rounded to bf16 first, and nothing else changes.
+  EveryPath every;
+  glrnn::test::RandomWeights rw(31);
+  const glrnn::WeightType type = *glrnn::parse_weight_type(TestType::kName);
+  const std::int64_t rows = 70, cols = 1030;
+  std::vector<float> values(static_cast<std::size_t>(rows * cols), 0.0f);
+  std::vector<std::int64_t> column(static_cast<std::size_t>(rows));
+  for (std::int64_t r = 0; r < rows; ++r) {
+    column[static_cast<std::size_t>(r)] = (r * 97 + 13) % cols;
+    values[static_cast<std::size_t>(r * cols + column[static_cast<std::size_t>(r)])] = std::ldexp(r % 2 ? -1.0f : 1.0f, static_cast<int>(r % 5) - 2);
+  }
+  const glrnn::FormatInfo& format = glrnn::format_info(type);
+  std::vector<std::byte> stored(static_cast<std::size_t>(rows) * format.row_bytes(cols));
+  for (std::int64_t r = 0; r < rows; ++r) format.quantize(values.data() + r * cols, cols, stored.data() + r * format.row_bytes(cols));
+  glrnn::WeightMatrix w{stored.data(), type, rows, cols};
+  for (const bool bf16_activations : {false, true}) {
+    if (bf16_activations && type != glrnn::WeightType::BF16) continue;
+    w.bf16_activations = bf16_activations;
+    for (std::int64_t tokens : {1, 2, 17, 40}) {
+      const RowMatrixXf x = rw.matrix(tokens, cols);
+      RowMatrixXf exact(tokens, rows);
+      for (Eigen::Index m = 0; m < tokens; ++m)
+        for (std::int64_t r = 0; r < rows; ++r) {
+          const float a = x(m, column[static_cast<std::size_t>(r)]);
+          exact(m, r) = (bf16_activations ? glrnn::to_float(glrnn::to_bf16(a)) : a) * values[static_cast<std::size_t>(r * cols + column[static_cast<std::size_t>(r)])];
+        }
+      for (KernelPath path : every.paths()) {
+        if (bf16_activations && !glrnn::kernels::has_bf16_activation_products(path)) continue;
+        glrnn::set_kernel_path(path);
+        CAPTURE(std::string(glrnn::kernel_path_name(path)), tokens, bf16_activations);
+        CHECK(multiply(w, x) == exact);
+      }
     }
   }
 }

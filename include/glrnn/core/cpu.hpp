@@ -40,6 +40,10 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>  // __get_cpuid, __get_cpuid_count
 #endif
+#if defined(__x86_64__) && defined(__linux__)
+#include <sys/syscall.h>  // SYS_arch_prctl
+#include <unistd.h>       // syscall
+#endif
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>  // getauxval, AT_HWCAP
 #elif defined(__aarch64__) && defined(__APPLE__)
@@ -59,6 +63,10 @@ namespace glrnn {
 ///   Avx512Bf16  the same plus AVX-512 BF16's dot products of bf16 pairs (Cooper Lake, Sapphire
 ///               Rapids, Zen 4 and later): the kernels of the bf16-activation mode
 ///               (LoadOptions::bf16_activations); its other kernels are avx512vnni's
+///   Amx         the same plus AMX's tile registers and bf16 tile products (Sapphire Rapids,
+///               Granite Rapids), where the OS lets the process use them (Linux: arch_prctl):
+///               bf16 weights' prompts and batches, in both activation modes; its other kernels
+///               are avx512bf16's
 ///   Neon        AArch64's Advanced SIMD (every 64-bit ARM CPU)
 ///   DotProd     the same plus the int8 dot products of Armv8.2 (Cortex-A55/A76, Neoverse N1,
 ///               Apple M1 and later)
@@ -71,6 +79,7 @@ namespace glrnn {
   X(Avx512, "avx512")           \
   X(Avx512Vnni, "avx512vnni")   \
   X(Avx512Bf16, "avx512bf16")   \
+  X(Amx, "amx")                 \
   X(Neon, "neon")               \
   X(DotProd, "dotprod")         \
   X(I8mm, "i8mm")
@@ -115,9 +124,20 @@ namespace detail {
 /// The CPU features the paths need, read once from CPUID and XGETBV (the OS must save the
 /// registers a path uses: AVX state for AVX2, and opmask and all 32 zmm registers for AVX-512).
 struct CpuFeatures {
-  bool avx2 = false, avxvnni = false, avx512 = false, avx512vnni = false, avx512bf16 = false;
+  bool avx2 = false, avxvnni = false, avx512 = false, avx512vnni = false, avx512bf16 = false, amx = false;
   bool neon = false, dotprod = false, i8mm = false;
 };
+
+/// Asks Linux to let this process use AMX's tile data (8 KiB more per thread's saved state); the
+/// answer holds for every thread of the process. False elsewhere: other systems are not tried.
+inline bool os_grants_amx_tiles() {
+#if defined(__x86_64__) && defined(__linux__)
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;  // <asm/prctl.h>
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
 
 inline CpuFeatures read_cpu_features() {
   CpuFeatures f;
@@ -132,6 +152,8 @@ inline CpuFeatures read_cpu_features() {
   if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return f;
   const bool avx2 = ebx & (1u << 5), avx512f = ebx & (1u << 16), avx512dq = ebx & (1u << 17),
              avx512bw = ebx & (1u << 30), avx512vl = ebx & (1u << 31), vnni = ecx & (1u << 11);
+  const bool amx_bf16 = edx & (1u << 22), amx_tile = edx & (1u << 24),
+             os_amx = (xcr0_lo & 0x60000u) == 0x60000u;  // XTILECFG and XTILEDATA
   f.avx2 = os_avx && avx2 && fma && f16c;
   f.avx512 = f.avx2 && os_avx512 && avx512f && avx512dq && avx512bw && avx512vl;
   f.avx512vnni = f.avx512 && vnni;
@@ -139,6 +161,7 @@ inline CpuFeatures read_cpu_features() {
     f.avxvnni = f.avx2 && (eax & (1u << 4));
     f.avx512bf16 = f.avx512vnni && (eax & (1u << 5));
   }
+  f.amx = f.avx512bf16 && amx_tile && amx_bf16 && os_amx && os_grants_amx_tiles();
 #elif defined(__aarch64__) && defined(__ARM_NEON)
   f.neon = true;  // Advanced SIMD is part of AArch64
 #if defined(__linux__)
@@ -173,6 +196,7 @@ inline bool cpu_supports(KernelPath path) {
     case KernelPath::Avx512: return f.avx512;
     case KernelPath::Avx512Vnni: return f.avx512vnni;
     case KernelPath::Avx512Bf16: return f.avx512bf16;
+    case KernelPath::Amx: return f.amx;
     case KernelPath::Neon: return f.neon;
     case KernelPath::DotProd: return GLRNN_ARM_DOTPROD_KERNELS && f.neon && f.dotprod;
     case KernelPath::I8mm: return GLRNN_ARM_DOTPROD_KERNELS && f.neon && f.dotprod && f.i8mm;

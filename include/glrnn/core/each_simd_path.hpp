@@ -11,9 +11,9 @@
 //   GLRNN_PATH              its KernelPath enumerator
 //   GLRNN_PATH_NAMESPACE    its namespace's name (its name in GLRNN_KERNELS)
 //   GLRNN_SIMD_PRIMITIVES   its primitives' file (core/simd_*-inl.hpp)
-//   GLRNN_SIMD_VNNI, GLRNN_SIMD_BF16, GLRNN_SIMD_DOTPROD, GLRNN_SIMD_I8MM
-//                           1 where it has x86's int8 (VNNI) or bf16 dot products, Arm's int8
-//                           dot products or int8 matrix multiplies, else 0
+//   GLRNN_SIMD_VNNI, GLRNN_SIMD_BF16, GLRNN_SIMD_AMX, GLRNN_SIMD_DOTPROD, GLRNN_SIMD_I8MM
+//                           1 where it has x86's int8 (VNNI) or bf16 dot products or AMX's
+//                           tiles, Arm's int8 dot products or int8 matrix multiplies, else 0
 // A new path is an entry here and its line in GLRNN_KERNEL_PATHS. No include guard: every use
 // includes it again.
 
@@ -56,6 +56,15 @@
 #define GLRNN_SIMD_PRIMITIVES "glrnn/core/simd_avx512-inl.hpp"
 #define GLRNN_SIMD_VNNI 1
 #define GLRNN_SIMD_BF16 1
+#include "glrnn/core/simd_path_region-inl.hpp"
+
+#define GLRNN_PATH Amx
+#define GLRNN_PATH_NAMESPACE amx
+#define GLRNN_PATH_ISA GLRNN_ISA_AMX
+#define GLRNN_SIMD_PRIMITIVES "glrnn/core/simd_avx512-inl.hpp"
+#define GLRNN_SIMD_VNNI 1
+#define GLRNN_SIMD_BF16 1
+#define GLRNN_SIMD_AMX 1
 #include "glrnn/core/simd_path_region-inl.hpp"
 #endif  // GLRNN_X86_KERNELS
 

@@ -55,6 +55,8 @@
 #define GLRNN_ISA_AVX512 "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl"
 #define GLRNN_ISA_AVX512VNNI "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni"
 #define GLRNN_ISA_AVX512BF16 "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx512bf16"
+// The tile instructions are written as assembly (kernels/gemm_amx-inl.hpp), which needs no flag.
+#define GLRNN_ISA_AMX GLRNN_ISA_AVX512BF16
 #endif  // GLRNN_X86_KERNELS
 
 // GCC's arm_neon.h declares vdotq_s32 for Armv8.2 with the extension (every CPU with it is

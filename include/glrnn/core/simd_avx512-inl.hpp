@@ -1,5 +1,5 @@
 // AVX-512 primitives (see core/simd.hpp), compiled for the avx512 path, the avx512vnni path with
-// GLRNN_SIMD_VNNI 1 and the avx512bf16 path with GLRNN_SIMD_BF16 1 as well, by
+// GLRNN_SIMD_VNNI 1, and the avx512bf16 and amx paths with GLRNN_SIMD_BF16 1 as well, by
 // core/each_simd_path.hpp. No include guard and no includes: the enclosing header provides both.
 
 constexpr int kLanes = 16;

@@ -2,8 +2,8 @@
 // path: kernels/kernels.hpp has core/each_simd_path.hpp include this file inside each path's
 // target region, in namespace glrnn::kernels::<path> after `using namespace glrnn::simd::<path>`.
 // No include guard; the includes are the element-wise functions, and at the end the kernels of
-// paths with instructions of their own (GLRNN_SIMD_I8MM, GLRNN_SIMD_BF16), compiled the same way. The layouts and the arithmetic
-// are described in docs/kernels.md §3-4.
+// paths with instructions of their own (GLRNN_SIMD_I8MM, GLRNN_SIMD_BF16, GLRNN_SIMD_AMX),
+// compiled the same way. The layouts and the arithmetic are described in docs/kernels.md §3-4.
 
 #include "glrnn/kernels/elementwise-inl.hpp"
 
@@ -794,12 +794,17 @@ inline PathKernels path_kernels() {
 #if GLRNN_SIMD_BF16
 #include "glrnn/kernels/bf16_dot-inl.hpp"
 #endif
+#if GLRNN_SIMD_AMX
+#include "glrnn/kernels/gemm_amx-inl.hpp"
+#endif
 
 /// `Format`'s entry in the kernel table for this path (kernels/path_code-inl.hpp).
 template <class Format>
 inline FormatKernels path_format_kernels() {
 #if GLRNN_SIMD_I8MM
   return format_kernels_mmla<Format>();
+#elif GLRNN_SIMD_AMX
+  return format_kernels_amx<Format>();
 #elif GLRNN_SIMD_BF16
   return format_kernels_bf16_dot<Format>();
 #else

@@ -26,13 +26,15 @@ namespace glrnn::kernels {
 
 /// Rows of activations as the kernels take them: float32; quantized for the integer formats; for
 /// bf16 weights in the bf16-activation mode, rounded to bf16 and padded with zeros to a multiple
-/// of 32 (the widest vector of pairs).
+/// of 32 (the widest vector of pairs); on the amx path, as tiles of bf16 planes that sum to the
+/// activations (kernels/gemm_amx-inl.hpp).
 struct ActivationRows {
   const float* x = nullptr;  // [rows, cols] at stride ldx
   std::int64_t ldx = 0, rows = 0;
   QuantizedRows q;
   const bf16* xb = nullptr;  // [rows, cols rounded up to 32] at stride ldxb, or null
   std::int64_t ldxb = 0;
+  int xb_planes = 1;  // the amx path's planes
 };
 
 /// A weight format's products with one kind of activations on one path.

@@ -1,0 +1,222 @@
+// The products of the amx path (AMX: Sapphire Rapids and later): bf16 weights times bf16
+// activations in tile registers, for prompts and batches in both activation modes. Included at
+// the end of kernels-inl.hpp on paths with GLRNN_SIMD_AMX, after bf16_dot-inl.hpp, whose decode
+// kernels and panels it keeps. No include guard and no includes. docs/kernels.md §10 describes it.
+//
+// One tile product (tdpbf16ps) adds a 16 x 32 block of bf16 activations times a 32 x 16 block of
+// bf16 weights to a 16 x 16 tile of float32 sums: every product of two bf16 is exact in float32,
+// and each is added with float32 rounding, as an FMA chain adds them. The weights' block is the
+// bf16 panel's layout (pack_bf16_pairs): row p holds pair p of 16 weight rows. Eight tiles hold a
+// 32 x 32 block of results (C: tiles 0-3), 16 activation rows each of two row blocks (A: 4, 5)
+// and 16 weight rows each of two column blocks (B: 6, 7).
+//
+// The activations come as bf16 planes: one, the activations rounded (the bf16-activation mode),
+// or three whose sum is each float32 activation exactly (8 + 8 + 8 bits of its 24-bit
+// significand), so that three tile products give the float32 products of the exact mode: every
+// product exact, the sums in float32 (only their order differs from the FMA kernels').
+
+constexpr int kAmxRows = 16;                 // rows of a tile
+constexpr std::int64_t kAmxStep = 32;        // bf16 of the depth per tile product
+constexpr std::int64_t kAmxBlock = 2 * kAmxRows;  // rows and columns of a block of results
+static_assert(kFloatNr == kAmxBlock && kBf16Step == kAmxStep, "a bf16 panel is two column blocks of B tiles");
+
+/// bf16 planes of exactly split float32 activations (ActivationRows::xb_planes).
+constexpr int kExactPlanes = 3;
+
+/// The tile registers' shapes, loaded by ldtilecfg (palette 1): every tile 16 rows of 64 bytes.
+struct alignas(64) TileConfig {
+  std::uint8_t palette = 1, start_row = 0, reserved[14] = {};
+  std::uint16_t bytes_per_row[16] = {};
+  std::uint8_t rows[16] = {};
+};
+
+/// Configures this thread's tiles; a thread's tile state lasts until release_tiles.
+inline void configure_tiles() {
+  TileConfig config;
+  for (int t = 0; t < 8; ++t) {
+    config.bytes_per_row[t] = 64;
+    config.rows[t] = kAmxRows;
+  }
+  __asm__ volatile("ldtilecfg %0" ::"m"(config));
+}
+/// Returns the tiles to their initial state, so the thread's saved state stays small.
+inline void release_tiles() { __asm__ volatile("tilerelease" ::: "memory"); }
+
+// The tile instructions as assembly (no compiler flag, the same for GCC and clang). Loads and
+// stores clobber memory so that the compiler keeps them after the stores that fill their source.
+template <int kTile>
+inline void tile_load(const void* p, std::int64_t stride_bytes) {
+  __asm__ volatile("tileloadd (%0,%1,1), %%tmm%c2" ::"r"(p), "r"(stride_bytes), "i"(kTile) : "memory");
+}
+template <int kTile>
+inline void tile_store(void* p, std::int64_t stride_bytes) {
+  __asm__ volatile("tilestored %%tmm%c2, (%0,%1,1)" ::"r"(p), "r"(stride_bytes), "i"(kTile) : "memory");
+}
+template <int kTile>
+inline void tile_zero() {
+  __asm__ volatile("tilezero %%tmm%c0" ::"i"(kTile));
+}
+/// C += A · B in tiles.
+template <int kC, int kA, int kB>
+inline void tile_dot_bf16() {
+  __asm__ volatile("tdpbf16ps %%tmm%c2, %%tmm%c1, %%tmm%c0" ::"i"(kC), "i"(kA), "i"(kB));
+}
+
+/// The nearest bf16 of 16 floats, ties to even, NaN kept (to_bf16's integer rounding).
+inline __m256i round_to_bf16(F x) {
+  const I u = _mm512_castps_si512(x);
+  const I rounded = _mm512_srli_epi32(
+      _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1)))),
+      16);
+  const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+  return _mm512_cvtepi32_epi16(_mm512_mask_or_epi32(rounded, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
+}
+
+/// The float32 values of 16 bf16.
+inline F bf16_to_floats(__m256i b) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(b), 16)); }
+
+/// Elements of one activation tile: 16 rows of kAmxStep bf16.
+constexpr std::int64_t kAmxTileElements = kAmxRows * kAmxStep;
+
+/// The rows of x as kPlanes bf16 planes in `scratch`: plane 0 the rows rounded to bf16, each later
+/// plane the rounding of what the earlier ones leave (0 where a value is not finite). They are
+/// laid out as the tiles gemm_amx loads, each 1 KiB in one piece: for each 16 rows (the last
+/// padded with zero rows), each kAmxStep of the depth (the last padded with zeros), each plane,
+/// the 16 rows' kAmxStep bf16. (Rows at their own stride would put a tile's 16 lines in one L1
+/// set wherever the stride is a multiple of 4 KiB.) ActivationRows::xb, with ldxb the padded depth.
+template <int kPlanes>
+inline void bf16_planes(const MatIn& x, ActivationRows& act, Scratch& scratch) {
+  const std::int64_t rows = x.rows(), cols = x.cols(), steps = (cols + kAmxStep - 1) / kAmxStep;
+  const std::int64_t row_blocks = (rows + kAmxRows - 1) / kAmxRows;
+  bf16* out = scratch.array<bf16>(static_cast<std::size_t>(row_blocks * steps * kPlanes * kAmxTileElements));
+  act.xb = out;
+  act.ldxb = steps * kAmxStep;
+  act.xb_planes = kPlanes;
+  if (scratch.measuring()) return;
+  parallel_for(0, row_blocks * kAmxRows, steps * kAmxStep * 2 * kPlanes, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t r = lo; r < hi; ++r) {
+      const float* row = r < rows ? x.row(r).data() : nullptr;
+      bf16* tiles = out + r / kAmxRows * steps * kPlanes * kAmxTileElements + r % kAmxRows * kAmxStep;
+      for (std::int64_t k = 0; k < steps * kAmxStep; k += kLanes) {
+        const std::int64_t valid = row ? std::clamp<std::int64_t>(cols - k, 0, kLanes) : 0;
+        F rest = valid > 0 ? _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << valid) - 1), row + k) : zero();
+        bf16* at = tiles + k / kAmxStep * kPlanes * kAmxTileElements + k % kAmxStep;
+        GLRNN_UNROLL
+        for (int p = 0; p < kPlanes; ++p) {
+          const __m256i b = round_to_bf16(rest);
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(at + p * kAmxTileElements), b);
+          if (p + 1 < kPlanes) {
+            const F taken = bf16_to_floats(b);
+            const __mmask16 finite = _mm512_cmp_ps_mask(abs(taken), set1(INFINITY), _CMP_LT_OQ);
+            rest = _mm512_maskz_sub_ps(finite, rest, taken);
+          }
+        }
+      }
+    }
+  });
+}
+
+/// Rows [0, rows) and columns [0, cols) of y (stride ldy) (+)= tiles 0-3, a block of results
+/// (tiles 0-1 where rows <= kAmxRows), through `block` (kAmxBlock x kAmxBlock floats). Each slab
+/// of the depth starts from zero tiles and is added to y in float32, so the sums go in slabs as
+/// the float kernels' do (one chain over the whole depth would be less accurate).
+inline void add_result_tiles(float* y, std::int64_t ldy, std::int64_t rows, std::int64_t cols, bool accumulate,
+                             float* block) {
+  constexpr std::int64_t kStride = kAmxBlock * sizeof(float);
+  tile_store<0>(block, kStride);
+  tile_store<1>(block + kAmxRows, kStride);
+  if (rows > kAmxRows) {
+    tile_store<2>(block + kAmxRows * kAmxBlock, kStride);
+    tile_store<3>(block + kAmxRows * kAmxBlock + kAmxRows, kStride);
+  }
+  for (std::int64_t m = 0; m < rows; ++m) {
+    const F row[2] = {load(block + m * kAmxBlock), load(block + m * kAmxBlock + kLanes)};
+    write_tile_row<2>(y + m * ldy, row, cols, accumulate);
+  }
+}
+
+/// Tiles 0-3 += activations times the panel's `steps` steps: `a` the first of the tiles of a
+/// block's first 16 rows at this slab (bf16_planes), `next_rows` elements before those of the
+/// next 16 (where `two_row_blocks`).
+inline void multiply_block(const bf16* a, std::int64_t next_rows, int planes, bool two_row_blocks, const float* panel,
+                           std::int64_t steps) {
+  constexpr std::int64_t kTileStride = kAmxStep * sizeof(bf16), kPanelStride = kFloatNr * sizeof(float);
+  for (std::int64_t s = 0; s < steps; ++s) {
+    const float* b = panel + s * (kAmxStep / 2) * kFloatNr;
+    tile_load<6>(b, kPanelStride);
+    tile_load<7>(b + kAmxRows, kPanelStride);
+    for (int p = 0; p < planes; ++p) {
+      const bf16* tile = a + (s * planes + p) * kAmxTileElements;
+      tile_load<4>(tile, kTileStride);
+      tile_dot_bf16<0, 4, 6>();
+      tile_dot_bf16<1, 4, 7>();
+      if (two_row_blocks) {
+        tile_load<5>(tile + next_rows, kTileStride);
+        tile_dot_bf16<2, 5, 6>();
+        tile_dot_bf16<3, 5, 7>();
+      }
+    }
+  }
+}
+
+/// Bytes of gemm_amx's work memory: a panel, and a block of results.
+constexpr std::size_t kAmxWorkBytes = kFloatPanelBytes + kAmxBlock * kAmxBlock * sizeof(float);
+
+/// Y[0..M)[n_lo, n_hi) = X · W^T for bf16 W with rows at w + n·ldw (K long) and X the sum of
+/// act's bf16 planes. The depth goes in slabs: each slab's panels are multiplied with every row
+/// block while the slab of activations stays in cache, and the results are added up in Y.
+inline void gemm_amx(const bf16* w, std::int64_t ldw, std::int64_t n_lo, std::int64_t n_hi, std::int64_t K,
+                     const ActivationRows& x, float* y, std::int64_t ldy, void* work) {
+  auto* panel = static_cast<float*>(work);
+  float* block = panel + kFloatPanelBytes / sizeof(float);
+  configure_tiles();
+  for (std::int64_t k0 = 0; k0 < K; k0 += kBf16Kc) {
+    const std::int64_t kc = std::min(kBf16Kc, K - k0), steps = (kc + kAmxStep - 1) / kAmxStep;
+    for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += kFloatNr) {
+      const std::int64_t cols = std::min<std::int64_t>(kFloatNr, n_hi - n0);
+      prefetch_next_panel(w, ldw, n0, n_hi, k0, kBf16Kc, K);
+      pack_bf16_pairs(w + n0 * ldw, ldw, cols, k0, kc, K, panel);
+      for (std::int64_t m0 = 0; m0 < x.rows; m0 += kAmxBlock) {
+        const std::int64_t rows = std::min(kAmxBlock, x.rows - m0);
+        tile_zero<0>();
+        tile_zero<1>();
+        tile_zero<2>();
+        tile_zero<3>();
+        const std::int64_t row_tiles = x.ldxb / kAmxStep * x.xb_planes * kAmxTileElements;  // 16 rows' tiles
+        multiply_block(x.xb + m0 / kAmxRows * row_tiles + k0 / kAmxStep * x.xb_planes * kAmxTileElements, row_tiles,
+                       x.xb_planes, rows > kAmxRows, panel, steps);
+        add_result_tiles(y + m0 * ldy + n0, ldy, rows, cols, k0 > 0, block);
+      }
+    }
+  }
+  release_tiles();
+}
+
+/// This path's kernels: avx512bf16's, with bf16 weights' prompts and batches in tiles.
+template <class Format>
+inline FormatKernels format_kernels_amx() {
+  FormatKernels kernels = format_kernels_bf16_dot<Format>();
+  if constexpr (Format::kLayout == UnitLayout::Bfloat16) {
+    constexpr auto gemm = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y,
+                             std::int64_t ldy, void* work) {
+      gemm_amx(static_cast<const bf16*>(w.data), w.cols, lo, hi, w.cols, x, y, ldy, work);
+    };
+    constexpr auto work_bytes = [](std::int64_t) { return kAmxWorkBytes; };
+    // Decode keeps the float32 kernel; the exact planes are made only for several rows.
+    ProductKernels& exact = kernels.products;
+    exact.prepare = [](const MatIn& x, ActivationRows& act, Scratch& scratch) {
+      if (x.rows() > 1) bf16_planes<kExactPlanes>(x, act, scratch);
+    };
+    exact.gemm = gemm;
+    exact.work_bytes = work_bytes;
+    exact.rows_per_panel = kFloatNr;
+    ProductKernels& rounded = kernels.bf16_activations;
+    rounded.prepare = [](const MatIn& x, ActivationRows& act, Scratch& scratch) {
+      if (x.rows() > 1) bf16_planes<1>(x, act, scratch);
+      else bf16_rows(x, act, scratch);  // the row that decode's kernel reads
+    };
+    rounded.gemm = gemm;
+    rounded.work_bytes = work_bytes;
+  }
+  return kernels;
+}
