@@ -23,19 +23,21 @@ static_assert(kFloatNr == kAmxBlock && kBf16Step == kAmxStep, "a bf16 panel is t
 /// bf16 planes of exactly split float32 activations (ActivationRows::xb_planes).
 constexpr int kExactPlanes = 3;
 
-/// The tile registers' shapes, loaded by ldtilecfg (palette 1): every tile 16 rows of 64 bytes.
+/// The tile registers' shapes, loaded by ldtilecfg (palette 1).
 struct alignas(64) TileConfig {
   std::uint8_t palette = 1, start_row = 0, reserved[14] = {};
   std::uint16_t bytes_per_row[16] = {};
   std::uint8_t rows[16] = {};
 };
 
-/// Configures this thread's tiles; a thread's tile state lasts until release_tiles.
-inline void configure_tiles() {
+/// Configures this thread's tiles for products of A rows of `a_row_bytes` (the depth of one tile
+/// product) with B tiles of a_row_bytes / 4 rows: C 0-3 16 rows of 16 32-bit sums, A 4-5 16 rows,
+/// B 6-7 64 bytes a row. A thread's tile state lasts until release_tiles.
+inline void configure_tiles(std::uint16_t a_row_bytes) {
   TileConfig config;
   for (int t = 0; t < 8; ++t) {
-    config.bytes_per_row[t] = 64;
-    config.rows[t] = kAmxRows;
+    config.bytes_per_row[t] = t == 4 || t == 5 ? a_row_bytes : 64;
+    config.rows[t] = static_cast<std::uint8_t>(t >= 6 ? a_row_bytes / 4 : kAmxRows);
   }
   __asm__ volatile("ldtilecfg %0" ::"m"(config));
 }
@@ -56,10 +58,15 @@ template <int kTile>
 inline void tile_zero() {
   __asm__ volatile("tilezero %%tmm%c0" ::"i"(kTile));
 }
-/// C += A · B in tiles.
+/// C += A · B in tiles: pairs of bf16 into float32 sums.
 template <int kC, int kA, int kB>
 inline void tile_dot_bf16() {
   __asm__ volatile("tdpbf16ps %%tmm%c2, %%tmm%c1, %%tmm%c0" ::"i"(kC), "i"(kA), "i"(kB));
+}
+/// C += A · B in tiles: fours of signed bytes into int32 sums (exact).
+template <int kC, int kA, int kB>
+inline void tile_dot_i8() {
+  __asm__ volatile("tdpbssd %%tmm%c2, %%tmm%c1, %%tmm%c0" ::"i"(kC), "i"(kA), "i"(kB));
 }
 
 /// The nearest bf16 of 16 floats, ties to even, NaN kept (to_bf16's integer rounding).
@@ -169,7 +176,7 @@ inline void gemm_amx(const bf16* w, std::int64_t ldw, std::int64_t n_lo, std::in
                      const ActivationRows& x, float* y, std::int64_t ldy, void* work) {
   auto* panel = static_cast<float*>(work);
   float* block = panel + kFloatPanelBytes / sizeof(float);
-  configure_tiles();
+  configure_tiles(kAmxStep * sizeof(bf16));
   for (std::int64_t k0 = 0; k0 < K; k0 += kBf16Kc) {
     const std::int64_t kc = std::min(kBf16Kc, K - k0), steps = (kc + kAmxStep - 1) / kAmxStep;
     for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += kFloatNr) {
@@ -192,10 +199,131 @@ inline void gemm_amx(const bf16* w, std::int64_t ldw, std::int64_t n_lo, std::in
   release_tiles();
 }
 
+// ---- integer formats: int8 tiles, one block of the depth per tile product ------------------------
+// The block sums of the integer formats (formats/format.hpp) are exact in int32 whatever the
+// order, so one tile product per block of 32 (16 activation rows by 32 bytes, times 8 rows of 4
+// bytes of 16 weight rows: a row group's block as it is stored, once unpacked) gives them, and
+// each block's 32 x 32 sums are then scaled by both scales and added in float32, as the VNNI
+// kernels do.
+
+constexpr std::int64_t kAmxIntTileBytes = kAmxRows * kQuantBlock;  // 16 rows (or 8 rows of 4 x 16) of a block
+
+/// Where ActivationRows::q_tiles puts block b of activation rows [16·j, 16·j + 16).
+inline std::int64_t activation_tile_offset(std::int64_t row_block, std::int64_t b, std::int64_t blocks) {
+  return (row_block * blocks + b) * kAmxIntTileBytes;
+}
+
+/// The integer formats' activations on this path: quantized as on avx512vnni and, for several
+/// rows, copied into tiles of 16 rows by one block (the last rows zero): ActivationRows::q_tiles.
+template <class Format>
+inline void quantize_activation_tiles(const MatIn& x, ActivationRows& act, Scratch& scratch) {
+  quantize_activations<Format, false>(x, act, scratch);
+  if (x.rows() == 1) return;
+  const std::int64_t rows = x.rows(), blocks = x.cols() / kQuantBlock, row_blocks = (rows + kAmxRows - 1) / kAmxRows;
+  std::int8_t* tiles = scratch.array<std::int8_t>(static_cast<std::size_t>(row_blocks * blocks * kAmxIntTileBytes));
+  act.q_tiles = tiles;
+  if (scratch.measuring()) return;
+  parallel_for(0, row_blocks * kAmxRows, blocks * kQuantBlock, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t r = lo; r < hi; ++r)
+      for (std::int64_t b = 0; b < blocks; ++b) {
+        std::int8_t* to = tiles + activation_tile_offset(r / kAmxRows, b, blocks) + r % kAmxRows * kQuantBlock;
+        if (r < rows) std::memcpy(to, act.q.row_q(r) + b * kQuantBlock, kQuantBlock);
+        else std::memset(to, 0, kQuantBlock);
+      }
+  });
+}
+
+/// Bytes of gemm_amx_int's work memory for a depth of K: a panel of kAmxBlock weight rows (per
+/// block, two B tiles and their 32 scales), a block of int32 sums and one of float32 results.
+inline std::size_t amx_int_work_bytes(std::int64_t K) {
+  return static_cast<std::size_t>(K / kQuantBlock) * (2 * kAmxIntTileBytes + kAmxBlock * sizeof(float)) +
+         2 * kAmxBlock * kAmxBlock * sizeof(float);
+}
+
+/// Y[0..M)[n_lo, n_hi) = X · W^T for W of an integer format: panels of kAmxBlock rows in row
+/// groups in tiles, unpacked once per panel; any rows after the groups by the VNNI kernel.
+template <class Format>
+inline void gemm_amx_int(const IntRows<Format>& w, std::int64_t n_lo, std::int64_t n_hi, const ActivationRows& x,
+                         float* y, std::int64_t ldy, void* work) {
+  const std::int64_t blocks = w.blocks, M = x.rows;
+  auto* panel = static_cast<std::int8_t*>(work);
+  auto* weight_scales = reinterpret_cast<float*>(panel + blocks * 2 * kAmxIntTileBytes);
+  auto* sums = reinterpret_cast<std::int32_t*>(weight_scales + blocks * kAmxBlock);
+  float* results = reinterpret_cast<float*>(sums + kAmxBlock * kAmxBlock);
+  const std::int64_t tiled_end = std::max(n_lo, std::min(n_hi, w.grouped_rows / kAmxBlock * kAmxBlock));
+  configure_tiles(kQuantBlock);
+  for (std::int64_t n0 = n_lo; n0 < tiled_end; n0 += kAmxBlock) {
+    const std::int64_t cols = std::min<std::int64_t>(kAmxBlock, tiled_end - n0),
+                       next_rows = std::min<std::int64_t>(kAmxBlock, tiled_end - n0 - kAmxBlock);
+    for (std::int64_t b = 0; b < blocks; ++b)
+      for (int j = 0; j < 2; ++j) {
+        const std::uint8_t* tile = w.tile(n0 + j * kAmxRows, b);
+        std::int8_t* to = panel + (2 * b + j) * kAmxIntTileBytes;
+        if (j * kAmxRows < cols) {
+          prefetch_ahead(tile, sizeof(typename Format::Unit) * kRowGroup);
+          for_each_step<Format, StepValues::Weights>(tile, 0, [&](int g, I step) { storeu_i(to + g * 64, step); });
+          store(weight_scales + b * kAmxBlock + j * kAmxRows, load(reinterpret_cast<const f16*>(tile)));
+        } else {
+          std::memset(to, 0, kAmxIntTileBytes);
+          store(weight_scales + b * kAmxBlock + j * kAmxRows, zero());
+        }
+      }
+    for (std::int64_t m0 = 0; m0 < M; m0 += kAmxBlock) {
+      const std::int64_t rows = std::min(kAmxBlock, M - m0);
+      const bool two_row_blocks = rows > kAmxRows;
+      for (std::int64_t i = 0; i < rows * kAmxBlock; i += kLanes) store(results + i, zero());
+      for (std::int64_t b = 0; b < blocks; ++b) {
+        // While the first row block is multiplied, the next panel's weights are fetched in order.
+        if (m0 == 0 && next_rows > 0) prefetch_rows(w, n0 + kAmxBlock, next_rows, b, blocks);
+        tile_zero<0>();
+        tile_zero<1>();
+        const std::int8_t* a = x.q_tiles + activation_tile_offset(m0 / kAmxRows, b, blocks);
+        tile_load<4>(a, kQuantBlock);
+        tile_load<6>(panel + 2 * b * kAmxIntTileBytes, 64);
+        tile_load<7>(panel + (2 * b + 1) * kAmxIntTileBytes, 64);
+        tile_dot_i8<0, 4, 6>();
+        tile_dot_i8<1, 4, 7>();
+        constexpr std::int64_t kStride = kAmxBlock * sizeof(std::int32_t);
+        if (two_row_blocks) {
+          tile_zero<2>();
+          tile_zero<3>();
+          tile_load<5>(a + blocks * kAmxIntTileBytes, kQuantBlock);
+          tile_dot_i8<2, 5, 6>();
+          tile_dot_i8<3, 5, 7>();
+          tile_store<2>(sums + kAmxRows * kAmxBlock, kStride);
+          tile_store<3>(sums + kAmxRows * kAmxBlock + kAmxRows, kStride);
+        }
+        tile_store<0>(sums, kStride);
+        tile_store<1>(sums + kAmxRows, kStride);
+        const F scale_lo = load(weight_scales + b * kAmxBlock), scale_hi = load(weight_scales + b * kAmxBlock + kLanes);
+        for (std::int64_t m = 0; m < rows; ++m) {
+          const F sx = set1(x.q.row_scale(m0 + m)[b]);
+          float* r = results + m * kAmxBlock;
+          store(r, fma(to_floats(loadu_i(sums + m * kAmxBlock)), mul(scale_lo, sx), load(r)));
+          store(r + kLanes, fma(to_floats(loadu_i(sums + m * kAmxBlock + kLanes)), mul(scale_hi, sx), load(r + kLanes)));
+        }
+      }
+      for (std::int64_t m = 0; m < rows; ++m) {
+        const F row[2] = {load(results + m * kAmxBlock), load(results + m * kAmxBlock + kLanes)};
+        write_tile_row<2>(y + (m0 + m) * ldy + n0, row, cols, false);
+      }
+    }
+  }
+  release_tiles();
+  if (tiled_end < n_hi) gemm_int<Format>(w, tiled_end, n_hi, x.q, y, ldy, static_cast<std::uint8_t*>(work));
+}
+
 /// This path's kernels: avx512bf16's, with bf16 weights' prompts and batches in tiles.
 template <class Format>
 inline FormatKernels format_kernels_amx() {
   FormatKernels kernels = format_kernels_bf16_dot<Format>();
+  if constexpr (groups_rows(Format::kLayout)) {
+    ProductKernels& k = kernels.products;
+    k.prepare = &quantize_activation_tiles<Format>;
+    k.gemm = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y,
+                std::int64_t ldy, void* work) { gemm_amx_int<Format>(IntRows<Format>(w), lo, hi, x, y, ldy, work); };
+    k.work_bytes = [](std::int64_t K) { return std::max(amx_int_work_bytes(K), kIntPanelBytes); };
+  }
   if constexpr (Format::kLayout == UnitLayout::Bfloat16) {
     constexpr auto gemm = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y,
                              std::int64_t ldy, void* work) {

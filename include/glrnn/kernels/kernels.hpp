@@ -34,7 +34,8 @@ struct ActivationRows {
   QuantizedRows q;
   const bf16* xb = nullptr;  // [rows, cols rounded up to 32] at stride ldxb, or null
   std::int64_t ldxb = 0;
-  int xb_planes = 1;  // the amx path's planes
+  int xb_planes = 1;                  // the amx path's planes
+  const std::int8_t* q_tiles = nullptr;  // the amx path's quantized rows as tiles, or null
 };
 
 /// A weight format's products with one kind of activations on one path.
