@@ -63,10 +63,10 @@ namespace glrnn {
 ///   Avx512Bf16  the same plus AVX-512 BF16's dot products of bf16 pairs (Cooper Lake, Sapphire
 ///               Rapids, Zen 4 and later): the kernels of the bf16-activation mode
 ///               (LoadOptions::bf16_activations); its other kernels are avx512vnni's
-///   Amx         the same plus AMX's tile registers and bf16 tile products (Sapphire Rapids,
-///               Granite Rapids), where the OS lets the process use them (Linux: arch_prctl):
-///               bf16 weights' prompts and batches, in both activation modes; its other kernels
-///               are avx512bf16's
+///   Amx         the same plus AMX's tile registers and their bf16 and int8 products (Sapphire
+///               Rapids, Granite Rapids), where the OS lets the process use them (Linux:
+///               arch_prctl): prompts and batches of bf16 weights (in both activation modes) and
+///               of the integer formats; its other kernels are avx512bf16's
 ///   Neon        AArch64's Advanced SIMD (every 64-bit ARM CPU)
 ///   DotProd     the same plus the int8 dot products of Armv8.2 (Cortex-A55/A76, Neoverse N1,
 ///               Apple M1 and later)

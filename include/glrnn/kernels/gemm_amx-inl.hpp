@@ -1,14 +1,14 @@
-// The products of the amx path (AMX: Sapphire Rapids and later): bf16 weights times bf16
-// activations in tile registers, for prompts and batches in both activation modes. Included at
+// The products of the amx path (AMX: Sapphire Rapids and later): prompts and batches in tile
+// registers, for bf16 weights in both activation modes and for the integer formats. Included at
 // the end of kernels-inl.hpp on paths with GLRNN_SIMD_AMX, after bf16_dot-inl.hpp, whose decode
 // kernels and panels it keeps. No include guard and no includes. docs/kernels.md §10 describes it.
 //
-// One tile product (tdpbf16ps) adds a 16 x 32 block of bf16 activations times a 32 x 16 block of
-// bf16 weights to a 16 x 16 tile of float32 sums: every product of two bf16 is exact in float32,
-// and each is added with float32 rounding, as an FMA chain adds them. The weights' block is the
-// bf16 panel's layout (pack_bf16_pairs): row p holds pair p of 16 weight rows. Eight tiles hold a
-// 32 x 32 block of results (C: tiles 0-3), 16 activation rows each of two row blocks (A: 4, 5)
-// and 16 weight rows each of two column blocks (B: 6, 7).
+// bf16: one tile product (tdpbf16ps) adds a 16 x 32 block of bf16 activations times a 32 x 16
+// block of bf16 weights to a 16 x 16 tile of float32 sums: every product of two bf16 is exact in
+// float32, and each is added with float32 rounding, as an FMA chain adds them. The weights' block
+// is the bf16 panel's layout (pack_bf16_pairs): row p holds pair p of 16 weight rows. Eight tiles
+// hold a 32 x 32 block of results (C: tiles 0-3), 16 activation rows each of two row blocks (A: 4,
+// 5) and 16 weight rows each of two column blocks (B: 6, 7).
 //
 // The activations come as bf16 planes: one, the activations rounded (the bf16-activation mode),
 // or three whose sum is each float32 activation exactly (8 + 8 + 8 bits of its 24-bit
