@@ -178,6 +178,10 @@ class HttpResponse {
 
 class HttpServer {
  public:
+  /// SO_SNDBUF of every connection (the kernel doubles it for its bookkeeping): ample for a
+  /// stream of tokens or a reply of many MB on loopback and LANs.
+  static constexpr int kSendBufferBytes = 256 * 1024;
+
   using Handler = std::function<void(const HttpRequest&, HttpResponse&)>;
   /// The body (application/json) of a refusal the transport makes itself.
   using ErrorBody = std::function<std::string(int status, const std::string& message)>;
@@ -296,6 +300,11 @@ class HttpServer {
       if (fd < 0) return;  // EAGAIN, or a connection that failed before it was taken
       const int on = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);  // each streamed token leaves at once
+      // A bounded send buffer (Linux would grow it to net.ipv4.tcp_wmem's maximum, 4 MiB by
+      // default): it bounds what a client that stops reading makes the kernel hold for it, and how
+      // long a stalled stream writes before --write-timeout can see it.
+      const int send_buffer = kSendBufferBytes;
+      ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &send_buffer, sizeof send_buffer);
       ++open_;
       auto c = std::make_unique<Connection>(fd, options_.limits);
       c->deadline = Clock::now() + options_.idle_timeout;

@@ -935,7 +935,7 @@ TEST_CASE("glrnn-server hostile: a stream whose client stops reading is cut afte
   ServerProcess server({"-m", demo_model(), "-t", "1", "--parallel", "1", "--write-timeout", "1", "--max-tokens", "1000000"}, "hostile-stall");
   // A tiny receive window, never read. 100,000 tokens take a minute or more here, so the stream
   // cannot end on its own within the test; logprobs make each event larger, so the socket
-  // buffers (which the kernel grows to a few MB) fill within seconds.
+  // buffers (the server's bounded at HttpServer::kSendBufferBytes) fill within seconds.
   RawConnection stalled(server.port(), /*receive_buffer=*/1024);
   REQUIRE(stalled.connected());
   REQUIRE(stalled.send(post_request(
