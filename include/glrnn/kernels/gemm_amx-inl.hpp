@@ -233,76 +233,104 @@ inline void quantize_activation_tiles(const MatIn& x, ActivationRows& act, Scrat
   });
 }
 
-/// Bytes of gemm_amx_int's work memory for a depth of K: a panel of kAmxBlock weight rows (per
-/// block, two B tiles and their 32 scales), a block of int32 sums and one of float32 results.
+/// An integer panel: for each block, two B tiles (16 weight rows each, unpacked to bytes) and the
+/// 32 rows' scales.
+struct IntPanel {
+  std::int8_t* tiles;
+  float* scales;
+  static std::size_t bytes(std::int64_t blocks) {
+    return static_cast<std::size_t>(blocks) * (2 * kAmxIntTileBytes + kAmxBlock * sizeof(float));
+  }
+  IntPanel(void* at, std::int64_t blocks)
+      : tiles(static_cast<std::int8_t*>(at)), scales(reinterpret_cast<float*>(tiles + blocks * 2 * kAmxIntTileBytes)) {}
+
+  /// Block b of the kAmxBlock rows from n0 (rows from `rows` on weight 0), unpacked.
+  template <class Format>
+  void unpack(const IntRows<Format>& w, std::int64_t n0, std::int64_t rows, std::int64_t b) const {
+    for (int j = 0; j < 2; ++j) {
+      std::int8_t* to = tiles + (2 * b + j) * kAmxIntTileBytes;
+      float* scale = scales + b * kAmxBlock + j * kAmxRows;
+      if (j * kAmxRows >= rows) {
+        std::memset(to, 0, kAmxIntTileBytes);
+        store(scale, zero());
+        continue;
+      }
+      const std::uint8_t* tile = w.tile(n0 + j * kAmxRows, b);
+      prefetch_ahead(tile, sizeof(typename Format::Unit) * kRowGroup);
+      for_each_step<Format, StepValues::Weights>(tile, 0, [&](int g, I step) { storeu_i(to + g * 64, step); });
+      store(scale, load(reinterpret_cast<const f16*>(tile)));
+    }
+  }
+};
+
+/// Bytes of gemm_amx_int's work memory for a depth of K: two panels (the one being multiplied
+/// and the next), two blocks of int32 sums and a block of float32 results.
 inline std::size_t amx_int_work_bytes(std::int64_t K) {
-  return static_cast<std::size_t>(K / kQuantBlock) * (2 * kAmxIntTileBytes + kAmxBlock * sizeof(float)) +
-         2 * kAmxBlock * kAmxBlock * sizeof(float);
+  return 2 * IntPanel::bytes(K / kQuantBlock) + 3 * kAmxBlock * kAmxBlock * sizeof(float);
 }
 
 /// Y[0..M)[n_lo, n_hi) = X · W^T for W of an integer format: panels of kAmxBlock rows in row
-/// groups in tiles, unpacked once per panel; any rows after the groups by the VNNI kernel.
+/// groups in tiles; any rows after the groups by the VNNI kernel. The work is pipelined so that
+/// the tile unit, the vector units and the loads from memory overlap: block b's sums are scaled
+/// while block b + 1's tile products run, and while a panel's first row block is multiplied the
+/// next panel is unpacked, which is where the weights are read from memory.
 template <class Format>
 inline void gemm_amx_int(const IntRows<Format>& w, std::int64_t n_lo, std::int64_t n_hi, const ActivationRows& x,
                          float* y, std::int64_t ldy, void* work) {
   const std::int64_t blocks = w.blocks, M = x.rows;
-  auto* panel = static_cast<std::int8_t*>(work);
-  auto* weight_scales = reinterpret_cast<float*>(panel + blocks * 2 * kAmxIntTileBytes);
-  auto* sums = reinterpret_cast<std::int32_t*>(weight_scales + blocks * kAmxBlock);
-  float* results = reinterpret_cast<float*>(sums + kAmxBlock * kAmxBlock);
+  const IntPanel panels[2] = {IntPanel(work, blocks),
+                              IntPanel(static_cast<std::byte*>(work) + IntPanel::bytes(blocks), blocks)};
+  auto* sums = reinterpret_cast<std::int32_t*>(static_cast<std::byte*>(work) + 2 * IntPanel::bytes(blocks));
+  float* results = reinterpret_cast<float*>(sums + 2 * kAmxBlock * kAmxBlock);
   const std::int64_t tiled_end = std::max(n_lo, std::min(n_hi, w.grouped_rows / kAmxBlock * kAmxBlock));
   configure_tiles(kQuantBlock);
-  for (std::int64_t n0 = n_lo; n0 < tiled_end; n0 += kAmxBlock) {
-    const std::int64_t cols = std::min<std::int64_t>(kAmxBlock, tiled_end - n0),
-                       next_rows = std::min<std::int64_t>(kAmxBlock, tiled_end - n0 - kAmxBlock);
-    for (std::int64_t b = 0; b < blocks; ++b)
-      for (int j = 0; j < 2; ++j) {
-        const std::uint8_t* tile = w.tile(n0 + j * kAmxRows, b);
-        std::int8_t* to = panel + (2 * b + j) * kAmxIntTileBytes;
-        if (j * kAmxRows < cols) {
-          prefetch_ahead(tile, sizeof(typename Format::Unit) * kRowGroup);
-          for_each_step<Format, StepValues::Weights>(tile, 0, [&](int g, I step) { storeu_i(to + g * 64, step); });
-          store(weight_scales + b * kAmxBlock + j * kAmxRows, load(reinterpret_cast<const f16*>(tile)));
-        } else {
-          std::memset(to, 0, kAmxIntTileBytes);
-          store(weight_scales + b * kAmxBlock + j * kAmxRows, zero());
-        }
-      }
+  for (std::int64_t b = 0; b < blocks && n_lo < tiled_end; ++b) panels[0].unpack(w, n_lo, tiled_end - n_lo, b);
+  for (std::int64_t n0 = n_lo, turn = 0; n0 < tiled_end; n0 += kAmxBlock, ++turn) {
+    const IntPanel& panel = panels[turn % 2];
+    const IntPanel& next = panels[(turn + 1) % 2];
+    const std::int64_t cols = std::min<std::int64_t>(kAmxBlock, tiled_end - n0), next_rows = tiled_end - n0 - kAmxBlock;
     for (std::int64_t m0 = 0; m0 < M; m0 += kAmxBlock) {
       const std::int64_t rows = std::min(kAmxBlock, M - m0);
       const bool two_row_blocks = rows > kAmxRows;
       for (std::int64_t i = 0; i < rows * kAmxBlock; i += kLanes) store(results + i, zero());
+      const auto scale_block = [&](std::int64_t b) {
+        const std::int32_t* s = sums + b % 2 * kAmxBlock * kAmxBlock;
+        const F scale_lo = load(panel.scales + b * kAmxBlock), scale_hi = load(panel.scales + b * kAmxBlock + kLanes);
+        for (std::int64_t m = 0; m < rows; ++m) {
+          const F sx = set1(x.q.row_scale(m0 + m)[b]);
+          float* r = results + m * kAmxBlock;
+          store(r, fma(to_floats(loadu_i(s + m * kAmxBlock)), mul(scale_lo, sx), load(r)));
+          store(r + kLanes, fma(to_floats(loadu_i(s + m * kAmxBlock + kLanes)), mul(scale_hi, sx), load(r + kLanes)));
+        }
+      };
       for (std::int64_t b = 0; b < blocks; ++b) {
-        // While the first row block is multiplied, the next panel's weights are fetched in order.
-        if (m0 == 0 && next_rows > 0) prefetch_rows(w, n0 + kAmxBlock, next_rows, b, blocks);
+        constexpr std::int64_t kStride = kAmxBlock * sizeof(std::int32_t);
+        std::int32_t* s = sums + b % 2 * kAmxBlock * kAmxBlock;
+        const std::int8_t* a = x.q_tiles + activation_tile_offset(m0 / kAmxRows, b, blocks);
         tile_zero<0>();
         tile_zero<1>();
-        const std::int8_t* a = x.q_tiles + activation_tile_offset(m0 / kAmxRows, b, blocks);
         tile_load<4>(a, kQuantBlock);
-        tile_load<6>(panel + 2 * b * kAmxIntTileBytes, 64);
-        tile_load<7>(panel + (2 * b + 1) * kAmxIntTileBytes, 64);
+        tile_load<6>(panel.tiles + 2 * b * kAmxIntTileBytes, 64);
+        tile_load<7>(panel.tiles + (2 * b + 1) * kAmxIntTileBytes, 64);
         tile_dot_i8<0, 4, 6>();
         tile_dot_i8<1, 4, 7>();
-        constexpr std::int64_t kStride = kAmxBlock * sizeof(std::int32_t);
         if (two_row_blocks) {
           tile_zero<2>();
           tile_zero<3>();
           tile_load<5>(a + blocks * kAmxIntTileBytes, kQuantBlock);
           tile_dot_i8<2, 5, 6>();
           tile_dot_i8<3, 5, 7>();
-          tile_store<2>(sums + kAmxRows * kAmxBlock, kStride);
-          tile_store<3>(sums + kAmxRows * kAmxBlock + kAmxRows, kStride);
         }
-        tile_store<0>(sums, kStride);
-        tile_store<1>(sums + kAmxRows, kStride);
-        const F scale_lo = load(weight_scales + b * kAmxBlock), scale_hi = load(weight_scales + b * kAmxBlock + kLanes);
-        for (std::int64_t m = 0; m < rows; ++m) {
-          const F sx = set1(x.q.row_scale(m0 + m)[b]);
-          float* r = results + m * kAmxBlock;
-          store(r, fma(to_floats(loadu_i(sums + m * kAmxBlock)), mul(scale_lo, sx), load(r)));
-          store(r + kLanes, fma(to_floats(loadu_i(sums + m * kAmxBlock + kLanes)), mul(scale_hi, sx), load(r + kLanes)));
+        if (b > 0) scale_block(b - 1);
+        if (m0 == 0 && next_rows > 0) next.unpack(w, n0 + kAmxBlock, next_rows, b);
+        tile_store<0>(s, kStride);
+        tile_store<1>(s + kAmxRows, kStride);
+        if (two_row_blocks) {
+          tile_store<2>(s + kAmxRows * kAmxBlock, kStride);
+          tile_store<3>(s + kAmxRows * kAmxBlock + kAmxRows, kStride);
         }
       }
+      scale_block(blocks - 1);
       for (std::int64_t m = 0; m < rows; ++m) {
         const F row[2] = {load(results + m * kAmxBlock), load(results + m * kAmxBlock + kLanes)};
         write_tile_row<2>(y + (m0 + m) * ldy + n0, row, cols, false);
