@@ -7,15 +7,17 @@
 //     static constexpr std::string_view kName;   // --type, ModelInfo and converted files
 //     static constexpr std::int64_t kBlockElements;  // weights per Unit
 //     static constexpr Activations kActivations; // what the kernels multiply it with
-//     static constexpr UnitLayout kLayout;       // how the SIMD kernels read a Unit
+//     static constexpr UnitLayout kLayout;       // the class of Unit it stores
 //     static void quantize(const float* x, std::int64_t n, Unit* out);    // n: a multiple of kBlockElements
 //     static void dequantize(const Unit* in, std::int64_t n, float* out);
 //     static double reference_dot(const Unit* w, ..., std::int64_t n);   // scalar, the tests' reference
 //   };
 //
-// Integer formats also give `scale(unit)` and `unpack(unit, int8[32])`. The registration line
-// is in formats/registry.hpp.
+// Integer formats also give `scale(unit)` and `unpack(unit, int8[32])`, and their SIMD decoding in
+// a codec beside the header (formats/<name>-inl.hpp, see kernels/kernels-inl.hpp). The
+// registration line is in formats/registry.hpp.
 
+#include <cstddef>  // std::size_t
 #include <cstdint>  // std::int8_t, std::int32_t, std::int64_t
 
 namespace glrnn {
@@ -28,8 +30,9 @@ constexpr std::int64_t kQuantBlock = 32;
 /// summed in int32 within a block is exact, and one float multiply per block applies both scales).
 enum class Activations { Float32, Int8Blocks };
 
-/// How the SIMD kernels read a stored unit; a format whose layout they do not know (Other)
-/// still runs everywhere, through its scalar unpack.
+/// The class of a stored unit, which the row-group layout (formats/row_groups.hpp) and the
+/// kernels' scale reads go by; a format of layout Other has no codec and runs everywhere through
+/// its scalar unpack.
 enum class UnitLayout {
   Float32,   // one float
   Bfloat16,  // one bf16
@@ -45,6 +48,15 @@ enum class UnitLayout {
 constexpr bool leads_with_f16_scale(UnitLayout layout) {
   return layout == UnitLayout::Int8 || layout == UnitLayout::Nibbles || layout == UnitLayout::NibblesFifthBit;
 }
+
+/// `levels` + 128 as unsigned bytes: a codec's lookup table that gives the weights + 128 directly.
+template <std::size_t N>
+struct Plus128 {
+  std::int8_t v[N] = {};
+  constexpr explicit Plus128(const std::int8_t (&levels)[N]) {
+    for (std::size_t i = 0; i < N; ++i) v[i] = static_cast<std::int8_t>(levels[i] ^ -128);
+  }
+};
 
 /// Rows of activations quantized for the integer formats: per row, int8 values and, per block of
 /// 32, the scale and the sum of the block's int8 values (the kernels that add 128 to make an

@@ -30,6 +30,13 @@ namespace glrnn {
 constexpr std::int64_t kRowGroup = 16;
 /// Bytes of a tile's scales, before its weights.
 constexpr std::size_t kRowGroupScaleBytes = kRowGroup * 2;
+/// Bytes of a step: 4 weights of every row of a group.
+constexpr std::size_t kStepBytes = 4 * kRowGroup;
+
+/// What a step decodes to in a vector (each format's codec, formats/<name>-inl.hpp): the weights,
+/// the weights + 128 (VNNI's unsigned operand), or for q5 its 5-bit indices, the weights + 16,
+/// which every path multiplies as small unsigned bytes without a table.
+enum class StepValues { Weights, Plus128, Indices };
 
 /// How a weight matrix's rows are stored.
 enum class RowOrder {

@@ -28,40 +28,37 @@ inline float unit_scale(const typename Format::Unit& u) {
   else return Format::scale(u);
 }
 
-/// `levels` + 128 as unsigned bytes, for lookups that give the weights + 128 directly.
-template <std::size_t N>
-struct Plus128 {
-  std::int8_t v[N] = {};
-  constexpr explicit Plus128(const std::int8_t (&levels)[N]) {
-    for (std::size_t i = 0; i < N; ++i) v[i] = static_cast<std::int8_t>(levels[i] ^ -128);
-  }
+// ---- each integer format's codec ----------------------------------------------------------------
+
+/// Vectors across a group's rows: 1 on AVX-512, 2 halves where a vector is 32 bytes.
+constexpr int kGroupHalves = static_cast<int>(kRowGroup) / kLanes;
+static_assert(8 * kBlocksPerVector == kLanes, "a vector of rows holds the 8 steps of kBlocksPerVector blocks");
+
+/// A format's SIMD decoding lives with the format, in formats/<name>-inl.hpp, included below and
+/// so compiled for this path. Its specialisation gives:
+///   blocks<kPlus128>(units)       kBlocksPerVector whole blocks in row order as int8 weights, or
+///                                 with kPlus128 the weights + 128 (VNNI's unsigned operand);
+///   step<kValues>(tile, half, g)  step g of a row-group tile (formats/row_groups.hpp): weights
+///                                 4g..4g+3 of the tile's rows [half·kLanes, +kLanes), as kValues says;
+///   kGroupDot                     the StepValues the row-group kernels multiply.
+/// A format without one (UnitLayout::Other) runs through its scalar unpack.
+template <class Format>
+struct Codec {
+  static constexpr bool kSimd = false;
 };
 
+#include "glrnn/formats/int8-inl.hpp"
+#include "glrnn/formats/q4-inl.hpp"
+#include "glrnn/formats/q5-inl.hpp"
+
 /// The int8 weights of kBlocksPerVector consecutive blocks of an integer format, or with kPlus128
-/// the weights + 128 as unsigned bytes (VNNI's unsigned operand; glrnn's formats never hold -128).
-/// `count` < kBlocksPerVector reads only `count` blocks (the rest is weight 0), so a row's last
-/// block is never read past.
+/// the weights + 128 as unsigned bytes (glrnn's formats never hold -128). `count` <
+/// kBlocksPerVector reads only `count` blocks (the rest is weight 0), so a row's last block is
+/// never read past.
 template <class Format, bool kPlus128 = false>
 inline I unpack_blocks(const typename Format::Unit* w, int count = kBlocksPerVector) {
-  if (count == kBlocksPerVector) {
-    if constexpr (Format::kLayout == UnitLayout::Int8) {
-      const I q = load_i8_blocks(w[0].q, sizeof(w[0]));
-      return kPlus128 ? xor_i(q, set1_i8(-128)) : q;
-    }
-    if constexpr (Format::kLayout == UnitLayout::Nibbles) {
-      static constexpr Plus128 kShifted{Format::kLevels};
-      return lookup_nibble_blocks(w[0].q, sizeof(w[0]), nibble_table(kPlus128 ? kShifted.v : Format::kLevels));
-    }
-    if constexpr (Format::kLayout == UnitLayout::NibblesFifthBit) {
-      // The low four bits looked up as i - 16 (0xf0 | low); a set fifth bit clears the 0xf0. With
-      // 128 added they look up as 0x70 | low and the same XOR gives 0x80 | low.
-      static_assert(Format::kLevels[0] == -16 && Format::kLevels[31] == 15, "the layout's levels are i - 16");
-      static constexpr std::int8_t kLow[16] = {-16, -15, -14, -13, -12, -11, -10, -9, -8, -7, -6, -5, -4, -3, -2, -1};
-      static constexpr Plus128 kLowShifted{kLow};
-      const I low = lookup_nibble_blocks(w[0].q, sizeof(w[0]), nibble_table(kPlus128 ? kLowShifted.v : kLow));
-      return xor_i(low, and_i(fifth_bit_mask(w[0].fifth_bits, sizeof(w[0])), set1_i8(-16)));
-    }
-  }
+  if constexpr (Codec<Format>::kSimd)
+    if (count == kBlocksPerVector) return Codec<Format>::template blocks<kPlus128>(w);
   alignas(64) std::int8_t q[kBlocksPerVector * kQuantBlock] = {};
   for (int j = 0; j < count; ++j) Format::unpack(w[j], q + j * kQuantBlock);
   return kPlus128 ? xor_i(loadu_i(q), set1_i8(-128)) : loadu_i(q);
@@ -147,55 +144,11 @@ inline float dot_blocks(const typename Format::Unit* w, const std::int8_t* xq, c
 
 // ---- row groups (formats/row_groups.hpp): one vector, 4 weights of kLanes rows ------------------
 
-/// Vectors across a group's rows: 1 on AVX-512, 2 halves where a vector is 32 bytes.
-constexpr int kGroupHalves = static_cast<int>(kRowGroup) / kLanes;
-static_assert(8 * kBlocksPerVector == kLanes, "a vector of rows holds the 8 steps of kBlocksPerVector blocks");
-constexpr std::size_t kStepBytes = 4 * kRowGroup;  // a step: 4 weights of every row of a group
-
-/// What a step's vector holds: the weights, the weights + 128 (VNNI's unsigned operand), or for
-/// q5 its 5-bit indices, the weights + 16, which every path multiplies as small unsigned bytes
-/// without a table.
-enum class StepValues { Weights, Plus128, Indices };
-
-/// Step g of a tile: weights 4g..4g+3 of the tile's rows [half·kLanes, +kLanes), as kValues says.
-/// Int8 loads a step; the nibble layouts load a 64-byte chunk that holds two (low nibbles step
-/// 2j, high nibbles 2j + 1), so a caller that takes both steps in turn loads and splits it once.
-template <class Format, StepValues kValues>
-GLRNN_ALWAYS_INLINE I step_vector(const std::uint8_t* tile, int half, int g) {
-  constexpr bool kPlus128 = kValues == StepValues::Plus128;
-  const std::uint8_t* q = tile + kRowGroupScaleBytes + half * kLanes * 4;
-  if constexpr (Format::kLayout == UnitLayout::Int8) {
-    static_assert(kValues != StepValues::Indices, "int8 has no indices");
-    const I w = loadu_i(q + g * kStepBytes);
-    return kPlus128 ? xor_i(w, set1_i8(-128)) : w;
-  } else {
-    I low, high;
-    split_nibbles(loadu_i(q + g / 2 * kStepBytes), low, high);
-    const I bits = g % 2 ? high : low;
-    if constexpr (Format::kLayout == UnitLayout::Nibbles) {
-      static_assert(kValues != StepValues::Indices, "q4's indices are not its weights plus a constant");
-      static constexpr Plus128 kShifted{Format::kLevels};
-      return lookup16(nibble_table(kPlus128 ? kShifted.v : Format::kLevels), bits);
-    } else {
-      static_assert(Format::kLayout == UnitLayout::NibblesFifthBit, "a layout row groups hold");
-      static_assert(Format::kLevels[0] == -16 && Format::kLevels[31] == 15, "the layout's levels are i - 16");
-      // Indices: the low bits, | 0x10 where the fifth bit is set. Weights, as unpack_blocks: the low
-      // bits looked up as i - 16 (0xf0 | low), and a set fifth bit clears the 0xf0.
-      const std::uint8_t* fifth = tile + kRowGroupScaleBytes + 4 * kStepBytes + half * kLanes / 2 + g / 2 * 16 + g % 2 * 8;
-      const I fifth_bits = and_i(fifth_bit_mask(fifth, 4), set1_i8(kValues == StepValues::Indices ? 0x10 : -16));
-      if constexpr (kValues == StepValues::Indices) return or_i(bits, fifth_bits);
-      static constexpr std::int8_t kLow[16] = {-16, -15, -14, -13, -12, -11, -10, -9, -8, -7, -6, -5, -4, -3, -2, -1};
-      static constexpr Plus128 kLowShifted{kLow};
-      return xor_i(lookup16(nibble_table(kPlus128 ? kLowShifted.v : kLow), bits), fifth_bits);
-    }
-  }
-}
-
-/// Calls step(g, w) for the 8 steps g of a tile (see step_vector).
+/// Calls step(g, w) for the 8 steps g of a tile, w as Codec<Format>::step gives it.
 template <class Format, StepValues kValues, class Step>
 GLRNN_ALWAYS_INLINE void for_each_step(const std::uint8_t* tile, int half, Step&& step) {
   GLRNN_UNROLL
-  for (int g = 0; g < 8; ++g) step(g, step_vector<Format, kValues>(tile, half, g));
+  for (int g = 0; g < 8; ++g) step(g, Codec<Format>::template step<kValues>(tile, half, g));
 }
 
 /// acc + the products of a step's values with x, each lane summing its 4. (A template of the
@@ -215,9 +168,7 @@ template <class Format>
 inline void dot_group(const std::uint8_t* group, std::int64_t blocks, const std::int8_t* xq, const float* xs,
                       const std::int32_t* xsum, float* y) {
   constexpr std::size_t kTileBytes = kRowGroup * sizeof(typename Format::Unit);
-  constexpr StepValues kValues = Format::kLayout == UnitLayout::NibblesFifthBit ? StepValues::Indices
-                                 : kVnni                                        ? StepValues::Plus128
-                                                                                : StepValues::Weights;
+  constexpr StepValues kValues = Codec<Format>::kGroupDot;
   constexpr std::int32_t kOffset = kValues == StepValues::Indices ? 16 : kValues == StepValues::Plus128 ? 128 : 0;
   F acc[kGroupHalves][2];
   GLRNN_UNROLL
@@ -620,7 +571,7 @@ struct GroupWeights {
     }
   }
   I unit(std::int64_t b, int u, int h) const {
-    return step_vector<Format, StepValues::Plus128>(tiles[h] + b * kTileBytes, half[h], u);
+    return Codec<Format>::template step<StepValues::Plus128>(tiles[h] + b * kTileBytes, half[h], u);
   }
   F scales(std::int64_t b, int h) const { return load(reinterpret_cast<const f16*>(tiles[h] + b * kTileBytes) + half[h] * kLanes); }
 };
