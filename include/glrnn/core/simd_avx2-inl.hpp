@@ -148,6 +148,7 @@ inline I fifth_bit_mask(const std::uint8_t* p, std::ptrdiff_t /*stride*/) {
 }
 /// Asks for the cache line at p to be brought into L2 (a hint; never faults).
 inline void prefetch_l2(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1); }
+inline void prefetch_l1(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
 /// Per lane, the scale of the block the lane belongs to: s[kBlocksPerVector].
 inline F per_block(const float* s) { return _mm256_set1_ps(s[0]); }
 /// The f16 at the start of each of `count` (<= kLanes) units `stride` bytes apart (a block's

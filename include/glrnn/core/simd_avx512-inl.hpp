@@ -115,6 +115,7 @@ inline I fifth_bit_mask(const std::uint8_t* p, std::ptrdiff_t stride) {
   return _mm512_movm_epi8((static_cast<std::uint64_t>(second) << 32) | first);
 }
 inline void prefetch_l2(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1); }
+inline void prefetch_l1(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
 inline F per_block(const float* s) { return _mm512_insertf32x8(_mm512_set1_ps(s[0]), _mm256_set1_ps(s[1]), 1); }
 inline F gather_unit_scales(const void* first, int stride, int count = kLanes) {
   const __m512i offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),

@@ -167,6 +167,7 @@ inline I fifth_bit_mask(const std::uint8_t* p, std::ptrdiff_t /*stride*/) {
 }
 /// Asks for the cache line at p to be brought into L2 (a hint; never faults).
 inline void prefetch_l2(const void* p) { __builtin_prefetch(p, 0, 2); }
+inline void prefetch_l1(const void* p) { __builtin_prefetch(p, 0, 3); }
 /// Per lane, the scale of the block the lane belongs to: s[kBlocksPerVector].
 inline F per_block(const float* s) { return set1(s[0]); }
 /// The f16 at the start of each of `count` (<= kLanes) units `stride` bytes apart (a block's
