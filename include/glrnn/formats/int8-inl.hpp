@@ -17,7 +17,7 @@ struct Codec<Int8Format> {
   template <StepValues kValues>
   GLRNN_ALWAYS_INLINE static I step(const std::uint8_t* tile, int half, int g) {
     static_assert(kValues != StepValues::Indices, "int8 has no indices");
-    const I w = loadu_i(tile + kRowGroupScaleBytes + half * kLanes * 4 + g * kStepBytes);
+    const I w = loadu_i(tile_steps(tile, half) + g * kStepBytes);
     return kValues == StepValues::Plus128 ? xor_i(w, set1_i8(-128)) : w;
   }
 };

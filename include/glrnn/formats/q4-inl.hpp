@@ -19,7 +19,7 @@ struct Codec<Q4Format> {
   /// tiles hold their low bits the same way.
   GLRNN_ALWAYS_INLINE static I step_indices(const std::uint8_t* tile, int half, int g) {
     I low, high;
-    split_nibbles(loadu_i(tile + kRowGroupScaleBytes + half * kLanes * 4 + g / 2 * kStepBytes), low, high);
+    split_nibbles(loadu_i(tile_steps(tile, half) + g / 2 * kStepBytes), low, high);
     return g % 2 ? high : low;
   }
 

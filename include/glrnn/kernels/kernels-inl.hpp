@@ -47,6 +47,12 @@ struct Codec {
   static constexpr bool kSimd = false;
 };
 
+/// Where a row-group tile's weights for rows [half·kLanes, +kLanes) begin: after the tile's
+/// scales, 4 bytes per row of each step (formats/row_groups.hpp).
+inline const std::uint8_t* tile_steps(const std::uint8_t* tile, int half) {
+  return tile + kRowGroupScaleBytes + half * kLanes * 4;
+}
+
 #include "glrnn/formats/int8-inl.hpp"
 #include "glrnn/formats/q4-inl.hpp"
 #include "glrnn/formats/q5-inl.hpp"
