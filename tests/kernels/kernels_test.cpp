@@ -318,23 +318,32 @@ TEST_CASE("Every kernel path quantizes activations to the same bits", "[kernels]
 TEST_CASE("Every kernel path computes float32 products between activations", "[kernels]") {
   EveryPath every;
   glrnn::test::RandomWeights rw(4);
+  // The three forms: A · B^T, A · B and A^T · B (transposed_product), each from A [M, K].
+  enum class Form { BTransposed, Plain, ATransposed };
   for (std::int64_t M : {1, 5, 17})
     for (std::int64_t N : {3, 33, 64})
       for (std::int64_t K : {7, 64, 300})
-        for (bool b_transposed : {true, false}) {
-          const RowMatrixXf a = rw.matrix(M, K), b = b_transposed ? rw.matrix(N, K) : rw.matrix(K, N);
-          const RowMatrixXf bt = b_transposed ? RowMatrixXf(b) : RowMatrixXf(b.transpose());
+        for (Form form : {Form::BTransposed, Form::Plain, Form::ATransposed}) {
+          const RowMatrixXf a = rw.matrix(M, K), b = form == Form::BTransposed ? rw.matrix(N, K) : rw.matrix(K, N);
+          const RowMatrixXf at = a.transpose();  // what transposed_product reads
+          const RowMatrixXf bt = form == Form::BTransposed ? RowMatrixXf(b) : RowMatrixXf(b.transpose());
           const RowMatrixXf expected = (a.cast<double>() * bt.cast<double>().transpose()).cast<float>();
           // As above: a sum of K products, with |a|, |b| ~ N(0, 1).
           const float bound = 2.0f * K * FLT_EPSILON * static_cast<float>((a.cwiseAbs() * bt.cwiseAbs().transpose()).maxCoeff());
           for (KernelPath path : every.paths()) {
             glrnn::set_kernel_path(path);
-            CAPTURE(std::string(glrnn::kernel_path_name(path)), M, N, K, b_transposed);
+            CAPTURE(std::string(glrnn::kernel_path_name(path)), M, N, K, static_cast<int>(form));
             RowMatrixXf c = RowMatrixXf::Constant(M, N, 1.0f);
             glrnn::Scratch scratch = glrnn::test::measured_scratch(M, [&](glrnn::Scratch& meter) {
-              glrnn::kernels::product(a, b, b_transposed, c, true, meter);
+              glrnn::kernels::product(a, b, form == Form::BTransposed, c, true, meter);
             });
-            glrnn::kernels::product(a, b, b_transposed, c, /*accumulate=*/true, scratch);
+            if (form == Form::ATransposed) {
+              glrnn::Scratch::Frame frame(scratch);
+              std::byte* work = scratch.array<std::byte>(glrnn::kernels::product_work_bytes(K));
+              glrnn::kernels::transposed_product(at, b, c, /*accumulate=*/true, work);
+            } else {
+              glrnn::kernels::product(a, b, form == Form::BTransposed, c, /*accumulate=*/true, scratch);
+            }
             CHECK((c.array() - 1.0f - expected.array()).abs().maxCoeff() <= bound + 2 * FLT_EPSILON);
           }
         }

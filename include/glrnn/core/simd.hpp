@@ -17,6 +17,12 @@
 #include "glrnn/core/cpu.hpp"  // GLRNN_X86_KERNELS, GLRNN_ARM_*: which paths this compiler builds
 #include "glrnn/core/dtype.hpp"
 
+// A prefetch changes no memory, so GCC takes a function whose only effect is prefetching for one
+// without effects and drops the calls to it that it has not inlined: GCC 12 dropped every panel
+// prefetch of the matrix products that way. Such a function starts with this empty statement,
+// which the compiler must keep.
+#define GLRNN_KEEP_CALLS() __asm__ __volatile__("")
+
 #if GLRNN_X86_KERNELS
 #include <immintrin.h>
 #endif

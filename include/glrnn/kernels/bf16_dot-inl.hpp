@@ -51,6 +51,7 @@ inline void pack_bf16_pairs(const bf16* w, std::int64_t ld, std::int64_t rows, s
 struct Bf16PairStep {
   using Activation = bf16;
   static constexpr std::int64_t kElements = 2;
+  static const bf16* at(const bf16* x, std::int64_t ldx, std::int64_t row, std::int64_t k) { return x + row * ldx + k; }
   static I load_panel(const float* p) { return loadu_i(p); }
   static I broadcast(const bf16* x) { return broadcast_i32(x); }
   static F multiply_add(F acc, I x, I w) { return dot_bf16(acc, x, w); }

@@ -80,6 +80,7 @@ constexpr std::ptrdiff_t kDecodePrefetchBytes = 4096;
 
 /// Prefetches the `bytes` that start kDecodePrefetchBytes after p (past a row's end: the next row).
 inline void prefetch_ahead(const void* p, std::size_t bytes) {
+  GLRNN_KEEP_CALLS();
   const char* ahead = static_cast<const char*>(p) + kDecodePrefetchBytes;
   for (std::size_t b = 0; b < bytes; b += 64) prefetch_l2(ahead + b);
 }
@@ -307,6 +308,7 @@ inline void lane_offsets(const std::int8_t* q, std::int64_t n, std::int32_t* out
 /// side by side, more streams than the hardware prefetchers follow; but a panel's rows are one
 /// contiguous region, so while one panel is packed and multiplied the next is fetched in order.
 inline void prefetch_slice(const void* first, std::size_t bytes, std::int64_t part, std::int64_t parts) {
+  GLRNN_KEEP_CALLS();
   const auto* p = static_cast<const std::uint8_t*>(first);
   const std::size_t lo = bytes * static_cast<std::size_t>(part) / static_cast<std::size_t>(parts) / 64 * 64,
                     hi = bytes * static_cast<std::size_t>(part + 1) / static_cast<std::size_t>(parts);
@@ -400,12 +402,21 @@ inline void pack_float_cols(const float* b, std::int64_t ld, std::int64_t cols, 
 struct Float32Step {
   using Activation = float;
   static constexpr std::int64_t kElements = 1;  // of the depth, per step
+  /// Where X's element (row, depth k) is: X is [M, K] at stride ldx.
+  static const float* at(const float* x, std::int64_t ldx, std::int64_t row, std::int64_t k) { return x + row * ldx + k; }
   static F load_panel(const float* p) { return load(p); }
   static F broadcast(const float* x) { return set1(*x); }
   static F multiply_add(F acc, F x, F w) { return fma(x, w, acc); }
 };
 
-/// C[MR, cols] (+)= X[MR, steps · Step::kElements] · panel: one register tile.
+/// The same with X given transposed, [K, M] at stride ldx: a tile's broadcasts then read one
+/// contiguous run of X per step (a sum of outer products, as a chunk's state update is).
+struct TransposedFloat32Step : Float32Step {
+  static const float* at(const float* x, std::int64_t ldx, std::int64_t row, std::int64_t k) { return x + k * ldx + row; }
+};
+
+/// C[MR, cols] (+)= X[MR, steps · Step::kElements] · panel: one register tile (X's elements
+/// where Step::at says).
 template <int MR, class Step = Float32Step>
 inline void float_tile(const typename Step::Activation* x, std::int64_t ldx, const float* panel, std::int64_t steps,
                        float* c, std::int64_t ldc, std::int64_t cols, bool accumulate) {
@@ -416,7 +427,7 @@ inline void float_tile(const typename Step::Activation* x, std::int64_t ldx, con
     const auto b0 = Step::load_panel(panel + s * kFloatNr), b1 = Step::load_panel(panel + s * kFloatNr + kLanes);
     GLRNN_UNROLL
     for (int m = 0; m < MR; ++m) {
-      const auto a = Step::broadcast(x + m * ldx + s * Step::kElements);
+      const auto a = Step::broadcast(Step::at(x, ldx, m, s * Step::kElements));
       acc0[m] = Step::multiply_add(acc0[m], a, b0);
       acc1[m] = Step::multiply_add(acc1[m], a, b1);
     }
@@ -452,7 +463,7 @@ inline void gemm_panels(std::int64_t n_lo, std::int64_t n_hi, std::int64_t K, st
       const std::int64_t steps = pack(n0, cols, k0, std::min(slab, K - k0));
       for (std::int64_t m0 = 0; m0 < M; m0 += kFloatMr)
         with_tile_rows<kFloatMr>(static_cast<int>(std::min<std::int64_t>(kFloatMr, M - m0)), [&](auto rows) {
-          float_tile<decltype(rows)::value, Step>(x + m0 * ldx + k0, ldx, panel, steps, y + m0 * ldy + n0, ldy, cols,
+          float_tile<decltype(rows)::value, Step>(Step::at(x, ldx, m0, k0), ldx, panel, steps, y + m0 * ldy + n0, ldy, cols,
                                                   accumulate || k0 > 0);
         });
     }
@@ -471,12 +482,13 @@ inline void prefetch_next_panel(const Unit* w, std::int64_t ldw, std::int64_t n0
 }
 
 /// Y[0..M)[n_lo, n_hi) (+)= X · B^T for B of `Format` with rows [n_lo, n_hi) at w + n·ldw units
-/// (b_rows_are_n) or, for float32 B laid out [K, N], columns [n_lo, n_hi) of rows at w + k·ldw.
-template <class Format>
+/// (b_rows_are_n) or, for float32 B laid out [K, N], columns [n_lo, n_hi) of rows at w + k·ldw; X
+/// as `Step` reads it (Float32Step: [M, K]; TransposedFloat32Step: [K, M]).
+template <class Format, class Step = Float32Step>
 inline void gemm_float(const typename Format::Unit* w, std::int64_t ldw, bool b_rows_are_n, std::int64_t n_lo,
                        std::int64_t n_hi, std::int64_t K, const float* x, std::int64_t ldx, std::int64_t M, float* y,
                        std::int64_t ldy, bool accumulate, float* panel) {
-  gemm_panels<Float32Step>(n_lo, n_hi, K, kFloatKc, x, ldx, M, y, ldy, accumulate, panel,
+  gemm_panels<Step>(n_lo, n_hi, K, kFloatKc, x, ldx, M, y, ldy, accumulate, panel,
                            [&](std::int64_t n0, std::int64_t cols, std::int64_t k0, std::int64_t kc) {
                              if (b_rows_are_n) {
                                prefetch_next_panel(w, ldw, n0, n_hi, k0, kFloatKc, K);
@@ -739,10 +751,15 @@ inline FormatKernels format_kernels() {
 inline PathKernels path_kernels() {
   PathKernels k{};
   k.quantize_row = &quantize_row;
-  k.gemm_f32 = [](const float* a, std::int64_t lda, const float* b, std::int64_t ldb, bool b_rows_are_n, float* c,
-                  std::int64_t ldc, std::int64_t M, std::int64_t K, std::int64_t n_lo, std::int64_t n_hi, bool accumulate,
-                  void* work) {
-    gemm_float<F32Format>(b, ldb, b_rows_are_n, n_lo, n_hi, K, a, lda, M, c, ldc, accumulate, static_cast<float*>(work));
+  k.gemm_f32 = [](const float* a, std::int64_t lda, bool a_transposed, const float* b, std::int64_t ldb,
+                  bool b_rows_are_n, float* c, std::int64_t ldc, std::int64_t M, std::int64_t K, std::int64_t n_lo,
+                  std::int64_t n_hi, bool accumulate, void* work) {
+    float* panel = static_cast<float*>(work);
+    if (a_transposed) {
+      gemm_float<F32Format, TransposedFloat32Step>(b, ldb, b_rows_are_n, n_lo, n_hi, K, a, lda, M, c, ldc, accumulate, panel);
+    } else {
+      gemm_float<F32Format>(b, ldb, b_rows_are_n, n_lo, n_hi, K, a, lda, M, c, ldc, accumulate, panel);
+    }
   };
   k.gemm_f32_work_bytes = [](std::int64_t) { return kFloatPanelBytes; };
   k.apply = &apply_row;

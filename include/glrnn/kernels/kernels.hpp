@@ -68,10 +68,11 @@ struct PathKernels {
   /// One row of activations to int8 blocks (QuantizedRows), q16 where not null.
   void (*quantize_row)(const float* x, std::int64_t n, std::int8_t* q, std::int16_t* q16, float* scale,
                        std::int32_t* sum) = nullptr;
-  /// C[0..M)[n_lo, n_hi) (+)= A · B^T (B [N, K], b_rows_are_n) or A · B (B [K, N]).
-  void (*gemm_f32)(const float* a, std::int64_t lda, const float* b, std::int64_t ldb, bool b_rows_are_n, float* c,
-                   std::int64_t ldc, std::int64_t M, std::int64_t K, std::int64_t n_lo, std::int64_t n_hi,
-                   bool accumulate, void* work) = nullptr;
+  /// C[0..M)[n_lo, n_hi) (+)= A · B^T (B [N, K], b_rows_are_n) or A · B (B [K, N]); A is [M, K],
+  /// or [K, M] where a_transposed (only with B [K, N]).
+  void (*gemm_f32)(const float* a, std::int64_t lda, bool a_transposed, const float* b, std::int64_t ldb,
+                   bool b_rows_are_n, float* c, std::int64_t ldc, std::int64_t M, std::int64_t K, std::int64_t n_lo,
+                   std::int64_t n_hi, bool accumulate, void* work) = nullptr;
   std::size_t (*gemm_f32_work_bytes)(std::int64_t K) = nullptr;
   /// y[i] = f(x[i]) and y[i] = log(e^a[i] + e^b[i]) for i < n (kernels/elementwise.hpp).
   void (*apply)(Elementwise f, const float* x, float* y, std::int64_t n) = nullptr;
@@ -208,9 +209,11 @@ FormatKernels path_format_kernels() {
 inline PathKernels path_kernels() {
   PathKernels k{};
   k.quantize_row = &quantize_row;
-  k.gemm_f32 = [](const float* a, std::int64_t lda, const float* b, std::int64_t ldb, bool b_rows_are_n, float* c,
-                  std::int64_t ldc, std::int64_t M, std::int64_t K, std::int64_t n_lo, std::int64_t n_hi, bool accumulate,
-                  void*) { gemm_f32(a, lda, b, ldb, b_rows_are_n, c, ldc, M, K, n_lo, n_hi, accumulate); };
+  k.gemm_f32 = [](const float* a, std::int64_t lda, bool a_transposed, const float* b, std::int64_t ldb,
+                  bool b_rows_are_n, float* c, std::int64_t ldc, std::int64_t M, std::int64_t K, std::int64_t n_lo,
+                  std::int64_t n_hi, bool accumulate, void*) {
+    gemm_f32(a, lda, a_transposed, b, ldb, b_rows_are_n, c, ldc, M, K, n_lo, n_hi, accumulate);
+  };
   k.gemm_f32_work_bytes = [](std::int64_t) { return std::size_t{0}; };
   // The scalar reference itself (core/math.hpp).
   k.apply = [](Elementwise f, const float* x, float* y, std::int64_t n) {
@@ -379,7 +382,18 @@ inline void product(const MatIn& a, const MatIn& b, bool b_transposed, MatOut c,
   const std::int64_t M = a.rows(), K = a.cols(), N = b_transposed ? b.rows() : b.cols();
   detail::check_product_shapes(a, b, b_transposed, c);
   if (M == 0 || N == 0) return;
-  path_kernels(kernel_path()).gemm_f32(a.data(), a.outerStride(), b.data(), b.outerStride(), b_transposed, c.data(),
+  path_kernels(kernel_path()).gemm_f32(a.data(), a.outerStride(), false, b.data(), b.outerStride(), b_transposed,
+                                       c.data(), c.outerStride(), M, K, 0, N, accumulate, work);
+}
+
+/// C[M, N] (+)= A^T · B for A [K, M] and B [K, N], with A read where it is: the sum over k of the
+/// outer products of row k of A and row k of B, as a chunk's state update is (its keys' and values'
+/// rows). Work memory and threads as product().
+inline void transposed_product(const MatIn& a, const MatIn& b, MatOut c, bool accumulate, std::byte* work) {
+  const std::int64_t M = a.cols(), K = a.rows(), N = b.cols();
+  GLRNN_CHECK(b.rows() == K && c.rows() == M && c.cols() == N, ShapeError, "transposed_product: shapes do not match");
+  if (M == 0 || N == 0) return;
+  path_kernels(kernel_path()).gemm_f32(a.data(), a.outerStride(), true, b.data(), b.outerStride(), false, c.data(),
                                        c.outerStride(), M, K, 0, N, accumulate, work);
 }
 

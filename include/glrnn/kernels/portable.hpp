@@ -82,11 +82,11 @@ void unpack_row(const WeightMatrix& w, std::int64_t r, std::int8_t* q, float* s)
   }
 }
 
-/// C[M, N) (+)= A[M, K] · B^T (B rows are the N outputs, ldb apart) or A · B (B is [K, N]), for
-/// the columns [n_lo, n_hi).
-inline void gemm_f32(const float* a, std::int64_t lda, const float* b, std::int64_t ldb, bool b_rows_are_n, float* c,
-                     std::int64_t ldc, std::int64_t M, std::int64_t K, std::int64_t n_lo, std::int64_t n_hi,
-                     bool accumulate) {
+/// C[M, N) (+)= A · B^T (B rows are the N outputs, ldb apart) or A · B (B is [K, N]), for the
+/// columns [n_lo, n_hi); A is [M, K], or [K, M] where a_transposed (only with B [K, N]).
+inline void gemm_f32(const float* a, std::int64_t lda, bool a_transposed, const float* b, std::int64_t ldb,
+                     bool b_rows_are_n, float* c, std::int64_t ldc, std::int64_t M, std::int64_t K, std::int64_t n_lo,
+                     std::int64_t n_hi, bool accumulate) {
   for (std::int64_t m = 0; m < M; ++m) {
     float* cm = c + m * ldc;
     if (b_rows_are_n) {
@@ -95,7 +95,7 @@ inline void gemm_f32(const float* a, std::int64_t lda, const float* b, std::int6
       if (!accumulate)
         for (std::int64_t n = n_lo; n < n_hi; ++n) cm[n] = 0.0f;
       for (std::int64_t k = 0; k < K; ++k) {
-        const float akm = a[m * lda + k];
+        const float akm = a_transposed ? a[k * lda + m] : a[m * lda + k];
         const float* bk = b + k * ldb;
         for (std::int64_t n = n_lo; n < n_hi; ++n) cm[n] += akm * bk[n];
       }

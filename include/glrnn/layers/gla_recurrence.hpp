@@ -109,21 +109,20 @@ class GlaRecurrence {
   /// One thread's buffers for a chunk of n positions (see chunk_head), carved from `bytes(n, dk)`
   /// bytes at `base`.
   struct ChunkSpace {
-    MatMap cum, scaled_q, scaled_k, keys_t, attn;
+    MatMap cum, scaled_q, scaled_k, attn;
     std::byte* work;  // the products' work memory
 
     static std::size_t floats(std::int64_t rows, std::int64_t cols) {
       return static_cast<std::size_t>(rows * cols + 15) / 16 * 16;  // whole cache lines
     }
     static std::size_t bytes(std::int64_t n, std::int64_t dk) {
-      return sizeof(float) * (3 * floats(n, dk) + floats(dk, n) + floats(n, n)) +
+      return sizeof(float) * (3 * floats(n, dk) + floats(n, n)) +
              (kernels::product_work_bytes(std::max(n, dk)) + Scratch::kAlign - 1) / Scratch::kAlign * Scratch::kAlign;
     }
     ChunkSpace(std::byte* base, std::int64_t n, std::int64_t dk)
         : cum(take(base, n, dk)),
           scaled_q(take(base, n, dk)),
           scaled_k(take(base, n, dk)),
-          keys_t(take(base, dk, n)),
           attn(take(base, n, n)),
           work(base) {}
 
@@ -201,9 +200,8 @@ class GlaRecurrence {
     scaled_k = (-cum).rowwise() + last;
     exp_of(scaled_k, scaled_k);
     scaled_k.array() *= kh.array();
-    space.keys_t = scaled_k.transpose();
     S.array().colwise() *= last.transpose().array().exp();
-    kernels::product(space.keys_t, vh, /*b_transposed=*/false, S, /*accumulate=*/true, space.work);
+    kernels::transposed_product(scaled_k, vh, S, /*accumulate=*/true, space.work);
   }
 
   /// out = e^x for whole rows of a chunk's buffers (contiguous), on this thread.
