@@ -42,7 +42,7 @@ struct DeltaNetMixerConfig {
   std::int64_t conv_size = 4;
   bool output_gate = false;      // the norm's output times swish(g_proj x)
   float norm_eps = 1e-5f;
-  std::int64_t chunk_size = 64;  // prefill chunk; 0 runs prefill sequentially
+  std::int64_t chunk_size = 32;  // prefill chunk (measured fastest: docs/delta_net.md §2); 0 runs prefill sequentially
 
   std::int64_t k_width() const { return heads * key_dim; }
   std::int64_t v_width() const { return value_heads * value_dim; }

@@ -21,6 +21,7 @@
 
 #include "glrnn/core/buffer.hpp"
 #include "glrnn/core/error.hpp"
+#include "glrnn/core/simd.hpp"  // GLRNN_KEEP_CALLS
 #include "glrnn/core/threading.hpp"
 #include "glrnn/kernels/kernels.hpp"
 
@@ -57,8 +58,7 @@ class DeltaRule {
                RowMatrixXf& state, MatMap& o, Scratch& scratch, std::int64_t chunk_size) const {
     const std::int64_t len = q.rows();
     if (chunk_size > 0 && len > 1) {
-      for (std::int64_t c0 = 0; c0 < len; c0 += chunk_size)
-        chunk(q, k, v, beta, g, c0, std::min(chunk_size, len - c0), state, o, scratch);
+      prefill(q, k, v, beta, g, state, o, scratch, std::min(chunk_size, len));
     } else if (!scratch.measuring()) {
       for (std::int64_t t = 0; t < len; ++t) step(q, k, v, beta, g, t, state, o);
     }
@@ -88,74 +88,126 @@ class DeltaRule {
  private:
   std::int64_t key_head(std::int64_t j) const { return j / (cfg_.value_heads / cfg_.heads); }
 
-  /// Positions c0 .. c0+n-1 in matrix form, every value head (see the file comment). Each head
-  /// has its own temporaries, so the heads run on parallel threads.
-  void chunk(const MatMap& q, const MatMap& k, const MatMap& v, const MatMap& beta, const MatMap& g, std::int64_t c0,
-             std::int64_t n, RowMatrixXf& state, MatMap& o, Scratch& scratch) const {
-    const std::int64_t dk = cfg_.key_dim, dv = cfg_.value_dim, HV = cfg_.value_heads;
+  /// One value head's temporaries for a chunk of up to C positions.
+  struct ChunkSpace {
+    MatMap x;       // [2C, dk + dv]: [β ⊙ K | β ⊙ V] (solved in place to [W | U]) over scale · Q
+    MatMap system;  // [2C, C]: the triangular system's coefficients over the outputs' weights
+    MatMap y;       // [2C, dv]: [W S; Q S], then [V'; O]
+    MatMap keys;    // [C, dk]: the keys decayed to the chunk's end (gated)
+    MatMap logs;    // [2, C]: the cumulative log decays c_i, and one row's decays (gated)
+    std::byte* work;
+  };
+
+  /// Every chunk of every value head. The heads are independent over the whole prompt, so each
+  /// thread takes whole heads and runs their chunks in order: a head's state and temporaries stay
+  /// in its core's caches, and the next chunk's rows are fetched while this one is computed.
+  void prefill(const MatMap& q, const MatMap& k, const MatMap& v, const MatMap& beta, const MatMap& g,
+               RowMatrixXf& state, MatMap& o, Scratch& scratch, std::int64_t C) const {
+    const std::int64_t len = q.rows(), dk = cfg_.key_dim, dv = cfg_.value_dim, HV = cfg_.value_heads;
     Scratch::Frame frame(scratch);
-    // Per value head j, rows j·n .. (j+1)·n (keys_t: j·dk .. (j+1)·dk) of:
-    MatMap decays = scratch.matrix(HV * n, n);     // exp(c_i − c_j) for i ≥ j, 0 above
-    MatMap systems = scratch.matrix(HV * n, n);    // K K^T, then Q K^T ∘ decay
-    MatMap rhss = scratch.matrix(HV * n, dv + dk); // [β ⊙ V | β ⊙ exp(c) ⊙ K], solved in place: [U | W]
-    MatMap corrected = scratch.matrix(HV * n, dv); // the corrected values V' = U − W S
-    MatMap scaleds = scratch.matrix(HV * n, dk);   // exp(c) ⊙ Q
-    MatMap keys_ts = scratch.matrix(HV * dk, n);   // the keys decayed to the chunk's end, transposed
-    MatMap cums = scratch.matrix(HV, n);           // c_i
-    // The products' inner sizes are dk and n.
-    const std::size_t work_bytes = std::max(kernels::product_work_bytes(dk), kernels::product_work_bytes(n));
+    // Per value head j, rows j·2C .. (j+1)·2C of xs, systems and ys, j·C .. of keys, j·2 .. of logs.
+    MatMap xs = scratch.matrix(HV * 2 * C, dk + dv), systems = scratch.matrix(HV * 2 * C, C),
+           ys = scratch.matrix(HV * 2 * C, dv), keys = scratch.matrix(HV * C, dk), logs = scratch.matrix(HV * 2, C);
+    // The products' inner sizes are dk and C.
+    const std::size_t work_bytes = std::max(kernels::product_work_bytes(dk), kernels::product_work_bytes(C));
     std::byte* works = scratch.array<std::byte>(static_cast<std::size_t>(HV) * work_bytes);
     if (scratch.measuring()) return;
-    parallel_for(0, HV, 4 * n * dk * dv, [&](std::int64_t lo, std::int64_t hi) {
+    parallel_for(0, HV, len * 4 * dk * dv, [&](std::int64_t lo, std::int64_t hi) {
       for (std::int64_t j = lo; j < hi; ++j) {
-        const std::int64_t h = key_head(j);
-        const auto qh = q.block(c0, h * dk, n, dk);
-        const auto kh = k.block(c0, h * dk, n, dk);
-        const auto vh = v.block(c0, j * dv, n, dv);
-        auto oh = o.block(c0, j * dv, n, dv);
-        auto S = state.middleRows(j * dk, dk);
-        auto decay = decays.middleRows(j * n, n);
-        auto system = systems.middleRows(j * n, n);
-        auto rhs = rhss.middleRows(j * n, n);
-        auto values = corrected.middleRows(j * n, n);
-        auto scaled = scaleds.middleRows(j * n, n);
-        auto keys_t = keys_ts.middleRows(j * dk, dk);
-        auto cum = cums.row(j);
-        std::byte* work = works + static_cast<std::size_t>(j) * work_bytes;
-        const auto U = rhs.leftCols(dv);
-        const auto W = rhs.rightCols(dk);
-        float running = 0.0f;
-        for (std::int64_t i = 0; i < n; ++i) cum[i] = running += cfg_.gated ? g(c0 + i, j) : 0.0f;
-        for (std::int64_t i = 0; i < n; ++i) {
-          decay.row(i).head(i + 1).array() = (cum[i] - cum.head(i + 1).array()).exp();
-          decay.row(i).tail(n - i - 1).setZero();
-          const float b = beta(c0 + i, j);
-          rhs.row(i).head(dv) = b * vh.row(i);
-          rhs.row(i).tail(dk) = (b * std::exp(cum[i])) * kh.row(i);
-          scaled.row(i) = std::exp(cum[i]) * qh.row(i);
+        ChunkSpace space{slice(xs, j * 2 * C, 2 * C), slice(systems, j * 2 * C, 2 * C), slice(ys, j * 2 * C, 2 * C),
+                         slice(keys, j * C, C), slice(logs, j * 2, 2), works + static_cast<std::size_t>(j) * work_bytes};
+        for (std::int64_t c0 = 0; c0 < len; c0 += C) {
+          const std::int64_t n = std::min(C, len - c0);
+          prefetch_rows(q, k, v, o, j, c0 + n, std::min(len, c0 + 2 * n));
+          chunk(q, k, v, beta, g, j, c0, n, state.middleRows(j * dk, dk), o, space);
         }
-        kernels::product(kh, kh, /*b_transposed=*/true, system, false, work);
-        // (I + strictly_lower(diag(β) (K K^T ∘ decay))) [U | W] = [β ⊙ V | β ⊙ exp(c) ⊙ K], by
-        // forward substitution: row i subtracts the rows before it, over all dv + dk columns
-        // (measured as fast as inverting the n x n system and multiplying).
-        for (std::int64_t i = 1; i < n; ++i)
-          for (std::int64_t jj = 0; jj < i; ++jj)
-            rhs.row(i) -= (beta(c0 + i, j) * system(i, jj) * decay(i, jj)) * rhs.row(jj);
-        kernels::product(W, S, /*b_transposed=*/false, values, false, work);  // W S
-        values = U - values;
-        // O = (exp(c) ⊙ Q) S + (Q K^T ∘ decay) V'
-        kernels::product(scaled, S, /*b_transposed=*/false, oh, false, work);
-        kernels::product(qh, kh, /*b_transposed=*/true, system, false, work);
-        system.array() *= decay.array();
-        kernels::product(system, values, /*b_transposed=*/false, oh, /*accumulate=*/true, work);
-        oh *= cfg_.scale;
-        // S ← exp(c_n) S + (exp(c_n − c_i) ⊙ K)^T V'
-        const float last = cum[n - 1];
-        for (std::int64_t i = 0; i < n; ++i) keys_t.col(i) = std::exp(last - cum[i]) * kh.row(i).transpose();
-        S *= std::exp(last);
-        kernels::product(keys_t, values, /*b_transposed=*/false, S, /*accumulate=*/true, work);
       }
     });
+  }
+
+  static MatMap slice(MatMap& m, std::int64_t first, std::int64_t count) {
+    return MatMap(m.data() + first * m.cols(), count, m.cols());
+  }
+
+  /// Asks for head j's rows of q, k, v (to read) and o (to write) at positions [t0, t1) in L2:
+  /// segments of wide rows, each on a page of its own, which the hardware prefetchers do not follow.
+  void prefetch_rows(const MatMap& q, const MatMap& k, const MatMap& v, const MatMap& o, std::int64_t j,
+                     std::int64_t t0, std::int64_t t1) const {
+    GLRNN_KEEP_CALLS();
+    const std::int64_t dk = cfg_.key_dim, dv = cfg_.value_dim, h = key_head(j);
+    constexpr std::int64_t kLine = 64 / sizeof(float);
+    for (std::int64_t t = t0; t < t1; ++t) {
+      for (std::int64_t c = 0; c < dk; c += kLine) {
+        __builtin_prefetch(row(q, t) + h * dk + c, 0, 2);
+        __builtin_prefetch(row(k, t) + h * dk + c, 0, 2);
+      }
+      for (std::int64_t c = 0; c < dv; c += kLine) {
+        __builtin_prefetch(row(v, t) + j * dv + c, 0, 2);
+        __builtin_prefetch(row(o, t) + j * dv + c, 1, 2);
+      }
+    }
+  }
+
+  static const float* row(const MatMap& m, std::int64_t t) { return m.data() + t * m.cols(); }
+
+  /// Positions c0 .. c0+n-1 of value head j in matrix form (see the file comment).
+  void chunk(const MatMap& q, const MatMap& k, const MatMap& v, const MatMap& beta, const MatMap& g, std::int64_t j,
+             std::int64_t c0, std::int64_t n, Eigen::Ref<RowMatrixXf> S, MatMap& o, ChunkSpace& space) const {
+    const std::int64_t dk = cfg_.key_dim, dv = cfg_.value_dim, h = key_head(j);
+    const auto kh = k.block(c0, h * dk, n, dk);
+    auto x = space.x.topRows(2 * n);
+    auto rhs = x.topRows(n);
+    auto system = space.system.topLeftCorner(2 * n, n);
+    auto coefficients = system.topRows(n);
+    auto weights = system.bottomRows(n);
+    auto y = space.y.topRows(2 * n);
+    auto corrected = y.topRows(n);
+    auto out = y.bottomRows(n);
+    const auto left = x.leftCols(dk);  // [β ⊙ K; scale · Q], then [W; scale · exp(c) ⊙ Q]
+    using Vector = Eigen::Map<Eigen::VectorXf>;
+    using ConstVector = Eigen::Map<const Eigen::VectorXf>;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const float b = beta(c0 + i, j);
+      Vector(&rhs(i, 0), dk) = b * ConstVector(row(k, c0 + i) + h * dk, dk);
+      Vector(&rhs(i, dk), dv) = b * ConstVector(row(v, c0 + i) + j * dv, dv);
+      Vector(&x(n + i, 0), dk) = cfg_.scale * ConstVector(row(q, c0 + i) + h * dk, dk);
+    }
+    // [β K K^T; scale · Q K^T] in one product; the lower triangles are what the chunk uses.
+    kernels::product(left, kh, /*b_transposed=*/true, system, false, space.work);
+    auto cum = space.logs.row(0).head(n);
+    if (cfg_.gated) {
+      // Every factor exp(c_i − c_j) with i ≥ j; then the rows of K and Q take their exp(c_i).
+      auto decay = space.logs.row(1);
+      float running = 0.0f;
+      for (std::int64_t i = 0; i < n; ++i) cum[i] = running += g(c0 + i, j);
+      for (std::int64_t i = 0; i < n; ++i) {
+        decay.head(i + 1).array() = (cum[i] - cum.head(i + 1).array()).exp();
+        coefficients.row(i).head(i).array() *= decay.head(i).array();
+        weights.row(i).head(i + 1).array() *= decay.head(i + 1).array();
+        x.row(i).head(dk) *= std::exp(cum[i]);
+        x.row(n + i).head(dk) *= std::exp(cum[i]);
+      }
+    }
+    weights.template triangularView<Eigen::StrictlyUpper>().setZero();
+    // (I + strictly_lower(diag(β) (K K^T ∘ decay))) [W | U] = [β ⊙ exp(c) ⊙ K | β ⊙ V], by forward
+    // substitution: row i subtracts the rows before it, weighted by its coefficients.
+    for (std::int64_t i = 1; i < n; ++i) rhs.row(i).noalias() -= coefficients.row(i).head(i) * rhs.topRows(i);
+    // [W S; scale · (exp(c) ⊙ Q) S]: the state's part of the corrections and of the outputs.
+    kernels::product(left, S, /*b_transposed=*/false, y, false, space.work);
+    corrected = rhs.rightCols(dv) - corrected;  // V' = U − W S
+    // O = scale · [(exp(c) ⊙ Q) S + (Q K^T ∘ decay) V']
+    kernels::product(weights, corrected, /*b_transposed=*/false, out, /*accumulate=*/true, space.work);
+    o.block(c0, j * dv, n, dv) = out;
+    // S ← exp(c_n) S + (exp(c_n − c_i) ⊙ K)^T V'
+    if (cfg_.gated) {
+      auto keys = space.keys.topRows(n);
+      const float last = cum[n - 1];
+      for (std::int64_t i = 0; i < n; ++i) keys.row(i) = std::exp(last - cum[i]) * kh.row(i);
+      S *= std::exp(last);
+      kernels::transposed_product(keys, corrected, S, /*accumulate=*/true, space.work);
+    } else {
+      kernels::transposed_product(kh, corrected, S, /*accumulate=*/true, space.work);
+    }
   }
 
   DeltaRuleConfig cfg_;

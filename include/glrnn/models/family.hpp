@@ -47,8 +47,9 @@ struct LoadOptions {
   std::int64_t max_context = 0;
   /// Positions per chunk of the chunk-parallel prefill of the linear-attention and delta-rule
   /// recurrences (HGRN2, GLA, RetNet, DeltaNet, Gated DeltaNet); 0 runs them position by position,
-  /// as decode does (for comparison: the results agree to float32 rounding).
-  std::int64_t recurrence_chunk = 64;
+  /// as decode does (for comparison: the results agree to float32 rounding). Unset: each
+  /// recurrence's own, the fastest measured (64 for the linear-attention form, 32 for the delta rule).
+  std::optional<std::int64_t> recurrence_chunk;
   /// Multiply the bf16 matrices with activations rounded to bf16, by the CPU's bf16 dot-product
   /// instructions (the avx512bf16 kernel path: AVX-512 BF16): bf16 prompts 1.7-1.9 times faster on
   /// a Zen 5, logits no longer float32-exact (docs/kernels.md §9 gives the deviation). Other

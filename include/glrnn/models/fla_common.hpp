@@ -47,7 +47,7 @@ struct FlaConfig {
   bool tie_word_embeddings = false;
   std::int32_t bos_token_id = 1, eos_token_id = 2;
   std::int64_t max_context = 0;  // full-attention layers: the most positions a sequence may reach
-  std::int64_t recurrence_chunk = 64;  // the chunk-parallel prefill's chunk (LoadOptions::recurrence_chunk)
+  std::optional<std::int64_t> recurrence_chunk;  // LoadOptions::recurrence_chunk; unset: the mixer's default
   std::vector<std::optional<FlaAttentionSpec>> attention;  // [L]: the layers that are softmax attention
 
   /// Parses the shared fields and `attn`. default_hidden_ratio: the family's default when neither
@@ -92,7 +92,7 @@ struct FlaConfig {
     c.max_context = options.max_context > 0 ? options.max_context
                                             : json.integer_or("max_position_embeddings", kDefaultMaxContext);
     GLRNN_CHECK(c.max_context > 0, ConfigError, json.where("max_position_embeddings") + " must be positive");
-    GLRNN_CHECK(options.recurrence_chunk >= 0, ConfigError, "the recurrence chunk must not be negative");
+    GLRNN_CHECK(options.recurrence_chunk.value_or(0) >= 0, ConfigError, "the recurrence chunk must not be negative");
     c.recurrence_chunk = options.recurrence_chunk;
     return c;
   }

@@ -82,7 +82,7 @@ struct DeltaNetConfig : FlaConfig {
 
   DeltaNetMixerConfig mixer() const {
     DeltaNetMixerConfig m = mixer_config;
-    m.chunk_size = recurrence_chunk;
+    m.chunk_size = recurrence_chunk.value_or(m.chunk_size);
     return m;
   }
   /// Bytes of one sequence's state at position 0 (docs/delta_net.md §5).

@@ -82,7 +82,7 @@ struct GlaConfig : FlaConfig {
     m.conv_size = conv_size;
     m.output_gate = use_output_gate;
     m.norm_eps = norm_eps;
-    m.chunk_size = recurrence_chunk;
+    m.chunk_size = recurrence_chunk.value_or(m.chunk_size);
     return m;
   }
   /// Bytes of one sequence's state at position 0 (docs/gla.md §4).

@@ -62,7 +62,7 @@ struct Hgrn2Config : FlaConfig {
     m.value_dim = value_dim;
     m.short_conv = use_short_conv;
     m.conv_size = conv_size;
-    m.chunk_size = recurrence_chunk;
+    m.chunk_size = recurrence_chunk.value_or(m.chunk_size);
     return m;
   }
   /// Bytes of one sequence's state at position 0 (docs/hgrn2.md §5).
