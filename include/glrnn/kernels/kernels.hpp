@@ -388,7 +388,7 @@ inline void product(const MatIn& a, const MatIn& b, bool b_transposed, MatOut c,
 
 /// C[M, N] (+)= A^T · B for A [K, M] and B [K, N], with A read where it is: the sum over k of the
 /// outer products of row k of A and row k of B, as a chunk's state update is (its keys' and values'
-/// rows). Work memory and threads as product().
+/// rows). On the calling thread, with product_work_bytes(K) bytes of work memory at `work`.
 inline void transposed_product(const MatIn& a, const MatIn& b, MatOut c, bool accumulate, std::byte* work) {
   const std::int64_t M = a.cols(), K = a.rows(), N = b.cols();
   GLRNN_CHECK(b.rows() == K && c.rows() == M && c.cols() == N, ShapeError, "transposed_product: shapes do not match");
