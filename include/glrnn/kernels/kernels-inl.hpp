@@ -381,8 +381,16 @@ inline void pack_float_rows(const typename Format::Unit* w, std::int64_t ld, std
     }
 }
 
+/// A slab of B as a register tile reads it: step s's kFloatNr units at data + s·stride.
+struct PanelSlab {
+  const float* data;
+  std::int64_t stride;
+  std::int64_t steps;
+};
+
 /// Columns [0, cols) of rows [k0, k0 + kc) of a row-major float32 matrix laid out [K, N] (row k at
-/// b + k·ld) -> the same panel layout: already K-major, so a copy.
+/// b + k·ld) -> the same panel layout: already K-major, so a copy, which only a short last panel
+/// needs (whole panels are read in place).
 inline void pack_float_cols(const float* b, std::int64_t ld, std::int64_t cols, std::int64_t k0, std::int64_t kc,
                             float* panel) {
   for (std::int64_t k = 0; k < kc; ++k) {
@@ -415,16 +423,17 @@ struct TransposedFloat32Step : Float32Step {
   static const float* at(const float* x, std::int64_t ldx, std::int64_t row, std::int64_t k) { return x + k * ldx + row; }
 };
 
-/// C[MR, cols] (+)= X[MR, steps · Step::kElements] · panel: one register tile (X's elements
+/// C[MR, cols] (+)= X[MR, slab.steps · Step::kElements] · slab: one register tile (X's elements
 /// where Step::at says).
 template <int MR, class Step = Float32Step>
-inline void float_tile(const typename Step::Activation* x, std::int64_t ldx, const float* panel, std::int64_t steps,
-                       float* c, std::int64_t ldc, std::int64_t cols, bool accumulate) {
+inline void float_tile(const typename Step::Activation* x, std::int64_t ldx, const PanelSlab& slab, float* c,
+                       std::int64_t ldc, std::int64_t cols, bool accumulate) {
   F acc0[MR], acc1[MR];
   GLRNN_UNROLL
   for (int m = 0; m < MR; ++m) acc0[m] = acc1[m] = zero();
-  for (std::int64_t s = 0; s < steps; ++s) {
-    const auto b0 = Step::load_panel(panel + s * kFloatNr), b1 = Step::load_panel(panel + s * kFloatNr + kLanes);
+  const float* panel = slab.data;
+  for (std::int64_t s = 0; s < slab.steps; ++s, panel += slab.stride) {
+    const auto b0 = Step::load_panel(panel), b1 = Step::load_panel(panel + kLanes);
     GLRNN_UNROLL
     for (int m = 0; m < MR; ++m) {
       const auto a = Step::broadcast(Step::at(x, ldx, m, s * Step::kElements));
@@ -450,20 +459,20 @@ GLRNN_ALWAYS_INLINE void with_tile_rows(int rows, const Tile& tile) {
 }
 
 /// Y[0..M)[n_lo, n_hi) (+)= X · B over panels of kFloatNr columns of the result and slabs of up to
-/// `slab` of the depth K: pack(n0, cols, k0, kc) fills `panel` with columns [n0, n0 + cols) of B
-/// for depth [k0, k0 + kc) and returns its steps, which the register tiles take by `Step` from X's
-/// rows (X [M, K] at stride ldx).
+/// `slab` of the depth K: pack(n0, cols, k0, kc) returns columns [n0, n0 + cols) of B for depth
+/// [k0, k0 + kc) as a PanelSlab (packed into `panel`, or where B already has that layout), whose
+/// steps the register tiles take by `Step` from X's rows (X [M, K] at stride ldx).
 template <class Step, class Pack>
 inline void gemm_panels(std::int64_t n_lo, std::int64_t n_hi, std::int64_t K, std::int64_t slab,
                         const typename Step::Activation* x, std::int64_t ldx, std::int64_t M, float* y, std::int64_t ldy,
-                        bool accumulate, const float* panel, const Pack& pack) {
+                        bool accumulate, const Pack& pack) {
   for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += kFloatNr) {
     const std::int64_t cols = std::min<std::int64_t>(kFloatNr, n_hi - n0);
     for (std::int64_t k0 = 0; k0 < K; k0 += slab) {
-      const std::int64_t steps = pack(n0, cols, k0, std::min(slab, K - k0));
+      const PanelSlab b = pack(n0, cols, k0, std::min(slab, K - k0));
       for (std::int64_t m0 = 0; m0 < M; m0 += kFloatMr)
         with_tile_rows<kFloatMr>(static_cast<int>(std::min<std::int64_t>(kFloatMr, M - m0)), [&](auto rows) {
-          float_tile<decltype(rows)::value, Step>(Step::at(x, ldx, m0, k0), ldx, panel, steps, y + m0 * ldy + n0, ldy, cols,
+          float_tile<decltype(rows)::value, Step>(Step::at(x, ldx, m0, k0), ldx, b, y + m0 * ldy + n0, ldy, cols,
                                                   accumulate || k0 > 0);
         });
     }
@@ -488,15 +497,17 @@ template <class Format, class Step = Float32Step>
 inline void gemm_float(const typename Format::Unit* w, std::int64_t ldw, bool b_rows_are_n, std::int64_t n_lo,
                        std::int64_t n_hi, std::int64_t K, const float* x, std::int64_t ldx, std::int64_t M, float* y,
                        std::int64_t ldy, bool accumulate, float* panel) {
-  gemm_panels<Step>(n_lo, n_hi, K, kFloatKc, x, ldx, M, y, ldy, accumulate, panel,
+  gemm_panels<Step>(n_lo, n_hi, K, kFloatKc, x, ldx, M, y, ldy, accumulate,
                            [&](std::int64_t n0, std::int64_t cols, std::int64_t k0, std::int64_t kc) {
                              if (b_rows_are_n) {
                                prefetch_next_panel(w, ldw, n0, n_hi, k0, kFloatKc, K);
                                pack_float_rows<Format>(w + n0 * ldw, ldw, cols, k0, kc, panel);
                              } else if constexpr (std::is_same_v<typename Format::Unit, float>) {
+                               // B [K, N] holds a whole panel's rows as the tiles read them.
+                               if (cols == kFloatNr) return PanelSlab{w + k0 * ldw + n0, ldw, kc};
                                pack_float_cols(w + n0, ldw, cols, k0, kc, panel);
                              }
-                             return kc;
+                             return PanelSlab{panel, kFloatNr, kc};
                            });
 }
 

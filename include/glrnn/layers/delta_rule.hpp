@@ -90,11 +90,11 @@ class DeltaRule {
 
   /// One value head's temporaries for a chunk of up to C positions.
   struct ChunkSpace {
-    MatMap x;       // [2C, dk + dv]: [β ⊙ K | β ⊙ V] (solved in place to [W | U]) over scale · Q
-    MatMap system;  // [2C, C]: the triangular system's coefficients over the outputs' weights
-    MatMap y;       // [2C, dv]: [W S; Q S], then [V'; O]
-    MatMap keys;    // [C, dk]: the keys decayed to the chunk's end (gated)
-    MatMap logs;    // [2, C]: the cumulative log decays c_i, and one row's decays (gated)
+    MatMap x;          // [2C, dk + dv]: [β ⊙ K | β ⊙ V] (solved in place to [W | U]) over scale · Q
+    MatMap system;     // [2C, C]: the triangular system's coefficients over the outputs' weights
+    MatMap corrected;  // [C, dv]: W S, then V' = U − W S
+    MatMap keys;       // [C, dk]: the keys decayed to the chunk's end (gated)
+    MatMap logs;       // [2, C]: the cumulative log decays c_i, and one row's decays (gated)
     std::byte* work;
   };
 
@@ -105,16 +105,16 @@ class DeltaRule {
                RowMatrixXf& state, MatMap& o, Scratch& scratch, std::int64_t C) const {
     const std::int64_t len = q.rows(), dk = cfg_.key_dim, dv = cfg_.value_dim, HV = cfg_.value_heads;
     Scratch::Frame frame(scratch);
-    // Per value head j, rows j·2C .. (j+1)·2C of xs, systems and ys, j·C .. of keys, j·2 .. of logs.
+    // Per value head j, rows j·2C .. (j+1)·2C of xs and systems, j·C .. of correcteds and keys, j·2 .. of logs.
     MatMap xs = scratch.matrix(HV * 2 * C, dk + dv), systems = scratch.matrix(HV * 2 * C, C),
-           ys = scratch.matrix(HV * 2 * C, dv), keys = scratch.matrix(HV * C, dk), logs = scratch.matrix(HV * 2, C);
+           correcteds = scratch.matrix(HV * C, dv), keys = scratch.matrix(HV * C, dk), logs = scratch.matrix(HV * 2, C);
     // The products' inner sizes are dk and C.
     const std::size_t work_bytes = std::max(kernels::product_work_bytes(dk), kernels::product_work_bytes(C));
     std::byte* works = scratch.array<std::byte>(static_cast<std::size_t>(HV) * work_bytes);
     if (scratch.measuring()) return;
     parallel_for(0, HV, len * 4 * dk * dv, [&](std::int64_t lo, std::int64_t hi) {
       for (std::int64_t j = lo; j < hi; ++j) {
-        ChunkSpace space{slice(xs, j * 2 * C, 2 * C), slice(systems, j * 2 * C, 2 * C), slice(ys, j * 2 * C, 2 * C),
+        ChunkSpace space{slice(xs, j * 2 * C, 2 * C), slice(systems, j * 2 * C, 2 * C), slice(correcteds, j * C, C),
                          slice(keys, j * C, C), slice(logs, j * 2, 2), works + static_cast<std::size_t>(j) * work_bytes};
         for (std::int64_t c0 = 0; c0 < len; c0 += C) {
           const std::int64_t n = std::min(C, len - c0);
@@ -160,9 +160,8 @@ class DeltaRule {
     auto system = space.system.topLeftCorner(2 * n, n);
     auto coefficients = system.topRows(n);
     auto weights = system.bottomRows(n);
-    auto y = space.y.topRows(2 * n);
-    auto corrected = y.topRows(n);
-    auto out = y.bottomRows(n);
+    auto corrected = space.corrected.topRows(n);
+    auto out = o.block(c0, j * dv, n, dv);
     const auto left = x.leftCols(dk);  // [β ⊙ K; scale · Q], then [W; scale · exp(c) ⊙ Q]
     using Vector = Eigen::Map<Eigen::VectorXf>;
     using ConstVector = Eigen::Map<const Eigen::VectorXf>;
@@ -192,12 +191,13 @@ class DeltaRule {
     // (I + strictly_lower(diag(β) (K K^T ∘ decay))) [W | U] = [β ⊙ exp(c) ⊙ K | β ⊙ V], by forward
     // substitution: row i subtracts the rows before it, weighted by its coefficients.
     for (std::int64_t i = 1; i < n; ++i) rhs.row(i).noalias() -= coefficients.row(i).head(i) * rhs.topRows(i);
-    // [W S; scale · (exp(c) ⊙ Q) S]: the state's part of the corrections and of the outputs.
-    kernels::product(left, S, /*b_transposed=*/false, y, false, space.work);
+    // The state's part of the corrections, W S, and of the outputs, scale · (exp(c) ⊙ Q) S, the
+    // latter where the outputs go (the products read S in place, so two cost no more than one).
+    kernels::product(left.topRows(n), S, /*b_transposed=*/false, corrected, false, space.work);
+    kernels::product(left.bottomRows(n), S, /*b_transposed=*/false, out, false, space.work);
     corrected = rhs.rightCols(dv) - corrected;  // V' = U − W S
-    // O = scale · [(exp(c) ⊙ Q) S + (Q K^T ∘ decay) V']
+    // O = scale · [(exp(c) ⊙ Q) S + (Q K^T ∘ decay) V'], accumulated in the output rows
     kernels::product(weights, corrected, /*b_transposed=*/false, out, /*accumulate=*/true, space.work);
-    o.block(c0, j * dv, n, dv) = out;
     // S ← exp(c_n) S + (exp(c_n − c_i) ⊙ K)^T V'
     if (cfg_.gated) {
       auto keys = space.keys.topRows(n);
