@@ -503,8 +503,11 @@ inline void gemm_float(const typename Format::Unit* w, std::int64_t ldw, bool b_
                                prefetch_next_panel(w, ldw, n0, n_hi, k0, kFloatKc, K);
                                pack_float_rows<Format>(w + n0 * ldw, ldw, cols, k0, kc, panel);
                              } else if constexpr (std::is_same_v<typename Format::Unit, float>) {
-                               // B [K, N] holds a whole panel's rows as the tiles read them.
-                               if (cols == kFloatNr) return PanelSlab{w + k0 * ldw + n0, ldw, kc};
+                               // B [K, N] holds a whole panel's rows as the tiles read them; but
+                               // rows a page or more apart each sit on a page of their own, in the
+                               // same L1 sets, and are cheaper copied once than re-read per tile.
+                               if (cols == kFloatNr && ldw * sizeof(float) < 4096)
+                                 return PanelSlab{w + k0 * ldw + n0, ldw, kc};
                                pack_float_cols(w + n0, ldw, cols, k0, kc, panel);
                              }
                              return PanelSlab{panel, kFloatNr, kc};

@@ -65,39 +65,20 @@ class GlaRecurrence {
       for (std::int64_t c0 = 0; c0 < len; c0 += chunk_size)
         chunk(q, g, k, v, c0, std::min(chunk_size, len - c0), state, o, scratch);
     } else if (!scratch.measuring()) {
-      for (std::int64_t t = 0; t < len; ++t) step(q, g, k, v, t, state, o);
+      // Token by token, each thread running whole state heads through the prompt.
+      parallel_for(0, cfg_.state_heads, len * 3 * cfg_.key_dim * cfg_.value_dim, [&](std::int64_t lo, std::int64_t hi) {
+        for (std::int64_t s = lo; s < hi; ++s)
+          for (std::int64_t t = 0; t < len; ++t) step_head(q, g, k, v, t, s, state, o);
+      });
     }
   }
 
   /// Row t only: one decode step of one sequence (batched decode calls it per sequence).
   void step(const MatMap& q, const MatMap& g, const MatMap& k, const MatMap& v, std::int64_t t, RowMatrixXf& state,
             MatMap& o) const {
-    const std::int64_t dk = cfg_.key_dim, dv = cfg_.value_dim;
     // Heads are independent: a large state (RetNet-1.3B: 4 MB a layer) is read by every thread.
-    parallel_for(0, cfg_.state_heads, 3 * dk * dv, [&](std::int64_t lo, std::int64_t hi) {
-      for (std::int64_t s = lo; s < hi; ++s) {
-        const float* log_decay = g.row(t).data() + s * dk;
-        const float* key = k.row(t).data() + kv_of_state(s) * dk;
-        const auto value = v.row(t).segment(kv_of_state(s) * dv, dv);
-        for (std::int64_t h = first_query(s); h < first_query(s) + queries_per_state(); ++h)
-          o.row(t).segment(h * dv, dv).setZero();
-        // One pass over the state, which is as large as a layer's weights in 4 bits: each row
-        // decays, takes its key-value product and adds its share of every query's output.
-        constexpr std::int64_t kRows = 16;
-        float decay[kRows];
-        for (std::int64_t c0 = 0; c0 < dk; c0 += kRows) {
-          const std::int64_t rows = std::min(kRows, dk - c0);
-          kernels::apply(Elementwise::Exp, log_decay + c0, decay, rows);
-          for (std::int64_t c = c0; c < c0 + rows; ++c) {
-            auto row = state.row(s * dk + c);
-            row = decay[c - c0] * row + key[c] * value;
-            for (std::int64_t h = first_query(s); h < first_query(s) + queries_per_state(); ++h)
-              o.row(t).segment(h * dv, dv) += q(t, h * dk + c) * row;
-          }
-        }
-        for (std::int64_t h = first_query(s); h < first_query(s) + queries_per_state(); ++h)
-          o.row(t).segment(h * dv, dv) *= cfg_.scale;
-      }
+    parallel_for(0, cfg_.state_heads, 3 * cfg_.key_dim * cfg_.value_dim, [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t s = lo; s < hi; ++s) step_head(q, g, k, v, t, s, state, o);
     });
   }
 
@@ -105,6 +86,33 @@ class GlaRecurrence {
   std::int64_t kv_of_state(std::int64_t s) const { return s * cfg_.kv_heads / cfg_.state_heads; }
   std::int64_t queries_per_state() const { return cfg_.heads / cfg_.state_heads; }
   std::int64_t first_query(std::int64_t s) const { return s * queries_per_state(); }
+
+  /// Position t of state head s and its queries.
+  void step_head(const MatMap& q, const MatMap& g, const MatMap& k, const MatMap& v, std::int64_t t, std::int64_t s,
+                 RowMatrixXf& state, MatMap& o) const {
+    const std::int64_t dk = cfg_.key_dim, dv = cfg_.value_dim;
+    const float* log_decay = g.row(t).data() + s * dk;
+    const float* key = k.row(t).data() + kv_of_state(s) * dk;
+    const auto value = v.row(t).segment(kv_of_state(s) * dv, dv);
+    for (std::int64_t h = first_query(s); h < first_query(s) + queries_per_state(); ++h)
+      o.row(t).segment(h * dv, dv).setZero();
+    // One pass over the state, which is as large as a layer's weights in 4 bits: each row
+    // decays, takes its key-value product and adds its share of every query's output.
+    constexpr std::int64_t kRows = 16;
+    float decay[kRows];
+    for (std::int64_t c0 = 0; c0 < dk; c0 += kRows) {
+      const std::int64_t rows = std::min(kRows, dk - c0);
+      kernels::apply(Elementwise::Exp, log_decay + c0, decay, rows);
+      for (std::int64_t c = c0; c < c0 + rows; ++c) {
+        auto row = state.row(s * dk + c);
+        row = decay[c - c0] * row + key[c] * value;
+        for (std::int64_t h = first_query(s); h < first_query(s) + queries_per_state(); ++h)
+          o.row(t).segment(h * dv, dv) += q(t, h * dk + c) * row;
+      }
+    }
+    for (std::int64_t h = first_query(s); h < first_query(s) + queries_per_state(); ++h)
+      o.row(t).segment(h * dv, dv) *= cfg_.scale;
+  }
 
   /// One thread's buffers for a chunk of n positions (see chunk_head), carved from `bytes(n, dk)`
   /// bytes at `base`.
