@@ -318,7 +318,8 @@ TEST_CASE("Every kernel path quantizes activations to the same bits", "[kernels]
 TEST_CASE("Every kernel path computes float32 products between activations", "[kernels]") {
   EveryPath every;
   glrnn::test::RandomWeights rw(4);
-  // The three forms: A · B^T, A · B and A^T · B (transposed_product), each from A [M, K].
+  // The three forms: A · B^T, A · B and A^T · B (transposed_product, which scales C by `keep`
+  // in the same pass: 0 overwrites it, 0.5 as a decaying state), each from A [M, K].
   enum class Form { BTransposed, Plain, ATransposed };
   for (std::int64_t M : {1, 5, 17})
     for (std::int64_t N : {3, 33, 64})
@@ -337,14 +338,16 @@ TEST_CASE("Every kernel path computes float32 products between activations", "[k
             glrnn::Scratch scratch = glrnn::test::measured_scratch(M, [&](glrnn::Scratch& meter) {
               glrnn::kernels::product(a, b, form == Form::BTransposed, c, true, meter);
             });
+            float kept = 1.0f;  // what is left of C's 1s
             if (form == Form::ATransposed) {
               glrnn::Scratch::Frame frame(scratch);
               std::byte* work = scratch.array<std::byte>(glrnn::kernels::product_work_bytes(K));
-              glrnn::kernels::transposed_product(at, b, c, /*accumulate=*/true, work);
+              kept = M == 5 ? 0.0f : 0.5f;
+              glrnn::kernels::transposed_product(at, b, c, kept, work);
             } else {
               glrnn::kernels::product(a, b, form == Form::BTransposed, c, /*accumulate=*/true, scratch);
             }
-            CHECK((c.array() - 1.0f - expected.array()).abs().maxCoeff() <= bound + 2 * FLT_EPSILON);
+            CHECK((c.array() - kept - expected.array()).abs().maxCoeff() <= bound + 2 * FLT_EPSILON);
           }
         }
 }

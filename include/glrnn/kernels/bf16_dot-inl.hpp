@@ -61,7 +61,7 @@ struct Bf16PairStep {
 /// at stride ldx, padded with zeros to a multiple of kBf16Step.
 inline void gemm_bf16(const bf16* w, std::int64_t ldw, std::int64_t n_lo, std::int64_t n_hi, std::int64_t K,
                       const bf16* x, std::int64_t ldx, std::int64_t M, float* y, std::int64_t ldy, float* panel) {
-  gemm_panels<Bf16PairStep>(n_lo, n_hi, K, kBf16Kc, x, ldx, M, y, ldy, false,
+  gemm_panels<Bf16PairStep>(n_lo, n_hi, K, kBf16Kc, x, ldx, M, y, ldy, /*keep=*/0.0f,
                             [&](std::int64_t n0, std::int64_t cols, std::int64_t k0, std::int64_t kc) {
                               prefetch_next_panel(w, ldw, n0, n_hi, k0, kBf16Kc, K);
                               pack_bf16_pairs(w + n0 * ldw, ldw, cols, k0, kc, K, panel);

@@ -325,18 +325,26 @@ constexpr int kFloatMr = kLanes == 16 ? 12 : 6;  // 2·kMr accumulators + 3 fit 
 constexpr std::int64_t kFloatKc = 256;
 constexpr std::size_t kFloatPanelBytes = kFloatKc * kFloatNr * sizeof(float);
 
-/// c[0, cols) = (accumulate ? c : 0) + the V·kLanes lanes of v.
+/// c[0, cols) = keep · c + the V·kLanes lanes of v, in one rounding (with keep = 1, c + v); keep = 0
+/// writes v without reading c.
 template <int V>
-inline void write_tile_row(float* c, const F* v, std::int64_t cols, bool accumulate) {
+inline void write_tile_row(float* c, const F* v, std::int64_t cols, float keep) {
   if (cols == V * kLanes) {
+    const F k = set1(keep);
     GLRNN_UNROLL
-    for (int h = 0; h < V; ++h) store(c + h * kLanes, accumulate ? add(v[h], load(c + h * kLanes)) : v[h]);
+    for (int h = 0; h < V; ++h) store(c + h * kLanes, keep != 0.0f ? fma(k, load(c + h * kLanes), v[h]) : v[h]);
     return;
   }
   alignas(64) float t[V * kLanes];
   GLRNN_UNROLL
   for (int h = 0; h < V; ++h) store(t + h * kLanes, v[h]);
-  for (std::int64_t j = 0; j < cols; ++j) c[j] = accumulate ? c[j] + t[j] : t[j];
+  for (std::int64_t j = 0; j < cols; ++j) c[j] = keep != 0.0f ? std::fma(keep, c[j], t[j]) : t[j];
+}
+
+/// c[0, cols) = (accumulate ? c : 0) + the V·kLanes lanes of v.
+template <int V>
+inline void write_tile_row(float* c, const F* v, std::int64_t cols, bool accumulate) {
+  write_tile_row<V>(c, v, cols, accumulate ? 1.0f : 0.0f);
 }
 
 inline void store_units(float* p, F v) { store(p, v); }
@@ -423,11 +431,11 @@ struct TransposedFloat32Step : Float32Step {
   static const float* at(const float* x, std::int64_t ldx, std::int64_t row, std::int64_t k) { return x + k * ldx + row; }
 };
 
-/// C[MR, cols] (+)= X[MR, slab.steps · Step::kElements] · slab: one register tile (X's elements
-/// where Step::at says).
+/// C[MR, cols] = keep · C + X[MR, slab.steps · Step::kElements] · slab: one register tile (X's
+/// elements where Step::at says).
 template <int MR, class Step = Float32Step>
 inline void float_tile(const typename Step::Activation* x, std::int64_t ldx, const PanelSlab& slab, float* c,
-                       std::int64_t ldc, std::int64_t cols, bool accumulate) {
+                       std::int64_t ldc, std::int64_t cols, float keep) {
   F acc0[MR], acc1[MR];
   GLRNN_UNROLL
   for (int m = 0; m < MR; ++m) acc0[m] = acc1[m] = zero();
@@ -444,7 +452,7 @@ inline void float_tile(const typename Step::Activation* x, std::int64_t ldx, con
   GLRNN_UNROLL
   for (int m = 0; m < MR; ++m) {
     const F pair[2] = {acc0[m], acc1[m]};
-    write_tile_row<2>(c + m * ldc, pair, cols, accumulate);
+    write_tile_row<2>(c + m * ldc, pair, cols, keep);
   }
 }
 
@@ -458,14 +466,14 @@ GLRNN_ALWAYS_INLINE void with_tile_rows(int rows, const Tile& tile) {
   tile(std::integral_constant<int, MR>{});
 }
 
-/// Y[0..M)[n_lo, n_hi) (+)= X · B over panels of kFloatNr columns of the result and slabs of up to
+/// Y[0..M)[n_lo, n_hi) = keep · Y + X · B over panels of kFloatNr columns of the result and slabs of up to
 /// `slab` of the depth K: pack(n0, cols, k0, kc) returns columns [n0, n0 + cols) of B for depth
 /// [k0, k0 + kc) as a PanelSlab (packed into `panel`, or where B already has that layout), whose
 /// steps the register tiles take by `Step` from X's rows (X [M, K] at stride ldx).
 template <class Step, class Pack>
 inline void gemm_panels(std::int64_t n_lo, std::int64_t n_hi, std::int64_t K, std::int64_t slab,
                         const typename Step::Activation* x, std::int64_t ldx, std::int64_t M, float* y, std::int64_t ldy,
-                        bool accumulate, const Pack& pack) {
+                        float keep, const Pack& pack) {
   for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += kFloatNr) {
     const std::int64_t cols = std::min<std::int64_t>(kFloatNr, n_hi - n0);
     for (std::int64_t k0 = 0; k0 < K; k0 += slab) {
@@ -473,7 +481,7 @@ inline void gemm_panels(std::int64_t n_lo, std::int64_t n_hi, std::int64_t K, st
       for (std::int64_t m0 = 0; m0 < M; m0 += kFloatMr)
         with_tile_rows<kFloatMr>(static_cast<int>(std::min<std::int64_t>(kFloatMr, M - m0)), [&](auto rows) {
           float_tile<decltype(rows)::value, Step>(Step::at(x, ldx, m0, k0), ldx, b, y + m0 * ldy + n0, ldy, cols,
-                                                  accumulate || k0 > 0);
+                                                  k0 > 0 ? 1.0f : keep);
         });
     }
   }
@@ -490,14 +498,14 @@ inline void prefetch_next_panel(const Unit* w, std::int64_t ldw, std::int64_t n0
                    (K + slab - 1) / slab);
 }
 
-/// Y[0..M)[n_lo, n_hi) (+)= X · B^T for B of `Format` with rows [n_lo, n_hi) at w + n·ldw units
+/// Y[0..M)[n_lo, n_hi) = keep · Y + X · B^T for B of `Format` with rows [n_lo, n_hi) at w + n·ldw units
 /// (b_rows_are_n) or, for float32 B laid out [K, N], columns [n_lo, n_hi) of rows at w + k·ldw; X
 /// as `Step` reads it (Float32Step: [M, K]; TransposedFloat32Step: [K, M]).
 template <class Format, class Step = Float32Step>
 inline void gemm_float(const typename Format::Unit* w, std::int64_t ldw, bool b_rows_are_n, std::int64_t n_lo,
                        std::int64_t n_hi, std::int64_t K, const float* x, std::int64_t ldx, std::int64_t M, float* y,
-                       std::int64_t ldy, bool accumulate, float* panel) {
-  gemm_panels<Step>(n_lo, n_hi, K, kFloatKc, x, ldx, M, y, ldy, accumulate,
+                       std::int64_t ldy, float keep, float* panel) {
+  gemm_panels<Step>(n_lo, n_hi, K, kFloatKc, x, ldx, M, y, ldy, keep,
                            [&](std::int64_t n0, std::int64_t cols, std::int64_t k0, std::int64_t kc) {
                              if (b_rows_are_n) {
                                prefetch_next_panel(w, ldw, n0, n_hi, k0, kFloatKc, K);
@@ -736,7 +744,7 @@ inline FormatKernels format_kernels() {
     k.gemm = [](const WeightMatrix& w, const ActivationRows& x, std::int64_t lo, std::int64_t hi, float* y,
                 std::int64_t ldy, void* work) {
       gemm_float<Format>(static_cast<const Unit*>(w.data), w.cols, true, lo, hi, w.cols, x.x, x.ldx, x.rows, y, ldy,
-                         false, static_cast<float*>(work));
+                         /*keep=*/0.0f, static_cast<float*>(work));
     };
     k.work_bytes = [](std::int64_t) { return kFloatPanelBytes; };
     k.rows_per_panel = kFloatNr;
@@ -767,12 +775,12 @@ inline PathKernels path_kernels() {
   k.quantize_row = &quantize_row;
   k.gemm_f32 = [](const float* a, std::int64_t lda, bool a_transposed, const float* b, std::int64_t ldb,
                   bool b_rows_are_n, float* c, std::int64_t ldc, std::int64_t M, std::int64_t K, std::int64_t n_lo,
-                  std::int64_t n_hi, bool accumulate, void* work) {
+                  std::int64_t n_hi, float keep, void* work) {
     float* panel = static_cast<float*>(work);
     if (a_transposed) {
-      gemm_float<F32Format, TransposedFloat32Step>(b, ldb, b_rows_are_n, n_lo, n_hi, K, a, lda, M, c, ldc, accumulate, panel);
+      gemm_float<F32Format, TransposedFloat32Step>(b, ldb, b_rows_are_n, n_lo, n_hi, K, a, lda, M, c, ldc, keep, panel);
     } else {
-      gemm_float<F32Format>(b, ldb, b_rows_are_n, n_lo, n_hi, K, a, lda, M, c, ldc, accumulate, panel);
+      gemm_float<F32Format>(b, ldb, b_rows_are_n, n_lo, n_hi, K, a, lda, M, c, ldc, keep, panel);
     }
   };
   k.gemm_f32_work_bytes = [](std::int64_t) { return kFloatPanelBytes; };

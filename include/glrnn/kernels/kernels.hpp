@@ -68,11 +68,11 @@ struct PathKernels {
   /// One row of activations to int8 blocks (QuantizedRows), q16 where not null.
   void (*quantize_row)(const float* x, std::int64_t n, std::int8_t* q, std::int16_t* q16, float* scale,
                        std::int32_t* sum) = nullptr;
-  /// C[0..M)[n_lo, n_hi) (+)= A · B^T (B [N, K], b_rows_are_n) or A · B (B [K, N]); A is [M, K],
-  /// or [K, M] where a_transposed (only with B [K, N]).
+  /// C[0..M)[n_lo, n_hi) = keep · C + A · B^T (B [N, K], b_rows_are_n) or A · B (B [K, N]); A is
+  /// [M, K], or [K, M] where a_transposed (only with B [K, N]); keep = 0: C is not read.
   void (*gemm_f32)(const float* a, std::int64_t lda, bool a_transposed, const float* b, std::int64_t ldb,
                    bool b_rows_are_n, float* c, std::int64_t ldc, std::int64_t M, std::int64_t K, std::int64_t n_lo,
-                   std::int64_t n_hi, bool accumulate, void* work) = nullptr;
+                   std::int64_t n_hi, float keep, void* work) = nullptr;
   std::size_t (*gemm_f32_work_bytes)(std::int64_t K) = nullptr;
   /// y[i] = f(x[i]) and y[i] = log(e^a[i] + e^b[i]) for i < n (kernels/elementwise.hpp).
   void (*apply)(Elementwise f, const float* x, float* y, std::int64_t n) = nullptr;
@@ -211,8 +211,8 @@ inline PathKernels path_kernels() {
   k.quantize_row = &quantize_row;
   k.gemm_f32 = [](const float* a, std::int64_t lda, bool a_transposed, const float* b, std::int64_t ldb,
                   bool b_rows_are_n, float* c, std::int64_t ldc, std::int64_t M, std::int64_t K, std::int64_t n_lo,
-                  std::int64_t n_hi, bool accumulate, void*) {
-    gemm_f32(a, lda, a_transposed, b, ldb, b_rows_are_n, c, ldc, M, K, n_lo, n_hi, accumulate);
+                  std::int64_t n_hi, float keep, void*) {
+    gemm_f32(a, lda, a_transposed, b, ldb, b_rows_are_n, c, ldc, M, K, n_lo, n_hi, keep);
   };
   k.gemm_f32_work_bytes = [](std::int64_t) { return std::size_t{0}; };
   // The scalar reference itself (core/math.hpp).
@@ -383,18 +383,20 @@ inline void product(const MatIn& a, const MatIn& b, bool b_transposed, MatOut c,
   detail::check_product_shapes(a, b, b_transposed, c);
   if (M == 0 || N == 0) return;
   path_kernels(kernel_path()).gemm_f32(a.data(), a.outerStride(), false, b.data(), b.outerStride(), b_transposed,
-                                       c.data(), c.outerStride(), M, K, 0, N, accumulate, work);
+                                       c.data(), c.outerStride(), M, K, 0, N, accumulate ? 1.0f : 0.0f, work);
 }
 
-/// C[M, N] (+)= A^T · B for A [K, M] and B [K, N], with A read where it is: the sum over k of the
-/// outer products of row k of A and row k of B, as a chunk's state update is (its keys' and values'
-/// rows). On the calling thread, with product_work_bytes(K) bytes of work memory at `work`.
-inline void transposed_product(const MatIn& a, const MatIn& b, MatOut c, bool accumulate, std::byte* work) {
+/// C[M, N] = keep · C + A^T · B for A [K, M] and B [K, N], with A read where it is: the sum over k
+/// of the outer products of row k of A and row k of B, as a chunk's state update is (its keys' and
+/// values' rows; keep: the state's decay over the chunk, or 1), in one pass over C; keep = 0
+/// overwrites C without reading it. On the calling thread, with product_work_bytes(K) bytes of work
+/// memory at `work`.
+inline void transposed_product(const MatIn& a, const MatIn& b, MatOut c, float keep, std::byte* work) {
   const std::int64_t M = a.cols(), K = a.rows(), N = b.cols();
   GLRNN_CHECK(b.rows() == K && c.rows() == M && c.cols() == N, ShapeError, "transposed_product: shapes do not match");
   if (M == 0 || N == 0) return;
   path_kernels(kernel_path()).gemm_f32(a.data(), a.outerStride(), true, b.data(), b.outerStride(), false, c.data(),
-                                       c.outerStride(), M, K, 0, N, accumulate, work);
+                                       c.outerStride(), M, K, 0, N, keep, work);
 }
 
 /// The same, with the work memory from `scratch` (nothing is computed on a measuring arena).

@@ -82,18 +82,18 @@ void unpack_row(const WeightMatrix& w, std::int64_t r, std::int8_t* q, float* s)
   }
 }
 
-/// C[M, N) (+)= A · B^T (B rows are the N outputs, ldb apart) or A · B (B is [K, N]), for the
-/// columns [n_lo, n_hi); A is [M, K], or [K, M] where a_transposed (only with B [K, N]).
+/// C[M, N) = keep · C + A · B^T (B rows are the N outputs, ldb apart) or A · B (B is [K, N]), for
+/// the columns [n_lo, n_hi); A is [M, K], or [K, M] where a_transposed (only with B [K, N]); keep =
+/// 0: C is not read.
 inline void gemm_f32(const float* a, std::int64_t lda, bool a_transposed, const float* b, std::int64_t ldb,
                      bool b_rows_are_n, float* c, std::int64_t ldc, std::int64_t M, std::int64_t K, std::int64_t n_lo,
-                     std::int64_t n_hi, bool accumulate) {
+                     std::int64_t n_hi, float keep) {
   for (std::int64_t m = 0; m < M; ++m) {
     float* cm = c + m * ldc;
     if (b_rows_are_n) {
-      for (std::int64_t n = n_lo; n < n_hi; ++n) cm[n] = (accumulate ? cm[n] : 0.0f) + dot_f32(b + n * ldb, a + m * lda, K);
+      for (std::int64_t n = n_lo; n < n_hi; ++n) cm[n] = (keep != 0.0f ? keep * cm[n] : 0.0f) + dot_f32(b + n * ldb, a + m * lda, K);
     } else {
-      if (!accumulate)
-        for (std::int64_t n = n_lo; n < n_hi; ++n) cm[n] = 0.0f;
+      for (std::int64_t n = n_lo; n < n_hi; ++n) cm[n] = keep != 0.0f ? keep * cm[n] : 0.0f;
       for (std::int64_t k = 0; k < K; ++k) {
         const float akm = a_transposed ? a[k * lda + m] : a[m * lda + k];
         const float* bk = b + k * ldb;

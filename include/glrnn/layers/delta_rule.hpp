@@ -211,10 +211,9 @@ class DeltaRule {
       auto keys = space.keys.topRows(n);
       const float last = cum[n - 1];
       for (std::int64_t i = 0; i < n; ++i) keys.row(i) = std::exp(last - cum[i]) * kh.row(i);
-      S *= std::exp(last);
-      kernels::transposed_product(keys, corrected, S, /*accumulate=*/true, space.work);
+      kernels::transposed_product(keys, corrected, S, /*keep=*/std::exp(last), space.work);
     } else {
-      kernels::transposed_product(kh, corrected, S, /*accumulate=*/true, space.work);
+      kernels::transposed_product(kh, corrected, S, /*keep=*/1.0f, space.work);
     }
   }
 

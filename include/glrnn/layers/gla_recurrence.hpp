@@ -209,7 +209,7 @@ class GlaRecurrence {
     exp_of(scaled_k, scaled_k);
     scaled_k.array() *= kh.array();
     S.array().colwise() *= last.transpose().array().exp();
-    kernels::transposed_product(scaled_k, vh, S, /*accumulate=*/true, space.work);
+    kernels::transposed_product(scaled_k, vh, S, /*keep=*/1.0f, space.work);
   }
 
   /// out = e^x for whole rows of a chunk's buffers (contiguous), on this thread.
