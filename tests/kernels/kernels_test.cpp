@@ -323,7 +323,7 @@ TEST_CASE("Every kernel path computes float32 products between activations", "[k
   enum class Form { BTransposed, Plain, ATransposed };
   for (std::int64_t M : {1, 5, 17})
     for (std::int64_t N : {3, 33, 64})
-      for (std::int64_t K : {7, 64, 300})
+      for (std::int64_t K : {0, 7, 64, 300})  // 0: an empty sum, which still sets or scales C
         for (Form form : {Form::BTransposed, Form::Plain, Form::ATransposed}) {
           const RowMatrixXf a = rw.matrix(M, K), b = form == Form::BTransposed ? rw.matrix(N, K) : rw.matrix(K, N);
           const RowMatrixXf at = a.transpose();  // what transposed_product reads

@@ -382,6 +382,10 @@ inline void product(const MatIn& a, const MatIn& b, bool b_transposed, MatOut c,
   const std::int64_t M = a.rows(), K = a.cols(), N = b_transposed ? b.rows() : b.cols();
   detail::check_product_shapes(a, b, b_transposed, c);
   if (M == 0 || N == 0) return;
+  if (K == 0) {  // an empty sum
+    if (!accumulate) c.setZero();
+    return;
+  }
   path_kernels(kernel_path()).gemm_f32(a.data(), a.outerStride(), false, b.data(), b.outerStride(), b_transposed,
                                        c.data(), c.outerStride(), M, K, 0, N, accumulate ? 1.0f : 0.0f, work);
 }
@@ -395,6 +399,11 @@ inline void transposed_product(const MatIn& a, const MatIn& b, MatOut c, float k
   const std::int64_t M = a.cols(), K = a.rows(), N = b.cols();
   GLRNN_CHECK(b.rows() == K && c.rows() == M && c.cols() == N, ShapeError, "transposed_product: shapes do not match");
   if (M == 0 || N == 0) return;
+  if (K == 0) {  // an empty sum
+    if (keep == 0.0f) c.setZero();
+    else c *= keep;
+    return;
+  }
   path_kernels(kernel_path()).gemm_f32(a.data(), a.outerStride(), true, b.data(), b.outerStride(), false, c.data(),
                                        c.outerStride(), M, K, 0, N, keep, work);
 }
