@@ -56,44 +56,45 @@ class DeltaRule {
   /// log decay g [T, HV]; advances `state`. Chunk-parallel when T > 1 and chunk_size > 0.
   void forward(const MatMap& q, const MatMap& k, const MatMap& v, const MatMap& beta, const MatMap& g,
                RowMatrixXf& state, MatMap& o, Scratch& scratch, std::int64_t chunk_size) const {
-    const std::int64_t len = q.rows(), dk = cfg_.key_dim, dv = cfg_.value_dim;
+    const std::int64_t len = q.rows();
     if (chunk_size > 0 && len > 1) {
       prefill(q, k, v, beta, g, state, o, scratch, std::min(chunk_size, len));
     } else if (!scratch.measuring()) {
-      // Token by token, each thread running whole value heads through the prompt.
-      parallel_for(0, cfg_.value_heads, len * 4 * dk * dv, [&](std::int64_t lo, std::int64_t hi) {
-        for (std::int64_t j = lo; j < hi; ++j)
-          for (std::int64_t t = 0; t < len; ++t) step_head(q, k, v, beta, g, t, j, state, o);
-      });
+      token_by_token(q, k, v, beta, g, 0, len, state, o);
     }
   }
 
   /// Row t only: one decode step of one sequence (batched decode calls it per sequence).
   void step(const MatMap& q, const MatMap& k, const MatMap& v, const MatMap& beta, const MatMap& g, std::int64_t t,
             RowMatrixXf& state, MatMap& o) const {
-    const std::int64_t dk = cfg_.key_dim, dv = cfg_.value_dim;
-    // Value heads are independent: a large state (Gated DeltaNet-1.3B: 3 MB a layer) is read by every thread.
-    parallel_for(0, cfg_.value_heads, 4 * dk * dv, [&](std::int64_t lo, std::int64_t hi) {
-      for (std::int64_t j = lo; j < hi; ++j) step_head(q, k, v, beta, g, t, j, state, o);
-    });
+    token_by_token(q, k, v, beta, g, t, t + 1, state, o);
   }
 
  private:
   std::int64_t key_head(std::int64_t j) const { return j / (cfg_.value_heads / cfg_.heads); }
 
-  /// Position t of value head j.
-  void step_head(const MatMap& q, const MatMap& k, const MatMap& v, const MatMap& beta, const MatMap& g, std::int64_t t,
-                 std::int64_t j, RowMatrixXf& state, MatMap& o) const {
-    const std::int64_t dk = cfg_.key_dim, dv = cfg_.value_dim, h = key_head(j);
-    auto S = state.middleRows(j * dk, dk);
-    if (cfg_.gated) S *= std::exp(g(t, j));
-    const auto kt = k.row(t).segment(h * dk, dk);
-    auto ot = o.row(t).segment(j * dv, dv);
-    // ot holds u = β (v − S^T k) until the state is updated, then the output.
-    ot.noalias() = kt * S;
-    ot = beta(t, j) * (v.row(t).segment(j * dv, dv) - ot);
-    S.noalias() += kt.transpose() * ot;
-    ot.noalias() = cfg_.scale * (q.row(t).segment(h * dk, dk) * S);
+  /// Rows [t0, t1) one position at a time. Value heads are independent, so each thread takes whole
+  /// heads through every position: a large state (Gated DeltaNet-1.3B: 3 MB a layer) is read by
+  /// every thread, and there is one hand-over per call, not one per position.
+  void token_by_token(const MatMap& q, const MatMap& k, const MatMap& v, const MatMap& beta, const MatMap& g,
+                      std::int64_t t0, std::int64_t t1, RowMatrixXf& state, MatMap& o) const {
+    const std::int64_t dk = cfg_.key_dim, dv = cfg_.value_dim;
+    parallel_for(0, cfg_.value_heads, (t1 - t0) * 4 * dk * dv, [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t j = lo; j < hi; ++j) {
+        const std::int64_t h = key_head(j);
+        auto S = state.middleRows(j * dk, dk);
+        for (std::int64_t t = t0; t < t1; ++t) {
+          if (cfg_.gated) S *= std::exp(g(t, j));
+          const auto kt = k.row(t).segment(h * dk, dk);
+          auto ot = o.row(t).segment(j * dv, dv);
+          // ot holds u = β (v − S^T k) until the state is updated, then the output.
+          ot.noalias() = kt * S;
+          ot = beta(t, j) * (v.row(t).segment(j * dv, dv) - ot);
+          S.noalias() += kt.transpose() * ot;
+          ot.noalias() = cfg_.scale * (q.row(t).segment(h * dk, dk) * S);
+        }
+      }
+    });
   }
 
   /// One value head's temporaries for a chunk of up to C positions.

@@ -65,27 +65,32 @@ class GlaRecurrence {
       for (std::int64_t c0 = 0; c0 < len; c0 += chunk_size)
         chunk(q, g, k, v, c0, std::min(chunk_size, len - c0), state, o, scratch);
     } else if (!scratch.measuring()) {
-      // Token by token, each thread running whole state heads through the prompt.
-      parallel_for(0, cfg_.state_heads, len * 3 * cfg_.key_dim * cfg_.value_dim, [&](std::int64_t lo, std::int64_t hi) {
-        for (std::int64_t s = lo; s < hi; ++s)
-          for (std::int64_t t = 0; t < len; ++t) step_head(q, g, k, v, t, s, state, o);
-      });
+      token_by_token(q, g, k, v, 0, len, state, o);
     }
   }
 
   /// Row t only: one decode step of one sequence (batched decode calls it per sequence).
   void step(const MatMap& q, const MatMap& g, const MatMap& k, const MatMap& v, std::int64_t t, RowMatrixXf& state,
             MatMap& o) const {
-    // Heads are independent: a large state (RetNet-1.3B: 4 MB a layer) is read by every thread.
-    parallel_for(0, cfg_.state_heads, 3 * cfg_.key_dim * cfg_.value_dim, [&](std::int64_t lo, std::int64_t hi) {
-      for (std::int64_t s = lo; s < hi; ++s) step_head(q, g, k, v, t, s, state, o);
-    });
+    token_by_token(q, g, k, v, t, t + 1, state, o);
   }
 
  private:
   std::int64_t kv_of_state(std::int64_t s) const { return s * cfg_.kv_heads / cfg_.state_heads; }
   std::int64_t queries_per_state() const { return cfg_.heads / cfg_.state_heads; }
   std::int64_t first_query(std::int64_t s) const { return s * queries_per_state(); }
+
+  /// Rows [t0, t1) one position at a time. Heads are independent, so each thread takes whole state
+  /// heads through every position: a large state (RetNet-1.3B: 4 MB a layer) is read by every
+  /// thread, and there is one hand-over per call, not one per position.
+  void token_by_token(const MatMap& q, const MatMap& g, const MatMap& k, const MatMap& v, std::int64_t t0,
+                      std::int64_t t1, RowMatrixXf& state, MatMap& o) const {
+    parallel_for(0, cfg_.state_heads, (t1 - t0) * 3 * cfg_.key_dim * cfg_.value_dim,
+                 [&](std::int64_t lo, std::int64_t hi) {
+                   for (std::int64_t s = lo; s < hi; ++s)
+                     for (std::int64_t t = t0; t < t1; ++t) step_head(q, g, k, v, t, s, state, o);
+                 });
+  }
 
   /// Position t of state head s and its queries.
   void step_head(const MatMap& q, const MatMap& g, const MatMap& k, const MatMap& v, std::int64_t t, std::int64_t s,
