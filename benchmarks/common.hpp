@@ -168,8 +168,10 @@ inline glrnn::Model build_random_model(const std::string& config_path, const glr
                                        const std::shared_ptr<RandomStore>& store, const glrnn::LoadOptions& options = {}) {
   const glrnn::JsonConfig json = glrnn::JsonConfig::load(config_path);
   const glrnn::ModelFamily family = glrnn::family_for(json);
-  const auto [config, summary] = family.parse(json, options);
-  glrnn::TensorReader reader(*store, recipe, options.bf16_activations || recipe.name == kBf16ActivationsType);
+  glrnn::LoadOptions load = options;
+  load.bf16_activations = options.bf16_activations || recipe.name == kBf16ActivationsType;
+  const auto [config, summary] = family.parse(json, load);
+  glrnn::TensorReader reader(*store, recipe, load.bf16_activations);
   const auto info = [&, &summary = summary] {
     glrnn::ModelInfo i;
     i.family = family.name;

@@ -35,8 +35,10 @@ inline double stepped_tokens_per_second(const glrnn::Model& model, const std::ve
 /// Tokens per second of one layer's recurrence alone over n positions of random inputs shaped as
 /// the family's, in the mixer's default chunks or (chunked false) token by token; 0 for a family
 /// without a chunked form. The model-level figures hide the difference: the projections and MLPs
-/// are most of the work.
-inline double recurrence_tokens_per_second(const std::string& config_path, std::int64_t n, bool chunked, int reps) {
+/// are most of the work. `precision`: the delta rule's chunk products (the bf16-activation mode's
+/// is Bf16).
+inline double recurrence_tokens_per_second(const std::string& config_path, std::int64_t n, bool chunked, int reps,
+                                           glrnn::kernels::Precision precision = glrnn::kernels::Precision::Float32) {
   const glrnn::JsonConfig json = glrnn::JsonConfig::load(config_path);
   const std::string type = json.string("model_type");
   glrnn::Rng rng(11);
@@ -52,7 +54,8 @@ inline double recurrence_tokens_per_second(const std::string& config_path, std::
   };
   if (type == "delta_net" || type == "gated_deltanet") {
     const glrnn::DeltaNetMixerConfig mixer = glrnn::DeltaNetConfig::from_json(json, {}, type == "gated_deltanet").mixer();
-    const glrnn::DeltaRuleConfig c = mixer.rule();
+    glrnn::DeltaRuleConfig c = mixer.rule();
+    c.precision = precision;
     const glrnn::DeltaRule rule(c);
     const std::int64_t chunk = chunked ? mixer.chunk_size : 0;
     glrnn::RowMatrixXf q = random(c.heads * c.key_dim, -1, 1), k = random(c.heads * c.key_dim, -1, 1),
@@ -114,11 +117,22 @@ inline void bench_prefill(const std::string& config_path, const std::vector<std:
     std::printf("| type | prompt | chunked tok/s | GFLOP/s (ratio to FMA peak) | token-by-token recurrence tok/s | speed-up "
                 "| one token per forward tok/s | speed-up |\n|---|---|---|---|---|---|---|---|\n");
   }
+  // The delta rule's chunk products in bf16 (the bf16-activation mode), where this path rounds them.
+  const std::string type = glrnn::JsonConfig::load(config_path).string("model_type");
+  const bool bf16_rows = (type == "delta_net" || type == "gated_deltanet") &&
+                         glrnn::kernels::rounds_bf16_products(glrnn::kernel_path());
   std::vector<nlohmann::json> recurrence_rows;
   for (std::int64_t n : lengths) {
     const double c = recurrence_tokens_per_second(config_path, n, /*chunked=*/true, reps);
     const double s = recurrence_tokens_per_second(config_path, n, /*chunked=*/false, reps);
-    if (c > 0) recurrence_rows.push_back({{"prompt_tokens", n}, {"chunked_tok_s", c}, {"sequential_tok_s", s}, {"speedup", c / s}});
+    if (c <= 0) continue;
+    nlohmann::json row = {{"prompt_tokens", n}, {"chunked_tok_s", c}, {"sequential_tok_s", s}, {"speedup", c / s}};
+    if (bf16_rows) {
+      const double b = recurrence_tokens_per_second(config_path, n, true, reps, glrnn::kernels::Precision::Bf16);
+      row["chunked_bf16_tok_s"] = b;
+      row["bf16_speedup"] = b / s;
+    }
+    recurrence_rows.push_back(row);
   }
   out["recurrence_alone"] = recurrence_rows;
   for (const std::string& type : types) {
@@ -147,11 +161,16 @@ inline void bench_prefill(const std::string& config_path, const std::vector<std:
   if (json) {
     std::printf("%s\n", out.dump(2).c_str());
   } else if (!recurrence_rows.empty()) {
-    std::printf("\nOne layer's recurrence alone (random inputs of its shapes, float32):\n\n"
-                "| prompt | chunked tok/s | token-by-token tok/s | speed-up |\n|---|---|---|---|\n");
-    for (const nlohmann::json& r : recurrence_rows)
-      std::printf("| %lld | %.0f | %.0f | %.2fx |\n", static_cast<long long>(r["prompt_tokens"].get<std::int64_t>()),
+    std::printf("\nOne layer's recurrence alone (random inputs of its shapes, float32%s):\n\n"
+                "| prompt | chunked tok/s | token-by-token tok/s | speed-up |%s\n|---|---|---|---|%s\n",
+                bf16_rows ? "; and the chunk's products in bf16, as in the bf16-activation mode" : "",
+                bf16_rows ? " chunked, bf16 products, tok/s | speed-up |" : "", bf16_rows ? "---|---|" : "");
+    for (const nlohmann::json& r : recurrence_rows) {
+      std::printf("| %lld | %.0f | %.0f | %.2fx |", static_cast<long long>(r["prompt_tokens"].get<std::int64_t>()),
                   r["chunked_tok_s"].get<double>(), r["sequential_tok_s"].get<double>(), r["speedup"].get<double>());
+      if (bf16_rows) std::printf(" %.0f | %.2fx |", r["chunked_bf16_tok_s"].get<double>(), r["bf16_speedup"].get<double>());
+      std::printf("\n");
+    }
   }
 }
 

@@ -318,37 +318,46 @@ TEST_CASE("Every kernel path quantizes activations to the same bits", "[kernels]
 TEST_CASE("Every kernel path computes float32 products between activations", "[kernels]") {
   EveryPath every;
   glrnn::test::RandomWeights rw(4);
+  using glrnn::kernels::Precision;
   // The three forms: A · B^T, A · B and A^T · B (transposed_product, which scales C by `keep`
-  // in the same pass: 0 overwrites it, 0.5 as a decaying state), each from A [M, K].
+  // in the same pass: 0 overwrites it, 0.5 as a decaying state), each from A [M, K]. M = 32 and
+  // N = 64 give the amx path's whole blocks, which keep 0 and 1 take in the tile registers.
   enum class Form { BTransposed, Plain, ATransposed };
-  for (std::int64_t M : {1, 5, 17})
+  const auto rounded = [](const RowMatrixXf& m) {
+    return m.unaryExpr([](float v) { return glrnn::to_float(glrnn::to_bf16(v)); }).eval();
+  };
+  for (std::int64_t M : {1, 5, 17, 32})
     for (std::int64_t N : {3, 33, 64})
       for (std::int64_t K : {0, 7, 64, 300})  // 0: an empty sum, which still sets or scales C
         for (Form form : {Form::BTransposed, Form::Plain, Form::ATransposed}) {
           const RowMatrixXf a = rw.matrix(M, K), b = form == Form::BTransposed ? rw.matrix(N, K) : rw.matrix(K, N);
           const RowMatrixXf at = a.transpose();  // what transposed_product reads
           const RowMatrixXf bt = form == Form::BTransposed ? RowMatrixXf(b) : RowMatrixXf(b.transpose());
-          const RowMatrixXf expected = (a.cast<double>() * bt.cast<double>().transpose()).cast<float>();
-          // As above: a sum of K products, with |a|, |b| ~ N(0, 1).
-          const float bound = 2.0f * K * FLT_EPSILON * static_cast<float>((a.cwiseAbs() * bt.cwiseAbs().transpose()).maxCoeff());
-          for (KernelPath path : every.paths()) {
-            glrnn::set_kernel_path(path);
-            CAPTURE(std::string(glrnn::kernel_path_name(path)), M, N, K, static_cast<int>(form));
-            RowMatrixXf c = RowMatrixXf::Constant(M, N, 1.0f);
-            glrnn::Scratch scratch = glrnn::test::measured_scratch(M, [&](glrnn::Scratch& meter) {
-              glrnn::kernels::product(a, b, form == Form::BTransposed, c, true, meter);
-            });
-            float kept = 1.0f;  // what is left of C's 1s
-            if (form == Form::ATransposed) {
-              glrnn::Scratch::Frame frame(scratch);
-              std::byte* work = scratch.array<std::byte>(glrnn::kernels::product_work_bytes(K));
-              kept = M == 5 ? 0.0f : 0.5f;
-              glrnn::kernels::transposed_product(at, b, c, kept, work);
-            } else {
-              glrnn::kernels::product(a, b, form == Form::BTransposed, c, /*accumulate=*/true, scratch);
+          for (KernelPath path : every.paths())
+            for (Precision precision : {Precision::Float32, Precision::Bf16}) {
+              glrnn::set_kernel_path(path);
+              // Precision::Bf16 multiplies the values rounded to bf16 where the path does so, and
+              // float32 ones elsewhere: either way exact products summed in float32.
+              const bool rounds = precision == Precision::Bf16 && glrnn::kernels::rounds_bf16_products(path);
+              const RowMatrixXf x = rounds ? rounded(a) : a, y = rounds ? rounded(bt) : bt;
+              const RowMatrixXf expected = (x.cast<double>() * y.cast<double>().transpose()).cast<float>();
+              // As above: a sum of K products, with |a|, |b| ~ N(0, 1).
+              const float bound = 2.0f * K * FLT_EPSILON * static_cast<float>((x.cwiseAbs() * y.cwiseAbs().transpose()).maxCoeff());
+              CAPTURE(std::string(glrnn::kernel_path_name(path)), M, N, K, static_cast<int>(form), rounds);
+              const std::size_t work_bytes =
+                  glrnn::kernels::product_work_bytes(M, K, precision);
+              glrnn::Scratch scratch = glrnn::test::measured_scratch(1, [&](glrnn::Scratch& meter) { meter.array<std::byte>(work_bytes); });
+              std::byte* work = scratch.array<std::byte>(work_bytes);
+              RowMatrixXf c = RowMatrixXf::Constant(M, N, 1.0f);
+              float kept = 1.0f;  // what is left of C's 1s
+              if (form == Form::ATransposed) {
+                kept = M == 5 || M == 32 ? 0.0f : 0.5f;
+                glrnn::kernels::transposed_product(at, b, c, kept, work, precision);
+              } else {
+                glrnn::kernels::product(a, b, form == Form::BTransposed, c, /*accumulate=*/true, work, precision);
+              }
+              CHECK((c.array() - kept - expected.array()).abs().maxCoeff() <= bound + 2 * FLT_EPSILON);
             }
-            CHECK((c.array() - kept - expected.array()).abs().maxCoeff() <= bound + 2 * FLT_EPSILON);
-          }
         }
 }
 

@@ -87,6 +87,36 @@ TEST_CASE("fla families and hybrids match fla on the fixtures", "[models][parity
   }
 }
 
+TEST_CASE("The delta rule's chunk in the bf16-activation mode stays near fla's float32 logits", "[models][parity]") {
+  // LoadOptions::bf16_activations rounds the delta rule's chunk products to bf16 on paths that
+  // multiply bf16 (amx): q, k, the corrections and the state keep 8 significant bits, 2^-9
+  // relative per rounding, as in fla's chunk kernels for a bf16 model. Measured on amx over the
+  // prompt's logits (magnitude ~15): up to 0.18 (DeltaNet) and 0.18 (Gated DeltaNet hybrid), about
+  // half of it from the triangular system's coefficients; the bound is twice that. Elsewhere the
+  // products stay float32, or the mode is refused on paths without bf16 products.
+  for (const std::string fixture : {"delta_net-tiny", "gated_deltanet-hybrid-tiny"}) {
+    CAPTURE(fixture);
+    const nlohmann::json& ref = glrnn::test::reference(fixture);
+    glrnn::LoadOptions options;
+    options.bf16_activations = true;
+    if (!glrnn::kernels::has_bf16_activation_products(glrnn::kernel_path())) {
+      CHECK_THROWS_AS(glrnn::load_model(glrnn::test::data_path(fixture), options), glrnn::ConfigError);
+      continue;
+    }
+    const glrnn::Model model = glrnn::load_model(glrnn::test::data_path(fixture), options);
+    glrnn::Session session(model);
+    const double err = glrnn::test::max_abs_diff(glrnn::test::all_logits(session, glrnn::test::ids(ref["prompt_ids"])),
+                                                 glrnn::test::matrix(ref["prefill_logits"]));
+    std::printf("[parity] %s bf16 chunk products: prefill_logits max abs error %.3g\n", fixture.c_str(), err);
+    if (glrnn::kernels::rounds_bf16_products(glrnn::kernel_path())) {
+      CHECK(err < 0.4);
+      CHECK(err > kFlaTolerance);  // the products did round
+    } else {
+      CHECK(err < kFlaTolerance);
+    }
+  }
+}
+
 TEST_CASE("A hybrid's full-attention cache: state bytes per position, a maximum context, saved states", "[models]") {
   const std::string dir = glrnn::test::data_path("gla-hybrid-tiny");
   const glrnn::Model model = glrnn::load_model(dir);

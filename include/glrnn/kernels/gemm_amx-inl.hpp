@@ -123,11 +123,11 @@ inline void bf16_planes(const MatIn& x, ActivationRows& act, Scratch& scratch) {
   });
 }
 
-/// Rows [0, rows) and columns [0, cols) of y (stride ldy) (+)= tiles 0-3, a block of results
-/// (tiles 0-1 where rows <= kAmxRows), through `block` (kAmxBlock x kAmxBlock floats). Each slab
-/// of the depth starts from zero tiles and is added to y in float32, so the sums go in slabs as
-/// the float kernels' do (one chain over the whole depth would be less accurate).
-inline void add_result_tiles(float* y, std::int64_t ldy, std::int64_t rows, std::int64_t cols, bool accumulate,
+/// Rows [0, rows) and columns [0, cols) of y (stride ldy) = keep · y + tiles 0-3, a block of
+/// results (tiles 0-1 where rows <= kAmxRows), through `block` (kAmxBlock x kAmxBlock floats).
+/// Each slab of the depth starts from zero tiles and is added to y in float32, so the sums go in
+/// slabs as the float kernels' do (one chain over the whole depth would be less accurate).
+inline void add_result_tiles(float* y, std::int64_t ldy, std::int64_t rows, std::int64_t cols, float keep,
                              float* block) {
   constexpr std::int64_t kStride = kAmxBlock * sizeof(float);
   tile_store<0>(block, kStride);
@@ -138,7 +138,7 @@ inline void add_result_tiles(float* y, std::int64_t ldy, std::int64_t rows, std:
   }
   for (std::int64_t m = 0; m < rows; ++m) {
     const F row[2] = {load(block + m * kAmxBlock), load(block + m * kAmxBlock + kLanes)};
-    write_tile_row<2>(y + m * ldy, row, cols, accumulate);
+    write_tile_row<2>(y + m * ldy, row, cols, keep);
   }
 }
 
@@ -192,7 +192,143 @@ inline void gemm_amx(const bf16* w, std::int64_t ldw, std::int64_t n_lo, std::in
         const std::int64_t row_tiles = x.ldxb / kAmxStep * x.xb_planes * kAmxTileElements;  // 16 rows' tiles
         multiply_block(x.xb + m0 / kAmxRows * row_tiles + k0 / kAmxStep * x.xb_planes * kAmxTileElements, row_tiles,
                        x.xb_planes, rows > kAmxRows, panel, steps);
-        add_result_tiles(y + m0 * ldy + n0, ldy, rows, cols, k0 > 0, block);
+        add_result_tiles(y + m0 * ldy + n0, ldy, rows, cols, k0 > 0 ? 1.0f : 0.0f, block);
+      }
+    }
+  }
+  release_tiles();
+}
+
+// ---- float32 matrices rounded to bf16 -----------------------------------------------------------
+// The products between activations of the bf16-activation mode (the delta rule's chunk, docs/
+// delta_net.md §2): both sides rounded to bf16 (vcvtne2ps2bf16: to nearest even, subnormals as
+// zero) as they are copied into tiles, each product of two bf16 exact in float32 and the sums in
+// float32 over the whole depth, as fla's chunk kernels multiply a bf16 model's values.
+
+/// 16 x 16 bf16 pairs of float32 X (row i at x + i·ldx; rows from `rows` and columns from `cols`
+/// on read as zero), rounded. by_rows: v[i] is row i's first 32 values, pairs of adjacent columns
+/// (a tile row of A [M, K], or of B given [N, K] once transposed); otherwise v[i] pairs rows 2i
+/// and 2i + 1 over the first 16 columns (a tile row of B [K, N], or of A given [K, M] once
+/// transposed). `transposed` then swaps the 16 x 16 pairs.
+inline void rounded_pairs(const float* x, std::int64_t ldx, std::int64_t rows, std::int64_t cols, bool by_rows,
+                          bool transposed, I v[kLanes]) {
+  const auto valid = [](std::int64_t n) {
+    return static_cast<__mmask16>(n >= kLanes ? 0xffffu : n <= 0 ? 0u : (1u << n) - 1u);
+  };
+  const auto row = [&](std::int64_t i, std::int64_t from) {
+    return i < rows ? _mm512_maskz_loadu_ps(valid(cols - from), x + i * ldx + from) : zero();
+  };
+  // vcvtne2ps2bf16 puts its second operand's 16 values in the low half; vpermw interleaves halves.
+  const I interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21,
+                                        5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  GLRNN_UNROLL
+  for (int i = 0; i < kLanes; ++i) {
+    if (by_rows) {
+      v[i] = (I)_mm512_cvtne2ps_pbh(row(i, kLanes), row(i, 0));
+    } else {
+      v[i] = _mm512_permutexvar_epi16(interleave, (I)_mm512_cvtne2ps_pbh(row(2 * i + 1, 0), row(2 * i, 0)));
+    }
+  }
+  if (transposed) transpose(v);
+}
+
+/// Tiles of A rounded (A [M, K] at stride lda, or given transposed, [K, M]): for each 16 rows, each
+/// kAmxStep of the depth, 16 rows of kAmxStep bf16, zero past M and K.
+inline void pack_rounded_rows(const float* a, std::int64_t lda, bool a_transposed, std::int64_t M, std::int64_t K,
+                              bf16* tiles) {
+  const std::int64_t steps = (K + kAmxStep - 1) / kAmxStep;
+  for (std::int64_t m0 = 0; m0 < M; m0 += kAmxRows)
+    for (std::int64_t k0 = 0; k0 < K; k0 += kAmxStep) {
+      I v[kLanes];
+      if (a_transposed) rounded_pairs(a + k0 * lda + m0, lda, K - k0, M - m0, false, true, v);
+      else rounded_pairs(a + m0 * lda + k0, lda, M - m0, K - k0, true, false, v);
+      bf16* tile = tiles + (m0 / kAmxRows * steps + k0 / kAmxStep) * kAmxTileElements;
+      GLRNN_UNROLL
+      for (int r = 0; r < kLanes; ++r) storeu_i(tile + r * kAmxStep, v[r]);
+    }
+}
+
+/// Columns [n0, n0 + cols) of B rounded, as two B tiles per kAmxStep of the depth (the bf16
+/// panel's layout: row p holds pair p of kAmxBlock columns), zero past cols and K. B is [K, N] at
+/// stride ldb, or given [N, K] (b_rows_are_n).
+inline void pack_rounded_panel(const float* b, std::int64_t ldb, bool b_rows_are_n, std::int64_t n0, std::int64_t cols,
+                               std::int64_t K, std::int32_t* panel) {
+  for (std::int64_t k0 = 0; k0 < K; k0 += kAmxStep)
+    for (std::int64_t h = 0; h < kAmxBlock; h += kLanes) {
+      I v[kLanes];
+      if (b_rows_are_n) rounded_pairs(b + (n0 + h) * ldb + k0, ldb, cols - h, K - k0, true, true, v);
+      else rounded_pairs(b + k0 * ldb + n0 + h, ldb, K - k0, cols - h, false, false, v);
+      std::int32_t* rows = panel + k0 / 2 * kAmxBlock + h;
+      GLRNN_UNROLL
+      for (int p = 0; p < kLanes; ++p) storeu_i(rows + p * kAmxBlock, v[p]);
+    }
+}
+
+/// Bytes of gemm_amx_rounded's work memory: A's tiles, a panel and a block of results.
+inline std::size_t amx_rounded_work_bytes(std::int64_t M, std::int64_t K) {
+  const std::int64_t steps = (K + kAmxStep - 1) / kAmxStep, row_blocks = (M + kAmxRows - 1) / kAmxRows;
+  return static_cast<std::size_t>(row_blocks * steps * kAmxTileElements) * sizeof(bf16) +
+         static_cast<std::size_t>(steps * kAmxStep * kAmxBlock) * sizeof(bf16) + kAmxBlock * kAmxBlock * sizeof(float);
+}
+
+/// PathKernels::gemm_rounded: C[0..M)[n_lo, n_hi) = keep · C + round(A) · round(B), the arguments
+/// as gemm_f32's. Blocks of whole tiles with keep 0 or 1 go between C and the tile registers
+/// directly; any other block through the block of results.
+inline void gemm_amx_rounded(const float* a, std::int64_t lda, bool a_transposed, const float* b, std::int64_t ldb,
+                             bool b_rows_are_n, float* c, std::int64_t ldc, std::int64_t M, std::int64_t K,
+                             std::int64_t n_lo, std::int64_t n_hi, float keep, void* work) {
+  const std::int64_t steps = (K + kAmxStep - 1) / kAmxStep, row_tiles = steps * kAmxTileElements;
+  auto* a_tiles = static_cast<bf16*>(work);
+  auto* panel = reinterpret_cast<std::int32_t*>(a_tiles + (M + kAmxRows - 1) / kAmxRows * row_tiles);
+  auto* block = reinterpret_cast<float*>(panel + steps * kAmxStep / 2 * kAmxBlock);
+  pack_rounded_rows(a, lda, a_transposed, M, K, a_tiles);
+  configure_tiles(kAmxStep * sizeof(bf16));
+  constexpr std::int64_t kPanelStride = kAmxBlock * sizeof(std::int32_t), kTileStride = kAmxStep * sizeof(bf16);
+  const std::int64_t c_stride = ldc * static_cast<std::int64_t>(sizeof(float));
+  for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += kAmxBlock) {
+    const std::int64_t cols = std::min<std::int64_t>(kAmxBlock, n_hi - n0);
+    pack_rounded_panel(b, ldb, b_rows_are_n, n0, cols, K, panel);
+    for (std::int64_t m0 = 0; m0 < M; m0 += kAmxBlock) {
+      const std::int64_t rows = std::min(kAmxBlock, M - m0);
+      const bool two_row_blocks = rows > kAmxRows;
+      const bool direct = cols == kAmxBlock && rows % kAmxRows == 0 && (keep == 0.0f || keep == 1.0f);
+      float* at = c + m0 * ldc + n0;
+      if (direct && keep == 1.0f) {
+        tile_load<0>(at, c_stride);
+        tile_load<1>(at + kAmxRows, c_stride);
+        if (two_row_blocks) {
+          tile_load<2>(at + kAmxRows * ldc, c_stride);
+          tile_load<3>(at + kAmxRows * ldc + kAmxRows, c_stride);
+        }
+      } else {
+        tile_zero<0>();
+        tile_zero<1>();
+        tile_zero<2>();
+        tile_zero<3>();
+      }
+      const bf16* tiles = a_tiles + m0 / kAmxRows * row_tiles;
+      for (std::int64_t s = 0; s < steps; ++s) {
+        const std::int32_t* pairs = panel + s * (kAmxStep / 2) * kAmxBlock;
+        tile_load<6>(pairs, kPanelStride);
+        tile_load<7>(pairs + kAmxRows, kPanelStride);
+        tile_load<4>(tiles + s * kAmxTileElements, kTileStride);
+        tile_dot_bf16<0, 4, 6>();
+        tile_dot_bf16<1, 4, 7>();
+        if (two_row_blocks) {
+          tile_load<5>(tiles + row_tiles + s * kAmxTileElements, kTileStride);
+          tile_dot_bf16<2, 5, 6>();
+          tile_dot_bf16<3, 5, 7>();
+        }
+      }
+      if (direct) {
+        tile_store<0>(at, c_stride);
+        tile_store<1>(at + kAmxRows, c_stride);
+        if (two_row_blocks) {
+          tile_store<2>(at + kAmxRows * ldc, c_stride);
+          tile_store<3>(at + kAmxRows * ldc + kAmxRows, c_stride);
+        }
+      } else {
+        add_result_tiles(at, ldc, rows, cols, keep, block);
       }
     }
   }

@@ -770,6 +770,18 @@ inline FormatKernels format_kernels() {
   return kernels;
 }
 
+// ---- the path's own kernels, and its table entry ----------------------------------------------
+
+#if GLRNN_SIMD_I8MM
+#include "glrnn/kernels/gemm_i8mm-inl.hpp"
+#endif
+#if GLRNN_SIMD_BF16
+#include "glrnn/kernels/bf16_dot-inl.hpp"
+#endif
+#if GLRNN_SIMD_AMX
+#include "glrnn/kernels/gemm_amx-inl.hpp"
+#endif
+
 inline PathKernels path_kernels() {
   PathKernels k{};
   k.quantize_row = &quantize_row;
@@ -784,23 +796,15 @@ inline PathKernels path_kernels() {
     }
   };
   k.gemm_f32_work_bytes = [](std::int64_t) { return kFloatPanelBytes; };
+#if GLRNN_SIMD_AMX
+  k.gemm_rounded = &gemm_amx_rounded;
+  k.gemm_rounded_work_bytes = &amx_rounded_work_bytes;
+#endif
   k.apply = &apply_row;
   k.log_add_exp = &log_add_exp_row;
   k.decayed_dot = &decayed_dot_row;
   return k;
 }
-
-// ---- the path's own kernels, and its table entry ----------------------------------------------
-
-#if GLRNN_SIMD_I8MM
-#include "glrnn/kernels/gemm_i8mm-inl.hpp"
-#endif
-#if GLRNN_SIMD_BF16
-#include "glrnn/kernels/bf16_dot-inl.hpp"
-#endif
-#if GLRNN_SIMD_AMX
-#include "glrnn/kernels/gemm_amx-inl.hpp"
-#endif
 
 /// `Format`'s entry in the kernel table for this path (kernels/path_code-inl.hpp).
 template <class Format>

@@ -74,6 +74,12 @@ struct PathKernels {
                    bool b_rows_are_n, float* c, std::int64_t ldc, std::int64_t M, std::int64_t K, std::int64_t n_lo,
                    std::int64_t n_hi, float keep, void* work) = nullptr;
   std::size_t (*gemm_f32_work_bytes)(std::int64_t K) = nullptr;
+  /// gemm_f32's product with A and B rounded to bf16 (Precision::Bf16), on paths that multiply
+  /// bf16 in tiles (amx); null elsewhere. Its work memory depends on A's rows too.
+  void (*gemm_rounded)(const float* a, std::int64_t lda, bool a_transposed, const float* b, std::int64_t ldb,
+                       bool b_rows_are_n, float* c, std::int64_t ldc, std::int64_t M, std::int64_t K,
+                       std::int64_t n_lo, std::int64_t n_hi, float keep, void* work) = nullptr;
+  std::size_t (*gemm_rounded_work_bytes)(std::int64_t M, std::int64_t K) = nullptr;
   /// y[i] = f(x[i]) and y[i] = log(e^a[i] + e^b[i]) for i < n (kernels/elementwise.hpp).
   void (*apply)(Elementwise f, const float* x, float* y, std::int64_t n) = nullptr;
   void (*log_add_exp)(const float* a, const float* b, float* y, std::int64_t n) = nullptr;
@@ -372,13 +378,38 @@ inline void check_product_shapes(const MatIn& a, const MatIn& b, bool b_transpos
 }
 }  // namespace detail
 
-/// Bytes of work memory a product() with inner dimension K needs.
-inline std::size_t product_work_bytes(std::int64_t K) { return path_kernels(kernel_path()).gemm_f32_work_bytes(K); }
+/// What a product between activations multiplies.
+enum class Precision {
+  Float32,  // the float32 values
+  /// Both sides rounded to bf16 (to nearest even, subnormals as zero), each product exact and the
+  /// sums in float32: the bf16-activation mode's chunk products, as fla's chunk kernels multiply a
+  /// bf16 model's values. On paths that multiply bf16 in tiles (amx); float32 elsewhere.
+  Bf16,
+};
 
-/// C[M, N] (+)= A[M, K] · B^T for B [N, K] (b_transposed), or A · B for B [K, N]: float32
-/// products between activations, on the calling thread, with product_work_bytes(K) bytes of work
-/// memory at `work` (so that threads can each run their own).
-inline void product(const MatIn& a, const MatIn& b, bool b_transposed, MatOut c, bool accumulate, std::byte* work) {
+/// Whether products at Precision::Bf16 round on `path` (elsewhere they multiply float32).
+inline bool rounds_bf16_products(KernelPath path) { return path_kernels(path).gemm_rounded != nullptr; }
+
+/// Bytes of work memory a product() or transposed_product() with M rows of the result and inner
+/// dimension K needs at `precision`.
+inline std::size_t product_work_bytes(std::int64_t M, std::int64_t K, Precision precision = Precision::Float32) {
+  const PathKernels& k = path_kernels(kernel_path());
+  const std::size_t f32 = k.gemm_f32_work_bytes(K);
+  return precision == Precision::Bf16 && k.gemm_rounded ? std::max(f32, k.gemm_rounded_work_bytes(M, K)) : f32;
+}
+
+namespace detail {
+inline auto product_kernel(Precision precision) {
+  const PathKernels& k = path_kernels(kernel_path());
+  return precision == Precision::Bf16 && k.gemm_rounded ? k.gemm_rounded : k.gemm_f32;
+}
+}  // namespace detail
+
+/// C[M, N] (+)= A[M, K] · B^T for B [N, K] (b_transposed), or A · B for B [K, N]: products
+/// between activations, on the calling thread, with product_work_bytes(M, K, precision) bytes of
+/// work memory at `work` (so that threads can each run their own).
+inline void product(const MatIn& a, const MatIn& b, bool b_transposed, MatOut c, bool accumulate, std::byte* work,
+                    Precision precision = Precision::Float32) {
   const std::int64_t M = a.rows(), K = a.cols(), N = b_transposed ? b.rows() : b.cols();
   detail::check_product_shapes(a, b, b_transposed, c);
   if (M == 0 || N == 0) return;
@@ -386,16 +417,17 @@ inline void product(const MatIn& a, const MatIn& b, bool b_transposed, MatOut c,
     if (!accumulate) c.setZero();
     return;
   }
-  path_kernels(kernel_path()).gemm_f32(a.data(), a.outerStride(), false, b.data(), b.outerStride(), b_transposed,
-                                       c.data(), c.outerStride(), M, K, 0, N, accumulate ? 1.0f : 0.0f, work);
+  detail::product_kernel(precision)(a.data(), a.outerStride(), false, b.data(), b.outerStride(), b_transposed,
+                                    c.data(), c.outerStride(), M, K, 0, N, accumulate ? 1.0f : 0.0f, work);
 }
 
 /// C[M, N] = keep · C + A^T · B for A [K, M] and B [K, N], with A read where it is: the sum over k
 /// of the outer products of row k of A and row k of B, as a chunk's state update is (its keys' and
 /// values' rows; keep: the state's decay over the chunk, or 1), in one pass over C; keep = 0
-/// overwrites C without reading it. On the calling thread, with product_work_bytes(K) bytes of work
-/// memory at `work`.
-inline void transposed_product(const MatIn& a, const MatIn& b, MatOut c, float keep, std::byte* work) {
+/// overwrites C without reading it. On the calling thread, with product_work_bytes(M, K,
+/// precision) bytes of work memory at `work`.
+inline void transposed_product(const MatIn& a, const MatIn& b, MatOut c, float keep, std::byte* work,
+                               Precision precision = Precision::Float32) {
   const std::int64_t M = a.cols(), K = a.rows(), N = b.cols();
   GLRNN_CHECK(b.rows() == K && c.rows() == M && c.cols() == N, ShapeError, "transposed_product: shapes do not match");
   if (M == 0 || N == 0) return;
@@ -404,15 +436,15 @@ inline void transposed_product(const MatIn& a, const MatIn& b, MatOut c, float k
     else c *= keep;
     return;
   }
-  path_kernels(kernel_path()).gemm_f32(a.data(), a.outerStride(), true, b.data(), b.outerStride(), false, c.data(),
-                                       c.outerStride(), M, K, 0, N, keep, work);
+  detail::product_kernel(precision)(a.data(), a.outerStride(), true, b.data(), b.outerStride(), false, c.data(),
+                                    c.outerStride(), M, K, 0, N, keep, work);
 }
 
 /// The same, with the work memory from `scratch` (nothing is computed on a measuring arena).
 inline void product(const MatIn& a, const MatIn& b, bool b_transposed, MatOut c, bool accumulate, Scratch& scratch) {
   detail::check_product_shapes(a, b, b_transposed, c);
   Scratch::Frame frame(scratch);
-  std::byte* work = scratch.array<std::byte>(product_work_bytes(a.cols()));
+  std::byte* work = scratch.array<std::byte>(product_work_bytes(a.rows(), a.cols()));
   if (scratch.measuring()) return;
   product(a, b, b_transposed, c, accumulate, work);
 }

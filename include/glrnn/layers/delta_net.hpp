@@ -43,6 +43,7 @@ struct DeltaNetMixerConfig {
   bool output_gate = false;      // the norm's output times swish(g_proj x)
   float norm_eps = 1e-5f;
   std::int64_t chunk_size = 32;  // prefill chunk (measured fastest: docs/delta_net.md §2); 0 runs prefill sequentially
+  kernels::Precision precision = kernels::Precision::Float32;  // the chunk's products (DeltaRuleConfig)
 
   std::int64_t k_width() const { return heads * key_dim; }
   std::int64_t v_width() const { return value_heads * value_dim; }
@@ -58,6 +59,7 @@ struct DeltaNetMixerConfig {
     r.key_dim = key_dim;
     r.value_dim = value_dim;
     r.gated = gated;
+    r.precision = precision;
     r.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(key_dim)));
     return r;
   }

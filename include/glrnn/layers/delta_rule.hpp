@@ -34,6 +34,8 @@ struct DeltaRuleConfig {
   std::int64_t value_dim = 0;    // dv per head
   bool gated = false;            // a log decay per value head and position (Gated DeltaNet)
   float scale = 1.0f;            // applied to the queries
+  /// The chunk form's products: float32, or bf16 in the bf16-activation mode (docs/delta_net.md §2).
+  kernels::Precision precision = kernels::Precision::Float32;
 
   std::int64_t state_rows() const { return value_heads * key_dim; }
   void validate() const {
@@ -117,8 +119,11 @@ class DeltaRule {
     // Per value head j, rows j·2C .. (j+1)·2C of xs and systems, j·C .. of correcteds and keys, j·2 .. of logs.
     MatMap xs = scratch.matrix(HV * 2 * C, dk + dv), systems = scratch.matrix(HV * 2 * C, C),
            correcteds = scratch.matrix(HV * C, dv), keys = scratch.matrix(HV * C, dk), logs = scratch.matrix(HV * 2, C);
-    // The products' inner sizes are dk and C.
-    const std::size_t work_bytes = std::max(kernels::product_work_bytes(dk), kernels::product_work_bytes(C));
+    // The products: [2C, dk] by dk, [C, dk] by dk, [C, C] by C and the state's [dk, C] by C.
+    const kernels::Precision precision = cfg_.precision;
+    const std::size_t work_bytes = std::max({kernels::product_work_bytes(2 * C, dk, precision),
+                                             kernels::product_work_bytes(C, C, precision),
+                                             kernels::product_work_bytes(dk, C, precision)});
     std::byte* works = scratch.array<std::byte>(static_cast<std::size_t>(HV) * work_bytes);
     if (scratch.measuring()) return;
     parallel_for(0, HV, len * 4 * dk * dv, [&](std::int64_t lo, std::int64_t hi) {
@@ -181,7 +186,8 @@ class DeltaRule {
       Vector(&x(n + i, 0), dk) = cfg_.scale * ConstVector(row(q, c0 + i) + h * dk, dk);
     }
     // [β K K^T; scale · Q K^T] in one product; the lower triangles are what the chunk uses.
-    kernels::product(left, kh, /*b_transposed=*/true, system, false, space.work);
+    const kernels::Precision precision = cfg_.precision;
+    kernels::product(left, kh, /*b_transposed=*/true, system, false, space.work, precision);
     auto cum = space.logs.row(0).head(n);
     if (cfg_.gated) {
       // Every factor exp(c_i − c_j) with i ≥ j; then the rows of K and Q take their exp(c_i).
@@ -202,19 +208,19 @@ class DeltaRule {
     for (std::int64_t i = 1; i < n; ++i) rhs.row(i).noalias() -= coefficients.row(i).head(i) * rhs.topRows(i);
     // The state's part of the corrections, W S, and of the outputs, scale · (exp(c) ⊙ Q) S, the
     // latter where the outputs go (the products read S in place, so two cost no more than one).
-    kernels::product(left.topRows(n), S, /*b_transposed=*/false, corrected, false, space.work);
-    kernels::product(left.bottomRows(n), S, /*b_transposed=*/false, out, false, space.work);
+    kernels::product(left.topRows(n), S, /*b_transposed=*/false, corrected, false, space.work, precision);
+    kernels::product(left.bottomRows(n), S, /*b_transposed=*/false, out, false, space.work, precision);
     corrected = rhs.rightCols(dv) - corrected;  // V' = U − W S
     // O = scale · [(exp(c) ⊙ Q) S + (Q K^T ∘ decay) V'], accumulated in the output rows
-    kernels::product(weights, corrected, /*b_transposed=*/false, out, /*accumulate=*/true, space.work);
+    kernels::product(weights, corrected, /*b_transposed=*/false, out, /*accumulate=*/true, space.work, precision);
     // S ← exp(c_n) S + (exp(c_n − c_i) ⊙ K)^T V'
     if (cfg_.gated) {
       auto keys = space.keys.topRows(n);
       const float last = cum[n - 1];
       for (std::int64_t i = 0; i < n; ++i) keys.row(i) = std::exp(last - cum[i]) * kh.row(i);
-      kernels::transposed_product(keys, corrected, S, /*keep=*/std::exp(last), space.work);
+      kernels::transposed_product(keys, corrected, S, /*keep=*/std::exp(last), space.work, precision);
     } else {
-      kernels::transposed_product(kh, corrected, S, /*keep=*/1.0f, space.work);
+      kernels::transposed_product(kh, corrected, S, /*keep=*/1.0f, space.work, precision);
     }
   }
 

@@ -130,7 +130,7 @@ class GlaRecurrence {
     }
     static std::size_t bytes(std::int64_t n, std::int64_t dk) {
       return sizeof(float) * (3 * floats(n, dk) + floats(n, n)) +
-             (kernels::product_work_bytes(std::max(n, dk)) + Scratch::kAlign - 1) / Scratch::kAlign * Scratch::kAlign;
+             (kernels::product_work_bytes(std::max(n, dk), std::max(n, dk)) + Scratch::kAlign - 1) / Scratch::kAlign * Scratch::kAlign;
     }
     ChunkSpace(std::byte* base, std::int64_t n, std::int64_t dk)
         : cum(take(base, n, dk)),

@@ -48,6 +48,7 @@ struct FlaConfig {
   std::int32_t bos_token_id = 1, eos_token_id = 2;
   std::int64_t max_context = 0;  // full-attention layers: the most positions a sequence may reach
   std::optional<std::int64_t> recurrence_chunk;  // LoadOptions::recurrence_chunk; unset: the mixer's default
+  bool bf16_activations = false;  // LoadOptions::bf16_activations: the delta rule's chunk products round too
   std::vector<std::optional<FlaAttentionSpec>> attention;  // [L]: the layers that are softmax attention
 
   /// Parses the shared fields and `attn`. default_hidden_ratio: the family's default when neither
@@ -94,6 +95,7 @@ struct FlaConfig {
     GLRNN_CHECK(c.max_context > 0, ConfigError, json.where("max_position_embeddings") + " must be positive");
     GLRNN_CHECK(options.recurrence_chunk.value_or(0) >= 0, ConfigError, "the recurrence chunk must not be negative");
     c.recurrence_chunk = options.recurrence_chunk;
+    c.bf16_activations = options.bf16_activations;
     return c;
   }
 

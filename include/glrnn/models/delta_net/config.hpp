@@ -83,6 +83,7 @@ struct DeltaNetConfig : FlaConfig {
   DeltaNetMixerConfig mixer() const {
     DeltaNetMixerConfig m = mixer_config;
     m.chunk_size = recurrence_chunk.value_or(m.chunk_size);
+    if (bf16_activations) m.precision = kernels::Precision::Bf16;
     return m;
   }
   /// Bytes of one sequence's state at position 0 (docs/delta_net.md §5).
