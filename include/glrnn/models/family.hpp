@@ -53,7 +53,9 @@ struct LoadOptions {
   /// Multiply the bf16 matrices with activations rounded to bf16, by the CPU's bf16 dot-product
   /// instructions (the avx512bf16 kernel path: AVX-512 BF16): bf16 prompts 1.7-1.9 times faster on
   /// a Zen 5, logits no longer float32-exact (docs/kernels.md §9 gives the deviation). Other
-  /// formats are unaffected. Loading refuses it where the kernel path has no such instructions.
+  /// formats are unaffected. DeltaNet's and Gated DeltaNet's chunked prefill also multiply in bf16,
+  /// on the amx path (docs/delta_net.md §2). Loading refuses it where the kernel path has no such
+  /// instructions.
   bool bf16_activations = false;
 };
 

@@ -93,8 +93,8 @@ inline void add_load_options(CLI::App& app, LoadOptions& options) {
              ", or a spec such as q4,head=int8 (roles: embedding, head, projection, mlp_in, mlp_out, dense); "
              "converted at load; default: as stored");
   app.add_flag("--bf16-activations", options.bf16_activations,
-               "Multiply bf16 weights with activations rounded to bf16 (AVX-512 BF16): faster prompts, logits "
-               "no longer float32-exact (docs/kernels.md section 9)");
+               "Multiply bf16 weights with activations rounded to bf16 (AVX-512 BF16), and the delta rule's chunk "
+               "products in bf16 (AMX): faster prompts, logits no longer float32-exact (docs/kernels.md section 9)");
   app.add_option("--max-context", options.max_context,
                  "Most positions a sequence may reach in a model with full-attention layers, whose key/value cache "
                  "grows to it; default: config.json's max_position_embeddings, else 8192")
