@@ -252,16 +252,33 @@ inline void pack_rounded_rows(const float* a, std::int64_t lda, bool a_transpose
 /// panel's layout: row p holds pair p of kAmxBlock columns), zero past cols and K. B is [K, N] at
 /// stride ldb, or given [N, K] (b_rows_are_n).
 inline void pack_rounded_panel(const float* b, std::int64_t ldb, bool b_rows_are_n, std::int64_t n0, std::int64_t cols,
-                               std::int64_t K, std::int32_t* panel) {
+                               std::int64_t K, float* panel) {
   for (std::int64_t k0 = 0; k0 < K; k0 += kAmxStep)
     for (std::int64_t h = 0; h < kAmxBlock; h += kLanes) {
       I v[kLanes];
       if (b_rows_are_n) rounded_pairs(b + (n0 + h) * ldb + k0, ldb, cols - h, K - k0, true, true, v);
       else rounded_pairs(b + k0 * ldb + n0 + h, ldb, K - k0, cols - h, false, false, v);
-      std::int32_t* rows = panel + k0 / 2 * kAmxBlock + h;
+      float* rows = panel + k0 / 2 * kAmxBlock + h;
       GLRNN_UNROLL
       for (int p = 0; p < kLanes; ++p) storeu_i(rows + p * kAmxBlock, v[p]);
     }
+}
+
+/// Tiles 0-3 (0-1 without a second row block) loaded from (kStore: stored to) the 32 x 32 floats
+/// of C at `at`, rows ldc floats apart.
+template <bool kStore>
+inline void result_tiles_at(float* at, std::int64_t ldc, bool two_row_blocks) {
+  const std::int64_t stride = ldc * static_cast<std::int64_t>(sizeof(float));
+  const auto move = [&](auto tile, float* p) {
+    if constexpr (kStore) tile_store<decltype(tile)::value>(p, stride);
+    else tile_load<decltype(tile)::value>(p, stride);
+  };
+  move(std::integral_constant<int, 0>{}, at);
+  move(std::integral_constant<int, 1>{}, at + kAmxRows);
+  if (two_row_blocks) {
+    move(std::integral_constant<int, 2>{}, at + kAmxRows * ldc);
+    move(std::integral_constant<int, 3>{}, at + kAmxRows * ldc + kAmxRows);
+  }
 }
 
 /// Bytes of gemm_amx_rounded's work memory: A's tiles, a panel and a block of results.
@@ -279,12 +296,10 @@ inline void gemm_amx_rounded(const float* a, std::int64_t lda, bool a_transposed
                              std::int64_t n_lo, std::int64_t n_hi, float keep, void* work) {
   const std::int64_t steps = (K + kAmxStep - 1) / kAmxStep, row_tiles = steps * kAmxTileElements;
   auto* a_tiles = static_cast<bf16*>(work);
-  auto* panel = reinterpret_cast<std::int32_t*>(a_tiles + (M + kAmxRows - 1) / kAmxRows * row_tiles);
+  auto* panel = reinterpret_cast<float*>(a_tiles + (M + kAmxRows - 1) / kAmxRows * row_tiles);
   auto* block = reinterpret_cast<float*>(panel + steps * kAmxStep / 2 * kAmxBlock);
   pack_rounded_rows(a, lda, a_transposed, M, K, a_tiles);
   configure_tiles(kAmxStep * sizeof(bf16));
-  constexpr std::int64_t kPanelStride = kAmxBlock * sizeof(std::int32_t), kTileStride = kAmxStep * sizeof(bf16);
-  const std::int64_t c_stride = ldc * static_cast<std::int64_t>(sizeof(float));
   for (std::int64_t n0 = n_lo; n0 < n_hi; n0 += kAmxBlock) {
     const std::int64_t cols = std::min<std::int64_t>(kAmxBlock, n_hi - n0);
     pack_rounded_panel(b, ldb, b_rows_are_n, n0, cols, K, panel);
@@ -294,42 +309,16 @@ inline void gemm_amx_rounded(const float* a, std::int64_t lda, bool a_transposed
       const bool direct = cols == kAmxBlock && rows % kAmxRows == 0 && (keep == 0.0f || keep == 1.0f);
       float* at = c + m0 * ldc + n0;
       if (direct && keep == 1.0f) {
-        tile_load<0>(at, c_stride);
-        tile_load<1>(at + kAmxRows, c_stride);
-        if (two_row_blocks) {
-          tile_load<2>(at + kAmxRows * ldc, c_stride);
-          tile_load<3>(at + kAmxRows * ldc + kAmxRows, c_stride);
-        }
+        result_tiles_at<false>(at, ldc, two_row_blocks);
       } else {
         tile_zero<0>();
         tile_zero<1>();
         tile_zero<2>();
         tile_zero<3>();
       }
-      const bf16* tiles = a_tiles + m0 / kAmxRows * row_tiles;
-      for (std::int64_t s = 0; s < steps; ++s) {
-        const std::int32_t* pairs = panel + s * (kAmxStep / 2) * kAmxBlock;
-        tile_load<6>(pairs, kPanelStride);
-        tile_load<7>(pairs + kAmxRows, kPanelStride);
-        tile_load<4>(tiles + s * kAmxTileElements, kTileStride);
-        tile_dot_bf16<0, 4, 6>();
-        tile_dot_bf16<1, 4, 7>();
-        if (two_row_blocks) {
-          tile_load<5>(tiles + row_tiles + s * kAmxTileElements, kTileStride);
-          tile_dot_bf16<2, 5, 6>();
-          tile_dot_bf16<3, 5, 7>();
-        }
-      }
-      if (direct) {
-        tile_store<0>(at, c_stride);
-        tile_store<1>(at + kAmxRows, c_stride);
-        if (two_row_blocks) {
-          tile_store<2>(at + kAmxRows * ldc, c_stride);
-          tile_store<3>(at + kAmxRows * ldc + kAmxRows, c_stride);
-        }
-      } else {
-        add_result_tiles(at, ldc, rows, cols, keep, block);
-      }
+      multiply_block(a_tiles + m0 / kAmxRows * row_tiles, row_tiles, 1, two_row_blocks, panel, steps);
+      if (direct) result_tiles_at<true>(at, ldc, two_row_blocks);
+      else add_result_tiles(at, ldc, rows, cols, keep, block);
     }
   }
   release_tiles();
