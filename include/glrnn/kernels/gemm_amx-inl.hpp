@@ -142,6 +142,14 @@ inline void add_result_tiles(float* y, std::int64_t ldy, std::int64_t rows, std:
   }
 }
 
+/// Tiles 0-3, a block of results, set to zero.
+inline void zero_result_tiles() {
+  tile_zero<0>();
+  tile_zero<1>();
+  tile_zero<2>();
+  tile_zero<3>();
+}
+
 /// Tiles 0-3 += activations times the panel's `steps` steps: `a` the first of the tiles of a
 /// block's first 16 rows at this slab (bf16_planes), `next_rows` elements before those of the
 /// next 16 (where `two_row_blocks`).
@@ -185,10 +193,7 @@ inline void gemm_amx(const bf16* w, std::int64_t ldw, std::int64_t n_lo, std::in
       pack_bf16_pairs(w + n0 * ldw, ldw, cols, k0, kc, K, panel);
       for (std::int64_t m0 = 0; m0 < x.rows; m0 += kAmxBlock) {
         const std::int64_t rows = std::min(kAmxBlock, x.rows - m0);
-        tile_zero<0>();
-        tile_zero<1>();
-        tile_zero<2>();
-        tile_zero<3>();
+        zero_result_tiles();
         const std::int64_t row_tiles = x.ldxb / kAmxStep * x.xb_planes * kAmxTileElements;  // 16 rows' tiles
         multiply_block(x.xb + m0 / kAmxRows * row_tiles + k0 / kAmxStep * x.xb_planes * kAmxTileElements, row_tiles,
                        x.xb_planes, rows > kAmxRows, panel, steps);
@@ -308,14 +313,8 @@ inline void gemm_amx_rounded(const float* a, std::int64_t lda, bool a_transposed
       const bool two_row_blocks = rows > kAmxRows;
       const bool direct = cols == kAmxBlock && rows % kAmxRows == 0 && (keep == 0.0f || keep == 1.0f);
       float* at = c + m0 * ldc + n0;
-      if (direct && keep == 1.0f) {
-        result_tiles_at<false>(at, ldc, two_row_blocks);
-      } else {
-        tile_zero<0>();
-        tile_zero<1>();
-        tile_zero<2>();
-        tile_zero<3>();
-      }
+      if (direct && keep == 1.0f) result_tiles_at<false>(at, ldc, two_row_blocks);
+      else zero_result_tiles();
       multiply_block(a_tiles + m0 / kAmxRows * row_tiles, row_tiles, 1, two_row_blocks, panel, steps);
       if (direct) result_tiles_at<true>(at, ldc, two_row_blocks);
       else add_result_tiles(at, ldc, rows, cols, keep, block);
