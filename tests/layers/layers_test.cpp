@@ -247,6 +247,40 @@ TEST_CASE("Local attention sees exactly the last W positions, through the ring b
   }
 }
 
+TEST_CASE("A prompt's conv and norms split between threads equal them row by row", "[layers]") {
+  // Each row's arithmetic is the same whichever thread does it, so the results are bit-identical.
+  // 300 rows of 512 channels are enough work for the loops to take 2 or 3 threads.
+  const int saved = glrnn::num_threads();
+  glrnn::set_num_threads(3);
+  glrnn::test::RandomWeights rw(7);
+  const std::int64_t T = 300, C = 512, K = 4, head = 64;
+  const RowMatrixXf x = rw.matrix(T, C), gate = rw.matrix(T, C);
+  auto rows_one_by_one = [&](auto&& f) {
+    RowMatrixXf y(T, C);
+    for (std::int64_t t = 0; t < T; ++t) f(t, y);
+    return y;
+  };
+
+  const glrnn::Conv1d conv({C, K}, {rw.tensor({C, 1, K}), rw.tensor({C})});
+  CHECK(max_rel_diff(run_in_chunks(ConvAdapter{conv}, x, T, C, 2), run_in_chunks(ConvAdapter{conv}, x, 1, C, 2)) == 0.0);
+
+  const auto gain = rw.tensor({C});
+  const glrnn::RmsNorm norm({C, 1e-6f, true}, gain);
+  RowMatrixXf y(T, C);
+  norm.forward(x, y);
+  CHECK(max_rel_diff(y, rows_one_by_one([&](std::int64_t t, RowMatrixXf& out) { norm.forward(x.row(t), out.row(t)); })) == 0.0);
+
+  const Eigen::RowVectorXf head_gain = Eigen::Map<const Eigen::RowVectorXf>(rw.tensor({head}).data, head);
+  auto gated = [&](std::int64_t first, std::int64_t rows) {
+    RowMatrixXf o = x.middleRows(first, rows), g = gate.middleRows(first, rows);
+    glrnn::MatMap gm(g.data(), rows, C);
+    glrnn::gated_rms_norm(o, &gm, head_gain, 1e-5f);
+    return o;
+  };
+  CHECK(max_rel_diff(gated(0, T), rows_one_by_one([&](std::int64_t t, RowMatrixXf& out) { out.row(t) = gated(t, 1); })) == 0.0);
+  glrnn::set_num_threads(saved);
+}
+
 TEST_CASE("RMSNorm: Gemma's 1 + w gain, and a plain w gain", "[layers]") {
   const std::vector<float> zeros(4, 0.0f), twos(4, 2.0f);
   RowMatrixXf x(1, 4);

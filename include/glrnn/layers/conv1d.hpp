@@ -10,6 +10,7 @@
 
 #include "glrnn/core/buffer.hpp"
 #include "glrnn/core/tensor.hpp"
+#include "glrnn/core/threading.hpp"
 
 namespace glrnn {
 
@@ -57,18 +58,22 @@ class Conv1d {
   /// Y must not alias X.
   void forward(const MatIn& x, std::int64_t pos0, State& state, MatOut y) const {
     const std::int64_t T = x.rows(), K = cfg_.taps;
-    for (std::int64_t t = 0; t < T; ++t) {
-      y.row(t) = bias_;
-      for (std::int64_t k = 0; k < K; ++k) {
-        const std::int64_t j = t - (K - 1) + k;  // input index relative to this call
-        if (pos0 + j < 0) continue;              // before the sequence start: zero padding
-        if (j >= 0) {
-          y.row(t).array() += taps_.row(k).array() * x.row(j).array();
-        } else {
-          y.row(t).array() += taps_.row(k).array() * state.history.row(K - 1 + j).array();
+    // Each output row reads only inputs and the history (updated below), so a prompt's rows are
+    // split between threads.
+    parallel_for(0, T, 2 * K * cfg_.channels, [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t t = lo; t < hi; ++t) {
+        y.row(t) = bias_;
+        for (std::int64_t k = 0; k < K; ++k) {
+          const std::int64_t j = t - (K - 1) + k;  // input index relative to this call
+          if (pos0 + j < 0) continue;              // before the sequence start: zero padding
+          if (j >= 0) {
+            y.row(t).array() += taps_.row(k).array() * x.row(j).array();
+          } else {
+            y.row(t).array() += taps_.row(k).array() * state.history.row(K - 1 + j).array();
+          }
         }
       }
-    }
+    });
     // Keep the last K-1 inputs of (history, X).
     const std::int64_t keep_old = std::max<std::int64_t>(0, K - 1 - T);
     if (keep_old > 0) {

@@ -13,6 +13,7 @@
 #include <vector>   // std::vector
 
 #include "glrnn/core/math.hpp"
+#include "glrnn/core/threading.hpp"
 #include "glrnn/kernels/elementwise.hpp"
 #include "glrnn/layers/conv1d.hpp"
 #include "glrnn/layers/delta_rule.hpp"
@@ -205,24 +206,28 @@ class DeltaNetMixer {
   }
 
   /// q or k [T, H·dk]: DeltaNet's other activations, then each head normalised: L2 as fla's kernel
-  /// (x / sqrt(Σx² + 1e-6)) or by its sum.
+  /// (x / sqrt(Σx² + 1e-6)) or by its sum; a prompt's rows split between threads.
   void activate_and_normalise(MatMap& x) const {
-    switch (cfg_.qk_activation) {
-      case QkActivation::Relu: x = x.cwiseMax(0.0f); break;
-      case QkActivation::EluPlusOne: x = x.unaryExpr([](float a) { return a > 0.0f ? a + 1.0f : std::exp(a); }); break;
-      case QkActivation::Silu:
-      case QkActivation::Identity: break;
-    }
     const std::int64_t dk = cfg_.key_dim;
-    for (Eigen::Index t = 0; t < x.rows(); ++t)
-      for (std::int64_t h = 0; h < cfg_.heads; ++h) {
-        auto head = x.row(t).segment(h * dk, dk);
-        if (cfg_.qk_norm == QkNorm::L2) {
-          head /= std::sqrt(head.squaredNorm() + 1e-6f);
-        } else {
-          head /= head.sum();
+    parallel_for(0, x.rows(), 4 * x.cols(), [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t t = lo; t < hi; ++t) {
+        auto row = x.row(t);
+        switch (cfg_.qk_activation) {
+          case QkActivation::Relu: row = row.cwiseMax(0.0f); break;
+          case QkActivation::EluPlusOne: row = row.unaryExpr([](float a) { return a > 0.0f ? a + 1.0f : std::exp(a); }); break;
+          case QkActivation::Silu:
+          case QkActivation::Identity: break;
+        }
+        for (std::int64_t h = 0; h < cfg_.heads; ++h) {
+          auto head = row.segment(h * dk, dk);
+          if (cfg_.qk_norm == QkNorm::L2) {
+            head /= std::sqrt(head.squaredNorm() + 1e-6f);
+          } else {
+            head /= head.sum();
+          }
         }
       }
+    });
   }
 
   Config cfg_;

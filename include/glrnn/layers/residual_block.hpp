@@ -10,6 +10,7 @@
 #include <type_traits>  // std::is_same_v
 #include <utility>      // std::move
 
+#include "glrnn/core/threading.hpp"
 #include "glrnn/layers/layer_interface.hpp"
 
 namespace glrnn {
@@ -64,12 +65,19 @@ class ResidualBlock {
     const bool measuring = scratch.measuring();
     if (!measuring) mixer_norm_.forward(h, normed);
     mix(normed, branch);
-    if (!measuring) h += branch;
+    if (!measuring) add(h, branch);
     if constexpr (kHasChannelMixer) {
       if (!measuring) channel_norm_.forward(h, normed);
       channel_.forward(normed, branch, scratch);
-      if (!measuring) h += branch;
+      if (!measuring) add(h, branch);
     }
+  }
+
+  /// h += branch, a prompt's rows split between threads.
+  static void add(MatOut h, const MatMap& branch) {
+    parallel_for(0, h.rows(), 2 * h.cols(), [&](std::int64_t lo, std::int64_t hi) {
+      h.middleRows(lo, hi - lo) += branch.middleRows(lo, hi - lo);
+    });
   }
 
   std::int64_t hidden_;

@@ -7,8 +7,9 @@
 #include <cstdint>  // std::int64_t
 
 #include "glrnn/core/buffer.hpp"
-#include "glrnn/kernels/elementwise.hpp"
 #include "glrnn/core/tensor.hpp"
+#include "glrnn/core/threading.hpp"
+#include "glrnn/kernels/elementwise.hpp"
 
 namespace glrnn {
 
@@ -29,13 +30,15 @@ class RmsNorm {
 
   const RmsNormConfig& config() const { return cfg_; }
 
-  /// Y[T, width] = norm(X[T, width]) row by row; Y may alias X.
+  /// Y[T, width] = norm(X[T, width]) row by row (a prompt's rows split between threads); Y may alias X.
   void forward(const MatIn& x, MatOut y) const {
-    for (Eigen::Index t = 0; t < x.rows(); ++t) {
-      const float mean_square = x.row(t).squaredNorm() / static_cast<float>(cfg_.width);
-      const float inv_rms = 1.0f / std::sqrt(mean_square + cfg_.eps);
-      y.row(t).array() = (x.row(t).array() * inv_rms) * gain_.transpose().array();
-    }
+    parallel_for(0, x.rows(), 3 * cfg_.width, [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t t = lo; t < hi; ++t) {
+        const float mean_square = x.row(t).squaredNorm() / static_cast<float>(cfg_.width);
+        const float inv_rms = 1.0f / std::sqrt(mean_square + cfg_.eps);
+        y.row(t).array() = (x.row(t).array() * inv_rms) * gain_.transpose().array();
+      }
+    });
   }
 
  private:
@@ -49,13 +52,15 @@ class RmsNorm {
 inline void gated_rms_norm(MatOut x, MatMap* gate, const Eigen::RowVectorXf& gain, float eps) {
   const Eigen::Index width = gain.size();
   if (gate) kernels::apply(Elementwise::Silu, *gate);
-  for (Eigen::Index t = 0; t < x.rows(); ++t)
-    for (Eigen::Index h0 = 0; h0 < x.cols(); h0 += width) {
-      auto head = x.row(t).segment(h0, width);
-      const float inv_rms = 1.0f / std::sqrt(head.squaredNorm() / static_cast<float>(width) + eps);
-      head.array() = head.array() * inv_rms * gain.array();
-      if (gate) head.array() *= gate->row(t).segment(h0, width).array();
-    }
+  parallel_for(0, x.rows(), 4 * x.cols(), [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t t = lo; t < hi; ++t)
+      for (Eigen::Index h0 = 0; h0 < x.cols(); h0 += width) {
+        auto head = x.row(t).segment(h0, width);
+        const float inv_rms = 1.0f / std::sqrt(head.squaredNorm() / static_cast<float>(width) + eps);
+        head.array() = head.array() * inv_rms * gain.array();
+        if (gate) head.array() *= gate->row(t).segment(h0, width).array();
+      }
+  });
 }
 
 }  // namespace glrnn
