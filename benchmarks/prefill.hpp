@@ -42,11 +42,12 @@ inline double recurrence_tokens_per_second(const std::string& config_path, std::
   const glrnn::JsonConfig json = glrnn::JsonConfig::load(config_path);
   const std::string type = json.string("model_type");
   glrnn::Rng rng(11);
-  const auto random = [&](std::int64_t cols, float lo, float hi) {
-    glrnn::RowMatrixXf m(n, cols);
+  const auto random_rows = [&](std::int64_t rows, std::int64_t cols, float lo, float hi) {
+    glrnn::RowMatrixXf m(rows, cols);
     for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = lo + (hi - lo) * static_cast<float>(rng.uniform());
     return m;
   };
+  const auto random = [&](std::int64_t cols, float lo, float hi) { return random_rows(n, cols, lo, hi); };
   // One untimed run first: the output's pages are touched there, not in the timed ones.
   const auto time = [&](auto&& run) {
     run();
@@ -58,12 +59,16 @@ inline double recurrence_tokens_per_second(const std::string& config_path, std::
     c.precision = precision;
     const glrnn::DeltaRule rule(c);
     const std::int64_t chunk = chunked ? mixer.chunk_size : 0;
-    glrnn::RowMatrixXf q = random(c.heads * c.key_dim, -1, 1), k = random(c.heads * c.key_dim, -1, 1),
-                       v = random(c.value_heads * c.value_dim, -1, 1), beta = random(c.value_heads, 0, 1),
-                       g = random(c.value_heads, -0.1f, 0), o(n, c.value_heads * c.value_dim);
-    k.rowwise().normalize();  // every head's keys then have norm <= 1: a bounded state, as with normalised keys
-    glrnn::MatMap Q(q.data(), n, q.cols()), K(k.data(), n, k.cols()), V(v.data(), n, v.cols()), B(beta.data(), n, beta.cols()),
-        G(g.data(), n, g.cols()), O(o.data(), n, o.cols());
+    // q, k, v and o head by head, as the mixer lays them out: [heads · n, width].
+    glrnn::RowMatrixXf q = random_rows(c.heads * n, c.key_dim, -1, 1), k = random_rows(c.heads * n, c.key_dim, -1, 1),
+                       v = random_rows(c.value_heads * n, c.value_dim, -1, 1), beta = random(c.value_heads, 0, 1),
+                       g = random(c.value_heads, -0.1f, 0), o(c.value_heads * n, c.value_dim);
+    k.rowwise().normalize();  // normalised keys, as the mixer's: a bounded state
+    const auto heads = [n](glrnn::RowMatrixXf& m, std::int64_t count) {
+      return glrnn::HeadRows{m.data(), n, count, m.cols(), n * m.cols()};
+    };
+    const glrnn::HeadRows Q = heads(q, c.heads), K = heads(k, c.heads), V = heads(v, c.value_heads), O = heads(o, c.value_heads);
+    glrnn::MatMap B(beta.data(), n, beta.cols()), G(g.data(), n, g.cols());
     glrnn::RowMatrixXf state(c.state_rows(), c.value_dim);
     glrnn::Scratch meter = glrnn::Scratch::measuring(n);
     rule.forward(Q, K, V, B, G, state, O, meter, chunk);

@@ -32,6 +32,28 @@ using VecIn = Eigen::Ref<const Eigen::VectorXf>;
 using VecOut = Eigen::Ref<Eigen::VectorXf>;
 using MatMap = Eigen::Map<RowMatrixXf>;
 
+/// Activations of a layer with heads laid out head by head, [heads, T, width]: each head's rows are
+/// contiguous over the positions. A pass over one head's positions (the delta rule's chunks) then
+/// reads one stream that the hardware prefetchers follow, where in the [T, heads·width] layout
+/// each position's segment sits on a page of its own (docs/delta_net.md §2).
+struct HeadRows {
+  float* data = nullptr;
+  std::int64_t rows = 0;         // positions
+  std::int64_t heads = 0;
+  std::int64_t width = 0;        // per head
+  std::int64_t head_stride = 0;  // floats from one head's first row to the next's
+
+  float* row(std::int64_t t, std::int64_t h) const { return data + h * head_stride + t * width; }
+  /// Head h's rows t0 .. t0+n-1.
+  MatMap block(std::int64_t h, std::int64_t t0, std::int64_t n) const { return MatMap(row(t0, h), n, width); }
+  HeadRows middle_rows(std::int64_t t0, std::int64_t n) const { return {row(t0, 0), n, heads, width, head_stride}; }
+  /// Every head's every row, [heads·T, width], for element-wise passes; needs heads packed back to back.
+  MatMap all() const {
+    GLRNN_CHECK(head_stride == rows * width, ShapeError, "HeadRows::all: the heads are not back to back");
+    return MatMap(data, heads * rows, width);
+  }
+};
+
 /// A stack of temporaries. Layers take buffers in `forward` and give them back when the `Frame`
 /// they opened ends, so one arena serves every layer in turn and nothing is allocated after
 /// construction.
@@ -109,6 +131,12 @@ class Scratch {
   /// A [rows, cols] float buffer with unspecified contents, valid until the enclosing Frame ends.
   MatMap matrix(Eigen::Index rows, Eigen::Index cols) {
     return MatMap(array<float>(static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols)), rows, cols);
+  }
+
+  /// [heads, rows, width] floats with unspecified contents, the heads back to back.
+  HeadRows head_rows(std::int64_t rows, std::int64_t heads, std::int64_t width) {
+    float* p = array<float>(static_cast<std::size_t>(rows) * static_cast<std::size_t>(heads) * static_cast<std::size_t>(width));
+    return {p, rows, heads, width, rows * width};
   }
 
   /// Returns every buffer taken after its creation when it goes out of scope.

@@ -57,29 +57,26 @@ class Conv1d {
   /// Y[T, channels] = conv(X) for positions pos0 .. pos0+T-1, continuing from `state`.
   /// Y must not alias X.
   void forward(const MatIn& x, std::int64_t pos0, State& state, MatOut y) const {
-    const std::int64_t T = x.rows(), K = cfg_.taps;
-    // Each output row reads only inputs and the history (updated below), so a prompt's rows are
+    // Each output row reads only inputs and the history (updated after), so a prompt's rows are
     // split between threads.
-    parallel_for(0, T, 2 * K * cfg_.channels, [&](std::int64_t lo, std::int64_t hi) {
-      for (std::int64_t t = lo; t < hi; ++t) {
-        y.row(t) = bias_;
-        for (std::int64_t k = 0; k < K; ++k) {
-          const std::int64_t j = t - (K - 1) + k;  // input index relative to this call
-          if (pos0 + j < 0) continue;              // before the sequence start: zero padding
-          if (j >= 0) {
-            y.row(t).array() += taps_.row(k).array() * x.row(j).array();
-          } else {
-            y.row(t).array() += taps_.row(k).array() * state.history.row(K - 1 + j).array();
-          }
-        }
-      }
+    parallel_for(0, x.rows(), 2 * cfg_.taps * cfg_.channels, [&](std::int64_t lo, std::int64_t hi) {
+      convolve(x, pos0, state, lo, hi, 0, cfg_.channels, [&](std::int64_t t) { return &y(t, 0); });
     });
-    // Keep the last K-1 inputs of (history, X).
-    const std::int64_t keep_old = std::max<std::int64_t>(0, K - 1 - T);
-    if (keep_old > 0) {
-      for (std::int64_t r = 0; r < keep_old; ++r) state.history.row(r) = state.history.row(r + T);
-    }
-    for (std::int64_t r = keep_old; r < K - 1; ++r) state.history.row(r) = x.row(T - (K - 1) + r);
+    remember(x, state);
+  }
+
+  /// The same, written head by head: y's heads of y.width channels cover the channels in order.
+  void forward(const MatIn& x, std::int64_t pos0, State& state, const HeadRows& y) const {
+    GLRNN_CHECK(y.heads * y.width == cfg_.channels && y.rows == x.rows(), ShapeError, "conv_1d: the heads do not cover the channels");
+    // A few rows at a time for every head, so the rows read stay in L1 while each head takes its segment.
+    constexpr std::int64_t kRowsPerBlock = 8;
+    parallel_for(0, x.rows(), 2 * cfg_.taps * cfg_.channels, [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t t0 = lo; t0 < hi; t0 += kRowsPerBlock)
+        for (std::int64_t h = 0; h < y.heads; ++h)
+          convolve(x, pos0, state, t0, std::min(hi, t0 + kRowsPerBlock), h * y.width, y.width,
+                   [&](std::int64_t t) { return y.row(t, h); });
+    });
+    remember(x, state);
   }
 
   /// One position for each of B sequences: row b at positions[b] with state get(b).
@@ -87,8 +84,41 @@ class Conv1d {
   void forward_batch(const MatIn& x, const std::int64_t* positions, GetState&& get, MatOut y) const {
     for (Eigen::Index b = 0; b < x.rows(); ++b) forward(x.middleRows(b, 1), positions[b], get(b), y.middleRows(b, 1));
   }
+  template <class GetState>
+  void forward_batch(const MatIn& x, const std::int64_t* positions, GetState&& get, const HeadRows& y) const {
+    for (Eigen::Index b = 0; b < x.rows(); ++b) forward(x.middleRows(b, 1), positions[b], get(b), y.middle_rows(b, 1));
+  }
 
  private:
+  /// Output rows [t0, t1) of channels [c0, c0 + width), row t written where out(t) points.
+  template <class Out>
+  void convolve(const MatIn& x, std::int64_t pos0, const State& state, std::int64_t t0, std::int64_t t1, std::int64_t c0,
+                std::int64_t width, Out&& out) const {
+    const std::int64_t K = cfg_.taps;
+    for (std::int64_t t = t0; t < t1; ++t) {
+      Eigen::Map<Eigen::RowVectorXf> y(out(t), width);
+      y = bias_.segment(c0, width);
+      for (std::int64_t k = 0; k < K; ++k) {
+        const std::int64_t j = t - (K - 1) + k;  // input index relative to this call
+        if (pos0 + j < 0) continue;              // before the sequence start: zero padding
+        const auto tap = taps_.row(k).segment(c0, width).array();
+        if (j >= 0) {
+          y.array() += tap * x.row(j).segment(c0, width).array();
+        } else {
+          y.array() += tap * state.history.row(K - 1 + j).segment(c0, width).array();
+        }
+      }
+    }
+  }
+
+  /// Keeps the last K-1 inputs of (history, X).
+  void remember(const MatIn& x, State& state) const {
+    const std::int64_t T = x.rows(), K = cfg_.taps;
+    const std::int64_t keep_old = std::max<std::int64_t>(0, K - 1 - T);
+    for (std::int64_t r = 0; r < keep_old; ++r) state.history.row(r) = state.history.row(r + T);
+    for (std::int64_t r = keep_old; r < K - 1; ++r) state.history.row(r) = x.row(T - (K - 1) + r);
+  }
+
   Conv1dConfig cfg_;
   RowMatrixXf taps_;        // [taps, channels]
   Eigen::RowVectorXf bias_; // [channels]

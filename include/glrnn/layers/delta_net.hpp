@@ -138,12 +138,12 @@ class DeltaNetMixer {
   void forward_batch(const MatIn& u, const std::int64_t* positions, GetState&& get, MatOut y, Scratch& scratch) const {
     mix(
         u, y, scratch,
-        [&](int which, MatIn raw, MatOut out) {
+        [&](int which, MatIn raw, const HeadRows& out) {
           convs_[static_cast<std::size_t>(which)].forward_batch(
               raw, positions, [&](Eigen::Index b) -> Conv1dState& { return get(b).convs[static_cast<std::size_t>(which)]; },
               out);
         },
-        [&](const MatMap& q, const MatMap& k, const MatMap& v, const MatMap& beta, const MatMap& g, MatMap& o) {
+        [&](const HeadRows& q, const HeadRows& k, const HeadRows& v, const MatMap& beta, const MatMap& g, const HeadRows& o) {
           if (scratch.measuring()) return;
           for (Eigen::Index b = 0; b < u.rows(); ++b) rule_.step(q, k, v, beta, g, b, get(b).state, o);
         });
@@ -153,27 +153,28 @@ class DeltaNetMixer {
   void run(const MatIn& u, std::int64_t pos0, State& state, MatOut y, Scratch& scratch) const {
     mix(
         u, y, scratch,
-        [&](int which, MatIn raw, MatOut out) {
+        [&](int which, MatIn raw, const HeadRows& out) {
           convs_[static_cast<std::size_t>(which)].forward(raw, pos0, state.convs[static_cast<std::size_t>(which)], out);
         },
-        [&](const MatMap& q, const MatMap& k, const MatMap& v, const MatMap& beta, const MatMap& g, MatMap& o) {
+        [&](const HeadRows& q, const HeadRows& k, const HeadRows& v, const MatMap& beta, const MatMap& g, const HeadRows& o) {
           rule_.forward(q, k, v, beta, g, state.state, o, scratch, cfg_.chunk_size);
         });
   }
 
   /// Projections through the convolutions (conv(which, raw, out)), activation and normalisation of
   /// q and k, β and the decay, the rule (supplied: one sequence or a batch), the norm, o_proj.
+  /// q, k, v and o are laid out head by head, as the rule reads them (HeadRows).
   template <class Conv, class Rule>
   void mix(const MatIn& u, MatOut y, Scratch& scratch, Conv&& conv, Rule&& rule) const {
-    const std::int64_t len = u.rows(), HV = cfg_.value_heads;
+    const std::int64_t len = u.rows(), H = cfg_.heads, HV = cfg_.value_heads, dk = cfg_.key_dim, dv = cfg_.value_dim;
     const bool measuring = scratch.measuring();
     Scratch::Frame frame(scratch);
-    MatMap q = scratch.matrix(len, cfg_.k_width());
-    MatMap k = scratch.matrix(len, cfg_.k_width());
-    MatMap v = scratch.matrix(len, cfg_.v_width());
+    HeadRows q = scratch.head_rows(len, H, dk);
+    HeadRows k = scratch.head_rows(len, H, dk);
+    HeadRows v = scratch.head_rows(len, HV, dv);
     MatMap beta = scratch.matrix(len, HV);
     MatMap g = scratch.matrix(len, HV);  // log decay (gated)
-    MatMap o = scratch.matrix(len, cfg_.v_width());
+    HeadRows o = scratch.head_rows(len, HV, dv);
     const bool silu_qk = cfg_.qk_activation == QkActivation::Silu;
     project(q_proj_, u, q, scratch, 0, silu_qk, conv);
     project(k_proj_, u, k, scratch, 1, silu_qk, conv);
@@ -197,34 +198,42 @@ class DeltaNetMixer {
     norm_then_project(o, u, cfg_.output_gate ? &g_proj_ : nullptr, norm_gain_, cfg_.norm_eps, o_proj_, y, scratch);
   }
 
-  /// out = proj(u), through the short convolution when the layer has them, then SiLU if `silu`
-  /// (fla's convolutions carry the activation; without them it follows the projection).
+  /// out = proj(u) by heads, through the short convolution when the layer has them, then SiLU if
+  /// `silu` (fla's convolutions carry the activation; without them it follows the projection).
   template <class Conv>
-  void project(const Linear& proj, const MatIn& u, MatOut out, Scratch& scratch, int which, bool silu_after, Conv& conv) const {
-    project_then_convolve(proj, u, out, scratch, cfg_.short_conv, [&](MatIn raw, MatOut convolved) { conv(which, raw, convolved); });
-    if (silu_after && !scratch.measuring()) kernels::apply(Elementwise::Silu, out);
+  void project(const Linear& proj, const MatIn& u, const HeadRows& out, Scratch& scratch, int which, bool silu_after,
+               Conv& conv) const {
+    Scratch::Frame frame(scratch);
+    MatMap raw = scratch.matrix(u.rows(), out.heads * out.width);
+    proj.forward(u, raw, scratch);
+    if (scratch.measuring()) return;
+    if (cfg_.short_conv) {
+      conv(which, raw, out);
+    } else {
+      parallel_for(0, raw.rows(), raw.cols(), [&](std::int64_t lo, std::int64_t hi) {
+        for (std::int64_t h = 0; h < out.heads; ++h) out.block(h, lo, hi - lo) = raw.block(lo, h * out.width, hi - lo, out.width);
+      });
+    }
+    if (silu_after) kernels::apply(Elementwise::Silu, out.all());
   }
 
-  /// q or k [T, H·dk]: DeltaNet's other activations, then each head normalised: L2 as fla's kernel
-  /// (x / sqrt(Σx² + 1e-6)) or by its sum; a prompt's rows split between threads.
-  void activate_and_normalise(MatMap& x) const {
-    const std::int64_t dk = cfg_.key_dim;
-    parallel_for(0, x.rows(), 4 * x.cols(), [&](std::int64_t lo, std::int64_t hi) {
-      for (std::int64_t t = lo; t < hi; ++t) {
-        auto row = x.row(t);
+  /// q or k by heads: DeltaNet's other activations, then each head's row normalised: L2 as fla's
+  /// kernel (x / sqrt(Σx² + 1e-6)) or by its sum; the rows split between threads.
+  void activate_and_normalise(const HeadRows& x) const {
+    MatMap rows = x.all();
+    parallel_for(0, rows.rows(), 4 * rows.cols(), [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t r = lo; r < hi; ++r) {
+        auto head = rows.row(r);
         switch (cfg_.qk_activation) {
-          case QkActivation::Relu: row = row.cwiseMax(0.0f); break;
-          case QkActivation::EluPlusOne: row = row.unaryExpr([](float a) { return a > 0.0f ? a + 1.0f : std::exp(a); }); break;
+          case QkActivation::Relu: head = head.cwiseMax(0.0f); break;
+          case QkActivation::EluPlusOne: head = head.unaryExpr([](float a) { return a > 0.0f ? a + 1.0f : std::exp(a); }); break;
           case QkActivation::Silu:
           case QkActivation::Identity: break;
         }
-        for (std::int64_t h = 0; h < cfg_.heads; ++h) {
-          auto head = row.segment(h * dk, dk);
-          if (cfg_.qk_norm == QkNorm::L2) {
-            head /= std::sqrt(head.squaredNorm() + 1e-6f);
-          } else {
-            head /= head.sum();
-          }
+        if (cfg_.qk_norm == QkNorm::L2) {
+          head /= std::sqrt(head.squaredNorm() + 1e-6f);
+        } else {
+          head /= head.sum();
         }
       }
     });

@@ -48,17 +48,21 @@ struct DeltaRuleConfig {
 /// The recurrence over prepared inputs; the mixer around it owns the state [HV·dk, dv] and the
 /// projections, convolutions, normalisation and gates.
 class DeltaRule {
+  using RowVectorMap = Eigen::Map<Eigen::RowVectorXf>;
+
  public:
   DeltaRule() = default;
   explicit DeltaRule(const DeltaRuleConfig& cfg) : cfg_(cfg) { cfg_.validate(); }
 
   const DeltaRuleConfig& config() const { return cfg_; }
 
-  /// O[T, HV·dv] from q, k [T, H·dk] (keys normalised), v [T, HV·dv], beta [T, HV] and, gated, the
-  /// log decay g [T, HV]; advances `state`. Chunk-parallel when T > 1 and chunk_size > 0.
-  void forward(const MatMap& q, const MatMap& k, const MatMap& v, const MatMap& beta, const MatMap& g,
-               RowMatrixXf& state, MatMap& o, Scratch& scratch, std::int64_t chunk_size) const {
-    const std::int64_t len = q.rows();
+  /// O [HV, T, dv] from q, k [H, T, dk] (keys normalised) and v [HV, T, dv], laid out head by head,
+  /// beta [T, HV] and, gated, the log decay g [T, HV]; advances `state`. Chunk-parallel when T > 1
+  /// and chunk_size > 0.
+  void forward(const HeadRows& q, const HeadRows& k, const HeadRows& v, const MatMap& beta, const MatMap& g,
+               RowMatrixXf& state, const HeadRows& o, Scratch& scratch, std::int64_t chunk_size) const {
+    check_shapes(q, k, v, beta, o);
+    const std::int64_t len = q.rows;
     if (chunk_size > 0 && len > 1) {
       prefill(q, k, v, beta, g, state, o, scratch, std::min(chunk_size, len));
     } else if (!scratch.measuring()) {
@@ -67,19 +71,29 @@ class DeltaRule {
   }
 
   /// Row t only: one decode step of one sequence (batched decode calls it per sequence).
-  void step(const MatMap& q, const MatMap& k, const MatMap& v, const MatMap& beta, const MatMap& g, std::int64_t t,
-            RowMatrixXf& state, MatMap& o) const {
+  void step(const HeadRows& q, const HeadRows& k, const HeadRows& v, const MatMap& beta, const MatMap& g, std::int64_t t,
+            RowMatrixXf& state, const HeadRows& o) const {
+    check_shapes(q, k, v, beta, o);
     token_by_token(q, k, v, beta, g, t, t + 1, state, o);
   }
 
  private:
+  void check_shapes(const HeadRows& q, const HeadRows& k, const HeadRows& v, const MatMap& beta, const HeadRows& o) const {
+    const std::int64_t len = q.rows;
+    GLRNN_CHECK(q.heads == cfg_.heads && k.heads == cfg_.heads && q.width == cfg_.key_dim && k.width == cfg_.key_dim &&
+                    v.heads == cfg_.value_heads && o.heads == cfg_.value_heads && v.width == cfg_.value_dim &&
+                    o.width == cfg_.value_dim && k.rows == len && v.rows == len && o.rows == len && beta.rows() == len &&
+                    beta.cols() == cfg_.value_heads,
+                ShapeError, "delta rule: the inputs' heads, widths or positions do not match its configuration");
+  }
+
   std::int64_t key_head(std::int64_t j) const { return j / (cfg_.value_heads / cfg_.heads); }
 
   /// Rows [t0, t1) one position at a time. Value heads are independent, so each thread takes whole
   /// heads through every position: a large state (Gated DeltaNet-1.3B: 3 MB a layer) is read by
   /// every thread, and there is one hand-over per call, not one per position.
-  void token_by_token(const MatMap& q, const MatMap& k, const MatMap& v, const MatMap& beta, const MatMap& g,
-                      std::int64_t t0, std::int64_t t1, RowMatrixXf& state, MatMap& o) const {
+  void token_by_token(const HeadRows& q, const HeadRows& k, const HeadRows& v, const MatMap& beta, const MatMap& g,
+                      std::int64_t t0, std::int64_t t1, RowMatrixXf& state, const HeadRows& o) const {
     const std::int64_t dk = cfg_.key_dim, dv = cfg_.value_dim;
     parallel_for(0, cfg_.value_heads, (t1 - t0) * 4 * dk * dv, [&](std::int64_t lo, std::int64_t hi) {
       for (std::int64_t j = lo; j < hi; ++j) {
@@ -87,13 +101,13 @@ class DeltaRule {
         auto S = state.middleRows(j * dk, dk);
         for (std::int64_t t = t0; t < t1; ++t) {
           if (cfg_.gated) S *= std::exp(g(t, j));
-          const auto kt = k.row(t).segment(h * dk, dk);
-          auto ot = o.row(t).segment(j * dv, dv);
+          const RowVectorMap kt(k.row(t, h), dk);
+          RowVectorMap ot(o.row(t, j), dv);
           // ot holds u = β (v − S^T k) until the state is updated, then the output.
           ot.noalias() = kt * S;
-          ot = beta(t, j) * (v.row(t).segment(j * dv, dv) - ot);
+          ot = beta(t, j) * (RowVectorMap(v.row(t, j), dv) - ot);
           S.noalias() += kt.transpose() * ot;
-          ot.noalias() = cfg_.scale * (q.row(t).segment(h * dk, dk) * S);
+          ot.noalias() = cfg_.scale * (RowVectorMap(q.row(t, h), dk) * S);
         }
       }
     });
@@ -112,9 +126,9 @@ class DeltaRule {
   /// Every chunk of every value head. The heads are independent over the whole prompt, so each
   /// thread takes whole heads and runs their chunks in order: a head's state and temporaries stay
   /// in its core's caches, and the next chunk's rows are fetched while this one is computed.
-  void prefill(const MatMap& q, const MatMap& k, const MatMap& v, const MatMap& beta, const MatMap& g,
-               RowMatrixXf& state, MatMap& o, Scratch& scratch, std::int64_t C) const {
-    const std::int64_t len = q.rows(), dk = cfg_.key_dim, dv = cfg_.value_dim, HV = cfg_.value_heads;
+  void prefill(const HeadRows& q, const HeadRows& k, const HeadRows& v, const MatMap& beta, const MatMap& g,
+               RowMatrixXf& state, const HeadRows& o, Scratch& scratch, std::int64_t C) const {
+    const std::int64_t len = q.rows, dk = cfg_.key_dim, dv = cfg_.value_dim, HV = cfg_.value_heads;
     Scratch::Frame frame(scratch);
     // Per value head j, rows j·2C .. (j+1)·2C of xs and systems, j·C .. of correcteds and keys, j·2 .. of logs.
     MatMap xs = scratch.matrix(HV * 2 * C, dk + dv), systems = scratch.matrix(HV * 2 * C, C),
@@ -143,47 +157,43 @@ class DeltaRule {
     return MatMap(m.data() + first * m.cols(), count, m.cols());
   }
 
-  /// Asks for head j's rows of q, k, v (to read) and o (to write) at positions [t0, t1) in L2:
-  /// segments of wide rows, each on a page of its own, which the hardware prefetchers do not follow.
-  void prefetch_rows(const MatMap& q, const MatMap& k, const MatMap& v, const MatMap& o, std::int64_t j,
+  /// Asks for head j's rows of q, k, v (to read) and o (to write) at positions [t0, t1) in L2, ahead
+  /// of the hardware prefetchers, which start again at every page.
+  void prefetch_rows(const HeadRows& q, const HeadRows& k, const HeadRows& v, const HeadRows& o, std::int64_t j,
                      std::int64_t t0, std::int64_t t1) const {
     GLRNN_KEEP_CALLS();
     const std::int64_t dk = cfg_.key_dim, dv = cfg_.value_dim, h = key_head(j);
     constexpr std::int64_t kLine = 64 / sizeof(float);
-    for (std::int64_t t = t0; t < t1; ++t) {
-      for (std::int64_t c = 0; c < dk; c += kLine) {
-        __builtin_prefetch(row(q, t) + h * dk + c, 0, 2);
-        __builtin_prefetch(row(k, t) + h * dk + c, 0, 2);
-      }
-      for (std::int64_t c = 0; c < dv; c += kLine) {
-        __builtin_prefetch(row(v, t) + j * dv + c, 0, 2);
-        __builtin_prefetch(row(o, t) + j * dv + c, 1, 2);
-      }
+    for (std::int64_t c = 0; c < (t1 - t0) * dk; c += kLine) {
+      __builtin_prefetch(q.row(t0, h) + c, 0, 2);
+      __builtin_prefetch(k.row(t0, h) + c, 0, 2);
+    }
+    for (std::int64_t c = 0; c < (t1 - t0) * dv; c += kLine) {
+      __builtin_prefetch(v.row(t0, j) + c, 0, 2);
+      __builtin_prefetch(o.row(t0, j) + c, 1, 2);
     }
   }
 
-  static const float* row(const MatMap& m, std::int64_t t) { return m.data() + t * m.cols(); }
-
   /// Positions c0 .. c0+n-1 of value head j in matrix form (see the file comment).
-  void chunk(const MatMap& q, const MatMap& k, const MatMap& v, const MatMap& beta, const MatMap& g, std::int64_t j,
-             std::int64_t c0, std::int64_t n, Eigen::Ref<RowMatrixXf> S, MatMap& o, ChunkSpace& space) const {
+  void chunk(const HeadRows& q, const HeadRows& k, const HeadRows& v, const MatMap& beta, const MatMap& g, std::int64_t j,
+             std::int64_t c0, std::int64_t n, Eigen::Ref<RowMatrixXf> S, const HeadRows& o, ChunkSpace& space) const {
     const std::int64_t dk = cfg_.key_dim, dv = cfg_.value_dim, h = key_head(j);
-    const auto kh = k.block(c0, h * dk, n, dk);
+    const MatMap kh = k.block(h, c0, n);
     auto x = space.x.topRows(2 * n);
     auto rhs = x.topRows(n);
     auto system = space.system.topLeftCorner(2 * n, n);
     auto coefficients = system.topRows(n);
     auto weights = system.bottomRows(n);
     auto corrected = space.corrected.topRows(n);
-    auto out = o.block(c0, j * dv, n, dv);
+    MatMap out = o.block(j, c0, n);
     const auto left = x.leftCols(dk);  // [β ⊙ K; scale · Q], then [W; scale · exp(c) ⊙ Q]
     using Vector = Eigen::Map<Eigen::VectorXf>;
     using ConstVector = Eigen::Map<const Eigen::VectorXf>;
     for (std::int64_t i = 0; i < n; ++i) {
       const float b = beta(c0 + i, j);
-      Vector(&rhs(i, 0), dk) = b * ConstVector(row(k, c0 + i) + h * dk, dk);
-      Vector(&rhs(i, dk), dv) = b * ConstVector(row(v, c0 + i) + j * dv, dv);
-      Vector(&x(n + i, 0), dk) = cfg_.scale * ConstVector(row(q, c0 + i) + h * dk, dk);
+      Vector(&rhs(i, 0), dk) = b * ConstVector(k.row(c0 + i, h), dk);
+      Vector(&rhs(i, dk), dv) = b * ConstVector(v.row(c0 + i, j), dv);
+      Vector(&x(n + i, 0), dk) = cfg_.scale * ConstVector(q.row(c0 + i, h), dk);
     }
     // [β K K^T; scale · Q K^T] in one product; the lower triangles are what the chunk uses.
     const kernels::Precision precision = cfg_.precision;

@@ -46,21 +46,38 @@ class RmsNorm {
   Eigen::VectorXf gain_;  // [width]
 };
 
+namespace detail {
+/// Row t of y: each run h of gain.size() values, read where head(t, h) points (y may hold it),
+/// RMS-normalised and scaled by `gain`, times swish(gate) where there is a gate (made its swish).
+template <class Head>
+void gated_rms_norm_rows(Head&& head, MatMap* gate, const Eigen::RowVectorXf& gain, float eps, MatOut y) {
+  const Eigen::Index width = gain.size();
+  if (gate) kernels::apply(Elementwise::Silu, *gate);
+  parallel_for(0, y.rows(), 4 * y.cols(), [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t t = lo; t < hi; ++t)
+      for (Eigen::Index h0 = 0; h0 < y.cols(); h0 += width) {
+        const Eigen::Map<const Eigen::RowVectorXf> in(head(t, h0 / width), width);
+        const float inv_rms = 1.0f / std::sqrt(in.squaredNorm() / static_cast<float>(width) + eps);
+        auto out = y.row(t).segment(h0, width);
+        out.array() = in.array() * inv_rms * gain.array();
+        if (gate) out.array() *= gate->row(t).segment(h0, width).array();
+      }
+  });
+}
+}  // namespace detail
+
 /// fla's output norms (FusedRMSNormGated, and RMSNorm without a gate): each run of gain.size()
 /// values of a row is RMS-normalised (eps inside the root) and scaled by `gain`, then, with a gate
 /// [rows, cols], multiplied by swish(gate) element by element. In place; the gate becomes its swish.
 inline void gated_rms_norm(MatOut x, MatMap* gate, const Eigen::RowVectorXf& gain, float eps) {
-  const Eigen::Index width = gain.size();
-  if (gate) kernels::apply(Elementwise::Silu, *gate);
-  parallel_for(0, x.rows(), 4 * x.cols(), [&](std::int64_t lo, std::int64_t hi) {
-    for (std::int64_t t = lo; t < hi; ++t)
-      for (Eigen::Index h0 = 0; h0 < x.cols(); h0 += width) {
-        auto head = x.row(t).segment(h0, width);
-        const float inv_rms = 1.0f / std::sqrt(head.squaredNorm() / static_cast<float>(width) + eps);
-        head.array() = head.array() * inv_rms * gain.array();
-        if (gate) head.array() *= gate->row(t).segment(h0, width).array();
-      }
-  });
+  detail::gated_rms_norm_rows([&](std::int64_t t, Eigen::Index h) { return &x(t, h * gain.size()); }, gate, gain, eps, x);
+}
+
+/// The same for activations laid out head by head, each head a run, into the rows of y.
+inline void gated_rms_norm(const HeadRows& x, MatMap* gate, const Eigen::RowVectorXf& gain, float eps, MatOut y) {
+  GLRNN_CHECK(x.width == gain.size() && y.rows() == x.rows && y.cols() == x.heads * x.width, ShapeError,
+              "gated_rms_norm: the heads do not match the rows");
+  detail::gated_rms_norm_rows([&](std::int64_t t, Eigen::Index h) { return x.row(t, h); }, gate, gain, eps, y);
 }
 
 }  // namespace glrnn
