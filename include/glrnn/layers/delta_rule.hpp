@@ -117,7 +117,7 @@ class DeltaRule {
   struct ChunkSpace {
     MatMap x;          // [2C, dk + dv]: [β ⊙ K | β ⊙ V] (solved in place to [W | U]) over scale · Q
     MatMap system;     // [2C, C]: the triangular system's coefficients over the outputs' weights
-    MatMap corrected;  // [C, dv]: W S, then V' = U − W S
+    MatMap state_parts;  // [2C, dv]: [W S; scale · (exp(c) ⊙ Q) S], then V' = U − W S over the outputs
     MatMap keys;       // [C, dk]: the keys decayed to the chunk's end (gated)
     MatMap logs;       // [2, C]: the cumulative log decays c_i, and one row's decays (gated)
     std::byte* work;
@@ -130,10 +130,10 @@ class DeltaRule {
                RowMatrixXf& state, const HeadRows& o, Scratch& scratch, std::int64_t C) const {
     const std::int64_t len = q.rows, dk = cfg_.key_dim, dv = cfg_.value_dim, HV = cfg_.value_heads;
     Scratch::Frame frame(scratch);
-    // Per value head j, rows j·2C .. (j+1)·2C of xs and systems, j·C .. of correcteds and keys, j·2 .. of logs.
+    // Per value head j, rows j·2C .. (j+1)·2C of xs, systems and parts, j·C .. of keys, j·2 .. of logs.
     MatMap xs = scratch.matrix(HV * 2 * C, dk + dv), systems = scratch.matrix(HV * 2 * C, C),
-           correcteds = scratch.matrix(HV * C, dv), keys = scratch.matrix(HV * C, dk), logs = scratch.matrix(HV * 2, C);
-    // The products: [2C, dk] by dk, [C, dk] by dk, [C, C] by C and the state's [dk, C] by C.
+           parts = scratch.matrix(HV * 2 * C, dv), keys = scratch.matrix(HV * C, dk), logs = scratch.matrix(HV * 2, C);
+    // The products: two [2C, dk] by dk, [C, C] by C and the state's [dk, C] by C.
     const kernels::Precision precision = cfg_.precision;
     const std::size_t work_bytes = std::max({kernels::product_work_bytes(2 * C, dk, precision),
                                              kernels::product_work_bytes(C, C, precision),
@@ -142,7 +142,7 @@ class DeltaRule {
     if (scratch.measuring()) return;
     parallel_for(0, HV, len * 4 * dk * dv, [&](std::int64_t lo, std::int64_t hi) {
       for (std::int64_t j = lo; j < hi; ++j) {
-        ChunkSpace space{slice(xs, j * 2 * C, 2 * C), slice(systems, j * 2 * C, 2 * C), slice(correcteds, j * C, C),
+        ChunkSpace space{slice(xs, j * 2 * C, 2 * C), slice(systems, j * 2 * C, 2 * C), slice(parts, j * 2 * C, 2 * C),
                          slice(keys, j * C, C), slice(logs, j * 2, 2), works + static_cast<std::size_t>(j) * work_bytes};
         for (std::int64_t c0 = 0; c0 < len; c0 += C) {
           const std::int64_t n = std::min(C, len - c0);
@@ -184,8 +184,8 @@ class DeltaRule {
     auto system = space.system.topLeftCorner(2 * n, n);
     auto coefficients = system.topRows(n);
     auto weights = system.bottomRows(n);
-    auto corrected = space.corrected.topRows(n);
-    MatMap out = o.block(j, c0, n);
+    auto corrected = space.state_parts.topRows(n);
+    auto out = space.state_parts.middleRows(n, n);
     const auto left = x.leftCols(dk);  // [β ⊙ K; scale · Q], then [W; scale · exp(c) ⊙ Q]
     using Vector = Eigen::Map<Eigen::VectorXf>;
     using ConstVector = Eigen::Map<const Eigen::VectorXf>;
@@ -216,13 +216,19 @@ class DeltaRule {
     // (I + strictly_lower(diag(β) (K K^T ∘ decay))) [W | U] = [β ⊙ exp(c) ⊙ K | β ⊙ V], by forward
     // substitution: row i subtracts the rows before it, weighted by its coefficients.
     for (std::int64_t i = 1; i < n; ++i) rhs.row(i).noalias() -= coefficients.row(i).head(i) * rhs.topRows(i);
-    // The state's part of the corrections, W S, and of the outputs, scale · (exp(c) ⊙ Q) S, the
-    // latter where the outputs go (the products read S in place, so two cost no more than one).
-    kernels::product(left.topRows(n), S, /*b_transposed=*/false, corrected, false, space.work, precision);
-    kernels::product(left.bottomRows(n), S, /*b_transposed=*/false, out, false, space.work, precision);
+    // The state's parts of the corrections, W S, and of the outputs, scale · (exp(c) ⊙ Q) S. In bf16
+    // one product rounds and packs S once for both; float32 reads S in place, where two products of
+    // n rows ran 1-3% faster than one of 2n.
+    if (precision == kernels::Precision::Bf16) {
+      kernels::product(left, S, /*b_transposed=*/false, space.state_parts.topRows(2 * n), false, space.work, precision);
+    } else {
+      kernels::product(left.topRows(n), S, /*b_transposed=*/false, corrected, false, space.work, precision);
+      kernels::product(left.bottomRows(n), S, /*b_transposed=*/false, out, false, space.work, precision);
+    }
     corrected = rhs.rightCols(dv) - corrected;  // V' = U − W S
-    // O = scale · [(exp(c) ⊙ Q) S + (Q K^T ∘ decay) V'], accumulated in the output rows
+    // O = scale · [(exp(c) ⊙ Q) S + (Q K^T ∘ decay) V']
     kernels::product(weights, corrected, /*b_transposed=*/false, out, /*accumulate=*/true, space.work, precision);
+    o.block(j, c0, n) = out;
     // S ← exp(c_n) S + (exp(c_n − c_i) ⊙ K)^T V'
     if (cfg_.gated) {
       auto keys = space.keys.topRows(n);
