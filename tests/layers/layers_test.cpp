@@ -247,7 +247,7 @@ TEST_CASE("Local attention sees exactly the last W positions, through the ring b
   }
 }
 
-TEST_CASE("A prompt's conv and norms split between threads equal them row by row", "[layers]") {
+TEST_CASE("A prompt's conv, norms and RG-LRU split between threads equal them row by row", "[layers]") {
   // Each row's arithmetic is the same whichever thread does it, so the results are bit-identical.
   // 300 rows of 512 channels are enough work for the loops to take 2 or 3 threads.
   const int saved = glrnn::num_threads();
@@ -278,6 +278,18 @@ TEST_CASE("A prompt's conv and norms split between threads equal them row by row
     return o;
   };
   CHECK(max_rel_diff(gated(0, T), rows_one_by_one([&](std::int64_t t, RowMatrixXf& out) { out.row(t) = gated(t, 1); })) == 0.0);
+
+  // The RG-LRU's gates by rows and its update by ranges of channels, against one position at a
+  // time (whose gate products take the one-row kernel: float32 reassociation, kFloatTolerance).
+  const std::int64_t H = 4, bw = C / H;
+  glrnn::RgLruWeights lw;
+  lw.input_gate_weight = rw.weight({H, bw, bw}, 0.1f);
+  lw.recurrent_gate_weight = rw.weight({H, bw, bw}, 0.1f);
+  lw.input_gate_bias = rw.tensor({H, bw}, 0.2f);
+  lw.recurrent_gate_bias = rw.tensor({H, bw}, 0.2f);
+  lw.recurrent_param = rw.tensor({C}, 0.5f);
+  const glrnn::RgLru lru({C, H}, lw);
+  CHECK(max_rel_diff(run_in_chunks(lru, x, T, C), run_in_chunks(lru, x, 1, C)) < kFloatTolerance);
   glrnn::set_num_threads(saved);
 }
 

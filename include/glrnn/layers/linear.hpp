@@ -4,6 +4,7 @@
 #include <cstdint>  // std::int64_t
 #include <string>   // std::string
 
+#include "glrnn/core/threading.hpp"
 #include "glrnn/kernels/kernels.hpp"
 
 namespace glrnn {
@@ -29,8 +30,13 @@ class Linear {
   /// Y[T, out] = X[T, in] W^T + b.
   void forward(const MatIn& x, MatOut y, Scratch& scratch) const {
     kernels::matmul(w_.weight, x, y, scratch);
-    if (!w_.bias.empty() && !scratch.measuring())
-      y.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(w_.bias.data, out_features());
+    if (w_.bias.empty() || scratch.measuring()) return;
+    // Row by row, which Eigen vectorises (the broadcast over a strided matrix it does one float at a
+    // time), a prompt's rows split between threads.
+    const Eigen::Map<const Eigen::RowVectorXf> bias(w_.bias.data, out_features());
+    parallel_for(0, y.rows(), y.cols(), [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t t = lo; t < hi; ++t) y.row(t) += bias;
+    });
   }
 
  private:

@@ -12,6 +12,7 @@
 #include <vector>   // std::vector
 
 #include "glrnn/core/math.hpp"
+#include "glrnn/core/threading.hpp"
 #include "glrnn/kernels/elementwise.hpp"
 #include "glrnn/kernels/kernels.hpp"
 
@@ -93,28 +94,40 @@ class RgLru {
     }
     MatMap multiplier = scratch.matrix(len, cfg_.width);
     if (scratch.measuring()) return;
-    // Everything but the state's update, for all rows at once: gate_x becomes x · gate_x, gate_a
-    // becomes a, multiplier sqrt(1 - a²) with a² as exp(2 log_a), like the reference, not a·a.
-    gate_x.rowwise() += input_bias_;
-    gate_a.rowwise() += recurrent_bias_;
-    kernels::apply(Elementwise::Sigmoid, gate_x);
-    kernels::apply(Elementwise::Sigmoid, gate_a);
-    gate_x.array() *= x.array();
-    gate_a.array() = (-8.0f * gate_a.array()).rowwise() * softplus_lambda_.array();
-    multiplier = 2.0f * gate_a;
-    kernels::apply(Elementwise::Exp, multiplier);
-    multiplier.array() = (1.0f - multiplier.array()).sqrt();
-    kernels::apply(Elementwise::Exp, gate_a);
-    for (std::int64_t t = 0; t < len; ++t) {
-      auto [state, pos] = row_state(t);
-      Eigen::Ref<Eigen::RowVectorXf> h = y.row(t);
-      if (pos == 0) {
-        h = gate_x.row(t);  // reset: a = 0 and multiplier 1, so no stale state leaks
-      } else {
-        h.array() = gate_a.row(t).array() * state.h.transpose().array() + gate_x.row(t).array() * multiplier.row(t).array();
+    // Everything but the state's update, row by row with a prompt's rows split between threads:
+    // gate_x becomes x · gate_x, gate_a becomes a, multiplier sqrt(1 - a²) with a² as exp(2 log_a),
+    // like the reference, not a·a.
+    const std::int64_t width = cfg_.width;
+    parallel_for(0, len, 40 * width, [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t t = lo; t < hi; ++t) {
+        auto gx = gate_x.row(t), ga = gate_a.row(t), m = multiplier.row(t);
+        gx += input_bias_;
+        ga += recurrent_bias_;
+        kernels::apply(Elementwise::Sigmoid, gx.data(), gx.data(), width);
+        kernels::apply(Elementwise::Sigmoid, ga.data(), ga.data(), width);
+        gx.array() *= x.row(t).array();
+        ga.array() = (-8.0f * ga.array()) * softplus_lambda_.array();
+        m = 2.0f * ga;
+        kernels::apply(Elementwise::Exp, m.data(), m.data(), width);
+        m.array() = (1.0f - m.array()).sqrt();
+        kernels::apply(Elementwise::Exp, ga.data(), ga.data(), width);
       }
-      state.h = h.transpose();
-    }
+    });
+    // The update runs down the positions; the channels are independent, so threads take ranges of them.
+    parallel_for(0, width, 4 * len, [&](std::int64_t c0, std::int64_t c1) {
+      const std::int64_t n = c1 - c0;
+      for (std::int64_t t = 0; t < len; ++t) {
+        auto [state, pos] = row_state(t);
+        auto h = y.row(t).segment(c0, n);
+        if (pos == 0) {
+          h = gate_x.row(t).segment(c0, n);  // reset: a = 0 and multiplier 1, so no stale state leaks
+        } else {
+          h.array() = gate_a.row(t).segment(c0, n).array() * state.h.segment(c0, n).transpose().array() +
+                      gate_x.row(t).segment(c0, n).array() * multiplier.row(t).segment(c0, n).array();
+        }
+        state.h.segment(c0, n) = h.transpose();
+      }
+    });
   }
 
   /// The H gate blocks, each transposed to [out, in] and kept in the format it was given in.
