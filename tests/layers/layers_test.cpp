@@ -274,7 +274,7 @@ TEST_CASE("A prompt's conv, norms and RG-LRU split between threads equal them ro
   auto gated = [&](std::int64_t first, std::int64_t rows) {
     RowMatrixXf o = x.middleRows(first, rows), g = gate.middleRows(first, rows);
     glrnn::MatMap gm(g.data(), rows, C);
-    glrnn::gated_rms_norm(o, &gm, head_gain, 1e-5f);
+    glrnn::gated_rms_norm(o, &gm, head_gain, 1e-5f, o);
     return o;
   };
   CHECK(max_rel_diff(gated(0, T), rows_one_by_one([&](std::int64_t t, RowMatrixXf& out) { out.row(t) = gated(t, 1); })) == 0.0);

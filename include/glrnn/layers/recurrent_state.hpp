@@ -3,10 +3,9 @@
 // updates and the histories of the short convolutions in front of it (docs/architecture.md §3),
 // and the projection that feeds such a convolution.
 
-#include <array>        // std::array
-#include <cstddef>      // std::size_t
-#include <type_traits>  // std::is_same_v
-#include <vector>       // std::vector
+#include <array>    // std::array
+#include <cstddef>  // std::size_t
+#include <vector>   // std::vector
 
 #include "glrnn/layers/conv1d.hpp"
 #include "glrnn/layers/linear.hpp"
@@ -69,30 +68,23 @@ void project_then_convolve(const Linear& proj, const MatIn& u, MatOut out, Scrat
   if (!scratch.measuring()) conv(raw, out);
 }
 
+namespace detail {
+/// Where norm_then_project normalises o: in place, or for o laid out by heads, rows of scratch.
+inline MatMap normalised_rows(MatMap& o, Scratch&) { return o; }
+inline MatMap normalised_rows(const HeadRows& o, Scratch& scratch) { return scratch.matrix(o.rows, o.heads * o.width); }
+}  // namespace detail
+
 /// y = out_proj(norm(o)): fla's output of a mixer, o normalised per head of gain.size() channels
-/// and, with an output gate, gated by gate_proj(u) (gated_rms_norm). o [T, cols] is overwritten;
-/// o laid out head by head (HeadRows) is read into rows of scratch.
+/// and, with an output gate, gated by gate_proj(u) (gated_rms_norm). o [T, cols] (MatMap) is
+/// overwritten; o laid out head by head (HeadRows) is read into rows of scratch.
 template <class Output>
 void norm_then_project(Output& o, const MatIn& u, const Linear* gate_proj, const Eigen::RowVectorXf& gain, float eps,
                        const Linear& out_proj, MatOut y, Scratch& scratch) {
-  constexpr bool kByHeads = std::is_same_v<Output, HeadRows>;
   Scratch::Frame frame(scratch);
-  MatMap normed = [&] {
-    if constexpr (kByHeads) {
-      return scratch.matrix(o.rows, o.heads * o.width);
-    } else {
-      return MatMap(o.data(), o.rows(), o.cols());
-    }
-  }();
+  MatMap normed = detail::normalised_rows(o, scratch);
   MatMap gate = gate_proj ? scratch.matrix(u.rows(), normed.cols()) : MatMap(nullptr, 0, 0);
   if (gate_proj) gate_proj->forward(u, gate, scratch);
-  if (!scratch.measuring()) {
-    if constexpr (kByHeads) {
-      gated_rms_norm(o, gate_proj ? &gate : nullptr, gain, eps, normed);
-    } else {
-      gated_rms_norm(normed, gate_proj ? &gate : nullptr, gain, eps);
-    }
-  }
+  if (!scratch.measuring()) gated_rms_norm(o, gate_proj ? &gate : nullptr, gain, eps, normed);
   out_proj.forward(normed, y, scratch);
 }
 

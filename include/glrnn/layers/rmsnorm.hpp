@@ -67,10 +67,13 @@ void gated_rms_norm_rows(Head&& head, MatMap* gate, const Eigen::RowVectorXf& ga
 }  // namespace detail
 
 /// fla's output norms (FusedRMSNormGated, and RMSNorm without a gate): each run of gain.size()
-/// values of a row is RMS-normalised (eps inside the root) and scaled by `gain`, then, with a gate
-/// [rows, cols], multiplied by swish(gate) element by element. In place; the gate becomes its swish.
-inline void gated_rms_norm(MatOut x, MatMap* gate, const Eigen::RowVectorXf& gain, float eps) {
-  detail::gated_rms_norm_rows([&](std::int64_t t, Eigen::Index h) { return &x(t, h * gain.size()); }, gate, gain, eps, x);
+/// values of a row of x is RMS-normalised (eps inside the root) and scaled by `gain`, then, with a
+/// gate [rows, cols], multiplied by swish(gate) element by element, into y (which may be x); the
+/// gate becomes its swish.
+inline void gated_rms_norm(const MatIn& x, MatMap* gate, const Eigen::RowVectorXf& gain, float eps, MatOut y) {
+  GLRNN_CHECK(y.rows() == x.rows() && y.cols() == x.cols(), ShapeError, "gated_rms_norm: x and y differ in shape");
+  const auto head = [&](std::int64_t t, Eigen::Index h) { return x.data() + t * x.outerStride() + h * gain.size(); };
+  detail::gated_rms_norm_rows(head, gate, gain, eps, y);
 }
 
 /// The same for activations laid out head by head, each head a run, into the rows of y.
